@@ -1,0 +1,23 @@
+//! Why an input could not be read at all.
+
+use std::path::PathBuf;
+
+/// An input that is not readable as a report. Everything readable, however
+/// garbled, becomes a best-effort [`crate::report::Report`] instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("{path}: no such file")]
+    NotFound { path: PathBuf },
+    #[error("{path}: is a directory; give a report file inside it")]
+    IsDirectory { path: PathBuf },
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: empty input (0 bytes)")]
+    Empty { path: PathBuf },
+    #[error("{path}: binary data, not a text report ({nul_share}% NUL or control bytes in the first 64 KiB)")]
+    Binary { path: PathBuf, nul_share: u32 },
+}

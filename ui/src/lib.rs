@@ -1,0 +1,1 @@
+//! scxray terminal UI.
