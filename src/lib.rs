@@ -6,3 +6,4 @@
 
 pub mod parse;
 pub mod report;
+pub mod write;

@@ -1,28 +1,368 @@
 //! Parsers: detect the input's layout and build a [`Report`].
 //!
-//! Entry points: [`parse_str`] for text in memory, [`parse_path`] for a file
-//! (memory-mapped) or `-` for stdin.
+//! Two layouts exist. ktstr's failure output is split into its sections
+//! ([`ktstr`]); anything else (a scheduler log, dmesg, a journal, a trace) is
+//! one section whose kind is guessed from its line prefixes. Crashes are then
+//! found in every section by [`scan`], whatever format each message has, and
+//! observations of the same exit (a dump, its trace copy, the kernel log line,
+//! the `EXIT:` line) are merged into one [`Crash`].
 
 use std::path::Path;
 
-use crate::report::Report;
+use crate::report::{
+    Crash, ExitKind, MessageFormat, Note, Origin, Report, Section, SectionKind, Text,
+};
 
+mod bail;
+mod dump;
 mod error;
+mod exit_line;
+pub mod frame;
+mod input;
+mod kernel_log;
+pub mod ktstr;
+mod oops;
+pub mod prefix;
+mod scan;
+mod verifier;
+
 pub use error::ParseError;
+
+use prefix::LineSource;
 
 /// Parses any supported input held in memory.
 pub fn parse_str(text: &str) -> Report {
-    parse_text(crate::report::Text::from(text))
-}
-
-/// Parses a shared text without copying it.
-pub fn parse_text(text: crate::report::Text) -> Report {
-    let _ = text;
-    todo!("parser")
+    parse_text(Text::from(text))
 }
 
 /// Reads and parses a file (`-` = stdin).
 pub fn parse_path(path: &Path) -> Result<Report, ParseError> {
-    let _ = path;
-    todo!("parser")
+    let input = input::read(path)?;
+    let mut report = parse_text(input.text);
+    let repairs = input.notes.into_iter().map(|text| Note {
+        section: None,
+        text,
+    });
+    report.notes.splice(0..0, repairs);
+    Ok(report)
+}
+
+/// Parses a shared text without copying it.
+pub fn parse_text(text: Text) -> Report {
+    let mut notes = Vec::new();
+    let (header, sections) = if ktstr::detect(&text) {
+        let layout = ktstr::parse(&text);
+        notes.extend(layout.notes.into_iter().map(|t| Note {
+            section: None,
+            text: t,
+        }));
+        (layout.header, layout.sections)
+    } else {
+        (Default::default(), raw_sections(&text))
+    };
+    let mut crashes = Vec::new();
+    if let Some(summary) = &header.bug_summary {
+        // ktstr's one-line digest of the dump; merged with the dump when both exist.
+        if let Some(mut c) = exit_line::parse_uei(&format!("EXIT: {summary}")) {
+            c.formats = vec![MessageFormat::BugSummary];
+            c.origin = Origin {
+                section: Origin::HEADER,
+                first_line: 0,
+                last_line: 0,
+            };
+            crashes.push(c);
+        }
+    }
+    find_crashes(&sections, &mut notes, &mut crashes);
+    for c in &mut crashes {
+        if c.scheduler.is_none() && c.kernel_exit {
+            c.scheduler.clone_from(&header.scheduler);
+        }
+    }
+    let selected = select(&crashes, &sections);
+    if crashes.is_empty() {
+        let lines = sections
+            .iter()
+            .map(|s| s.body.lines().count())
+            .sum::<usize>();
+        notes.push(Note {
+            section: None,
+            text: format!(
+                "no sched_ext exit, verifier rejection or scheduler bail found in {lines} line(s)"
+            ),
+        });
+    }
+    Report {
+        header,
+        sections,
+        crashes,
+        selected,
+        notes,
+    }
+}
+
+/// A raw input: one section (console or scheduler log), plus ktstr's
+/// `sched_ext dump` section made of its `sched_ext_dump` lines.
+fn raw_sections(text: &Text) -> Vec<Section> {
+    let body = text.slice(0..trim_end_len(text));
+    let mut kernel = 0usize;
+    let mut plain = 0usize;
+    let mut dump_only = true;
+    for line in body.lines().filter(|l| !l.trim().is_empty()).take(2000) {
+        match prefix::strip(line).source {
+            LineSource::Plain => {
+                plain += 1;
+                dump_only = false;
+            }
+            LineSource::TraceDump => kernel += 1,
+            _ => {
+                kernel += 1;
+                dump_only = false;
+            }
+        }
+    }
+    let has_dump_lines = memchr::memmem::find(body.as_bytes(), b"sched_ext_dump").is_some();
+    if has_dump_lines && dump_only && !body.trim().is_empty() {
+        return vec![Section {
+            kind: SectionKind::SchedExtDump,
+            body,
+        }];
+    }
+    let kind = if kernel > plain || body.starts_with("# tracer:") {
+        SectionKind::Console
+    } else {
+        SectionKind::SchedulerLog
+    };
+    let mut sections = vec![Section {
+        kind,
+        body: body.clone(),
+    }];
+    if has_dump_lines {
+        // ktstr's rule: the dump is every line containing `sched_ext_dump`.
+        let lines: Vec<&str> = body
+            .lines()
+            .filter(|l| l.contains("sched_ext_dump"))
+            .map(|l| l.strip_suffix('\r').unwrap_or(l))
+            .collect();
+        sections.push(Section {
+            kind: SectionKind::SchedExtDump,
+            body: Text::from(lines.join("\n")),
+        });
+    }
+    sections
+}
+
+fn trim_end_len(s: &str) -> usize {
+    s.trim_end_matches(['\n', '\r']).len()
+}
+
+/// Sections that never hold crash messages.
+fn scanned(kind: &SectionKind) -> bool {
+    !matches!(
+        kind,
+        SectionKind::Stats
+            | SectionKind::Timeline
+            | SectionKind::Monitor
+            | SectionKind::PeriodicSamples
+            | SectionKind::TemporalAssertions
+            | SectionKind::Info
+    )
+}
+
+fn find_crashes(sections: &[Section], notes: &mut Vec<Note>, crashes: &mut Vec<Crash>) {
+    let has_dump = sections.iter().any(|s| s.kind == SectionKind::SchedExtDump);
+    for (idx, section) in sections.iter().enumerate() {
+        if !scanned(&section.kind) {
+            continue;
+        }
+        let opts = scan::ScanOptions {
+            skip_trace_dump: has_dump && section.kind != SectionKind::SchedExtDump,
+        };
+        let reversed = newest_first(&section.body).then(|| reverse_lines(&section.body));
+        let body: &str = reversed.as_deref().unwrap_or(&section.body);
+        let found = scan::scan(body, opts);
+        let total_lines = if reversed.is_some() {
+            body.lines().count()
+        } else {
+            0
+        };
+        let mut counter = LineCounter::new(body);
+        for f in found {
+            let (mut first, mut last) = (counter.line_of(f.start), counter.line_of(f.end));
+            if reversed.is_some() {
+                (first, last) = (
+                    total_lines.saturating_sub(last + 1),
+                    total_lines.saturating_sub(first + 1),
+                );
+            }
+            notes.extend(f.notes.into_iter().map(|text| Note {
+                section: Some(idx),
+                text,
+            }));
+            let mut crash = f.crash;
+            crash.origin = Origin {
+                section: idx,
+                first_line: first,
+                last_line: last,
+            };
+            merge_or_push(crashes, crash);
+        }
+        if reversed.is_some() {
+            notes.push(Note {
+                section: Some(idx),
+                text: "lines are newest-first (journalctl -r); read in reverse".into(),
+            });
+        }
+    }
+    for c in crashes.iter_mut() {
+        c.formats.sort_by_key(|f| format_rank(*f));
+    }
+}
+
+/// Richest first: a full dump tells more than a one-line record.
+fn format_rank(f: MessageFormat) -> u8 {
+    match f {
+        MessageFormat::DebugDump => 0,
+        MessageFormat::TraceDump => 1,
+        MessageFormat::KernelDisabled => 2,
+        MessageFormat::KernelErrored => 3,
+        MessageFormat::KernelOops => 4,
+        MessageFormat::VerifierReject => 5,
+        MessageFormat::UeiExit => 6,
+        MessageFormat::TraceExit => 7,
+        MessageFormat::BugSummary => 8,
+        MessageFormat::UserspaceBail => 9,
+    }
+}
+
+/// Same exit seen through another format?
+fn same_exit(a: &Crash, b: &Crash) -> bool {
+    fn agree<T: PartialEq>(x: &Option<T>, y: &Option<T>) -> bool {
+        x.is_none() || y.is_none() || x == y
+    }
+    let msg_ok = match (&a.message, &b.message) {
+        (Some(x), Some(y)) => x == y || x.contains(y.as_str()) || y.contains(x.as_str()),
+        _ => true,
+    };
+    a.kernel_exit
+        && b.kernel_exit
+        && (a.kind == ExitKind::Unknown || b.kind == ExitKind::Unknown || a.kind == b.kind)
+        && agree(&a.scheduler, &b.scheduler)
+        && msg_ok
+        && !b.formats.iter().any(|f| a.formats.contains(f))
+}
+
+fn merge_or_push(crashes: &mut Vec<Crash>, new: Crash) {
+    let Some(into) = crashes.iter_mut().rev().find(|c| same_exit(c, &new)) else {
+        crashes.push(new);
+        return;
+    };
+    if into.kind == ExitKind::Unknown {
+        into.kind = new.kind;
+    }
+    // Point at the richest observation.
+    let best = |c: &Crash| {
+        c.formats
+            .iter()
+            .map(|f| format_rank(*f))
+            .min()
+            .unwrap_or(u8::MAX)
+    };
+    if best(&new) < best(into) {
+        into.origin = new.origin.clone();
+    }
+    // Prefer the longer message (a dmesg line may be cut).
+    if new.message.as_ref().map_or(0, String::len) > into.message.as_ref().map_or(0, String::len) {
+        into.message = new.message;
+    }
+    fill(&mut into.reason, new.reason);
+    fill(&mut into.scheduler, new.scheduler);
+    fill(&mut into.task, new.task);
+    fill(&mut into.cpu, new.cpu);
+    if into.backtrace.is_empty() {
+        into.backtrace = new.backtrace;
+    }
+    if into.cpu_states.is_empty() {
+        into.cpu_states = new.cpu_states;
+    }
+    if into.events.is_empty() {
+        into.events = new.events;
+    }
+    if into.ops_dump.is_empty() {
+        into.ops_dump = new.ops_dump;
+    }
+    into.formats.extend(new.formats);
+}
+
+fn fill<T>(slot: &mut Option<T>, v: Option<T>) {
+    if slot.is_none() {
+        *slot = v;
+    }
+}
+
+/// The crash to show: the newest kernel exit of the run itself (not of the
+/// auto-repro VM), else the newest kernel exit, else the newest anything.
+fn select(crashes: &[Crash], sections: &[Section]) -> Option<usize> {
+    let in_repro = |c: &Crash| {
+        sections
+            .get(c.origin.section)
+            .is_some_and(|s| s.kind == SectionKind::AutoRepro)
+    };
+    let newest = |pred: &dyn Fn(&Crash) -> bool| crashes.iter().rposition(pred);
+    newest(&|c| c.kernel_exit && !in_repro(c))
+        .or_else(|| newest(&|c| c.kernel_exit))
+        .or_else(|| crashes.len().checked_sub(1))
+}
+
+/// Journal/dmesg lines whose timestamps go backwards (`journalctl -r`).
+fn newest_first(body: &str) -> bool {
+    let mut times = body.lines().filter_map(prefix::line_time);
+    let Some(first) = times.next() else {
+        return false;
+    };
+    let mut prev = first.clone();
+    let mut down = 0;
+    let mut up = 0;
+    for t in times.take(500) {
+        match t.cmp(&prev) {
+            std::cmp::Ordering::Less => down += 1,
+            std::cmp::Ordering::Greater => up += 1,
+            std::cmp::Ordering::Equal => {}
+        }
+        prev = t;
+    }
+    down > 0 && down > up * 3
+}
+
+fn reverse_lines(body: &str) -> String {
+    let mut lines: Vec<&str> = body.lines().collect();
+    lines.reverse();
+    lines.join("\n")
+}
+
+/// Byte offset → 0-based line number, for increasing offsets.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        LineCounter {
+            text: text.as_bytes(),
+            pos: 0,
+            line: 0,
+        }
+    }
+
+    fn line_of(&mut self, offset: usize) -> usize {
+        let offset = offset.min(self.text.len());
+        if offset < self.pos {
+            return memchr::memchr_iter(b'\n', &self.text[..offset]).count();
+        }
+        self.line += memchr::memchr_iter(b'\n', &self.text[self.pos..offset]).count();
+        self.pos = offset;
+        self.line
+    }
 }

@@ -309,6 +309,8 @@ pub enum MessageFormat {
     VerifierReject,
     /// The scheduler's userspace gave up without a kernel exit.
     UserspaceBail,
+    /// NEWER ktstr's `BUG SUMMARY:` header line.
+    BugSummary,
 }
 
 impl MessageFormat {
@@ -323,11 +325,13 @@ impl MessageFormat {
             MessageFormat::UeiExit => "EXIT line",
             MessageFormat::VerifierReject => "verifier rejection",
             MessageFormat::UserspaceBail => "userspace bail",
+            MessageFormat::BugSummary => "ktstr BUG SUMMARY",
         }
     }
 }
 
 /// Where a crash was found: section index and 0-based line range in its body.
+/// `section == Origin::HEADER` means the report's header (`BUG SUMMARY:`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Origin {
     pub section: usize,
@@ -341,6 +345,11 @@ pub struct Note {
     /// Section index, when the note is about one section.
     pub section: Option<usize>,
     pub text: String,
+}
+
+impl Origin {
+    /// The `section` value for crashes read from the report header.
+    pub const HEADER: usize = usize::MAX;
 }
 
 impl Report {

@@ -1,0 +1,723 @@
+//! ktstr's pin rules, plus the warnings ktstr does not give.
+//!
+//! ktstr's gate (the `Assert` builder): a `contains` literal must be non-empty;
+//! a `matches` pattern must be non-empty, compile with `regex::Regex::new`, and
+//! not match `""`. A passing pin is checked with `str::contains` /
+//! `Regex::is_match` on the whole corpus, both ANDed. The `#[ktstr_test]`
+//! attribute skips the gate, so a bad pin silently checks nothing: catching it
+//! here is the point. Warnings cover pins that pass the gate but do not do
+//! what their author meant (bare `\b`, whole-text `^`/`$`, `.` not crossing
+//! lines, stray whitespace, regex metacharacters in a literal).
+
+use std::fmt;
+use std::ops::Range;
+
+use regex::Regex;
+
+use super::corpus::Corpus;
+
+/// Which `#[ktstr_test]` attribute a value belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// `expect_scx_bpf_error_contains`: substring.
+    Contains,
+    /// `expect_scx_bpf_error_matches`: regex.
+    Matches,
+}
+
+impl Field {
+    pub fn attribute(self) -> &'static str {
+        match self {
+            Field::Contains => "expect_scx_bpf_error_contains",
+            Field::Matches => "expect_scx_bpf_error_matches",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.attribute())
+    }
+}
+
+/// A pin as the user typed it: either or both matchers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pin {
+    pub contains: Option<String>,
+    pub matches: Option<String>,
+}
+
+impl Pin {
+    pub fn new(contains: Option<&str>, matches: Option<&str>) -> Pin {
+        Pin {
+            contains: contains.map(str::to_string),
+            matches: matches.map(str::to_string),
+        }
+    }
+
+    pub fn contains(literal: &str) -> Pin {
+        Pin::new(Some(literal), None)
+    }
+
+    pub fn matches(pattern: &str) -> Pin {
+        Pin::new(None, Some(pattern))
+    }
+
+    pub fn get(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::Contains => self.contains.as_deref(),
+            Field::Matches => self.matches.as_deref(),
+        }
+    }
+}
+
+/// Why ktstr would reject a pin (or, through the attribute, silently ignore it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    #[error("no matcher set: give expect_scx_bpf_error_contains and/or expect_scx_bpf_error_matches")]
+    NoMatcher,
+    #[error("expect_scx_bpf_error_contains: literal must be non-empty")]
+    EmptyLiteral,
+    #[error("expect_scx_bpf_error_matches: pattern must be non-empty")]
+    EmptyRegex,
+    #[error("{0}")]
+    InvalidRegex(Box<InvalidRegex>),
+    #[error(
+        "expect_scx_bpf_error_matches: pattern \"{pattern}\" matches the empty string at every \
+         position (like `a?`, `.*`, `(?:)`), so it would pass on any corpus"
+    )]
+    MatchesEverywhere { pattern: String },
+    #[error(
+        "expect_scx_bpf_error_matches: pattern \"{pattern}\" matches only the empty string (like \
+         `^$`, `\\A\\z`), so it would fail on every real, non-empty corpus"
+    )]
+    MatchesOnlyEmpty { pattern: String },
+}
+
+impl PinError {
+    pub fn field(&self) -> Option<Field> {
+        match self {
+            PinError::NoMatcher => None,
+            PinError::EmptyLiteral => Some(Field::Contains),
+            _ => Some(Field::Matches),
+        }
+    }
+}
+
+/// A pattern the `regex` crate refuses, with where it went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRegex {
+    pub pattern: String,
+    /// What is wrong, without the pattern echo (`unclosed group`, ...).
+    pub reason: String,
+    /// The `regex` crate's full error text, exactly as ktstr would print it.
+    pub regex_message: String,
+    /// Offending byte range in `pattern`, when the parser reports one (a
+    /// pattern that parses but compiles too big has none).
+    pub span: Option<Range<usize>>,
+}
+
+impl InvalidRegex {
+    /// The pattern line holding the error and a `^^^` line under the span,
+    /// aligned in chars (tabs kept so the caret lines up in a terminal).
+    pub fn caret(&self) -> Option<(String, String)> {
+        let span = self.span.clone()?;
+        let p = &self.pattern;
+        let start = span.start.min(p.len());
+        let line_start = p[..start].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = p[start..].find('\n').map_or(p.len(), |i| start + i);
+        let pad: String = p[line_start..start]
+            .chars()
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let end = span.end.clamp(start, line_end);
+        let width = p[start..end].chars().count().max(1);
+        Some((
+            p[line_start..line_end].to_string(),
+            format!("{pad}{}", "^".repeat(width)),
+        ))
+    }
+}
+
+impl fmt::Display for InvalidRegex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "expect_scx_bpf_error_matches: pattern \"{}\" is not valid regex: {}",
+            self.pattern, self.reason
+        )?;
+        if let Some((line, caret)) = self.caret() {
+            write!(f, "\n    {line}\n    {caret}")?;
+        }
+        Ok(())
+    }
+}
+
+/// ktstr's gate for a `contains` literal.
+pub fn gate_contains(literal: &str) -> Result<(), PinError> {
+    if literal.is_empty() {
+        return Err(PinError::EmptyLiteral);
+    }
+    Ok(())
+}
+
+/// Text no real pin should match: a pattern matching it matches nearly any log.
+const EMPTY_PROBE: &str = "x\nxy";
+
+/// ktstr's gate for a `matches` pattern; returns the compiled regex.
+pub fn gate_matches(pattern: &str) -> Result<Regex, PinError> {
+    if pattern.is_empty() {
+        return Err(PinError::EmptyRegex);
+    }
+    let re = Regex::new(pattern).map_err(|e| invalid_regex(pattern, &e))?;
+    if re.is_match("") {
+        // ktstr rejects both with one check; telling them apart says which
+        // way the pin would be useless.
+        return Err(if re.is_match(EMPTY_PROBE) {
+            PinError::MatchesEverywhere {
+                pattern: pattern.to_string(),
+            }
+        } else {
+            PinError::MatchesOnlyEmpty {
+                pattern: pattern.to_string(),
+            }
+        });
+    }
+    Ok(re)
+}
+
+fn invalid_regex(pattern: &str, err: &regex::Error) -> PinError {
+    // The regex crate only gives a formatted string; regex-syntax (the same
+    // parser, same defaults) gives the span and the bare reason.
+    let (reason, span) = match regex_syntax::Parser::new().parse(pattern) {
+        Err(regex_syntax::Error::Parse(e)) => (e.kind().to_string(), Some(e.span().clone())),
+        Err(regex_syntax::Error::Translate(e)) => (e.kind().to_string(), Some(e.span().clone())),
+        _ => (err.to_string(), None),
+    };
+    PinError::InvalidRegex(Box::new(InvalidRegex {
+        pattern: pattern.to_string(),
+        reason,
+        regex_message: err.to_string(),
+        span: span.map(|s| s.start.offset..s.end.offset),
+    }))
+}
+
+/// A pin that passed ktstr's gate, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct CompiledPin {
+    pub contains: Option<String>,
+    pub matches: Option<Regex>,
+}
+
+impl CompiledPin {
+    /// Applies ktstr's gate to both fields; the first error wins (contains first).
+    pub fn new(pin: &Pin) -> Result<CompiledPin, PinError> {
+        if pin.contains.is_none() && pin.matches.is_none() {
+            return Err(PinError::NoMatcher);
+        }
+        if let Some(lit) = &pin.contains {
+            gate_contains(lit)?;
+        }
+        let matches = pin.matches.as_deref().map(gate_matches).transpose()?;
+        Ok(CompiledPin {
+            contains: pin.contains.clone(),
+            matches,
+        })
+    }
+
+    /// ktstr's verdict: every configured matcher must match (AND).
+    pub fn is_satisfied_by(&self, corpus: &str) -> bool {
+        self.contains
+            .as_deref()
+            .is_none_or(|lit| memchr::memmem::find(corpus.as_bytes(), lit.as_bytes()).is_some())
+            && self.matches.as_ref().is_none_or(|re| re.is_match(corpus))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// ktstr rejects the pin (or, through the attribute, silently ignores it).
+    Error,
+    /// Passes ktstr's gate but probably does not do what was meant.
+    Warning,
+    /// Worth knowing; the pin is fine.
+    Info,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "note",
+        }
+    }
+}
+
+/// What a diagnostic is about, for code that reacts to specific ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiagnosticKind {
+    /// ktstr's gate fails.
+    Invalid(PinError),
+    /// The regex can match an empty position inside ordinary text (bare `\b`).
+    ZeroWidth,
+    /// Matches unrelated filler text, or a literal too short to mean anything.
+    TooBroad,
+    /// Only matches with `(?m)`: `^`/`$` are whole-corpus anchors.
+    NeedsMultiLine,
+    /// Only matches with `(?s)`: `.` does not cross `\n`.
+    NeedsDotAll,
+    /// Uses `^`/`$` without `(?m)` and matches; anchors differ from grep/rg.
+    WholeTextAnchors,
+    /// Leading or trailing whitespace, matched byte for byte.
+    Whitespace,
+    /// A regex that looks like a literal with unescaped metacharacters.
+    RegexMetaInLiteral,
+    /// A `contains` literal that only matches when read as a regex.
+    RegexInLiteral,
+}
+
+/// A suggested replacement for a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suggestion {
+    pub field: Field,
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub field: Option<Field>,
+    pub severity: Severity,
+    pub kind: DiagnosticKind,
+    pub message: String,
+    pub suggestion: Option<Suggestion>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity.label(), self.message)?;
+        if let Some(s) = &self.suggestion {
+            write!(f, "\n  try {} = {}", s.field, s.pattern)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything known about a pin before searching: the gate's verdict and the
+/// diagnostics, errors first.
+#[derive(Debug, Clone)]
+pub struct Validation {
+    /// `Some` when ktstr's gate passes.
+    pub pin: Option<CompiledPin>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validation {
+    pub fn is_valid(&self) -> bool {
+        self.pin.is_some()
+    }
+
+    pub fn errors(&self) -> impl Iterator<Item = &PinError> {
+        self.diagnostics.iter().filter_map(|d| match &d.kind {
+            DiagnosticKind::Invalid(e) => Some(e),
+            _ => None,
+        })
+    }
+
+    /// Diagnostics of one severity.
+    pub fn with_severity(&self, severity: Severity) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics
+            .iter()
+            .filter(move |d| d.severity == severity)
+    }
+
+    pub fn has(&self, kind: &DiagnosticKind) -> bool {
+        self.diagnostics.iter().any(|d| &d.kind == kind)
+    }
+}
+
+/// Applies ktstr's gate and every warning rule to `pin` over `corpus`.
+pub fn validate(pin: &Pin, corpus: &Corpus) -> Validation {
+    let text = corpus.as_str();
+    let mut out = Vec::new();
+    if pin.contains.is_none() && pin.matches.is_none() {
+        out.push(error(PinError::NoMatcher));
+    }
+    if let Some(lit) = &pin.contains {
+        check_contains(lit, text, &mut out);
+    }
+    if let Some(p) = &pin.matches {
+        check_matches(p, text, &mut out);
+    }
+    out.sort_by_key(|d| d.severity);
+    let has_errors = out.iter().any(|d| d.severity == Severity::Error);
+    let pin = if has_errors {
+        None
+    } else {
+        CompiledPin::new(pin).ok()
+    };
+    Validation {
+        pin,
+        diagnostics: out,
+    }
+}
+
+fn error(e: PinError) -> Diagnostic {
+    Diagnostic {
+        field: e.field(),
+        severity: Severity::Error,
+        message: e.to_string(),
+        kind: DiagnosticKind::Invalid(e),
+        suggestion: None,
+    }
+}
+
+fn diag(
+    field: Field,
+    severity: Severity,
+    kind: DiagnosticKind,
+    message: String,
+    suggestion: Option<(Field, String)>,
+) -> Diagnostic {
+    Diagnostic {
+        field: Some(field),
+        severity,
+        kind,
+        message,
+        suggestion: suggestion.map(|(field, pattern)| Suggestion { field, pattern }),
+    }
+}
+
+fn contains_bytes(hay: &str, needle: &str) -> bool {
+    memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
+}
+
+/// Texts unrelated to any crash; a pin matching one matches nearly any log.
+const BROAD_PROBES: [&str; 3] = ["x", "0", "- x 0 -"];
+
+/// A literal this short occurs in nearly any log.
+const MIN_LITERAL_CHARS: usize = 3;
+
+fn check_contains(lit: &str, text: &str, out: &mut Vec<Diagnostic>) {
+    if let Err(e) = gate_contains(lit) {
+        out.push(error(e));
+        return;
+    }
+    let found = contains_bytes(text, lit);
+    whitespace(Field::Contains, lit, text, found, out);
+    if lit.trim().chars().count() < MIN_LITERAL_CHARS && !lit.trim().is_empty() {
+        out.push(diag(
+            Field::Contains,
+            Severity::Warning,
+            DiagnosticKind::TooBroad,
+            format!(
+                "expect_scx_bpf_error_contains: \"{lit}\" is so short it occurs in nearly any \
+                 log; pin on the error's own words"
+            ),
+            None,
+        ));
+    }
+    if !found && regex::escape(lit) != lit {
+        if let Ok(re) = gate_matches(lit) {
+            if re.is_match(text) {
+                out.push(diag(
+                    Field::Contains,
+                    Severity::Warning,
+                    DiagnosticKind::RegexInLiteral,
+                    format!(
+                        "expect_scx_bpf_error_contains: \"{lit}\" is matched as a plain substring \
+                         and does not occur, but read as a regex it matches; move it to \
+                         expect_scx_bpf_error_matches"
+                    ),
+                    Some((Field::Matches, lit.to_string())),
+                ));
+            }
+        }
+    }
+}
+
+fn check_matches(p: &str, text: &str, out: &mut Vec<Diagnostic>) {
+    let is_literal_in_text = regex::escape(p) != p && contains_bytes(text, p);
+    let re = match gate_matches(p) {
+        Ok(re) => re,
+        Err(e) => {
+            if matches!(e, PinError::InvalidRegex(_)) && is_literal_in_text {
+                out.push(meta_in_literal(p, Severity::Warning, "does not compile"));
+            }
+            out.push(error(e));
+            return;
+        }
+    };
+    let matched = re.is_match(text);
+    whitespace(Field::Matches, p, text, matched, out);
+
+    if BROAD_PROBES
+        .iter()
+        .any(|probe| re.find_iter(probe).any(|m| m.is_empty()))
+    {
+        out.push(diag(
+            Field::Matches,
+            Severity::Warning,
+            DiagnosticKind::ZeroWidth,
+            format!(
+                "expect_scx_bpf_error_matches: \"{p}\" can match an empty position inside any \
+                 word (a bare `\\b` passes ktstr's empty-string check but matches every real \
+                 log); pin on words of the error text instead"
+            ),
+            None,
+        ));
+    } else if let Some(probe) = BROAD_PROBES.iter().find(|probe| re.is_match(probe)) {
+        out.push(diag(
+            Field::Matches,
+            Severity::Warning,
+            DiagnosticKind::TooBroad,
+            format!(
+                "expect_scx_bpf_error_matches: \"{p}\" also matches the unrelated text \
+                 {probe:?}, so it matches nearly any log; pin on words of the error text"
+            ),
+            None,
+        ));
+    }
+
+    let anchors = flag_changes(p, |b| {
+        b.multi_line(true);
+    });
+    let dot = flag_changes(p, |b| {
+        b.dot_matches_new_line(true);
+    });
+    if !matched {
+        let mut fixes = Vec::new();
+        if anchors {
+            fixes.push(("(?m)", DiagnosticKind::NeedsMultiLine));
+        }
+        if dot {
+            fixes.push(("(?s)", DiagnosticKind::NeedsDotAll));
+        }
+        if anchors && dot {
+            fixes.push(("(?ms)", DiagnosticKind::NeedsMultiLine));
+        }
+        let fix = fixes.into_iter().find_map(|(flag, kind)| {
+            let fixed = format!("{flag}{p}");
+            let ok = gate_matches(&fixed).is_ok_and(|r| r.is_match(text));
+            ok.then_some((flag, kind, fixed))
+        });
+        if let Some((flag, kind, fixed)) = fix {
+            out.push(diag(
+                Field::Matches,
+                Severity::Warning,
+                kind,
+                flag_message(p, flag, text),
+                Some((Field::Matches, fixed)),
+            ));
+        }
+    } else if anchors {
+        out.push(diag(
+            Field::Matches,
+            Severity::Info,
+            DiagnosticKind::WholeTextAnchors,
+            format!(
+                "expect_scx_bpf_error_matches: in \"{p}\" `^`/`$` anchor to the start/end of the \
+                 whole corpus, not of each line (grep and rg anchor per line); add `(?m)` for \
+                 line anchors"
+            ),
+            None,
+        ));
+    }
+
+    if is_literal_in_text {
+        if matched {
+            out.push(meta_in_literal(p, Severity::Info, "matches"));
+        } else {
+            out.push(meta_in_literal(p, Severity::Warning, "does not match"));
+        }
+    }
+}
+
+fn flag_message(p: &str, flag: &str, text: &str) -> String {
+    let dollar_at_end = p.ends_with('$') && !p.ends_with("\\$");
+    match flag {
+        "(?s)" => format!(
+            "expect_scx_bpf_error_matches: \"{p}\" does not match: `.` does not cross line \
+             breaks by default; it matches with `(?s)`"
+        ),
+        _ if dollar_at_end && text.ends_with('\n') => format!(
+            "expect_scx_bpf_error_matches: \"{p}\" does not match: `$` matches only at the very \
+             end of the corpus, and the corpus ends with a newline (Rust's `$` does not match \
+             before a final `\\n`); with `{flag}` `$` matches at each line end"
+        ),
+        _ => format!(
+            "expect_scx_bpf_error_matches: \"{p}\" does not match: `^`/`$` anchor to the whole \
+             corpus by default; it matches with `{flag}` (line anchors)"
+        ),
+    }
+}
+
+fn meta_in_literal(p: &str, severity: Severity, outcome: &str) -> Diagnostic {
+    diag(
+        Field::Matches,
+        severity,
+        DiagnosticKind::RegexMetaInLiteral,
+        format!(
+            "expect_scx_bpf_error_matches: \"{p}\" occurs verbatim in the corpus but contains \
+             regex metacharacters, so as a regex it {outcome}; escape it (regex::escape) or use \
+             expect_scx_bpf_error_contains"
+        ),
+        Some((Field::Matches, regex::escape(p))),
+    )
+}
+
+fn whitespace(field: Field, s: &str, text: &str, matched: bool, out: &mut Vec<Diagnostic>) {
+    let trimmed = s.trim();
+    if trimmed.len() == s.len() {
+        return;
+    }
+    let which = match (s.starts_with(char::is_whitespace), s.ends_with(char::is_whitespace)) {
+        (true, true) => "leading and trailing",
+        (true, false) => "leading",
+        _ => "trailing",
+    };
+    let usable = !trimmed.is_empty()
+        && match field {
+            Field::Contains => true,
+            Field::Matches => gate_matches(trimmed).is_ok(),
+        };
+    let would_match = usable
+        && match field {
+            Field::Contains => contains_bytes(text, trimmed),
+            Field::Matches => Regex::new(trimmed).is_ok_and(|r| r.is_match(text)),
+        };
+    let tail = if !matched && would_match {
+        "; without it the pin matches"
+    } else {
+        ""
+    };
+    out.push(diag(
+        field,
+        Severity::Warning,
+        DiagnosticKind::Whitespace,
+        format!(
+            "{field}: {which} whitespace in {s:?} is matched byte for byte (ktstr does not \
+             trim){tail}"
+        ),
+        usable.then(|| (field, trimmed.to_string())),
+    ));
+}
+
+/// Whether turning on a flag changes what `p` means, i.e. `p` has `^`/`$`
+/// (multi_line) or `.` (dot_matches_new_line) outside an inline override.
+fn flag_changes(p: &str, set: impl Fn(&mut regex_syntax::ParserBuilder)) -> bool {
+    let plain = regex_syntax::Parser::new().parse(p);
+    let mut builder = regex_syntax::ParserBuilder::new();
+    set(&mut builder);
+    let flagged = builder.build().parse(p);
+    matches!((plain, flagged), (Ok(a), Ok(b)) if a != b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(pin: &Pin, corpus: &str) -> Vec<DiagnosticKind> {
+        validate(pin, &Corpus::from_raw(corpus))
+            .diagnostics
+            .into_iter()
+            .map(|d| d.kind)
+            .collect()
+    }
+
+    #[test]
+    fn gate_classifies_empty_matches() {
+        for p in ["a?", ".*", "(?:)", "$", "x*|y"] {
+            assert!(
+                matches!(gate_matches(p), Err(PinError::MatchesEverywhere { .. })),
+                "{p}"
+            );
+        }
+        for p in ["^$", r"\A\z", "(?m)^$", r"\B"] {
+            let r = gate_matches(p);
+            assert!(
+                matches!(
+                    r,
+                    Err(PinError::MatchesOnlyEmpty { .. } | PinError::MatchesEverywhere { .. })
+                ),
+                "{p}"
+            );
+        }
+        assert!(matches!(
+            gate_matches("^$"),
+            Err(PinError::MatchesOnlyEmpty { .. })
+        ));
+        assert!(gate_matches(r"\b").is_ok());
+    }
+
+    #[test]
+    fn invalid_regex_has_span_and_caret() {
+        let Err(PinError::InvalidRegex(e)) = gate_matches("ab(cd") else {
+            panic!("expected invalid")
+        };
+        assert_eq!(e.span, Some(2..3));
+        let (line, caret) = e.caret().expect("caret");
+        assert_eq!(line, "ab(cd");
+        assert_eq!(caret, "  ^");
+        assert!(e.regex_message.contains("unclosed group"));
+        assert_eq!(e.reason, "unclosed group");
+    }
+
+    #[test]
+    fn caret_on_second_line_of_pattern_and_unicode() {
+        let Err(PinError::InvalidRegex(e)) = gate_matches("é\n\tx{2,1}") else {
+            panic!("expected invalid")
+        };
+        let (line, caret) = e.caret().expect("caret");
+        assert_eq!(line, "\tx{2,1}");
+        assert!(caret.starts_with("\t ^"), "{caret:?}");
+    }
+
+    #[test]
+    fn lookaround_is_a_translate_or_parse_error_with_span() {
+        let Err(PinError::InvalidRegex(e)) = gate_matches("foo(?=bar)") else {
+            panic!("expected invalid")
+        };
+        assert!(e.reason.contains("look-around"), "{}", e.reason);
+        assert!(e.span.is_some());
+    }
+
+    #[test]
+    fn no_matcher_is_an_error() {
+        assert_eq!(
+            kinds(&Pin::default(), "x"),
+            vec![DiagnosticKind::Invalid(PinError::NoMatcher)]
+        );
+    }
+
+    #[test]
+    fn errors_sort_first() {
+        let v = validate(
+            &Pin::new(Some(" x "), Some("(")),
+            &Corpus::from_raw("abc"),
+        );
+        assert_eq!(v.diagnostics[0].severity, Severity::Error);
+        assert!(!v.is_valid());
+    }
+
+    #[test]
+    fn scoped_flag_override_is_not_a_line_anchor() {
+        assert!(!flag_changes("(?-m:^)foo", |b| {
+            b.multi_line(true);
+        }));
+        assert!(flag_changes("^foo", |b| {
+            b.multi_line(true);
+        }));
+        assert!(!flag_changes(r"\Afoo", |b| {
+            b.multi_line(true);
+        }));
+    }
+
+    #[test]
+    fn and_semantics() {
+        let pin = CompiledPin::new(&Pin::new(Some("abc"), Some("x+"))).expect("valid");
+        assert!(pin.is_satisfied_by("abc xx"));
+        assert!(!pin.is_satisfied_by("abc"));
+        assert!(!pin.is_satisfied_by("xx"));
+    }
+}

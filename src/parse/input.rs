@@ -1,0 +1,121 @@
+//! Reading an input: a file is memory-mapped (never copied when it is valid
+//! UTF-8), stdin is streamed into memory.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::report::{Buffer, Text};
+
+use super::ParseError;
+
+/// A readable input and what was done to make it text.
+pub struct Input {
+    pub text: Text,
+    /// Repairs worth telling the user about (invalid UTF-8 replaced, ...).
+    pub notes: Vec<String>,
+}
+
+/// Opens `path` (`-` = stdin).
+pub fn read(path: &Path) -> Result<Input, ParseError> {
+    let bytes_or_map = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut buf)
+            .map_err(|source| ParseError::Io {
+                path: path.into(),
+                source,
+            })?;
+        Err(buf)
+    } else {
+        let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
+            std::io::ErrorKind::NotFound => ParseError::NotFound { path: path.into() },
+            _ => ParseError::Io {
+                path: path.into(),
+                source,
+            },
+        })?;
+        if meta.is_dir() {
+            return Err(ParseError::IsDirectory { path: path.into() });
+        }
+        let file = File::open(path).map_err(|source| ParseError::Io {
+            path: path.into(),
+            source,
+        })?;
+        if meta.len() == 0 || !meta.is_file() {
+            // Pipes and character devices cannot be mapped; empty files need no mapping.
+            let mut buf = Vec::new();
+            (&file)
+                .read_to_end(&mut buf)
+                .map_err(|source| ParseError::Io {
+                    path: path.into(),
+                    source,
+                })?;
+            Err(buf)
+        } else {
+            // SAFETY: the mapping is read-only; a file truncated by another
+            // process while we read it would fault, which is the same risk
+            // every mmap-based reader (ripgrep included) accepts.
+            let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|source| ParseError::Io {
+                path: path.into(),
+                source,
+            })?;
+            Ok(map)
+        }
+    };
+    let head: &[u8] = match &bytes_or_map {
+        Ok(m) => &m[..m.len().min(65536)],
+        Err(v) => &v[..v.len().min(65536)],
+    };
+    if head.is_empty() {
+        return Err(ParseError::Empty { path: path.into() });
+    }
+    let share = binary_share(head);
+    if share > 10 {
+        return Err(ParseError::Binary {
+            path: path.into(),
+            nul_share: share,
+        });
+    }
+    Ok(match bytes_or_map {
+        Ok(map) => match Buffer::mapped(map) {
+            Ok(buf) => Input {
+                text: Text::whole(Arc::new(buf)),
+                notes: Vec::new(),
+            },
+            Err(map) => lossy(&map),
+        },
+        Err(bytes) => match String::from_utf8(bytes) {
+            Ok(s) => Input {
+                text: Text::from(s),
+                notes: Vec::new(),
+            },
+            Err(e) => lossy(e.as_bytes()),
+        },
+    })
+}
+
+/// Text from bytes that are not valid UTF-8, with a note saying how much was replaced.
+pub fn lossy(bytes: &[u8]) -> Input {
+    let s = String::from_utf8_lossy(bytes).into_owned();
+    let bad = s.matches('\u{FFFD}').count();
+    Input {
+        text: Text::from(s),
+        notes: vec![format!(
+            "input is not valid UTF-8: {bad} invalid byte sequence(s) shown as U+FFFD"
+        )],
+    }
+}
+
+/// Percent of bytes that are NUL or control characters no text log contains.
+fn binary_share(head: &[u8]) -> u32 {
+    let bad = head
+        .iter()
+        .filter(|&&b| {
+            b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c | 0x08))
+        })
+        .count();
+    (bad * 100 / head.len()) as u32
+}

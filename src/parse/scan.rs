@@ -1,0 +1,295 @@
+//! Finds crashes in one body of text.
+//!
+//! A multi-gigabyte scheduler log holds one dump at most a few hundred lines
+//! long, so the body is not walked line by line: one Aho-Corasick pass finds
+//! anchor words, and only the lines around each anchor are parsed.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+use crate::report::{Crash, MessageFormat};
+
+use super::prefix::{self, LineSource};
+use super::{bail, dump, exit_line, kernel_log, oops, verifier};
+
+/// A crash found in a body, with its byte span.
+pub struct Found {
+    pub crash: Crash,
+    pub start: usize,
+    pub end: usize,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Anchor {
+    Dump,
+    KernelLog,
+    TraceExit,
+    Uei,
+    Oops,
+    VerifierLog,
+    LoadFailed,
+    Error,
+    Panic,
+}
+
+const ANCHORS: &[(&str, Anchor)] = &[
+    (" triggered exit kind ", Anchor::Dump),
+    ("BPF scheduler \"", Anchor::KernelLog),
+    ("sched_ext_exit:", Anchor::TraceExit),
+    ("EXIT: ", Anchor::Uei),
+    ("Sched_ext: ", Anchor::Oops),
+    ("BEGIN PROG LOAD LOG", Anchor::VerifierLog),
+    ("load failed", Anchor::LoadFailed),
+    ("failed to load", Anchor::LoadFailed),
+    ("Error: ", Anchor::Error),
+    ("panicked at", Anchor::Panic),
+];
+
+fn finder() -> &'static AhoCorasick {
+    static AC: OnceLock<AhoCorasick> = OnceLock::new();
+    AC.get_or_init(|| {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(ANCHORS.iter().map(|(p, _)| p))
+            .expect("static anchor patterns")
+    })
+}
+
+/// Options for one body.
+#[derive(Clone, Copy, Default)]
+pub struct ScanOptions {
+    /// Ignore `sched_ext_dump:` lines: the report has a dump section that holds them.
+    pub skip_trace_dump: bool,
+}
+
+/// `[start, end)` of the line containing `pos`, without its `\n`.
+fn line_at(text: &str, pos: usize) -> (usize, usize) {
+    let b = text.as_bytes();
+    let start = memchr::memrchr(b'\n', &b[..pos]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &b[pos..]).map_or(b.len(), |i| pos + i);
+    (start, end)
+}
+
+/// Lines after the one ending at `end`: (end offset of the line, stripped content).
+fn lines_after(text: &str, end: usize) -> impl Iterator<Item = (usize, Stripped<'_>)> + '_ {
+    let mut pos = end;
+    std::iter::from_fn(move || {
+        if pos >= text.len() {
+            return None;
+        }
+        let start = pos + 1;
+        if start > text.len() {
+            return None;
+        }
+        let stop =
+            memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
+        pos = stop;
+        let s = prefix::strip(&text[start..stop]);
+        Some((
+            stop,
+            Stripped {
+                source: s.source,
+                content: s.content,
+            },
+        ))
+    })
+}
+
+/// Lines before the one starting at `start`, nearest first: (start offset, stripped content).
+fn lines_before(text: &str, start: usize) -> impl Iterator<Item = (usize, Stripped<'_>)> + '_ {
+    let mut pos = start;
+    std::iter::from_fn(move || {
+        if pos == 0 {
+            return None;
+        }
+        let end = pos - 1;
+        let s = memchr::memrchr(b'\n', &text.as_bytes()[..end]).map_or(0, |i| i + 1);
+        pos = s;
+        let st = prefix::strip(&text[s..end]);
+        Some((
+            s,
+            Stripped {
+                source: st.source,
+                content: st.content,
+            },
+        ))
+    })
+}
+
+struct Stripped<'a> {
+    source: LineSource,
+    content: Cow<'a, str>,
+}
+
+/// Scans `text` and returns every crash found, in text order.
+pub fn scan(text: &str, opts: ScanOptions) -> Vec<Found> {
+    let mut found = Vec::new();
+    let mut consumed = 0usize;
+    for m in finder().find_iter(text) {
+        if m.start() < consumed {
+            continue;
+        }
+        let (start, end) = line_at(text, m.start());
+        if start < consumed {
+            continue;
+        }
+        let line = prefix::strip(&text[start..end]);
+        let is_trace_dump = line.source == LineSource::TraceDump;
+        if is_trace_dump && opts.skip_trace_dump {
+            continue;
+        }
+        let content = line.content.as_ref();
+        let anchor = ANCHORS[m.pattern().as_usize()].1;
+        let result = match anchor {
+            Anchor::Dump => scan_dump(text, start, end, content, is_trace_dump),
+            Anchor::KernelLog => {
+                if !content.trim_start().starts_with("sched_ext: ") {
+                    None
+                } else {
+                    let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
+                    kernel_log::parse(content, rest).map(|(crash, last)| Found {
+                        crash,
+                        start,
+                        end: last.unwrap_or(end),
+                        notes: Vec::new(),
+                    })
+                }
+            }
+            Anchor::TraceExit => exit_line::parse_trace_exit(content).map(|crash| Found {
+                crash,
+                start,
+                end,
+                notes: Vec::new(),
+            }),
+            Anchor::Uei => exit_line::parse_uei(content).map(|crash| Found {
+                crash,
+                start,
+                end,
+                notes: Vec::new(),
+            }),
+            Anchor::Oops => Some(scan_oops(text, start, end, content)),
+            Anchor::VerifierLog | Anchor::LoadFailed => scan_verifier(text, start, end, content),
+            Anchor::Error | Anchor::Panic => {
+                let t = content.trim_start();
+                if t.contains("EXIT: ") {
+                    exit_line::parse_uei(t).map(|crash| Found {
+                        crash,
+                        start,
+                        end,
+                        notes: Vec::new(),
+                    })
+                } else if matches!(anchor, Anchor::Error) && !t.starts_with("Error: ") {
+                    None
+                } else {
+                    let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
+                    bail::parse(t, rest).map(|(crash, last)| Found {
+                        crash,
+                        start,
+                        end: last.unwrap_or(end),
+                        notes: Vec::new(),
+                    })
+                }
+            }
+        };
+        if let Some(f) = result {
+            consumed = f.end.max(end);
+            found.push(f);
+        }
+    }
+    found
+}
+
+fn scan_dump(text: &str, start: usize, end: usize, content: &str, trace: bool) -> Option<Found> {
+    dump::parse_header(content)?;
+    // `DEBUG DUMP`, the banner and the `<sched>: root` line open the dump.
+    let mut first = start;
+    let mut scheduler = None;
+    for (s, l) in lines_before(text, start).take(4) {
+        if trace && l.source != LineSource::TraceDump {
+            continue;
+        }
+        let t = l.content.trim();
+        if let Some((name, scope)) = t.split_once(": ") {
+            if scheduler.is_none()
+                && !name.contains(' ')
+                && (scope == "root" || scope.starts_with('/'))
+            {
+                scheduler = Some(name.to_string());
+                first = s;
+                continue;
+            }
+        }
+        if t == "DEBUG DUMP" || t.starts_with("====") {
+            first = s;
+        } else if !t.is_empty() {
+            break;
+        }
+    }
+    // A trace dump may be interleaved with other console lines: read only dump lines.
+    let rest = lines_after(text, end)
+        .filter(move |(_, s)| !trace || s.source == LineSource::TraceDump)
+        .map(|(e, s)| (e, s.content));
+    let parsed = dump::parse_dump(content, rest)?;
+    let mut crash = parsed.crash;
+    crash.scheduler = scheduler;
+    crash.formats.push(if trace {
+        MessageFormat::TraceDump
+    } else {
+        MessageFormat::DebugDump
+    });
+    Some(Found {
+        crash,
+        start: first,
+        end: parsed.last_tag.unwrap_or(end),
+        notes: parsed.notes,
+    })
+}
+
+fn scan_oops(text: &str, start: usize, end: usize, content: &str) -> Found {
+    let mut head = None;
+    let mut first = start;
+    for (s, l) in lines_before(text, start).take(80) {
+        if oops::is_oops_head(&l.content) {
+            head = Some(l.content.trim().to_string());
+            first = s;
+            break;
+        }
+    }
+    let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
+    let (crash, last) = oops::parse(content, head.as_deref(), rest);
+    Found {
+        crash,
+        start: first,
+        end: last.unwrap_or(end),
+        notes: Vec::new(),
+    }
+}
+
+fn scan_verifier(text: &str, start: usize, end: usize, content: &str) -> Option<Found> {
+    let t = content.trim();
+    let has_log = t.contains("BEGIN PROG LOAD LOG")
+        || lines_after(text, end)
+            .take(3)
+            .any(|(_, s)| s.content.contains("BEGIN PROG LOAD LOG"));
+    // `failed to load` alone is only a rejection when libbpf or a loader says it about BPF.
+    if !has_log
+        && !(t.contains("libbpf")
+            || t.contains("prog '")
+            || t.contains("BPF")
+            || t.contains("bpf")
+            || t.contains("skeleton"))
+    {
+        return None;
+    }
+    let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
+    let (crash, last, note) = verifier::parse(t, rest);
+    Some(Found {
+        crash,
+        start,
+        end: last.unwrap_or(end),
+        notes: note.into_iter().collect(),
+    })
+}

@@ -1,0 +1,325 @@
+//! Key bindings as data.
+//!
+//! One table of (mode, key, action, hint) drives the key handler, the
+//! status-bar hints and the `?` help overlay, so the three can never disagree.
+//! A user key file can later patch a [`Keymap`] built from the defaults.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Which table applies: the panes, or the help overlay on top of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Normal,
+    Help,
+}
+
+/// What a key asks for. The mode decides what it applies to (scrolling in help
+/// scrolls the help).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Quit,
+    NextPane,
+    PrevPane,
+    /// 1-based, as typed.
+    GoToPane(usize),
+    ScrollDown,
+    ScrollUp,
+    PageDown,
+    PageUp,
+    Top,
+    Bottom,
+    NextCrash,
+    OpenHelp,
+    CloseHelp,
+    /// An unbound key.
+    None,
+}
+
+/// A key with the modifiers that matter (Ctrl, Alt). Shift is folded into the
+/// key itself: `G`, BackTab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+impl Key {
+    pub const fn plain(code: KeyCode) -> Key {
+        Key {
+            code,
+            mods: KeyModifiers::NONE,
+        }
+    }
+
+    pub const fn ch(c: char) -> Key {
+        Key::plain(KeyCode::Char(c))
+    }
+
+    pub const fn ctrl(c: char) -> Key {
+        Key {
+            code: KeyCode::Char(c),
+            mods: KeyModifiers::CONTROL,
+        }
+    }
+
+    /// Terminals disagree on Shift: some send `G` with SHIFT, some Shift-Tab as
+    /// Tab+SHIFT. Normalise so one table entry matches all of them.
+    pub fn from_event(ev: &KeyEvent) -> Key {
+        let mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT);
+        let code = match ev.code {
+            KeyCode::Tab if ev.modifiers.contains(KeyModifiers::SHIFT) => KeyCode::BackTab,
+            code => code,
+        };
+        Key { code, mods }
+    }
+
+    /// How the key is written in hints and help.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Tab => "Tab".to_string(),
+            KeyCode::BackTab => "S-Tab".to_string(),
+            KeyCode::Esc => "Esc".to_string(),
+            KeyCode::Enter => "Enter".to_string(),
+            KeyCode::Up => "↑".to_string(),
+            KeyCode::Down => "↓".to_string(),
+            KeyCode::Left => "←".to_string(),
+            KeyCode::Right => "→".to_string(),
+            KeyCode::PageUp => "PgUp".to_string(),
+            KeyCode::PageDown => "PgDn".to_string(),
+            KeyCode::Home => "Home".to_string(),
+            KeyCode::End => "End".to_string(),
+            other => format!("{other:?}"),
+        };
+        let mut out = String::new();
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            out.push_str("C-");
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            out.push_str("M-");
+        }
+        out.push_str(&base);
+        out
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Binding {
+    pub mode: Mode,
+    pub key: Key,
+    pub action: Action,
+    /// Help text; rows with the same hint are shown together.
+    pub hint: &'static str,
+    /// Short label in the status bar; `None` keeps the key out of the bar.
+    pub bar: Option<&'static str>,
+}
+
+const fn bind(
+    mode: Mode,
+    key: Key,
+    action: Action,
+    hint: &'static str,
+    bar: Option<&'static str>,
+) -> Binding {
+    Binding {
+        mode,
+        key,
+        action,
+        hint,
+        bar,
+    }
+}
+
+use Mode::{Help as H, Normal as N};
+
+/// The built-in keys, in the order help and the status bar list them.
+const DEFAULT_BINDINGS: &[Binding] = &[
+    bind(N, Key::ch('q'), Action::Quit, "quit", Some("quit")),
+    bind(N, Key::plain(KeyCode::Esc), Action::Quit, "quit", None),
+    bind(N, Key::ctrl('c'), Action::Quit, "quit", None),
+    bind(N, Key::ch('?'), Action::OpenHelp, "keys", Some("keys")),
+    bind(N, Key::plain(KeyCode::Tab), Action::NextPane, "next pane", Some("pane")),
+    bind(N, Key::plain(KeyCode::BackTab), Action::PrevPane, "previous pane", Some("pane")),
+    bind(N, Key::ch('1'), Action::GoToPane(1), "go to pane N", None),
+    bind(N, Key::ch('2'), Action::GoToPane(2), "go to pane N", None),
+    bind(N, Key::ch('3'), Action::GoToPane(3), "go to pane N", None),
+    bind(N, Key::ch('4'), Action::GoToPane(4), "go to pane N", None),
+    bind(N, Key::ch('5'), Action::GoToPane(5), "go to pane N", None),
+    bind(N, Key::ch('6'), Action::GoToPane(6), "go to pane N", None),
+    bind(N, Key::ch('7'), Action::GoToPane(7), "go to pane N", None),
+    bind(N, Key::ch('8'), Action::GoToPane(8), "go to pane N", None),
+    bind(N, Key::ch('9'), Action::GoToPane(9), "go to pane N", None),
+    bind(N, Key::ch('j'), Action::ScrollDown, "scroll down", Some("scroll")),
+    bind(N, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down", None),
+    bind(N, Key::ch('k'), Action::ScrollUp, "scroll up", Some("scroll")),
+    bind(N, Key::plain(KeyCode::Up), Action::ScrollUp, "scroll up", None),
+    bind(N, Key::plain(KeyCode::PageDown), Action::PageDown, "page down", None),
+    bind(N, Key::plain(KeyCode::PageUp), Action::PageUp, "page up", None),
+    bind(N, Key::ch('g'), Action::Top, "top", Some("top/end")),
+    bind(N, Key::plain(KeyCode::Home), Action::Top, "top", None),
+    bind(N, Key::ch('G'), Action::Bottom, "bottom", Some("top/end")),
+    bind(N, Key::plain(KeyCode::End), Action::Bottom, "bottom", None),
+    bind(N, Key::ch('c'), Action::NextCrash, "next crash", Some("next crash")),
+    bind(H, Key::ch('?'), Action::CloseHelp, "close keys", Some("close")),
+    bind(H, Key::plain(KeyCode::Esc), Action::CloseHelp, "close keys", Some("close")),
+    bind(H, Key::ch('q'), Action::Quit, "quit", Some("quit")),
+    bind(H, Key::ctrl('c'), Action::Quit, "quit", None),
+    bind(H, Key::ch('j'), Action::ScrollDown, "scroll down", Some("scroll")),
+    bind(H, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down", None),
+    bind(H, Key::ch('k'), Action::ScrollUp, "scroll up", Some("scroll")),
+    bind(H, Key::plain(KeyCode::Up), Action::ScrollUp, "scroll up", None),
+    bind(H, Key::plain(KeyCode::PageDown), Action::PageDown, "page down", None),
+    bind(H, Key::plain(KeyCode::PageUp), Action::PageUp, "page up", None),
+    bind(H, Key::ch('g'), Action::Top, "top", None),
+    bind(H, Key::ch('G'), Action::Bottom, "bottom", None),
+];
+
+/// The active bindings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keymap {
+    bindings: Vec<Binding>,
+}
+
+impl Default for Keymap {
+    fn default() -> Keymap {
+        Keymap {
+            bindings: DEFAULT_BINDINGS.to_vec(),
+        }
+    }
+}
+
+impl Keymap {
+    pub fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// The action bound to `key` in `mode`, or [`Action::None`].
+    pub fn action(&self, mode: Mode, key: Key) -> Action {
+        self.bindings
+            .iter()
+            .find(|b| b.mode == mode && b.key == key)
+            .map_or(Action::None, |b| b.action)
+    }
+
+    /// Help rows for `mode`: all keys sharing a hint, then the hint.
+    pub fn help_rows(&self, mode: Mode) -> Vec<(String, &'static str)> {
+        group(
+            self.bindings
+                .iter()
+                .filter(|b| b.mode == mode)
+                .map(|b| (b.hint, b.key)),
+        )
+        .into_iter()
+        .map(|(hint, keys)| (keys_label(&keys, " "), hint))
+        .collect()
+    }
+
+    /// Status-bar hints for `mode`, keeping only actions `shown` accepts
+    /// (e.g. "next crash" only when there are several).
+    pub fn bar_hints(
+        &self,
+        mode: Mode,
+        shown: impl Fn(Action) -> bool,
+    ) -> Vec<(String, &'static str)> {
+        group(self.bindings.iter().filter_map(|b| {
+            let label = b.bar?;
+            (b.mode == mode && shown(b.action)).then_some((label, b.key))
+        }))
+        .into_iter()
+        .map(|(label, keys)| (keys_label(&keys, "/"), label))
+        .collect()
+    }
+
+    /// Keys bound twice in one mode to different actions: each would shadow
+    /// the other, so a key file producing any is rejected.
+    pub fn conflicts(&self) -> Vec<(Mode, Key, Action, Action)> {
+        let mut seen = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for b in &self.bindings {
+            if let Some(&first) = seen.get(&(b.mode, b.key)) {
+                if first != b.action {
+                    out.push((b.mode, b.key, first, b.action));
+                }
+            } else {
+                seen.insert((b.mode, b.key), b.action);
+            }
+        }
+        out
+    }
+}
+
+/// Groups keys by label, in first-appearance order.
+fn group(items: impl Iterator<Item = (&'static str, Key)>) -> Vec<(&'static str, Vec<Key>)> {
+    let mut groups: Vec<(&'static str, Vec<Key>)> = Vec::new();
+    for (label, key) in items {
+        match groups.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, keys)) => keys.push(key),
+            None => groups.push((label, vec![key])),
+        }
+    }
+    groups
+}
+
+/// `j/↓`, or `1-9` for a long run such as the digits.
+fn keys_label(keys: &[Key], sep: &str) -> String {
+    match keys {
+        [first, .., last] if keys.len() > 3 => format!("{}-{}", first.label(), last.label()),
+        _ => keys.iter().map(Key::label).collect::<Vec<_>>().join(sep),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::KeyEvent;
+
+    #[test]
+    fn no_key_is_bound_to_two_actions_in_one_mode() {
+        let conflicts = Keymap::default().conflicts();
+        assert!(conflicts.is_empty(), "conflicting bindings: {conflicts:?}");
+    }
+
+    #[test]
+    fn conflicts_are_detected() {
+        let mut km = Keymap::default();
+        km.bindings
+            .push(bind(N, Key::ch('j'), Action::Quit, "oops", None));
+        assert_eq!(
+            km.conflicts(),
+            vec![(N, Key::ch('j'), Action::ScrollDown, Action::Quit)]
+        );
+    }
+
+    #[test]
+    fn shift_is_folded_into_the_key() {
+        let g = KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT);
+        assert_eq!(Key::from_event(&g), Key::ch('G'));
+        let stab = KeyEvent::new(KeyCode::Tab, KeyModifiers::SHIFT);
+        assert_eq!(Key::from_event(&stab), Key::plain(KeyCode::BackTab));
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(Key::from_event(&ctrl_c), Key::ctrl('c'));
+    }
+
+    #[test]
+    fn esc_quits_panes_but_closes_help() {
+        let km = Keymap::default();
+        let esc = Key::plain(KeyCode::Esc);
+        assert_eq!(km.action(Mode::Normal, esc), Action::Quit);
+        assert_eq!(km.action(Mode::Help, esc), Action::CloseHelp);
+        assert_eq!(km.action(Mode::Normal, Key::ch('x')), Action::None);
+    }
+
+    #[test]
+    fn help_and_bar_are_generated_from_the_table() {
+        let km = Keymap::default();
+        let help = km.help_rows(Mode::Normal);
+        assert!(help.contains(&("1-9".to_string(), "go to pane N")));
+        assert!(help.contains(&("j ↓".to_string(), "scroll down")));
+        let bar = km.bar_hints(Mode::Normal, |a| a != Action::NextCrash);
+        assert_eq!(bar[0], ("q".to_string(), "quit"));
+        assert!(bar.contains(&("j/k".to_string(), "scroll")));
+        assert!(!bar.iter().any(|(_, l)| *l == "next crash"));
+    }
+}

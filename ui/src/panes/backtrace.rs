@@ -1,0 +1,134 @@
+//! The selected crash's backtrace, coloured by what each frame is.
+//!
+//! BPF programs are usually where a scheduler bug lives, so they stand out;
+//! exit helpers and IRQ entry appear in every crash, so they are dimmed. The
+//! first frame worth reading (`Crash::top_frame`) is marked.
+
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use scxray::report::{Frame, FrameClass};
+use unicode_width::UnicodeWidthStr;
+
+use super::{Ctx, Pane};
+use crate::theme::Theme;
+
+/// Frame text wider than this is not padded to align the class column.
+const MAX_ALIGN: usize = 64;
+
+pub struct BacktracePane;
+
+impl Pane for BacktracePane {
+    fn title(&self, _ctx: &Ctx<'_>) -> String {
+        "Backtrace".to_string()
+    }
+
+    fn follows_crash(&self) -> bool {
+        true
+    }
+
+    fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
+        let theme = ctx.theme;
+        let Some((_, crash)) = ctx.crash else {
+            return vec![Line::styled(
+                "No crash was found, so there is no backtrace.",
+                theme.warning,
+            )];
+        };
+        if crash.backtrace.is_empty() {
+            return vec![Line::styled(
+                "This crash has no backtrace: the input did not include one.",
+                theme.warning,
+            )];
+        }
+        let top = crash.top_frame();
+        let texts: Vec<String> = crash.backtrace.iter().map(frame_text).collect();
+        let align = texts
+            .iter()
+            .map(|t| t.width())
+            .filter(|&w| w <= MAX_ALIGN)
+            .max()
+            .unwrap_or(0);
+        let mut lines = vec![Line::styled(
+            format!(
+                "{} frames, innermost first. ▸ marks the first frame worth reading; generic plumbing is dimmed.",
+                crash.backtrace.len()
+            ),
+            theme.dim,
+        )];
+        for (i, (frame, text)) in crash.backtrace.iter().zip(texts).enumerate() {
+            let is_top = top.is_some_and(|t| std::ptr::eq(t, frame));
+            let pad = align.saturating_sub(text.width());
+            let mut spans = vec![
+                Span::styled(format!("#{i:<3}"), theme.line_number),
+                Span::raw(if is_top { "▸ " } else { "  " }),
+                Span::styled(text, frame_style(&frame.class, theme)),
+            ];
+            let tag = class_tag(&frame.class);
+            if !tag.is_empty() {
+                spans.push(Span::raw(" ".repeat(pad + 2)));
+                spans.push(Span::styled(tag, theme.dim));
+            }
+            lines.push(Line::from(spans));
+        }
+        lines
+    }
+}
+
+/// `function+0xOFF/0xSIZE [module]`, as the kernel prints it.
+pub(crate) fn frame_text(frame: &Frame) -> String {
+    let mut s = frame.function.clone();
+    if let Some(off) = frame.offset {
+        s.push_str(&format!("+{off:#x}"));
+        if let Some(size) = frame.size {
+            s.push_str(&format!("/{size:#x}"));
+        }
+    }
+    if let Some(module) = &frame.module {
+        s.push_str(&format!(" [{module}]"));
+    }
+    s
+}
+
+pub(crate) fn frame_style(class: &FrameClass, theme: &Theme) -> Style {
+    match class {
+        FrameClass::BpfProg { .. } => theme.bpf_frame,
+        FrameClass::Trampoline => theme.trampoline_frame,
+        FrameClass::Generic => theme.dim,
+        FrameClass::Kernel => Style::new(),
+    }
+}
+
+/// What the class column says; kernel frames need no tag.
+pub(crate) fn class_tag(class: &FrameClass) -> String {
+    match class {
+        FrameClass::BpfProg { name, .. } => format!("BPF program {name}"),
+        FrameClass::Trampoline => "BPF trampoline".to_string(),
+        FrameClass::Generic => "generic".to_string(),
+        FrameClass::Kernel => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_text_follows_kernel_format() {
+        let f = Frame {
+            function: "balance_one".into(),
+            offset: Some(0x10f),
+            size: Some(0x2c0),
+            module: None,
+            class: FrameClass::Kernel,
+        };
+        assert_eq!(frame_text(&f), "balance_one+0x10f/0x2c0");
+        let f = Frame {
+            function: "foo".into(),
+            offset: None,
+            size: None,
+            module: Some("scx_mod".into()),
+            class: FrameClass::Kernel,
+        };
+        assert_eq!(frame_text(&f), "foo [scx_mod]");
+    }
+}

@@ -1,0 +1,131 @@
+//! The selected crash's `CPU states` blocks: per-CPU fields, the current task,
+//! each task block with its fields and stack, and scheduler `ops.dump_cpu` /
+//! `ops.dump_task` lines.
+
+use ratatui::text::{Line, Span};
+use scxray::report::{CpuState, TaskState};
+use unicode_width::UnicodeWidthStr;
+
+use super::backtrace::{class_tag, frame_style, frame_text};
+use super::{Ctx, Pane};
+use crate::theme::Theme;
+
+pub struct CpuStatesPane;
+
+impl Pane for CpuStatesPane {
+    fn title(&self, _ctx: &Ctx<'_>) -> String {
+        "CPU states".to_string()
+    }
+
+    fn follows_crash(&self) -> bool {
+        true
+    }
+
+    fn lines<'a>(&'a self, ctx: &Ctx<'a>, width: u16) -> Vec<Line<'a>> {
+        let theme = ctx.theme;
+        let Some((_, crash)) = ctx.crash else {
+            return vec![Line::styled(
+                "No crash was found, so there are no CPU states.",
+                theme.warning,
+            )];
+        };
+        if crash.cpu_states.is_empty() {
+            return vec![Line::styled(
+                "This crash has no CPU states: the input had no `CPU states` block.",
+                theme.warning,
+            )];
+        }
+        let mut lines = vec![Line::styled(
+            format!(
+                "{} CPUs in the dump. * marks the task running on its CPU.",
+                crash.cpu_states.len()
+            ),
+            theme.dim,
+        )];
+        for cpu in &crash.cpu_states {
+            lines.push(Line::raw(""));
+            cpu_lines(cpu, usize::from(width), theme, &mut lines);
+        }
+        lines
+    }
+}
+
+fn cpu_lines<'a>(cpu: &'a CpuState, width: usize, theme: &Theme, out: &mut Vec<Line<'a>>) {
+    let mut head = vec![Span::styled(format!("CPU {}", cpu.cpu), theme.label)];
+    if let Some(curr) = &cpu.curr {
+        head.push(Span::raw(format!("  curr={curr}")));
+    }
+    out.push(Line::from(head));
+    fields(&cpu.fields, 2, width, out);
+    out.extend(cpu.extra.iter().map(|l| Line::raw(format!("  {l}"))));
+    for task in &cpu.tasks {
+        task_lines(task, width, theme, out);
+    }
+}
+
+fn task_lines<'a>(task: &'a TaskState, width: usize, theme: &Theme, out: &mut Vec<Line<'a>>) {
+    let current = task.marker.contains('*');
+    let name = task
+        .task
+        .as_ref()
+        .map_or_else(|| "?".to_string(), ToString::to_string);
+    let style = if current { theme.label } else { Default::default() };
+    out.push(Line::from(vec![
+        Span::raw(format!("  {:>2} ", task.marker)),
+        Span::styled(name, style),
+        Span::raw(format!(" {}", task.summary)),
+    ]));
+    fields(&task.fields, 7, width, out);
+    out.extend(task.extra.iter().map(|l| Line::raw(format!("       {l}"))));
+    if !task.stack.is_empty() {
+        out.push(Line::styled("       stack:", theme.dim));
+        for frame in &task.stack {
+            let mut spans = vec![
+                Span::raw("         "),
+                Span::styled(frame_text(frame), frame_style(&frame.class, theme)),
+            ];
+            let tag = class_tag(&frame.class);
+            if !tag.is_empty() {
+                spans.push(Span::styled(format!("  {tag}"), theme.dim));
+            }
+            out.push(Line::from(spans));
+        }
+    }
+}
+
+/// `key=value` pairs packed into lines that fit `width`, so no field is cut
+/// off at the edge (only a single pair wider than the pane is).
+fn fields<'a>(pairs: &[(String, String)], indent: usize, width: usize, out: &mut Vec<Line<'a>>) {
+    let mut line = String::new();
+    for (k, v) in pairs {
+        let pair = format!("{k}={v}");
+        if !line.is_empty() && indent + line.width() + 2 + pair.width() > width {
+            out.push(Line::raw(format!("{:indent$}{line}", "")));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push_str("  ");
+        }
+        line.push_str(&pair);
+    }
+    if !line.is_empty() {
+        out.push(Line::raw(format!("{:indent$}{line}", "")));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_pack_to_width() {
+        let pairs: Vec<(String, String)> = [("nr_run", "2"), ("flags", "0x1"), ("ops_qseq", "1432")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut out = Vec::new();
+        fields(&pairs, 2, 24, &mut out);
+        let text: Vec<String> = out.iter().map(ToString::to_string).collect();
+        assert_eq!(text, ["  nr_run=2  flags=0x1", "  ops_qseq=1432"]);
+    }
+}

@@ -1,0 +1,62 @@
+//! The `?` overlay: every key, generated from the keymap so it cannot go stale.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Widget};
+
+use super::render_lines;
+use crate::keymap::{Keymap, Mode};
+use crate::theme::Theme;
+
+/// Widest the overlay gets; keys and hints are short.
+const MAX_WIDTH: u16 = 46;
+const KEY_COLUMN: usize = 12;
+
+pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for (mode, heading) in [(Mode::Normal, "In panes"), (Mode::Help, "In this help")] {
+        if !lines.is_empty() {
+            lines.push(Line::raw(""));
+        }
+        lines.push(Line::styled(heading, theme.label));
+        for (keys, hint) in keymap.help_rows(mode) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<KEY_COLUMN$}"), theme.key),
+                Span::raw(hint),
+            ]));
+        }
+    }
+    lines
+}
+
+/// Where the overlay goes on a screen of this size.
+pub fn popup_area(screen: Rect, line_count: usize) -> Rect {
+    let width = screen.width.min(MAX_WIDTH);
+    let wanted = u16::try_from(line_count + 2).unwrap_or(u16::MAX);
+    let height = screen.height.min(wanted);
+    Rect {
+        x: screen.x + (screen.width - width) / 2,
+        y: screen.y + (screen.height - height) / 2,
+        width,
+        height,
+    }
+}
+
+/// Rows of help visible at once on a screen of this size.
+pub fn visible_rows(screen: Rect, line_count: usize) -> usize {
+    usize::from(popup_area(screen, line_count).height.saturating_sub(2))
+}
+
+pub fn render(keymap: &Keymap, theme: &Theme, scroll: usize, screen: Rect, buf: &mut Buffer) {
+    let lines = lines(keymap, theme);
+    let area = popup_area(screen, lines.len());
+    Clear.render(area, buf);
+    let block = Block::bordered()
+        .border_style(theme.focused_border)
+        .title(" Keys ");
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let max = lines.len().saturating_sub(usize::from(inner.height));
+    render_lines(lines, inner, scroll.min(max), buf);
+}

@@ -1,0 +1,147 @@
+//! The panes listed in the tab bar, one per file, and what they share.
+//!
+//! A pane is anything implementing [`Pane`]. Adding one means writing its file
+//! and pushing it in [`build`]; the tab bar, digit keys, scrolling and the
+//! position shown in the border come for free from the app.
+//!
+//! Panes draw from `&self` and a read-only [`Ctx`]: drawing never mutates app
+//! state. The only cache (a text pane's line index) sits in a `OnceCell`.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use scxray::report::{Crash, Report};
+use unicode_width::UnicodeWidthChar;
+
+use crate::theme::Theme;
+
+pub mod backtrace;
+pub mod cpu_states;
+pub mod help;
+pub mod notes;
+pub mod summary;
+pub mod text;
+
+/// What a pane may read while drawing or measuring.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub report: &'a Report,
+    /// The selected crash and its index in `report.crashes`.
+    pub crash: Option<(usize, &'a Crash)>,
+    pub theme: &'a Theme,
+}
+
+/// One entry of the tab bar.
+pub trait Pane {
+    /// Tab and border label.
+    fn title(&self, ctx: &Ctx<'_>) -> String;
+
+    /// The report section this pane shows, if it shows one.
+    fn section(&self) -> Option<usize> {
+        None
+    }
+
+    /// True when the content changes with the selected crash, so its scroll
+    /// position is reset when another crash is selected.
+    fn follows_crash(&self) -> bool {
+        false
+    }
+
+    /// The content for small panes, built per frame; `width` is the inner width
+    /// for panes that wrap.
+    fn lines<'a>(&'a self, ctx: &Ctx<'a>, width: u16) -> Vec<Line<'a>> {
+        let _ = (ctx, width);
+        Vec::new()
+    }
+
+    /// How many lines the content has at this width: the scroll bound.
+    fn line_count(&self, ctx: &Ctx<'_>, width: u16) -> usize {
+        self.lines(ctx, width).len()
+    }
+
+    /// Draws the content from line `scroll` on into `area`.
+    fn render(&self, ctx: &Ctx<'_>, area: Rect, scroll: usize, buf: &mut Buffer) {
+        render_lines(self.lines(ctx, area.width), area, scroll, buf);
+    }
+}
+
+/// The panes for a report: the fixed ones, one per section, then notes.
+pub fn build(report: &Report) -> Vec<Box<dyn Pane>> {
+    let mut panes: Vec<Box<dyn Pane>> = vec![
+        Box::new(summary::SummaryPane),
+        Box::new(backtrace::BacktracePane),
+        Box::new(cpu_states::CpuStatesPane),
+    ];
+    for (i, section) in report.sections.iter().enumerate() {
+        panes.push(Box::new(text::TextPane::for_section(i, section)));
+    }
+    if !report.notes.is_empty() {
+        panes.push(Box::new(notes::NotesPane));
+    }
+    panes
+}
+
+/// Draws `lines[scroll..]`, one per row, clipped to the area's width.
+pub fn render_lines(lines: Vec<Line<'_>>, area: Rect, scroll: usize, buf: &mut Buffer) {
+    for (row, line) in area.rows().zip(lines.into_iter().skip(scroll)) {
+        buf.set_line(row.x, row.y, &line, row.width);
+    }
+}
+
+/// Splits `text` into pieces at most `width` columns wide, breaking after a
+/// space where one is near. Always returns at least one piece.
+pub fn wrap(text: &str, width: usize) -> Vec<&str> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut cols = 0;
+        let mut cut = rest.len();
+        let mut last_space = None;
+        for (i, c) in rest.char_indices() {
+            let w = c.width().unwrap_or(0);
+            if cols + w > width {
+                cut = i;
+                break;
+            }
+            cols += w;
+            if c == ' ' {
+                last_space = Some(i + 1);
+            }
+        }
+        if cut < rest.len() {
+            // Prefer a word break unless it would leave a tiny first piece.
+            if let Some(s) = last_space.filter(|&s| s > cut / 2) {
+                cut = s;
+            }
+            // A single character wider than the area: take it anyway.
+            if cut == 0 {
+                cut = rest.chars().next().map_or(rest.len(), char::len_utf8);
+            }
+        }
+        out.push(&rest[..cut]);
+        rest = &rest[cut..];
+        if !rest.is_empty() {
+            // The space a line was broken at is not worth a column.
+            rest = rest.trim_start_matches(' ');
+        }
+    }
+    if out.is_empty() {
+        out.push("");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrap_breaks_at_spaces_and_never_loops() {
+        assert_eq!(wrap("dsq 0x8000 not found", 10), ["dsq 0x8000", "not found"]);
+        assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        assert_eq!(wrap("", 4), [""]);
+        assert_eq!(wrap("漢字", 1), ["漢", "字"]);
+        assert_eq!(wrap("a b", 0), ["a", "b"]);
+    }
+}
