@@ -18,6 +18,13 @@ pub enum ParseError {
     },
     #[error("{path}: empty input (0 bytes)")]
     Empty { path: PathBuf },
-    #[error("{path}: binary data, not a text report ({nul_share}% NUL or control bytes in the first 64 KiB)")]
-    Binary { path: PathBuf, nul_share: u32 },
+    #[error("{path}: {what}, not a text report ({nul_share}% NUL or control bytes in the first 64 KiB){hint}")]
+    Binary {
+        path: PathBuf,
+        /// `gzip-compressed data`, `an ELF file`, `binary data`.
+        what: &'static str,
+        nul_share: u32,
+        /// How to get text out of it, when known.
+        hint: &'static str,
+    },
 }

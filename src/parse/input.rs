@@ -73,10 +73,13 @@ pub fn read(path: &Path) -> Result<Input, ParseError> {
         return Err(ParseError::Empty { path: path.into() });
     }
     let share = binary_share(head);
-    if share > 10 {
+    let (what, hint) = sniff(head);
+    if share > 10 || !hint.is_empty() {
         return Err(ParseError::Binary {
             path: path.into(),
+            what,
             nul_share: share,
+            hint,
         });
     }
     Ok(match bytes_or_map {
@@ -106,6 +109,29 @@ pub fn lossy(bytes: &[u8]) -> Input {
         notes: vec![format!(
             "input is not valid UTF-8: {bad} invalid byte sequence(s) shown as U+FFFD"
         )],
+    }
+}
+
+/// Names common binary formats by their magic bytes, with a way out.
+fn sniff(head: &[u8]) -> (&'static str, &'static str) {
+    match head {
+        [0x1f, 0x8b, ..] => (
+            "gzip-compressed data",
+            "; decompress it first: zcat FILE | scxray report -",
+        ),
+        [0xfd, b'7', b'z', b'X', b'Z', ..] => (
+            "xz-compressed data",
+            "; decompress it first: xzcat FILE | scxray report -",
+        ),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => (
+            "zstd-compressed data",
+            "; decompress it first: zstdcat FILE | scxray report -",
+        ),
+        [0x7f, b'E', b'L', b'F', ..] => (
+            "an ELF file",
+            "; give the scheduler's log or the kernel's dmesg instead",
+        ),
+        _ => ("binary data", ""),
     }
 }
 

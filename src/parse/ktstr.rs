@@ -159,13 +159,17 @@ pub fn parse(text: &Text) -> Layout {
         while i < lines.len() {
             let l = clean(lines[i].1);
             let d = dedent(&l);
-            if d.trim().is_empty() || header_name(d.trim_end()).is_some() {
+            // Details run up to the first section header, blank lines included.
+            if header_name(d.trim_end()).is_some() {
                 break;
             }
             header
                 .details
                 .push(d.strip_prefix("  ").unwrap_or(&d).trim_end().to_string());
             i += 1;
+        }
+        while header.details.last().is_some_and(|d| d.is_empty()) {
+            header.details.pop();
         }
     } else {
         header.preamble = lines[..anchor].iter().map(|(_, l)| clean(l)).collect();

@@ -50,6 +50,12 @@ pub fn parse_path(path: &Path) -> Result<Report, ParseError> {
 /// Parses a shared text without copying it.
 pub fn parse_text(text: Text) -> Report {
     let mut notes = Vec::new();
+    // CRLF files are rare and small: normalise them once instead of everywhere.
+    let text = if memchr::memmem::find(text.as_bytes(), b"\r\n").is_some() {
+        Text::from(text.replace("\r\n", "\n"))
+    } else {
+        text
+    };
     let (header, sections) = if ktstr::detect(&text) {
         let layout = ktstr::parse(&text);
         notes.extend(layout.notes.into_iter().map(|t| Note {
@@ -105,6 +111,9 @@ pub fn parse_text(text: Text) -> Report {
 /// `sched_ext dump` section made of its `sched_ext_dump` lines.
 fn raw_sections(text: &Text) -> Vec<Section> {
     let body = text.slice(0..trim_end_len(text));
+    if body.is_empty() {
+        return Vec::new();
+    }
     let mut kernel = 0usize;
     let mut plain = 0usize;
     let mut dump_only = true;
@@ -152,8 +161,20 @@ fn raw_sections(text: &Text) -> Vec<Section> {
     sections
 }
 
-fn trim_end_len(s: &str) -> usize {
-    s.trim_end_matches(['\n', '\r']).len()
+/// Length of `s` without its trailing blank lines (no section body ends in one).
+pub(crate) fn trim_end_len(s: &str) -> usize {
+    let mut end = s.len();
+    loop {
+        let head = &s[..end];
+        let line_start = head.rfind('\n').map_or(0, |i| i + 1);
+        if !head[line_start..].trim().is_empty() {
+            return end;
+        }
+        if line_start == 0 {
+            return 0;
+        }
+        end = line_start - 1;
+    }
 }
 
 /// Sections that never hold crash messages.
@@ -316,7 +337,8 @@ fn select(crashes: &[Crash], sections: &[Section]) -> Option<usize> {
 
 /// Journal/dmesg lines whose timestamps go backwards (`journalctl -r`).
 fn newest_first(body: &str) -> bool {
-    let mut times = body.lines().filter_map(prefix::line_time);
+    // The first lines decide; a huge log must not be walked line by line for this.
+    let mut times = body.lines().take(2000).filter_map(prefix::line_time);
     let Some(first) = times.next() else {
         return false;
     };

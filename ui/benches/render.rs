@@ -1,1 +1,115 @@
-fn main() {}
+//! Frame cost with huge sections: a full 200x60 frame over a 1,000,000-line
+//! body, and the time to the first frame for a 100 MB body (with the Summary
+//! focused, as `run_open` starts, and with the big section focused, which
+//! includes building its line index).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use scxray::report::{Report, Section, SectionKind, Text};
+use scxray_ui::theme::Theme;
+use scxray_ui::{handle_key, App};
+
+const LINES: usize = 1_000_000;
+
+/// ~100 bytes a line, so a million lines make ~100 MB.
+fn big_report() -> Report {
+    let mut body = String::with_capacity(LINES * 101);
+    for i in 0..LINES {
+        body.push_str(&format!(
+            "[{:>12.6}] 12:00:{:02}.{:03} INFO scx_lavd: sys_stat: nr_active={} avg_lat_cri={} thr_perf_cri=80 seq={i:>8}\n",
+            i as f64 / 1000.0,
+            i / 1000 % 60,
+            i % 1000,
+            i % 7,
+            400 + i % 97,
+        ));
+    }
+    let mut report = common::sample_report();
+    report.sections.push(Section {
+        kind: SectionKind::Console,
+        body: Text::from(body),
+    });
+    report
+}
+
+fn draw(terminal: &mut Terminal<TestBackend>, app: &App) {
+    terminal
+        .draw(|frame| frame.render_widget(app, frame.area()))
+        .unwrap();
+}
+
+fn new_app(report: &Report) -> App {
+    // Cloning a report shares section bodies; no text is copied.
+    let mut app = App::new(report.clone(), "big.txt").with_theme(Theme::dark());
+    app.resize(200, 60);
+    app
+}
+
+fn console_pane(app: &App) -> usize {
+    app.pane_titles().iter().position(|t| t == "console").unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let report = big_report();
+    eprintln!(
+        "console body: {} lines, {} MB",
+        LINES,
+        report.sections.last().unwrap().body.len() / 1_000_000
+    );
+
+    c.bench_function("frame_200x60_1M_lines", |b| {
+        let mut app = new_app(&report);
+        app.focus_pane(console_pane(&app));
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        // Start mid-file; each iteration scrolls a page so every frame differs.
+        for _ in 0..(LINES / 2 / 50) {
+            handle_key(&mut app, KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+        }
+        draw(&mut terminal, &app);
+        let mut down = true;
+        b.iter(|| {
+            let key = if down { KeyCode::PageDown } else { KeyCode::PageUp };
+            down = !down;
+            handle_key(&mut app, KeyEvent::new(key, KeyModifiers::NONE));
+            draw(&mut terminal, black_box(&app));
+        });
+    });
+
+    let mut first = c.benchmark_group("first_frame_100MB");
+    first.sample_size(10).measurement_time(Duration::from_secs(5));
+    first.bench_function("summary_focused", |b| {
+        b.iter_batched(
+            || Terminal::new(TestBackend::new(200, 60)).unwrap(),
+            |mut terminal| {
+                let app = new_app(&report);
+                draw(&mut terminal, &app);
+                app
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    first.bench_function("console_focused", |b| {
+        b.iter_batched(
+            || Terminal::new(TestBackend::new(200, 60)).unwrap(),
+            |mut terminal| {
+                let mut app = new_app(&report);
+                app.focus_pane(console_pane(&app));
+                draw(&mut terminal, &app);
+                app
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    first.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -88,14 +88,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn load(file: &std::path::Path) -> anyhow::Result<Report> {
-    parse_path(file).map_err(|e| {
-        let hint = match &e {
-            ParseError::Binary { .. } => " (is this a compressed file? decompress it first)",
-            ParseError::IsDirectory { .. } => "",
-            _ => "",
-        };
-        anyhow::anyhow!("{e}{hint}")
-    })
+    // The typed error already names the file, the cause and the fix.
+    parse_path(file).map_err(|e: ParseError| anyhow::anyhow!(e))
 }
 
 /// One section's body by name; names are matched loosely (`scheduler-log`, `dump`).

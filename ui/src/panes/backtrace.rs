@@ -50,7 +50,7 @@ impl Pane for BacktracePane {
             .unwrap_or(0);
         let mut lines = vec![Line::styled(
             format!(
-                "{} frames, innermost first. ▸ marks the first frame worth reading; generic plumbing is dimmed.",
+                "{} frames, innermost first · ▸ first frame worth reading · generic plumbing dimmed",
                 crash.backtrace.len()
             ),
             theme.dim,
@@ -99,12 +99,12 @@ pub(crate) fn frame_style(class: &FrameClass, theme: &Theme) -> Style {
 }
 
 /// What the class column says; kernel frames need no tag.
-pub(crate) fn class_tag(class: &FrameClass) -> String {
+pub(crate) fn class_tag(class: &FrameClass) -> &'static str {
     match class {
-        FrameClass::BpfProg { name, .. } => format!("BPF program {name}"),
-        FrameClass::Trampoline => "BPF trampoline".to_string(),
-        FrameClass::Generic => "generic".to_string(),
-        FrameClass::Kernel => String::new(),
+        FrameClass::BpfProg { .. } => "BPF program",
+        FrameClass::Trampoline => "BPF trampoline",
+        FrameClass::Generic => "generic",
+        FrameClass::Kernel => "",
     }
 }
 

@@ -30,8 +30,18 @@ pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-/// Where the overlay goes on a screen of this size.
+/// Where the overlay goes on a screen of this size: centred, leaving the
+/// title and status bars visible when the screen is tall enough.
 pub fn popup_area(screen: Rect, line_count: usize) -> Rect {
+    let screen = if screen.height >= 8 {
+        Rect {
+            y: screen.y + 1,
+            height: screen.height - 2,
+            ..screen
+        }
+    } else {
+        screen
+    };
     let width = screen.width.min(MAX_WIDTH);
     let wanted = u16::try_from(line_count + 2).unwrap_or(u16::MAX);
     let height = screen.height.min(wanted);
@@ -52,11 +62,16 @@ pub fn render(keymap: &Keymap, theme: &Theme, scroll: usize, screen: Rect, buf: 
     let lines = lines(keymap, theme);
     let area = popup_area(screen, lines.len());
     Clear.render(area, buf);
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_style(theme.focused_border)
         .title(" Keys ");
     let inner = block.inner(area);
+    let (total, height) = (lines.len(), usize::from(inner.height));
+    let top = scroll.min(total.saturating_sub(height));
+    if total > height && height > 0 {
+        let last = top + height;
+        block = block.title_bottom(Line::raw(format!(" {}-{last} of {total} ", top + 1)).right_aligned());
+    }
     block.render(area, buf);
-    let max = lines.len().saturating_sub(usize::from(inner.height));
-    render_lines(lines, inner, scroll.min(max), buf);
+    render_lines(lines, inner, top, buf);
 }

@@ -36,7 +36,9 @@ pub fn answer_lines<'a>(ctx: &Ctx<'a>) -> Vec<Line<'a>> {
     let theme = ctx.theme;
     let header = &ctx.report.header;
     let mut lines = Vec::new();
-    if let Some(bug) = &header.bug_summary {
+    // ktstr's one-line cause leads only when there is no crash to describe:
+    // with one, the crash lines below say the same in more detail.
+    if let (None, Some(bug)) = (ctx.crash, &header.bug_summary) {
         lines.push(Line::from(vec![
             Span::styled("BUG SUMMARY ", theme.label),
             Span::styled(bug.as_str(), theme.error),
@@ -115,7 +117,7 @@ fn crash_answer<'a>(report: &'a Report, crash: &'a Crash, theme: &Theme, lines: 
     if !crash.formats.is_empty() {
         from.push(Span::styled("read from ", theme.dim));
         from.push(Span::raw(formats(crash)));
-        from.push(Span::styled(" in ", theme.dim));
+        from.push(Span::raw(" · "));
     } else {
         from.push(Span::styled("found in ", theme.dim));
     }
@@ -172,7 +174,11 @@ impl Pane for SummaryPane {
                     theme.warning,
                 ));
                 rows.lines.push(Line::styled(
-                    "Its sections are in the other tabs; parser notes say what was skipped.",
+                    if report.notes.is_empty() {
+                        "Its sections are in the other tabs."
+                    } else {
+                        "Its sections are in the other tabs; Notes says what the parser skipped."
+                    },
                     theme.dim,
                 ));
             }

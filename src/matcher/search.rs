@@ -1,0 +1,556 @@
+//! Counting and locating matches of one matcher over a (possibly 100 MB) corpus.
+//!
+//! A search visits every match to count it but keeps positions only inside
+//! the caller's viewport, so memory stays bounded. It records a sparse list
+//! of match starts ("checkpoints") so that n/N jumps and viewport changes can
+//! resume the exact same non-overlapping match sequence near the target
+//! instead of rescanning from the start. A newer keystroke cancels an older
+//! search through an `AtomicBool`.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use memchr::memmem::Finder;
+use regex::Regex;
+
+use super::corpus::{Corpus, Location};
+use super::validate::{gate_contains, gate_matches, Field, PinError};
+
+/// Most positions a search keeps by default.
+pub const DEFAULT_MAX_KEPT: usize = 10_000;
+
+/// A literal search checks for cancellation between chunks this big.
+const LITERAL_CHUNK: usize = 1 << 20;
+
+/// One checkpoint at most per this many bytes of corpus.
+const CHECKPOINT_SPACING: usize = 64 << 10;
+
+/// The search was cancelled by a newer one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("search for \"{pattern}\" cancelled")]
+pub struct Cancelled {
+    pub pattern: String,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Literal(Finder<'static>),
+    Regex(Regex),
+}
+
+/// A compiled matcher: a literal (memmem) or a regex.
+#[derive(Debug, Clone)]
+pub struct Searcher {
+    kind: Kind,
+    pattern: String,
+}
+
+impl Searcher {
+    /// A matcher for one field, after ktstr's gate (a pin ktstr would reject
+    /// is not worth highlighting: `a?` would "match" 100 million times).
+    pub fn new(field: Field, pattern: &str) -> Result<Searcher, PinError> {
+        match field {
+            Field::Contains => {
+                gate_contains(pattern)?;
+                Ok(Searcher::literal(pattern))
+            }
+            Field::Matches => Ok(Searcher::regex(gate_matches(pattern)?)),
+        }
+    }
+
+    /// A substring matcher. The empty literal matches nothing.
+    pub fn literal(literal: &str) -> Searcher {
+        Searcher {
+            kind: Kind::Literal(Finder::new(literal).into_owned()),
+            pattern: literal.to_string(),
+        }
+    }
+
+    pub fn regex(re: Regex) -> Searcher {
+        Searcher {
+            pattern: re.as_str().to_string(),
+            kind: Kind::Regex(re),
+        }
+    }
+
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    pub fn field(&self) -> Field {
+        match self.kind {
+            Kind::Literal(_) => Field::Contains,
+            Kind::Regex(_) => Field::Matches,
+        }
+    }
+
+    /// Whether the matcher matches anywhere (ktstr's check for this field).
+    pub fn is_match(&self, text: &str) -> bool {
+        self.iter_from(text, 0).next().is_some()
+    }
+
+    /// Counts every match of `text` and keeps at most `max_kept` of those
+    /// overlapping `window`. Fails only when `cancel` is set meanwhile.
+    pub fn search(
+        &self,
+        text: &str,
+        window: Range<usize>,
+        max_kept: usize,
+        cancel: &AtomicBool,
+    ) -> Result<SearchOutcome, Cancelled> {
+        let mut out = SearchOutcome {
+            searcher: self.clone(),
+            total: 0,
+            first: None,
+            last: None,
+            window: window.clone(),
+            kept: Vec::new(),
+            kept_truncated: false,
+            checkpoints: Vec::new(),
+        };
+        let cancelled = || Cancelled {
+            pattern: self.pattern.clone(),
+        };
+        if cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
+        match &self.kind {
+            Kind::Literal(finder) => {
+                let n = finder.needle().len();
+                if n == 0 {
+                    return Ok(out);
+                }
+                let bytes = text.as_bytes();
+                let mut pos = 0;
+                while pos < bytes.len() {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(cancelled());
+                    }
+                    // Overlap the next chunk by n-1 bytes so a match straddling
+                    // the boundary is found once, by the chunk it starts in.
+                    let chunk_end = (pos + LITERAL_CHUNK).min(bytes.len());
+                    let hay_end = (chunk_end + n - 1).min(bytes.len());
+                    let mut p = pos;
+                    while let Some(i) = finder.find(&bytes[p..hay_end]) {
+                        let start = p + i;
+                        if start >= chunk_end {
+                            break;
+                        }
+                        out.push(start..start + n, max_kept);
+                        p = start + n;
+                    }
+                    pos = chunk_end.max(p);
+                }
+            }
+            Kind::Regex(re) => {
+                // Regex matches may span lines (`\s`, `(?s)`) and `^`/`$`
+                // see the whole text, so the text is never cut: cancellation
+                // is checked between matches instead.
+                for m in re.find_iter(text) {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(cancelled());
+                    }
+                    out.push(m.range(), max_kept);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Matches in order starting at or after `start`, continuing the same
+    /// non-overlapping sequence as a scan from 0 when `start` is 0 or the
+    /// start of a match of that scan.
+    pub fn iter_from<'a>(
+        &'a self,
+        text: &'a str,
+        start: usize,
+    ) -> Box<dyn Iterator<Item = Range<usize>> + 'a> {
+        match &self.kind {
+            Kind::Literal(finder) => {
+                let n = finder.needle().len();
+                let bytes = text.as_bytes();
+                let mut pos = start;
+                Box::new(std::iter::from_fn(move || {
+                    if n == 0 || pos > bytes.len() {
+                        return None;
+                    }
+                    let s = pos + finder.find(&bytes[pos..])?;
+                    pos = s + n;
+                    Some(s..s + n)
+                }))
+            }
+            Kind::Regex(re) => Box::new(RegexFrom {
+                re,
+                text,
+                pos: start,
+                last_end: None,
+            }),
+        }
+    }
+
+    /// "Why no match": the longest leading part of the pattern that matches
+    /// somewhere, and where. For a literal, the longest prefix (found by
+    /// bisection: occurrence is monotone in prefix length). For a regex, the
+    /// longest prefix that is itself a usable regex (compiles, does not
+    /// match `""`), tried longest first; each try is one scan, so this
+    /// checks `cancel` between tries. `None` when no prefix matches.
+    pub fn longest_matching_prefix(
+        &self,
+        corpus: &Corpus,
+        cancel: &AtomicBool,
+    ) -> Result<Option<PrefixHint>, Cancelled> {
+        let text = corpus.as_str();
+        let cancelled = || Cancelled {
+            pattern: self.pattern.clone(),
+        };
+        let p = &self.pattern;
+        let mut ends: Vec<usize> = p.char_indices().map(|(i, _)| i).skip(1).collect();
+        ends.push(p.len());
+        let hint = |len: usize, m: Range<usize>| PrefixHint {
+            prefix: p[..len].to_string(),
+            at: corpus.locate(m.start),
+            matched: m,
+        };
+        match self.kind {
+            Kind::Literal(_) => {
+                let find = |len: usize| memchr::memmem::find(text.as_bytes(), &p.as_bytes()[..len]);
+                // Largest index into `ends` whose prefix occurs.
+                let (mut lo, mut hi) = (0usize, ends.len());
+                let mut best = None;
+                while lo < hi {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(cancelled());
+                    }
+                    let mid = (lo + hi) / 2;
+                    match find(ends[mid]) {
+                        Some(at) => {
+                            best = Some((ends[mid], at));
+                            lo = mid + 1;
+                        }
+                        None => hi = mid,
+                    }
+                }
+                Ok(best.map(|(len, at)| hint(len, at..at + len)))
+            }
+            Kind::Regex(_) => {
+                for &len in ends.iter().rev() {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(cancelled());
+                    }
+                    let Ok(re) = gate_matches(&p[..len]) else {
+                        continue;
+                    };
+                    if let Some(m) = re.find(text) {
+                        return Ok(Some(hint(len, m.range())));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// `Regex::find_iter` resumable at any position: same rules for empty matches
+/// (one directly after the previous match is skipped; never inside a char).
+struct RegexFrom<'a> {
+    re: &'a Regex,
+    text: &'a str,
+    pos: usize,
+    last_end: Option<usize>,
+}
+
+impl Iterator for RegexFrom<'_> {
+    type Item = Range<usize>;
+
+    fn next(&mut self) -> Option<Range<usize>> {
+        loop {
+            if self.pos > self.text.len() {
+                return None;
+            }
+            let m = self.re.find_at(self.text, self.pos)?;
+            if m.is_empty() && Some(m.end()) == self.last_end {
+                let step = self.text[m.end()..].chars().next().map_or(1, char::len_utf8);
+                self.pos = m.end() + step;
+                continue;
+            }
+            self.pos = m.end();
+            self.last_end = Some(m.end());
+            return Some(m.range());
+        }
+    }
+}
+
+/// Whether match `m` is shown in `window`. Empty matches count when they sit
+/// inside it.
+fn overlaps(m: &Range<usize>, window: &Range<usize>) -> bool {
+    if m.is_empty() {
+        m.start >= window.start && m.start < window.end
+    } else {
+        m.start < window.end && m.end > window.start
+    }
+}
+
+/// The result of [`Searcher::search`].
+#[derive(Debug, Clone)]
+pub struct SearchOutcome {
+    searcher: Searcher,
+    /// Every match in the corpus (non-overlapping).
+    pub total: usize,
+    pub first: Option<Range<usize>>,
+    pub last: Option<Range<usize>>,
+    /// The viewport the matches in `kept` were collected for.
+    pub window: Range<usize>,
+    /// Matches overlapping `window`, in order.
+    pub kept: Vec<Range<usize>>,
+    /// More matches overlap `window` than were kept.
+    pub kept_truncated: bool,
+    /// Starts of matches of the scan, at least CHECKPOINT_SPACING apart.
+    checkpoints: Vec<usize>,
+}
+
+impl SearchOutcome {
+    fn push(&mut self, m: Range<usize>, max_kept: usize) {
+        if self
+            .checkpoints
+            .last()
+            .is_none_or(|&c| m.start >= c + CHECKPOINT_SPACING)
+        {
+            self.checkpoints.push(m.start);
+        }
+        if overlaps(&m, &self.window) {
+            if self.kept.len() < max_kept {
+                self.kept.push(m.clone());
+            } else {
+                self.kept_truncated = true;
+            }
+        }
+        self.total += 1;
+        if self.first.is_none() {
+            self.first = Some(m.clone());
+        }
+        self.last = Some(m);
+    }
+
+    pub fn searcher(&self) -> &Searcher {
+        &self.searcher
+    }
+
+    /// The first match starting after `offset` (for `n`). `text` must be the
+    /// text searched.
+    pub fn next_after(&self, text: &str, offset: usize) -> Option<Range<usize>> {
+        let i = self.checkpoints.partition_point(|&c| c <= offset);
+        let from = self.checkpoints.get(i.saturating_sub(1)).copied()?;
+        self.searcher
+            .iter_from(text, from)
+            .find(|m| m.start > offset)
+    }
+
+    /// The last match starting before `offset` (for `N`).
+    pub fn prev_before(&self, text: &str, offset: usize) -> Option<Range<usize>> {
+        let i = self.checkpoints.partition_point(|&c| c < offset);
+        let from = *self.checkpoints.get(i.checked_sub(1)?)?;
+        self.searcher
+            .iter_from(text, from)
+            .take_while(|m| m.start < offset)
+            .last()
+    }
+
+    /// Matches overlapping another viewport, without a full rescan (for
+    /// scrolling): at most `max_kept`, and whether more were left out.
+    pub fn in_window(
+        &self,
+        text: &str,
+        window: Range<usize>,
+        max_kept: usize,
+    ) -> (Vec<Range<usize>>, bool) {
+        let i = self.checkpoints.partition_point(|&c| c <= window.start);
+        let Some(&from) = self.checkpoints.get(i.saturating_sub(1)) else {
+            return (Vec::new(), false);
+        };
+        let mut kept = Vec::new();
+        for m in self.searcher.iter_from(text, from) {
+            if m.start >= window.end {
+                break;
+            }
+            if overlaps(&m, &window) {
+                if kept.len() == max_kept {
+                    return (kept, true);
+                }
+                kept.push(m);
+            }
+        }
+        (kept, false)
+    }
+}
+
+/// The answer to "why no match".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixHint {
+    /// The leading part of the pattern that matches.
+    pub prefix: String,
+    /// Where it first matches.
+    pub at: Location,
+    pub matched: Range<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_cancel() -> AtomicBool {
+        AtomicBool::new(false)
+    }
+
+    fn re(p: &str) -> Searcher {
+        Searcher::regex(Regex::new(p).expect("test regex"))
+    }
+
+    #[test]
+    fn literal_counts_non_overlapping_across_chunks() {
+        // Matches straddle the 1 MiB chunk boundary.
+        let mut text = "a".repeat(LITERAL_CHUNK - 1);
+        text.push_str("bcab");
+        let s = Searcher::literal("ab");
+        let o = s.search(&text, 0..0, 10, &no_cancel()).expect("search");
+        assert_eq!(o.total, 2);
+        assert_eq!(o.first, Some(LITERAL_CHUNK - 2..LITERAL_CHUNK));
+
+        let aaa = Searcher::literal("aa");
+        let o = aaa.search("aaaaa", 0..5, 10, &no_cancel()).expect("search");
+        assert_eq!(o.kept, vec![0..2, 2..4]);
+    }
+
+    #[test]
+    fn literal_chunking_matches_memmem_everywhere() {
+        let unit = "xx needle yy\n";
+        let text = unit.repeat(3 * LITERAL_CHUNK / unit.len());
+        let s = Searcher::literal("needle yy\nxx");
+        let o = s.search(&text, 0..0, 0, &no_cancel()).expect("search");
+        let expected = memchr::memmem::find_iter(text.as_bytes(), b"needle yy\nxx").count();
+        assert_eq!(o.total, expected);
+        assert_eq!(o.total, s.iter_from(&text, 0).count());
+    }
+
+    #[test]
+    fn window_is_bounded() {
+        let text = "ab ".repeat(100);
+        let s = Searcher::literal("ab");
+        let o = s.search(&text, 30..60, 5, &no_cancel()).expect("search");
+        assert_eq!(o.total, 100);
+        assert_eq!(o.kept.len(), 5);
+        assert!(o.kept_truncated);
+        assert_eq!(o.kept[0], 30..32);
+        let o = s.search(&text, 1..4, 100, &no_cancel()).expect("search");
+        // 0..2 overlaps 1..4 at byte 1; 3..5 overlaps at 3.
+        assert_eq!(o.kept, vec![0..2, 3..5]);
+    }
+
+    #[test]
+    fn cancelled_search_stops() {
+        let cancel = AtomicBool::new(true);
+        let err = re("a")
+            .search("aaa", 0..3, 10, &cancel)
+            .expect_err("cancelled");
+        assert_eq!(err.pattern, "a");
+        assert!(Searcher::literal("a").search("aaa", 0..3, 10, &cancel).is_err());
+    }
+
+    #[test]
+    fn resumable_iterator_equals_find_iter() {
+        let texts = ["", "abc", "a\nb\n\nc", "☃x☃", "Ⅰ1Ⅱ2", "foo bar\nbaz foo\n"];
+        let pats = [
+            r"", r"\b", r"a*", r".*?", r"(?m)^", r"(?m)$", r"\w+", r"x?", r"(?m)^$", r"foo|",
+            r"\s+", r".",
+        ];
+        for t in texts {
+            for p in pats {
+                let r = Regex::new(p).expect("test regex");
+                let expected: Vec<_> = r.find_iter(t).map(|m| m.range()).collect();
+                let s = Searcher::regex(r);
+                let got: Vec<_> = s.iter_from(t, 0).collect();
+                assert_eq!(got, expected, "{p:?} on {t:?}");
+                // Resuming at any match start continues the same sequence.
+                for (i, m) in expected.iter().enumerate() {
+                    let rest: Vec<_> = s.iter_from(t, m.start).collect();
+                    assert_eq!(rest, expected[i..], "{p:?} on {t:?} from {}", m.start);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn next_and_prev_follow_the_scan() {
+        let line = "cpu 1 error here\n";
+        let text = line.repeat(20_000); // > several checkpoints
+        let s = re(r"error");
+        let o = s.search(&text, 0..0, 0, &no_cancel()).expect("search");
+        assert_eq!(o.total, 20_000);
+        assert!(o.checkpoints.len() > 3);
+        let far = line.len() * 12_345 + 3;
+        let next = o.next_after(&text, far).expect("next");
+        assert_eq!(next.start, line.len() * 12_345 + 6);
+        let prev = o.prev_before(&text, far).expect("prev");
+        assert_eq!(prev.start, line.len() * 12_344 + 6);
+        assert_eq!(o.prev_before(&text, 6), None);
+        assert_eq!(o.next_after(&text, 0), Some(6..11));
+        assert_eq!(o.next_after(&text, text.len()), None);
+        assert_eq!(o.prev_before(&text, text.len()), o.last);
+        let (w, more) = o.in_window(&text, far..far + line.len() * 3, 100);
+        assert_eq!(w.len(), 3);
+        assert!(!more);
+    }
+
+    #[test]
+    fn multi_line_match_kept_in_window() {
+        let text = "a\nb\nc\nd";
+        let o = re(r"b\nc").search(text, 4..5, 10, &no_cancel()).expect("s");
+        assert_eq!(o.kept, vec![2..5]);
+        assert_eq!(o.in_window(text, 4..5, 10).0, vec![2..5]);
+    }
+
+    #[test]
+    fn prefix_hint_literal_and_regex() {
+        let c = Corpus::new(Some("hello\nscx_bpf_error here"), None);
+        let h = Searcher::literal("scx_bpf_errno")
+            .longest_matching_prefix(&c, &no_cancel())
+            .expect("not cancelled")
+            .expect("hint");
+        assert_eq!(h.prefix, "scx_bpf_err");
+        assert_eq!(h.at.line, 2);
+        assert_eq!(h.at.offset, 6);
+
+        let h = re(r"scx_bpf_error \d+")
+            .longest_matching_prefix(&c, &no_cancel())
+            .expect("not cancelled")
+            .expect("hint");
+        // `scx_bpf_error \` is invalid and `scx_bpf_error ` matches.
+        assert_eq!(h.prefix, "scx_bpf_error ");
+
+        assert_eq!(
+            re("zzz")
+                .longest_matching_prefix(&c, &no_cancel())
+                .expect("ok"),
+            None
+        );
+    }
+
+    #[test]
+    fn prefix_hint_skips_vacuous_prefixes() {
+        let c = Corpus::from_raw("abc");
+        // `q?` would match "" and is skipped; nothing else matches.
+        assert_eq!(
+            re("q?zz").longest_matching_prefix(&c, &no_cancel()).expect("ok"),
+            None
+        );
+    }
+
+    #[test]
+    fn gate_applies() {
+        assert!(Searcher::new(Field::Matches, "a?").is_err());
+        assert!(Searcher::new(Field::Contains, "").is_err());
+        assert_eq!(
+            Searcher::new(Field::Contains, "x").expect("ok").field(),
+            Field::Contains
+        );
+    }
+}

@@ -1,0 +1,321 @@
+//! Whole-screen snapshots and key handling, through the public API only.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io;
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use scxray::report::{Report, Section, SectionKind, Text};
+use scxray_ui::theme::Theme;
+use scxray_ui::{handle_key, Action, App};
+
+const SOURCE: &str = "lavd-mixed-load.txt";
+
+fn app(report: Report) -> App {
+    App::new(report, SOURCE).with_theme(Theme::plain())
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    app.resize(width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(&*app, frame.area()))
+        .unwrap();
+    if width == 0 {
+        // TestBackend's Display divides the buffer into rows of `width` cells.
+        return String::new();
+    }
+    terminal.backend().to_string()
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn press(app: &mut App, code: KeyCode) -> Action {
+    handle_key(app, key(code))
+}
+
+fn ch(app: &mut App, c: char) -> Action {
+    press(app, KeyCode::Char(c))
+}
+
+fn pane_index(app: &App, title: &str) -> usize {
+    app.pane_titles().iter().position(|t| t == title).unwrap()
+}
+
+// --- snapshots ---
+
+#[test]
+fn summary_80x24() {
+    insta::assert_snapshot!(screen(&mut app(common::sample_report()), 80, 24));
+}
+
+#[test]
+fn summary_160x48() {
+    insta::assert_snapshot!(screen(&mut app(common::sample_report()), 160, 48));
+}
+
+#[test]
+fn each_pane_80x24() {
+    let mut app = app(common::sample_report());
+    for (i, title) in app.pane_titles().into_iter().enumerate() {
+        app.focus_pane(i);
+        let name = format!("pane_{}_80x24", title.to_lowercase().replace([' ', '(', ')'], "_"));
+        insta::assert_snapshot!(name, screen(&mut app, 80, 24));
+    }
+}
+
+#[test]
+fn backtrace_and_cpu_states_160x48() {
+    let mut app = app(common::sample_report());
+    ch(&mut app, '2');
+    insta::assert_snapshot!("backtrace_160x48", screen(&mut app, 160, 48));
+    ch(&mut app, '3');
+    insta::assert_snapshot!("cpu_states_160x48", screen(&mut app, 160, 48));
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let mut app = app(common::sample_report());
+    ch(&mut app, '?');
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn no_crash_80x24() {
+    insta::assert_snapshot!(screen(&mut app(common::no_crash_report()), 80, 24));
+}
+
+#[test]
+fn no_crash_160x48() {
+    insta::assert_snapshot!(screen(&mut app(common::no_crash_report()), 160, 48));
+}
+
+#[test]
+fn two_crashes_80x24() {
+    insta::assert_snapshot!(screen(&mut app(common::two_crash_report()), 80, 24));
+}
+
+#[test]
+fn narrow_60x20_keeps_focused_tab_visible() {
+    let mut app = app(common::sample_report());
+    ch(&mut app, '5');
+    let s = screen(&mut app, 60, 20);
+    insta::assert_snapshot!(s);
+    assert!(s.contains("[5 sched_ext dump]"));
+}
+
+// --- content checks ---
+
+#[test]
+fn userspace_bail_says_it_is_not_a_kernel_exit() {
+    let s = screen(&mut app(common::bail_report()), 120, 30);
+    assert!(s.contains("not a kernel exit (userspace bail/verifier)"), "{s}");
+}
+
+#[test]
+fn never_panics_at_any_size() {
+    let reports = [
+        common::sample_report(),
+        common::no_crash_report(),
+        common::two_crash_report(),
+    ];
+    let sizes = [(0, 0), (1, 1), (2, 2), (20, 5), (5, 20), (80, 3), (3, 80), (12, 7), (80, 24), (160, 48)];
+    for report in reports {
+        let mut app = app(report);
+        for pane in 0..app.pane_titles().len() {
+            app.focus_pane(pane);
+            for &(w, h) in &sizes {
+                screen(&mut app, w, h);
+                ch(&mut app, 'G');
+                screen(&mut app, w, h);
+                ch(&mut app, '?');
+                ch(&mut app, 'G');
+                screen(&mut app, w, h);
+                press(&mut app, KeyCode::Esc);
+            }
+        }
+    }
+}
+
+// --- keys ---
+
+#[test]
+fn tab_digits_and_backtab_switch_panes() {
+    let mut app = app(common::sample_report());
+    let n = app.pane_titles().len();
+    assert_eq!(
+        app.pane_titles(),
+        ["Summary", "Backtrace", "CPU states", "scheduler log", "sched_ext dump", "Notes (1)"]
+    );
+    assert_eq!(app.focused(), 0);
+    assert_eq!(press(&mut app, KeyCode::Tab), Action::NextPane);
+    assert_eq!(app.focused(), 1);
+    press(&mut app, KeyCode::BackTab);
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.focused(), n - 1, "Shift-Tab wraps to the last pane");
+    handle_key(&mut app, KeyEvent::new(KeyCode::Tab, KeyModifiers::SHIFT));
+    assert_eq!(app.focused(), n - 2, "Tab with SHIFT is Shift-Tab");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focused(), 0, "Tab wraps to the first pane");
+    assert_eq!(ch(&mut app, '4'), Action::GoToPane(4));
+    assert_eq!(app.focused(), 3);
+    ch(&mut app, '9');
+    assert_eq!(app.focused(), 3, "a digit past the last pane does nothing");
+}
+
+#[test]
+fn scrolling_stays_in_bounds() {
+    let mut app = app(common::sample_report());
+    app.resize(80, 24);
+    app.focus_pane(pane_index(&app, "scheduler log"));
+    let lines = common::sched_log().lines().count();
+    // 24 rows: title, 5 answer lines, tabs, status and two border rows.
+    let height = 24 - 1 - 5 - 1 - 1 - 2;
+    let max = lines - height;
+
+    ch(&mut app, 'k');
+    assert_eq!(app.scroll(), 0, "k at the top stays at the top");
+    ch(&mut app, 'j');
+    press(&mut app, KeyCode::Down);
+    assert_eq!(app.scroll(), 2);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.scroll(), 1);
+    ch(&mut app, 'G');
+    assert_eq!(app.scroll(), max);
+    ch(&mut app, 'j');
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.scroll(), max, "nothing scrolls past the last line");
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(app.scroll(), max - height);
+    ch(&mut app, 'g');
+    assert_eq!(app.scroll(), 0);
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(app.scroll(), height);
+    press(&mut app, KeyCode::End);
+    press(&mut app, KeyCode::Home);
+    assert_eq!(app.scroll(), 0);
+
+    // Each pane keeps its own position.
+    ch(&mut app, 'G');
+    ch(&mut app, '1');
+    assert_eq!(app.scroll(), 0);
+    ch(&mut app, '4');
+    assert_eq!(app.scroll(), max);
+
+    // After growing the screen, the bound follows the new height.
+    app.resize(80, 200);
+    assert_eq!(app.scroll(), 0);
+    ch(&mut app, 'j');
+    assert_eq!(app.scroll(), 0);
+}
+
+#[test]
+fn short_pane_does_not_scroll() {
+    let mut app = app(common::no_crash_report());
+    app.resize(80, 24);
+    ch(&mut app, '2');
+    ch(&mut app, 'j');
+    ch(&mut app, 'G');
+    assert_eq!(app.scroll(), 0);
+}
+
+#[test]
+fn help_opens_closes_and_scrolls_itself() {
+    let mut app = app(common::sample_report());
+    app.resize(80, 12);
+    app.focus_pane(pane_index(&app, "scheduler log"));
+    assert_eq!(ch(&mut app, '?'), Action::OpenHelp);
+    assert!(app.help_visible());
+    ch(&mut app, 'j');
+    assert_eq!(app.help_scroll(), 1, "j scrolls the help, not the pane");
+    assert_eq!(app.scroll(), 0);
+    assert_eq!(ch(&mut app, '3'), Action::None, "pane keys are off while help is open");
+    assert_eq!(press(&mut app, KeyCode::Esc), Action::CloseHelp, "Esc closes help first");
+    assert!(!app.help_visible());
+    ch(&mut app, '?');
+    assert_eq!(ch(&mut app, '?'), Action::CloseHelp);
+    assert!(!app.help_visible());
+    ch(&mut app, '?');
+    assert_eq!(app.help_scroll(), 0, "help reopens at the top");
+    assert_eq!(ch(&mut app, 'q'), Action::Quit, "q quits from help too");
+}
+
+#[test]
+fn quit_keys() {
+    let mut app = app(common::sample_report());
+    assert_eq!(ch(&mut app, 'q'), Action::Quit);
+    assert_eq!(press(&mut app, KeyCode::Esc), Action::Quit);
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(handle_key(&mut app, ctrl_c), Action::Quit);
+    assert_eq!(ch(&mut app, 'x'), Action::None);
+    let release = KeyEvent::new_with_kind(KeyCode::Char('q'), KeyModifiers::NONE, KeyEventKind::Release);
+    assert_eq!(handle_key(&mut app, release), Action::None, "key releases are ignored");
+}
+
+#[test]
+fn c_cycles_crashes_and_scrolls_to_where_each_was_found() {
+    let mut app = app(common::two_crash_report());
+    app.resize(80, 24);
+    assert_eq!(app.crash_index(), Some(1), "the parser's selection is shown first");
+    assert!(screen(&mut app, 80, 24).contains("crash 2 of 2"));
+    assert_eq!(ch(&mut app, 'c'), Action::NextCrash);
+    assert_eq!(app.crash_index(), Some(0));
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("crash 1 of 2") && s.contains("stall (1026)"), "{s}");
+    app.focus_pane(pane_index(&app, "scheduler log"));
+    assert_eq!(app.scroll(), 20, "the stall's log line is at the top");
+    ch(&mut app, 'c');
+    assert_eq!(app.crash_index(), Some(1));
+
+    let mut single = self::app(common::sample_report());
+    ch(&mut single, 'c');
+    assert_eq!(single.crash_index(), Some(0));
+    assert!(!screen(&mut single, 80, 24).contains("next crash"), "no hint for one crash");
+}
+
+#[test]
+fn event_loop_redraws_on_resize_and_stops_on_quit() {
+    let mut app = app(common::sample_report());
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    let mut events: VecDeque<Event> = [
+        Event::Key(key(KeyCode::Char('2'))),
+        Event::Resize(100, 30),
+        Event::FocusGained,
+        Event::Key(key(KeyCode::Char('z'))),
+        Event::Key(key(KeyCode::Char('q'))),
+        Event::Key(key(KeyCode::Char('3'))),
+    ]
+    .into();
+    scxray_ui::run(&mut terminal, &mut app, || {
+        events
+            .pop_front()
+            .ok_or_else(|| io::Error::other("ran out of events"))
+    })
+    .unwrap();
+    assert_eq!(app.focused(), 1, "keys after q are not read");
+    assert_eq!(events.len(), 1);
+    assert!(terminal.backend().to_string().contains("[2 Backtrace]"));
+}
+
+#[test]
+fn big_section_shows_its_last_lines() {
+    let body: String = (1..=200_000).map(|i| format!("line {i}\n")).collect();
+    let mut report = common::no_crash_report();
+    report.sections = vec![Section {
+        kind: SectionKind::Console,
+        body: Text::from(body),
+    }];
+    let mut app = app(report);
+    app.resize(80, 24);
+    ch(&mut app, '4');
+    ch(&mut app, 'G');
+    let s = screen(&mut app, 80, 24);
+    assert!(s.contains("200000│line 200000"), "{s}");
+    assert!(s.contains("of 200000"), "{s}");
+}
