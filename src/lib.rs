@@ -4,6 +4,7 @@
 //! This crate depends on no UI, VM or BPF crate: the terminal app (`ui/`), the
 //! guest runner (`vmm/`) and the BPF side (`probes/`) build on it.
 
+pub mod matcher;
 pub mod parse;
 pub mod report;
 pub mod write;

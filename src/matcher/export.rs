@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn raw_literal_hash_counting() {
         assert_eq!(raw_literal(r"\d+").as_deref(), Some(r##"r#"\d+"#"##));
-        assert_eq!(raw_literal(r#"a"#b"#).as_deref(), Some(r###"r##"a"#b"##"###));
+        assert_eq!(raw_literal(r##"a"#b"##).as_deref(), Some(r###"r##"a"#b"##"###));
         assert_eq!(
             raw_literal(r###"x"##y"#"###).as_deref(),
             Some(r####"r###"x"##y"#"###"####)

@@ -228,7 +228,7 @@ mod tests {
         let s = suggest_for_line(line, &corpus_with(line));
         assert_eq!(
             s.matches.as_deref(),
-            Some(r"\S+\[\d+\] apply_cell_config returned \-E[A-Z]+ after [\d.]+m?s on cpu\d+, [\d.]+m?s")
+            Some(r"\S+\[\d+\] apply_cell_config returned -E[A-Z]+ after [\d.]+m?s on cpu\d+, [\d.]+m?s")
         );
         assert_eq!(s.contains.as_deref(), Some("apply_cell_config returned"));
         let re = Regex::new(s.matches.as_deref().unwrap_or_default()).expect("valid");

@@ -392,8 +392,13 @@ fn contains_bytes(hay: &str, needle: &str) -> bool {
     memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
 }
 
-/// Texts unrelated to any crash; a pin matching one matches nearly any log.
-const BROAD_PROBES: [&str; 3] = ["x", "0", "- x 0 -"];
+/// A log and dump with no crash in them: any corpus has lines like these, so
+/// a pin matching here matches nearly any run. Includes ktstr's dump header,
+/// which every corpus with a dump holds.
+const BROAD_PROBE: &str = "Jan 01 00:00:00 host kernel: [    0.000000] Linux version \
+    6.12.0-1-amd64 (gcc) #1 SMP\nsystemd[1]: Started Session 1 of User root.\n\n\n\
+    --- sched_ext dump ---\nCPU 0   : nr_run=1 flags=0x1 cpu_rel=0 ops_qseq=0 pnt_seq=0\n\
+    \x20         curr=swapper/0[0] class=idle_sched_class\n";
 
 /// A literal this short occurs in nearly any log.
 const MIN_LITERAL_CHARS: usize = 3;
@@ -405,14 +410,20 @@ fn check_contains(lit: &str, text: &str, out: &mut Vec<Diagnostic>) {
     }
     let found = contains_bytes(text, lit);
     whitespace(Field::Contains, lit, text, found, out);
-    if lit.trim().chars().count() < MIN_LITERAL_CHARS && !lit.trim().is_empty() {
+    let short = lit.trim().chars().count() < MIN_LITERAL_CHARS;
+    if !lit.trim().is_empty() && (short || contains_bytes(BROAD_PROBE, lit)) {
+        let why = if short {
+            "is so short it occurs"
+        } else {
+            "occurs in ordinary log or dump text, so it occurs"
+        };
         out.push(diag(
             Field::Contains,
             Severity::Warning,
             DiagnosticKind::TooBroad,
             format!(
-                "expect_scx_bpf_error_contains: \"{lit}\" is so short it occurs in nearly any \
-                 log; pin on the error's own words"
+                "expect_scx_bpf_error_contains: \"{lit}\" {why} in nearly any run; pin on the \
+                 error's own words"
             ),
             None,
         ));
@@ -437,7 +448,7 @@ fn check_contains(lit: &str, text: &str, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_matches(p: &str, text: &str, out: &mut Vec<Diagnostic>) {
-    let is_literal_in_text = regex::escape(p) != p && contains_bytes(text, p);
+    let is_literal_in_text = looks_like_literal(p) && contains_bytes(text, p);
     let re = match gate_matches(p) {
         Ok(re) => re,
         Err(e) => {
@@ -451,10 +462,7 @@ fn check_matches(p: &str, text: &str, out: &mut Vec<Diagnostic>) {
     let matched = re.is_match(text);
     whitespace(Field::Matches, p, text, matched, out);
 
-    if BROAD_PROBES
-        .iter()
-        .any(|probe| re.find_iter(probe).any(|m| m.is_empty()))
-    {
+    if re.find_iter(BROAD_PROBE).any(|m| m.is_empty()) {
         out.push(diag(
             Field::Matches,
             Severity::Warning,
@@ -466,14 +474,15 @@ fn check_matches(p: &str, text: &str, out: &mut Vec<Diagnostic>) {
             ),
             None,
         ));
-    } else if let Some(probe) = BROAD_PROBES.iter().find(|probe| re.is_match(probe)) {
+    } else if let Some(m) = re.find(BROAD_PROBE) {
         out.push(diag(
             Field::Matches,
             Severity::Warning,
             DiagnosticKind::TooBroad,
             format!(
-                "expect_scx_bpf_error_matches: \"{p}\" also matches the unrelated text \
-                 {probe:?}, so it matches nearly any log; pin on words of the error text"
+                "expect_scx_bpf_error_matches: \"{p}\" also matches {:?} in ordinary log or \
+                 dump text, so it matches nearly any run; pin on words of the error text",
+                m.as_str()
             ),
             None,
         ));
@@ -534,13 +543,12 @@ fn check_matches(p: &str, text: &str, out: &mut Vec<Diagnostic>) {
 }
 
 fn flag_message(p: &str, flag: &str, text: &str) -> String {
-    let dollar_at_end = p.ends_with('$') && !p.ends_with("\\$");
     match flag {
         "(?s)" => format!(
             "expect_scx_bpf_error_matches: \"{p}\" does not match: `.` does not cross line \
              breaks by default; it matches with `(?s)`"
         ),
-        _ if dollar_at_end && text.ends_with('\n') => format!(
+        _ if only_misses_final_newline(p, text) => format!(
             "expect_scx_bpf_error_matches: \"{p}\" does not match: `$` matches only at the very \
              end of the corpus, and the corpus ends with a newline (Rust's `$` does not match \
              before a final `\\n`); with `{flag}` `$` matches at each line end"
@@ -550,6 +558,26 @@ fn flag_message(p: &str, flag: &str, text: &str) -> String {
              corpus by default; it matches with `{flag}` (line anchors)"
         ),
     }
+}
+
+/// Long enough, with a word in it, and some metacharacter: text pasted from
+/// a log rather than a pattern of symbols.
+fn looks_like_literal(p: &str) -> bool {
+    p.chars().count() >= MIN_LITERAL_CHARS
+        && p.chars().any(char::is_alphanumeric)
+        && regex::escape(p) != p
+}
+
+/// `p` ends with `$` and would match if `$` could sit before the corpus's
+/// final `\n` (Perl, PCRE and Python allow that; Rust's `$` does not).
+fn only_misses_final_newline(p: &str, text: &str) -> bool {
+    let Some(body) = p.strip_suffix('$') else {
+        return false;
+    };
+    let escaped = body.len() - body.trim_end_matches('\\').len();
+    text.ends_with('\n')
+        && escaped % 2 == 0
+        && Regex::new(&format!("(?:{body})\\n\\z")).is_ok_and(|r| r.is_match(text))
 }
 
 fn meta_in_literal(p: &str, severity: Severity, outcome: &str) -> Diagnostic {

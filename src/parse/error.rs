@@ -18,7 +18,7 @@ pub enum ParseError {
     },
     #[error("{path}: empty input (0 bytes)")]
     Empty { path: PathBuf },
-    #[error("{path}: {what}, not a text report ({nul_share}% NUL or control bytes in the first 64 KiB){hint}")]
+    #[error("{path}: {what}, not a text report ({nul_share}% NUL, control or non-UTF-8 bytes in the first 64 KiB){hint}")]
     Binary {
         path: PathBuf,
         /// `gzip-compressed data`, `an ELF file`, `binary data`.

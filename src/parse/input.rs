@@ -135,13 +135,13 @@ fn sniff(head: &[u8]) -> (&'static str, &'static str) {
     }
 }
 
-/// Percent of bytes that are NUL or control characters no text log contains.
+/// Percent of bytes that are NUL, control characters no text log contains,
+/// or parts of invalid UTF-8 sequences.
 fn binary_share(head: &[u8]) -> u32 {
-    let bad = head
+    let control = head
         .iter()
-        .filter(|&&b| {
-            b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c | 0x08))
-        })
+        .filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c | 0x08)))
         .count();
-    (bad * 100 / head.len()) as u32
+    let invalid = String::from_utf8_lossy(head).matches('\u{FFFD}').count();
+    ((control + invalid) * 100 / head.len()) as u32
 }

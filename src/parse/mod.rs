@@ -89,7 +89,8 @@ pub fn parse_text(text: Text) -> Report {
     if crashes.is_empty() {
         let lines = sections
             .iter()
-            .map(|s| s.body.lines().count())
+            .filter(|s| !s.body.is_empty())
+            .map(|s| memchr::memchr_iter(b'\n', s.body.as_bytes()).count() + 1)
             .sum::<usize>();
         notes.push(Note {
             section: None,

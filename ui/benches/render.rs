@@ -54,7 +54,10 @@ fn new_app(report: &Report) -> App {
 }
 
 fn console_pane(app: &App) -> usize {
-    app.pane_titles().iter().position(|t| t == "console").unwrap()
+    app.pane_titles()
+        .iter()
+        .position(|t| t == "console")
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {
@@ -71,12 +74,19 @@ fn bench(c: &mut Criterion) {
         let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
         // Start mid-file; each iteration scrolls a page so every frame differs.
         for _ in 0..(LINES / 2 / 50) {
-            handle_key(&mut app, KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE));
+            handle_key(
+                &mut app,
+                KeyEvent::new(KeyCode::PageDown, KeyModifiers::NONE),
+            );
         }
         draw(&mut terminal, &app);
         let mut down = true;
         b.iter(|| {
-            let key = if down { KeyCode::PageDown } else { KeyCode::PageUp };
+            let key = if down {
+                KeyCode::PageDown
+            } else {
+                KeyCode::PageUp
+            };
             down = !down;
             handle_key(&mut app, KeyEvent::new(key, KeyModifiers::NONE));
             draw(&mut terminal, black_box(&app));
@@ -84,7 +94,9 @@ fn bench(c: &mut Criterion) {
     });
 
     let mut first = c.benchmark_group("first_frame_100MB");
-    first.sample_size(10).measurement_time(Duration::from_secs(5));
+    first
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
     first.bench_function("summary_focused", |b| {
         b.iter_batched(
             || Terminal::new(TestBackend::new(200, 60)).unwrap(),

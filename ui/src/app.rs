@@ -151,7 +151,10 @@ impl App {
                 *scroll = 0;
             }
         }
-        let Some(origin) = crash.and_then(|i| self.report.crashes.get(i)).map(|c| &c.origin) else {
+        let Some(origin) = crash
+            .and_then(|i| self.report.crashes.get(i))
+            .map(|c| &c.origin)
+        else {
             return;
         };
         for (pane, scroll) in self.panes.iter().zip(&mut self.scroll) {
@@ -211,7 +214,11 @@ impl App {
     fn scroll_by(&mut self, action: Action) {
         let (pos, total, height) = if self.help {
             let lines = help::lines(&self.keymap, &self.theme).len();
-            (self.help_scroll, lines, help::visible_rows(self.screen, lines))
+            (
+                self.help_scroll,
+                lines,
+                help::visible_rows(self.screen, lines),
+            )
         } else {
             self.pane_scroll_state()
         };
@@ -257,8 +264,13 @@ impl App {
             y += h;
             r
         };
-        let (title, answer, tabs, main, status) =
-            (take(title), take(answer), take(tabs), take(main), take(status));
+        let (title, answer, tabs, main, status) = (
+            take(title),
+            take(answer),
+            take(tabs),
+            take(main),
+            take(status),
+        );
         Areas {
             title,
             answer,
@@ -289,7 +301,11 @@ impl App {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let num = if i < 9 { format!("{} ", i + 1) } else { String::new() };
+                let num = if i < 9 {
+                    format!("{} ", i + 1)
+                } else {
+                    String::new()
+                };
                 let title = p.title(ctx);
                 if i == self.focus {
                     format!("[{num}{title}]")
@@ -298,7 +314,10 @@ impl App {
                 }
             })
             .collect();
-        let widths: Vec<usize> = labels.iter().map(|l| Line::raw(l.as_str()).width()).collect();
+        let widths: Vec<usize> = labels
+            .iter()
+            .map(|l| Line::raw(l.as_str()).width())
+            .collect();
         let avail = usize::from(area.width);
         let mut start = 0;
         while start < self.focus
@@ -336,10 +355,14 @@ impl App {
         let top = self.scroll[self.focus].min(total.saturating_sub(height));
         let mut block = Block::bordered()
             .border_style(self.theme.focused_border)
-            .title(Line::styled(format!(" {} ", pane.title(ctx)), self.theme.label));
+            .title(Line::styled(
+                format!(" {} ", pane.title(ctx)),
+                self.theme.label,
+            ));
         if total > 0 && height > 0 {
             let last = (top + height).min(total);
-            block = block.title(Line::raw(format!(" {}-{last} of {total} ", top + 1)).right_aligned());
+            block =
+                block.title(Line::raw(format!(" {}-{last} of {total} ", top + 1)).right_aligned());
         }
         block.render(areas.main, buf);
         pane.render(ctx, body, top, buf);

@@ -64,7 +64,10 @@ fn each_pane_80x24() {
     let mut app = app(common::sample_report());
     for (i, title) in app.pane_titles().into_iter().enumerate() {
         app.focus_pane(i);
-        let name = format!("pane_{}_80x24", title.to_lowercase().replace([' ', '(', ')'], "_"));
+        let name = format!(
+            "pane_{}_80x24",
+            title.to_lowercase().replace([' ', '(', ')'], "_")
+        );
         insta::assert_snapshot!(name, screen(&mut app, 80, 24));
     }
 }
@@ -114,7 +117,10 @@ fn narrow_60x20_keeps_focused_tab_visible() {
 #[test]
 fn userspace_bail_says_it_is_not_a_kernel_exit() {
     let s = screen(&mut app(common::bail_report()), 120, 30);
-    assert!(s.contains("not a kernel exit (userspace bail/verifier)"), "{s}");
+    assert!(
+        s.contains("not a kernel exit (userspace bail/verifier)"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -124,7 +130,18 @@ fn never_panics_at_any_size() {
         common::no_crash_report(),
         common::two_crash_report(),
     ];
-    let sizes = [(0, 0), (1, 1), (2, 2), (20, 5), (5, 20), (80, 3), (3, 80), (12, 7), (80, 24), (160, 48)];
+    let sizes = [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+        (20, 5),
+        (5, 20),
+        (80, 3),
+        (3, 80),
+        (12, 7),
+        (80, 24),
+        (160, 48),
+    ];
     for report in reports {
         let mut app = app(report);
         for pane in 0..app.pane_titles().len() {
@@ -150,7 +167,14 @@ fn tab_digits_and_backtab_switch_panes() {
     let n = app.pane_titles().len();
     assert_eq!(
         app.pane_titles(),
-        ["Summary", "Backtrace", "CPU states", "scheduler log", "sched_ext dump", "Notes (1)"]
+        [
+            "Summary",
+            "Backtrace",
+            "CPU states",
+            "scheduler log",
+            "sched_ext dump",
+            "Notes (1)"
+        ]
     );
     assert_eq!(app.focused(), 0);
     assert_eq!(press(&mut app, KeyCode::Tab), Action::NextPane);
@@ -235,8 +259,16 @@ fn help_opens_closes_and_scrolls_itself() {
     ch(&mut app, 'j');
     assert_eq!(app.help_scroll(), 1, "j scrolls the help, not the pane");
     assert_eq!(app.scroll(), 0);
-    assert_eq!(ch(&mut app, '3'), Action::None, "pane keys are off while help is open");
-    assert_eq!(press(&mut app, KeyCode::Esc), Action::CloseHelp, "Esc closes help first");
+    assert_eq!(
+        ch(&mut app, '3'),
+        Action::None,
+        "pane keys are off while help is open"
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Esc),
+        Action::CloseHelp,
+        "Esc closes help first"
+    );
     assert!(!app.help_visible());
     ch(&mut app, '?');
     assert_eq!(ch(&mut app, '?'), Action::CloseHelp);
@@ -254,20 +286,35 @@ fn quit_keys() {
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert_eq!(handle_key(&mut app, ctrl_c), Action::Quit);
     assert_eq!(ch(&mut app, 'x'), Action::None);
-    let release = KeyEvent::new_with_kind(KeyCode::Char('q'), KeyModifiers::NONE, KeyEventKind::Release);
-    assert_eq!(handle_key(&mut app, release), Action::None, "key releases are ignored");
+    let release = KeyEvent::new_with_kind(
+        KeyCode::Char('q'),
+        KeyModifiers::NONE,
+        KeyEventKind::Release,
+    );
+    assert_eq!(
+        handle_key(&mut app, release),
+        Action::None,
+        "key releases are ignored"
+    );
 }
 
 #[test]
 fn c_cycles_crashes_and_scrolls_to_where_each_was_found() {
     let mut app = app(common::two_crash_report());
     app.resize(80, 24);
-    assert_eq!(app.crash_index(), Some(1), "the parser's selection is shown first");
+    assert_eq!(
+        app.crash_index(),
+        Some(1),
+        "the parser's selection is shown first"
+    );
     assert!(screen(&mut app, 80, 24).contains("crash 2 of 2"));
     assert_eq!(ch(&mut app, 'c'), Action::NextCrash);
     assert_eq!(app.crash_index(), Some(0));
     let s = screen(&mut app, 80, 24);
-    assert!(s.contains("crash 1 of 2") && s.contains("stall (1026)"), "{s}");
+    assert!(
+        s.contains("crash 1 of 2") && s.contains("stall (1026)"),
+        "{s}"
+    );
     app.focus_pane(pane_index(&app, "scheduler log"));
     assert_eq!(app.scroll(), 20, "the stall's log line is at the top");
     ch(&mut app, 'c');
@@ -276,7 +323,10 @@ fn c_cycles_crashes_and_scrolls_to_where_each_was_found() {
     let mut single = self::app(common::sample_report());
     ch(&mut single, 'c');
     assert_eq!(single.crash_index(), Some(0));
-    assert!(!screen(&mut single, 80, 24).contains("next crash"), "no hint for one crash");
+    assert!(
+        !screen(&mut single, 80, 24).contains("next crash"),
+        "no hint for one crash"
+    );
 }
 
 #[test]

@@ -69,7 +69,11 @@ fn task_lines<'a>(task: &'a TaskState, width: usize, theme: &Theme, out: &mut Ve
         .task
         .as_ref()
         .map_or_else(|| "?".to_string(), ToString::to_string);
-    let style = if current { theme.label } else { Default::default() };
+    let style = if current {
+        theme.label
+    } else {
+        Default::default()
+    };
     out.push(Line::from(vec![
         Span::raw(format!("  {:>2} ", task.marker)),
         Span::styled(name, style),
@@ -119,10 +123,11 @@ mod tests {
 
     #[test]
     fn fields_pack_to_width() {
-        let pairs: Vec<(String, String)> = [("nr_run", "2"), ("flags", "0x1"), ("ops_qseq", "1432")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let pairs: Vec<(String, String)> =
+            [("nr_run", "2"), ("flags", "0x1"), ("ops_qseq", "1432")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
         let mut out = Vec::new();
         fields(&pairs, 2, 24, &mut out);
         let text: Vec<String> = out.iter().map(ToString::to_string).collect();

@@ -70,7 +70,8 @@ pub fn render(keymap: &Keymap, theme: &Theme, scroll: usize, screen: Rect, buf: 
     let top = scroll.min(total.saturating_sub(height));
     if total > height && height > 0 {
         let last = top + height;
-        block = block.title_bottom(Line::raw(format!(" {}-{last} of {total} ", top + 1)).right_aligned());
+        block = block
+            .title_bottom(Line::raw(format!(" {}-{last} of {total} ", top + 1)).right_aligned());
     }
     block.render(area, buf);
     render_lines(lines, inner, top, buf);

@@ -138,7 +138,10 @@ mod tests {
 
     #[test]
     fn wrap_breaks_at_spaces_and_never_loops() {
-        assert_eq!(wrap("dsq 0x8000 not found", 10), ["dsq 0x8000", "not found"]);
+        assert_eq!(
+            wrap("dsq 0x8000 not found", 10),
+            ["dsq 0x8000", "not found"]
+        );
         assert_eq!(wrap("abcdefghij", 4), ["abcd", "efgh", "ij"]);
         assert_eq!(wrap("", 4), [""]);
         assert_eq!(wrap("漢字", 1), ["漢", "字"]);

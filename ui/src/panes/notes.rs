@@ -28,7 +28,10 @@ impl Pane for NotesPane {
                 })
                 .unwrap_or_default();
             let text = format!("{place}{}", note.text);
-            for (i, piece) in wrap(&text, usize::from(width).saturating_sub(2)).into_iter().enumerate() {
+            for (i, piece) in wrap(&text, usize::from(width).saturating_sub(2))
+                .into_iter()
+                .enumerate()
+            {
                 lines.push(Line::from(vec![
                     Span::styled(if i == 0 { "• " } else { "  " }, theme.warning),
                     Span::raw(piece.to_string()),

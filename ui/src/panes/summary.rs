@@ -70,13 +70,22 @@ pub fn answer_lines<'a>(ctx: &Ctx<'a>) -> Vec<Line<'a>> {
     lines
 }
 
-fn crash_answer<'a>(report: &'a Report, crash: &'a Crash, theme: &Theme, lines: &mut Vec<Line<'a>>) {
+fn crash_answer<'a>(
+    report: &'a Report,
+    crash: &'a Crash,
+    theme: &Theme,
+    lines: &mut Vec<Line<'a>>,
+) {
     let mut what = vec![
         Span::styled(scheduler(report, crash), theme.label),
         Span::raw(" · "),
         Span::styled(crash.kind.label(), theme.error),
     ];
-    if let Some(reason) = crash.reason.as_deref().filter(|r| !reason_implied(crash.kind, r)) {
+    if let Some(reason) = crash
+        .reason
+        .as_deref()
+        .filter(|r| !reason_implied(crash.kind, r))
+    {
         what.push(Span::raw(format!(" · {reason}")));
     }
     if !crash.kernel_exit {
@@ -97,7 +106,11 @@ fn crash_answer<'a>(report: &'a Report, crash: &'a Crash, theme: &Theme, lines: 
     }
     if let Some(cpu) = crash.cpu {
         where_.push(Span::styled(
-            if where_.is_empty() { "CPU " } else { " on CPU " },
+            if where_.is_empty() {
+                "CPU "
+            } else {
+                " on CPU "
+            },
             theme.dim,
         ));
         where_.push(Span::raw(cpu.to_string()));
@@ -107,7 +120,10 @@ fn crash_answer<'a>(report: &'a Report, crash: &'a Crash, theme: &Theme, lines: 
             where_.push(Span::raw(" · "));
         }
         where_.push(Span::styled("top frame ", theme.dim));
-        where_.push(Span::styled(frame_text(frame), frame_style(&frame.class, theme)));
+        where_.push(Span::styled(
+            frame_text(frame),
+            frame_style(&frame.class, theme),
+        ));
     }
     if !where_.is_empty() {
         lines.push(Line::from(where_));
@@ -212,7 +228,11 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
         rows.text("CPU", cpu.to_string(), Style::new());
     }
     if let Some(frame) = crash.top_frame() {
-        rows.text("Top frame", frame_text(frame), frame_style(&frame.class, theme));
+        rows.text(
+            "Top frame",
+            frame_text(frame),
+            frame_style(&frame.class, theme),
+        );
     }
     if !crash.formats.is_empty() {
         rows.text("Read from", formats(crash), Style::new());
@@ -228,7 +248,8 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
         rows.heading("Event counters".into());
         let w = crash.events.iter().map(|e| e.name.len()).max().unwrap_or(0);
         for e in &crash.events {
-            rows.lines.push(Line::raw(format!("  {:<w$}  {}", e.name, e.value)));
+            rows.lines
+                .push(Line::raw(format!("  {:<w$}  {}", e.name, e.value)));
         }
     }
     if !crash.ops_dump.is_empty() {
@@ -257,7 +278,10 @@ fn header_rows<'a>(header: &'a Header, rows: &mut Rows<'a, '_>) {
     }
     rows.text(
         "Scheduler",
-        header.scheduler.clone().unwrap_or_else(|| "EEVDF (none)".into()),
+        header
+            .scheduler
+            .clone()
+            .unwrap_or_else(|| "EEVDF (none)".into()),
         Style::new(),
     );
     if let Some(t) = &header.topology {

@@ -29,7 +29,11 @@ pub struct TextPane {
 
 impl TextPane {
     pub fn for_section(index: usize, section: &Section) -> TextPane {
-        TextPane::new(section.kind.name().to_string(), Some(index), section.body.clone())
+        TextPane::new(
+            section.kind.name().to_string(),
+            Some(index),
+            section.body.clone(),
+        )
     }
 
     pub fn new(title: String, section: Option<usize>, body: Text) -> TextPane {
@@ -87,7 +91,11 @@ impl Pane for TextPane {
                 let in_crash = crash_lines.as_ref().is_some_and(|r| r.contains(&i));
                 spans.push(Span::styled(
                     format!("{:>digits$}", i + 1),
-                    if in_crash { theme.warning } else { theme.line_number },
+                    if in_crash {
+                        theme.warning
+                    } else {
+                        theme.line_number
+                    },
                 ));
                 spans.push(Span::styled(
                     if in_crash { "▌" } else { "│" },
@@ -148,7 +156,9 @@ impl LineIndex {
             body.len()
         };
         let line = &body[start..end];
-        line.strip_suffix('\n').unwrap_or(line).trim_end_matches('\r')
+        line.strip_suffix('\n')
+            .unwrap_or(line)
+            .trim_end_matches('\r')
     }
 }
 
@@ -212,7 +222,9 @@ mod tests {
 
     fn lines_of(body: &str) -> Vec<String> {
         let idx = LineIndex::build(body);
-        (0..idx.len()).map(|i| idx.line(body, i).to_string()).collect()
+        (0..idx.len())
+            .map(|i| idx.line(body, i).to_string())
+            .collect()
     }
 
     #[test]
@@ -228,7 +240,10 @@ mod tests {
         assert_eq!(fit_line("hello", 5), ("hello".to_string(), false));
         assert_eq!(fit_line("hello!", 5), ("hell".to_string(), true));
         assert_eq!(fit_line("a\tb", 20), ("a       b".to_string(), false));
-        assert_eq!(fit_line("\x1b[31mred", 20), ("^[[31mred".to_string(), false));
+        assert_eq!(
+            fit_line("\x1b[31mred", 20),
+            ("^[[31mred".to_string(), false)
+        );
         assert_eq!(fit_line("漢字漢字", 5), ("漢字".to_string(), true));
         assert_eq!(fit_line("abc", 0), (String::new(), false));
         assert_eq!(fit_line("", 0), (String::new(), false));
@@ -249,7 +264,9 @@ mod tests {
             crash: None,
             theme: &theme,
         };
-        let body: String = (1..=12).map(|i| format!("line {i} {}\n", "x".repeat(i))).collect();
+        let body: String = (1..=12)
+            .map(|i| format!("line {i} {}\n", "x".repeat(i)))
+            .collect();
         let pane = TextPane::new("log".into(), None, Text::from(body));
         assert_eq!(pane.line_count(&ctx, 0), 12);
         let area = Rect::new(0, 0, 16, 3);
@@ -257,11 +274,7 @@ mod tests {
         pane.render(&ctx, area, 9, &mut buf);
         assert_eq!(
             buf,
-            Buffer::with_lines([
-                "10│line 10 xxxx…",
-                "11│line 11 xxxx…",
-                "12│line 12 xxxx…",
-            ])
+            Buffer::with_lines(["10│line 10 xxxx…", "11│line 11 xxxx…", "12│line 12 xxxx…",])
         );
     }
 }

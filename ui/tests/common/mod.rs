@@ -86,9 +86,14 @@ pub fn sched_log() -> String {
     }
     log.push_str(&format!(
         "12:00:07.911 WARN  scx_lavd: dispatch: slow path taken for cpu 1, candidate dsqs: {}\n",
-        (0..24).map(|d| format!("0x{d:x}")).collect::<Vec<_>>().join(",")
+        (0..24)
+            .map(|d| format!("0x{d:x}"))
+            .collect::<Vec<_>>()
+            .join(",")
     ));
-    log.push_str(&format!("12:00:08.014 ERROR EXIT: scx_bpf_error ({MESSAGE})"));
+    log.push_str(&format!(
+        "12:00:08.014 ERROR EXIT: scx_bpf_error ({MESSAGE})"
+    ));
     log
 }
 
@@ -274,7 +279,9 @@ pub fn lavd_crash() -> Crash {
 fn ktstr_header() -> Header {
     Header {
         preamble: vec!["running 1 test".into()],
-        fingerprint: Some(format!("12:00:08.014 ERROR EXIT: scx_bpf_error ({MESSAGE})")),
+        fingerprint: Some(format!(
+            "12:00:08.014 ERROR EXIT: scx_bpf_error ({MESSAGE})"
+        )),
         bug_summary: Some(format!("scx_lavd: scx_bpf_error: {MESSAGE}")),
         test_name: Some("sched_lavd_mixed_load".into()),
         scheduler: Some("scx_lavd".into()),

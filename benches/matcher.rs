@@ -1,0 +1,2 @@
+//! Matcher workbench benchmarks (filled in below).
+fn main() {}

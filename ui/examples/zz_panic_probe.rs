@@ -1,4 +1,0 @@
-fn main() {
-    let _tui = scxray_ui::terminal::Tui::enter().unwrap();
-    panic!("probe panic inside the TUI");
-}
