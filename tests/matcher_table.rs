@@ -123,33 +123,97 @@ fn cases() -> Vec<Case> {
     vec![
         // --- contains: substring semantics and corpus layout
         c("plain literal", "scx_bpf_error", Pass, &[]),
-        c("literal with parens", "scx_bpf_error (run_time_ns is negative:", Pass, &[]),
+        c(
+            "literal with parens",
+            "scx_bpf_error (run_time_ns is negative:",
+            Pass,
+            &[],
+        ),
         c("literal missing", "not there", Fail, &[]),
         c("literal is case sensitive", "SCX_BPF_ERROR", Fail, &[]),
         c("empty literal", "", Invalid, &[K::EmptyLiteral]),
-        c("literal leading space still found", " scx_bpf_error", Pass, &[K::Ws])
-            .suggest("scx_bpf_error"),
-        c("literal trailing newline misses", "scx_bpf_error\n", Fail, &[K::Ws])
-            .suggest("scx_bpf_error")
-            .msg("without it the pin matches"),
+        c(
+            "literal leading space still found",
+            " scx_bpf_error",
+            Pass,
+            &[K::Ws],
+        )
+        .suggest("scx_bpf_error"),
+        c(
+            "literal trailing newline misses",
+            "scx_bpf_error\n",
+            Fail,
+            &[K::Ws],
+        )
+        .suggest("scx_bpf_error")
+        .msg("without it the pin matches"),
         c("literal whitespace only", "\t", Fail, &[K::Ws]),
-        c("dump header is in the corpus", "--- sched_ext dump ---", Pass, &[K::TooBroad]),
-        c("no dump, no header", "--- sched_ext dump ---", Fail, &[K::TooBroad]).log(LOG, None),
-        c("empty dump adds no header", "--- sched_ext dump ---", Fail, &[K::TooBroad]).log(LOG, Some("")),
-        c("log, newline, then header", "bye\n\n\n--- sched_ext dump ---\nCPU 0", Pass, &[]),
+        c(
+            "dump header is in the corpus",
+            "--- sched_ext dump ---",
+            Pass,
+            &[K::TooBroad],
+        ),
+        c(
+            "no dump, no header",
+            "--- sched_ext dump ---",
+            Fail,
+            &[K::TooBroad],
+        )
+        .log(LOG, None),
+        c(
+            "empty dump adds no header",
+            "--- sched_ext dump ---",
+            Fail,
+            &[K::TooBroad],
+        )
+        .log(LOG, Some("")),
+        c(
+            "log, newline, then header",
+            "bye\n\n\n--- sched_ext dump ---\nCPU 0",
+            Pass,
+            &[],
+        ),
         c("ktstr's newline after the log", "bye\n", Pass, &[K::Ws]).log(LOG, None),
         c("literal in dump", "R task[28815]", Pass, &[]),
         c("unicode literal", "état ☃", Pass, &[]),
         c("unicode near miss", "etat", Fail, &[]),
         c("short literal is too broad", "up", Pass, &[K::TooBroad]),
-        c("ordinary words are too broad", "Started", Pass, &[K::TooBroad]).log("systemd[1]: Started x", None),
-        c("dump header alone is too broad", "sched_ext dump", Pass, &[K::TooBroad]),
-        m("task ref alone is too broad", r"\S+\[\d+\]", Pass, &[K::TooBroad]),
-        c("regex typed as literal", "kind \\d+:", Fail, &[K::RegexInLit]).suggest("kind \\d+:"),
+        c(
+            "ordinary words are too broad",
+            "Started",
+            Pass,
+            &[K::TooBroad],
+        )
+        .log("systemd[1]: Started x", None),
+        c(
+            "dump header alone is too broad",
+            "sched_ext dump",
+            Pass,
+            &[K::TooBroad],
+        ),
+        m(
+            "task ref alone is too broad",
+            r"\S+\[\d+\]",
+            Pass,
+            &[K::TooBroad],
+        ),
+        c(
+            "regex typed as literal",
+            "kind \\d+:",
+            Fail,
+            &[K::RegexInLit],
+        )
+        .suggest("kind \\d+:"),
         c("literal spanning lines", "1025:\n  scx", Pass, &[]),
         // --- matches: ktstr's gate
         m("plain regex", r"scx_bpf_error \(run_time_ns", Pass, &[]),
-        m("hex classes", r"negative: 0x[0-9a-f]+ - 0x[0-9a-f]+", Pass, &[]),
+        m(
+            "hex classes",
+            r"negative: 0x[0-9a-f]+ - 0x[0-9a-f]+",
+            Pass,
+            &[],
+        ),
         m("empty regex", "", Invalid, &[K::EmptyRegex]),
         m("a? matches everywhere", "a?", Invalid, &[K::Everywhere]),
         m(".* matches everywhere", ".*", Invalid, &[K::Everywhere]),
@@ -157,19 +221,47 @@ fn cases() -> Vec<Case> {
         m("$ alone matches everywhere", "$", Invalid, &[K::Everywhere]),
         m(r"\B matches everywhere", r"\B", Invalid, &[K::Everywhere]),
         m("^$ matches only empty", "^$", Invalid, &[K::OnlyEmpty]).msg("only the empty string"),
-        m(r"\A\z matches only empty", r"\A\z", Invalid, &[K::OnlyEmpty]),
+        m(
+            r"\A\z matches only empty",
+            r"\A\z",
+            Invalid,
+            &[K::OnlyEmpty],
+        ),
         m("(?m)^$ rejected too", "(?m)^$", Invalid, &[K::OnlyEmpty]),
         m("unclosed group", "ab(cd", Invalid, &[K::Invalid]).caret("  ^"),
         m("unopened group", "ab)", Invalid, &[K::Invalid]).caret("  ^"),
-        m("look-ahead unsupported", "foo(?=bar)", Invalid, &[K::Invalid]).caret("   ^^^"),
+        m(
+            "look-ahead unsupported",
+            "foo(?=bar)",
+            Invalid,
+            &[K::Invalid],
+        )
+        .caret("   ^^^"),
         m("bad repetition range", "x{2,1}", Invalid, &[K::Invalid]).caret(" ^^^^^"),
         m("bad class range", "[z-a]", Invalid, &[K::Invalid]).caret(" ^^^"),
         m("unknown unicode class", r"\p{Foo}", Invalid, &[K::Invalid]).caret("^^^^^^^"),
-        m("backreference unsupported", r"(a)\1", Invalid, &[K::Invalid]).caret("   ^^"),
-        m("caret counts chars not bytes", "é☃(", Invalid, &[K::Invalid]).caret("  ^"),
+        m(
+            "backreference unsupported",
+            r"(a)\1",
+            Invalid,
+            &[K::Invalid],
+        )
+        .caret("   ^^"),
+        m(
+            "caret counts chars not bytes",
+            "é☃(",
+            Invalid,
+            &[K::Invalid],
+        )
+        .caret("  ^"),
         // --- matches: zero-width and broad patterns
         m(r"bare \b passes the gate", r"\b", Pass, &[K::ZeroWidth]).msg("bare `\\b`"),
-        m(r"alternative with bare \b", r"nothere|\b", Pass, &[K::ZeroWidth]),
+        m(
+            r"alternative with bare \b",
+            r"nothere|\b",
+            Pass,
+            &[K::ZeroWidth],
+        ),
         m(r"\b around words is fine", r"\bkind\b", Pass, &[]),
         m("single char too broad", "x", Pass, &[K::TooBroad]),
         m(r"\d too broad", r"\d", Pass, &[K::TooBroad]),
@@ -183,53 +275,128 @@ fn cases() -> Vec<Case> {
             .suggest("(?m)^x$")
             .msg("anchor to the whole corpus"),
         m("(?m)^x$ on multi-line", "(?m)^x$", Pass, &[]).log("a\nx\nb", None),
-        m("$ before ktstr's trailing newline", "bye$", Fail, &[K::NeedsM])
-            .log(LOG, None)
-            .suggest("(?m)bye$")
-            .msg("ends with a newline"),
+        m(
+            "$ before ktstr's trailing newline",
+            "bye$",
+            Fail,
+            &[K::NeedsM],
+        )
+        .log(LOG, None)
+        .suggest("(?m)bye$")
+        .msg("ends with a newline"),
         m("$ at the end with a dump", "\\+0ms$", Pass, &[K::Anchors]),
         m("explicit newline before $", "bye\\n$", Pass, &[K::Anchors]).log(LOG, None),
-        m("mid-corpus $ is not the newline case", "sched up$", Fail, &[K::NeedsM])
-            .msg("anchor to the whole corpus"),
+        m(
+            "mid-corpus $ is not the newline case",
+            "sched up$",
+            Fail,
+            &[K::NeedsM],
+        )
+        .msg("anchor to the whole corpus"),
         m(r"\z is not fixed by (?m)", r"bye\z", Fail, &[]).log(LOG, None),
         m(r"\A never per line", r"\Arcub", Fail, &[]),
         m("scoped (?-m) is respected", "(?-m:^)rcub", Fail, &[]),
         m("unicode $ before newline", "☃+$", Fail, &[K::NeedsM]).log("☃☃", None),
         // --- matches: dot and (?s)
-        m(". does not cross lines", "1025:.*scx_bpf_error", Fail, &[K::NeedsS])
-            .suggest("(?s)1025:.*scx_bpf_error"),
+        m(
+            ". does not cross lines",
+            "1025:.*scx_bpf_error",
+            Fail,
+            &[K::NeedsS],
+        )
+        .suggest("(?s)1025:.*scx_bpf_error"),
         m("(?s) crosses lines", "(?s)1025:.*scx_bpf_error", Pass, &[]),
         m(r"\s crosses lines", r"1025:\s+scx_bpf_error", Pass, &[]),
         m("needs both (?ms)", "^rcub.*scx_bpf", Fail, &[K::NeedsM]).suggest("(?ms)^rcub.*scx_bpf"),
-        m("(?m) enough with explicit newline", r"^rcub.*\n.*scx_bpf", Fail, &[K::NeedsM])
-            .suggest(r"(?m)^rcub.*\n.*scx_bpf"),
+        m(
+            "(?m) enough with explicit newline",
+            r"^rcub.*\n.*scx_bpf",
+            Fail,
+            &[K::NeedsM],
+        )
+        .suggest(r"(?m)^rcub.*\n.*scx_bpf"),
         // --- matches: whitespace and literal-looking regexes
         m("regex leading space", " scx_bpf_error", Pass, &[K::Ws]).suggest("scx_bpf_error"),
         m("regex trailing space", "scx_bpf_error ", Pass, &[K::Ws]),
-        m("regex trailing newline misses", "kind 1025:\n\n", Fail, &[K::Ws]),
-        m("parens as a group", "error (run_time_ns is negative: 0x577 - 0x578)", Fail, &[K::Meta])
-            .suggest(r"error \(run_time_ns is negative: 0x577 \- 0x578\)"),
+        m(
+            "regex trailing newline misses",
+            "kind 1025:\n\n",
+            Fail,
+            &[K::Ws],
+        ),
+        m(
+            "parens as a group",
+            "error (run_time_ns is negative: 0x577 - 0x578)",
+            Fail,
+            &[K::Meta],
+        )
+        .suggest(r"error \(run_time_ns is negative: 0x577 \- 0x578\)"),
         m("dots still match", "main.bpf.c", Pass, &[K::Meta]).suggest(r"main\.bpf\.c"),
-        m("unbalanced literal", "0x577 - 0x578)", Invalid, &[K::Invalid, K::Meta])
-            .suggest(r"0x577 \- 0x578\)"),
+        m(
+            "unbalanced literal",
+            "0x577 - 0x578)",
+            Invalid,
+            &[K::Invalid, K::Meta],
+        )
+        .suggest(r"0x577 \- 0x578\)"),
         m("case-insensitive flag", "(?i)SCX_BPF_ERROR", Pass, &[]),
         m("unicode regex", r"état\s☃", Pass, &[]),
         m("pattern in dump", r"R task\[\d+\]", Pass, &[]),
-        m("generalised pin", r"\S+\[\d+\] triggered exit kind \d+:", Pass, &[]),
+        m(
+            "generalised pin",
+            r"\S+\[\d+\] triggered exit kind \d+:",
+            Pass,
+            &[],
+        ),
         // --- both set: AND
-        row("both match", Some("scx_bpf_error"), Some(r"kind \d+"), Pass, &[]),
-        row("regex misses", Some("scx_bpf_error"), Some("kind [a-z]+:"), Fail, &[]),
+        row(
+            "both match",
+            Some("scx_bpf_error"),
+            Some(r"kind \d+"),
+            Pass,
+            &[],
+        ),
+        row(
+            "regex misses",
+            Some("scx_bpf_error"),
+            Some("kind [a-z]+:"),
+            Fail,
+            &[],
+        ),
         row("literal misses", Some("nope"), Some(r"kind \d+"), Fail, &[]),
         row("both miss", Some("nope"), Some("nada"), Fail, &[]),
-        row("both invalid", Some(""), Some("a?"), Invalid, &[K::EmptyLiteral, K::Everywhere]),
-        row("invalid regex, literal warns", Some(" scx"), Some("("), Invalid, &[K::Invalid, K::Ws]),
+        row(
+            "both invalid",
+            Some(""),
+            Some("a?"),
+            Invalid,
+            &[K::EmptyLiteral, K::Everywhere],
+        ),
+        row(
+            "invalid regex, literal warns",
+            Some(" scx"),
+            Some("("),
+            Invalid,
+            &[K::Invalid, K::Ws],
+        ),
         row("neither set", None, None, Invalid, &[K::NoMatcher]),
         // --- negative control
         c("banner pin is too broad", "sched up", TooBroad, &[]).clean("boot\nsched up\nok"),
-        c("specific pin survives control", "run_time_ns is negative", Pass, &[])
-            .clean("boot\nsched up\nok"),
-        row("AND saves a partly broad pin", Some("sched up"), Some("run_time_ns"), Pass, &[])
-            .clean("sched up"),
+        c(
+            "specific pin survives control",
+            "run_time_ns is negative",
+            Pass,
+            &[],
+        )
+        .clean("boot\nsched up\nok"),
+        row(
+            "AND saves a partly broad pin",
+            Some("sched up"),
+            Some("run_time_ns"),
+            Pass,
+            &[],
+        )
+        .clean("sched up"),
     ]
 }
 
@@ -247,13 +414,21 @@ fn table() {
             .collect();
         let pin = Pin::new(case.contains, case.matches);
         let check = check_pin(&pin, &corpus, &clean);
-        let mut got: Vec<K> = check.validation.diagnostics.iter().map(|d| k(&d.kind)).collect();
+        let mut got: Vec<K> = check
+            .validation
+            .diagnostics
+            .iter()
+            .map(|d| k(&d.kind))
+            .collect();
         got.sort();
         let mut want = case.kinds.clone();
         want.sort();
         let mut problems = Vec::new();
         if check.verdict != case.verdict {
-            problems.push(format!("verdict {:?}, want {:?}", check.verdict, case.verdict));
+            problems.push(format!(
+                "verdict {:?}, want {:?}",
+                check.verdict, case.verdict
+            ));
         }
         if got != want {
             problems.push(format!("diagnostics {got:?}, want {want:?}"));
@@ -279,7 +454,12 @@ fn table() {
             }
         }
         if let Some(msg) = case.msg {
-            if !check.validation.diagnostics.iter().any(|d| d.message.contains(msg)) {
+            if !check
+                .validation
+                .diagnostics
+                .iter()
+                .any(|d| d.message.contains(msg))
+            {
                 problems.push(format!("no message containing {msg:?}"));
             }
         }
@@ -291,13 +471,14 @@ fn table() {
             }
         }
         if !problems.is_empty() {
-            failures.push(format!(
-                "{}: {}\n{}",
-                case.name,
-                problems.join("; "),
-                check
-            ));
+            failures.push(format!("{}: {}\n{}", case.name, problems.join("; "), check));
         }
     }
-    assert!(failures.is_empty(), "{} of {} rows failed:\n\n{}", failures.len(), cases.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
 }

@@ -46,6 +46,9 @@ const POOL: &[&str] = &[
     "",
     "   ",
     "\tindented\twith tabs",
+    "\u{1b} lone escape",
+    "\u{1b}[1;31mred\u{1b}[0m",
+    "stray\rcarriage return",
 ];
 
 fn line() -> impl Strategy<Value = String> {

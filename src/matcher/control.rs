@@ -156,7 +156,10 @@ mod tests {
 
     #[test]
     fn and_semantics_partial_hit_is_not_too_broad() {
-        let clean = [NamedCorpus::new("c", Corpus::new(Some("scx_bpf_error ok"), None))];
+        let clean = [NamedCorpus::new(
+            "c",
+            Corpus::new(Some("scx_bpf_error ok"), None),
+        )];
         let r = negative_control(&pin(Some("scx_bpf_error"), Some(r"bad dsq \d+")), &clean);
         assert!(!r.too_broad());
         assert_eq!(r.results[0].hits.len(), 1);

@@ -59,9 +59,9 @@ pub fn is_identifier(s: &str) -> bool {
 
 fn is_path(s: &str) -> bool {
     let mut segments = s.split("::").enumerate();
-    segments.all(|(i, seg)| {
-        is_identifier(seg) || (i == 0 && matches!(seg, "crate" | "self" | "super"))
-    }) && !s.ends_with("::")
+    segments
+        .all(|(i, seg)| is_identifier(seg) || (i == 0 && matches!(seg, "crate" | "self" | "super")))
+        && !s.ends_with("::")
 }
 
 /// Renders the const (when a regex is set), the attribute and a test skeleton.
@@ -177,8 +177,7 @@ const MAX_RAW_HASHES: usize = 255;
 /// raw string cannot hold `\r` (rustc rejects a bare CR and turns CRLF into
 /// LF), nor escape invisible or control chars.
 pub fn raw_literal(s: &str) -> Option<String> {
-    if s
-        .chars()
+    if s.chars()
         .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_invisible(c))
     {
         return None;
@@ -221,12 +220,18 @@ mod tests {
     #[test]
     fn raw_literal_hash_counting() {
         assert_eq!(raw_literal(r"\d+").as_deref(), Some(r##"r#"\d+"#"##));
-        assert_eq!(raw_literal(r##"a"#b"##).as_deref(), Some(r###"r##"a"#b"##"###));
+        assert_eq!(
+            raw_literal(r##"a"#b"##).as_deref(),
+            Some(r###"r##"a"#b"##"###)
+        );
         assert_eq!(
             raw_literal(r###"x"##y"#"###).as_deref(),
             Some(r####"r###"x"##y"#"###"####)
         );
-        assert_eq!(raw_literal("ends with \"").as_deref(), Some("r#\"ends with \"\"#"));
+        assert_eq!(
+            raw_literal("ends with \"").as_deref(),
+            Some("r#\"ends with \"\"#")
+        );
         assert_eq!(raw_literal("a\rb"), None);
         assert_eq!(raw_literal("bidi \u{202E}"), None);
         let too_many = format!("\"{}", "#".repeat(300));
@@ -238,7 +243,10 @@ mod tests {
     fn escaped_literal_keeps_unicode_readable() {
         assert_eq!(escaped_literal("é ☃ 日本"), "\"é ☃ 日本\"");
         assert_eq!(escaped_literal("a\"b\\c\nd\te\0"), r#""a\"b\\c\nd\te\0""#);
-        assert_eq!(escaped_literal("\u{1b}[0m\u{200b}"), r#""\u{1b}[0m\u{200b}""#);
+        assert_eq!(
+            escaped_literal("\u{1b}[0m\u{200b}"),
+            r#""\u{1b}[0m\u{200b}""#
+        );
     }
 
     #[test]
@@ -249,12 +257,9 @@ mod tests {
             "const MITOSIS_EINVAL_REGRESSION_PATTERN: &str = r#\"returned -E[A-Z]+\"#;\n"
         ));
         assert!(both.contains("    expect_scx_bpf_error_contains = \"apply_cell_config\",\n"));
-        assert!(both.contains(
-            "    expect_scx_bpf_error_matches = MITOSIS_EINVAL_REGRESSION_PATTERN,\n"
-        ));
-        assert!(both.contains(
-            "fn mitosis_einval_regression(ctx: &Ctx) -> Result<AssertResult> {"
-        ));
+        assert!(both
+            .contains("    expect_scx_bpf_error_matches = MITOSIS_EINVAL_REGRESSION_PATTERN,\n"));
+        assert!(both.contains("fn mitosis_einval_regression(ctx: &Ctx) -> Result<AssertResult> {"));
 
         let lit = render_test(&spec(Some("x y z"), None)).expect("export");
         assert!(!lit.contains("const "));
@@ -268,13 +273,22 @@ mod tests {
     fn rejects_bad_names_and_invalid_pins() {
         let mut s = spec(Some("abc"), None);
         s.test_name = "fn".into();
-        assert!(matches!(render_test(&s), Err(ExportError::BadTestName { .. })));
+        assert!(matches!(
+            render_test(&s),
+            Err(ExportError::BadTestName { .. })
+        ));
         let mut s = spec(Some("abc"), None);
         s.scheduler = "a b".into();
-        assert!(matches!(render_test(&s), Err(ExportError::BadScheduler { .. })));
+        assert!(matches!(
+            render_test(&s),
+            Err(ExportError::BadScheduler { .. })
+        ));
         let mut s = spec(None, Some("abc"));
         s.matches_const = Some("1X".into());
-        assert!(matches!(render_test(&s), Err(ExportError::BadConstName { .. })));
+        assert!(matches!(
+            render_test(&s),
+            Err(ExportError::BadConstName { .. })
+        ));
         assert!(matches!(
             render_test(&spec(None, Some("a?"))),
             Err(ExportError::InvalidPin(PinError::MatchesEverywhere { .. }))

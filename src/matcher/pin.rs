@@ -12,9 +12,10 @@ use std::sync::atomic::AtomicBool;
 use super::control::{negative_control, ControlReport, NamedCorpus};
 use super::corpus::{floor_char_boundary, Corpus, Location};
 use super::export::{render_test, suggest_test_name, ExportSpec};
-use super::search::{PrefixHint, Searcher};
+use super::search::PrefixHint;
 use super::suggest::{suggest_for_report, PinSuggestion, SuggestError};
 use super::validate::{validate, Field, Pin, Severity, Validation};
+use super::workbench::{evaluate, Evaluation};
 use crate::report::Report;
 
 /// How many corpus bytes ktstr prints after a mismatch.
@@ -80,30 +81,29 @@ impl PinCheck {
 
 /// Evaluates `pin` on `corpus` as ktstr would, then on each clean corpus.
 pub fn check_pin(pin: &Pin, corpus: &Corpus, clean: &[NamedCorpus]) -> PinCheck {
-    let validation = validate(pin, corpus);
+    let never = AtomicBool::new(false);
+    let text = corpus.as_str();
+    // `never` stays false, so the search cannot be cancelled; the fallback
+    // only keeps this free of unwrap.
+    let eval = evaluate(pin, corpus, 0..0, 0, &never).unwrap_or_else(|_| Evaluation {
+        validation: validate(pin, corpus),
+        contains: None,
+        matches: None,
+    });
     let mut check = PinCheck {
         verdict: Verdict::Invalid,
         fields: Vec::new(),
         control: None,
         corpus_len: corpus.len(),
         corpus_head: corpus.head(MISMATCH_HEAD_BYTES).to_string(),
-        validation,
+        validation: eval.validation.clone(),
     };
     let Some(compiled) = check.validation.pin.clone() else {
         return check;
     };
-    let never = AtomicBool::new(false);
-    let text = corpus.as_str();
-    let searchers = compiled
-        .contains
-        .as_deref()
-        .map(Searcher::literal)
-        .into_iter()
-        .chain(compiled.matches.clone().map(Searcher::regex));
-    for s in searchers {
-        // Not cancellable from here: `never` stays false, so these are Ok.
-        let outcome = s.search(text, 0..0, 0, &never).ok();
-        let first = outcome.as_ref().and_then(|o| o.first.clone()).map(|m| {
+    for outcome in [&eval.contains, &eval.matches].into_iter().flatten() {
+        let s = outcome.searcher();
+        let first = outcome.first.clone().map(|m| {
             let end = floor_char_boundary(text, m.end.min(m.start + QUOTED)).max(m.start);
             (corpus.locate(m.start), text[m.start..end].to_string())
         });
@@ -115,12 +115,12 @@ pub fn check_pin(pin: &Pin, corpus: &Corpus, clean: &[NamedCorpus]) -> PinCheck 
         check.fields.push(FieldResult {
             field: s.field(),
             pattern: s.pattern().to_string(),
-            count: outcome.map_or(0, |o| o.total),
+            count: outcome.total,
             first,
             hint,
         });
     }
-    check.verdict = if check.fields.iter().all(|f| f.first.is_some()) {
+    check.verdict = if eval.satisfied() == Some(true) {
         Verdict::Pass
     } else {
         Verdict::Fail
@@ -350,8 +350,15 @@ mod tests {
 
     #[test]
     fn too_broad_exits_1() {
-        let clean = [NamedCorpus::new("clean.txt", Corpus::new(Some("scheduler up"), None))];
-        let r = check_pin(&Pin::contains("scheduler"), &Corpus::from_raw("scheduler boom"), &clean);
+        let clean = [NamedCorpus::new(
+            "clean.txt",
+            Corpus::new(Some("scheduler up"), None),
+        )];
+        let r = check_pin(
+            &Pin::contains("scheduler"),
+            &Corpus::from_raw("scheduler boom"),
+            &clean,
+        );
         assert_eq!(r.verdict, Verdict::TooBroad);
         assert_eq!(r.exit_code(), 1);
         assert!(r.to_string().contains("clean.txt"));

@@ -34,7 +34,8 @@ pub struct Cancelled {
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Literal(Finder<'static>),
+    // Boxed: a Finder is several times the size of a Regex handle.
+    Literal(Box<Finder<'static>>),
     Regex(Regex),
 }
 
@@ -61,7 +62,7 @@ impl Searcher {
     /// A substring matcher. The empty literal matches nothing.
     pub fn literal(literal: &str) -> Searcher {
         Searcher {
-            kind: Kind::Literal(Finder::new(literal).into_owned()),
+            kind: Kind::Literal(Box::new(Finder::new(literal).into_owned())),
             pattern: literal.to_string(),
         }
     }
@@ -269,7 +270,10 @@ impl Iterator for RegexFrom<'_> {
             }
             let m = self.re.find_at(self.text, self.pos)?;
             if m.is_empty() && Some(m.end()) == self.last_end {
-                let step = self.text[m.end()..].chars().next().map_or(1, char::len_utf8);
+                let step = self.text[m.end()..]
+                    .chars()
+                    .next()
+                    .map_or(1, char::len_utf8);
                 self.pos = m.end() + step;
                 continue;
             }
@@ -452,7 +456,9 @@ mod tests {
             .search("aaa", 0..3, 10, &cancel)
             .expect_err("cancelled");
         assert_eq!(err.pattern, "a");
-        assert!(Searcher::literal("a").search("aaa", 0..3, 10, &cancel).is_err());
+        assert!(Searcher::literal("a")
+            .search("aaa", 0..3, 10, &cancel)
+            .is_err());
     }
 
     #[test]
@@ -539,7 +545,9 @@ mod tests {
         let c = Corpus::from_raw("abc");
         // `q?` would match "" and is skipped; nothing else matches.
         assert_eq!(
-            re("q?zz").longest_matching_prefix(&c, &no_cancel()).expect("ok"),
+            re("q?zz")
+                .longest_matching_prefix(&c, &no_cancel())
+                .expect("ok"),
             None
         );
     }

@@ -101,9 +101,8 @@ pub fn suggest_for_line(line: &str, corpus: &Corpus) -> PinSuggestion {
     stable.push(&line[last..]);
     regex.push_str(&regex::escape(&line[last..]));
 
-    let usable = |s: &&str| {
-        s.chars().count() >= MIN_STABLE_CHARS && s.chars().any(char::is_alphabetic)
-    };
+    let usable =
+        |s: &&str| s.chars().count() >= MIN_STABLE_CHARS && s.chars().any(char::is_alphabetic);
     let mut runs: Vec<&str> = stable.iter().map(|s| s.trim()).filter(usable).collect();
     // Longest first; on ties the earlier run (usually the function name).
     runs.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -135,9 +134,7 @@ pub fn suggest_for_line(line: &str, corpus: &Corpus) -> PinSuggestion {
 fn passes(pin: &Pin, corpus: &Corpus) -> bool {
     let v = validate(pin, corpus);
     v.with_severity(Severity::Warning).next().is_none()
-        && v
-            .pin
-            .is_some_and(|p| p.is_satisfied_by(corpus.as_str()))
+        && v.pin.is_some_and(|p| p.is_satisfied_by(corpus.as_str()))
 }
 
 /// Why no suggestion could be made from a report.
@@ -224,17 +221,19 @@ mod tests {
 
     #[test]
     fn task_pid_errno_duration_cpu() {
-        let line = "kworker/u8:2[123] apply_cell_config returned -EINVAL after 6.841s on cpu3, 12ms";
+        let line =
+            "kworker/u8:2[123] apply_cell_config returned -EINVAL after 6.841s on cpu3, 12ms";
         let s = suggest_for_line(line, &corpus_with(line));
         assert_eq!(
             s.matches.as_deref(),
-            Some(r"\S+\[\d+\] apply_cell_config returned -E[A-Z]+ after [\d.]+m?s on cpu\d+, [\d.]+m?s")
+            Some(
+                r"\S+\[\d+\] apply_cell_config returned -E[A-Z]+ after [\d.]+m?s on cpu\d+, [\d.]+m?s"
+            )
         );
         assert_eq!(s.contains.as_deref(), Some("apply_cell_config returned"));
         let re = Regex::new(s.matches.as_deref().unwrap_or_default()).expect("valid");
-        assert!(re.is_match(
-            "swapper/0[0] apply_cell_config returned -ENOMEM after 12.5ms on cpu17, 3s"
-        ));
+        assert!(re
+            .is_match("swapper/0[0] apply_cell_config returned -ENOMEM after 12.5ms on cpu17, 3s"));
     }
 
     #[test]
@@ -288,7 +287,10 @@ mod tests {
         let r = report(crash, log);
         let s = suggest_for_report(&r, &Corpus::from_report(&r)).expect("suggestion");
         assert_eq!(s.line, "scx_bpf_error (bad dsq 0x8000)");
-        assert_eq!(s.matches.as_deref(), Some(r"scx_bpf_error \(bad dsq 0x[0-9a-f]+\)"));
+        assert_eq!(
+            s.matches.as_deref(),
+            Some(r"scx_bpf_error \(bad dsq 0x[0-9a-f]+\)")
+        );
     }
 
     #[test]

@@ -190,19 +190,13 @@ pub fn parse(text: &Text) -> Layout {
         }
         let body = if from >= to {
             Text::from(String::new())
-        } else if indent.is_empty()
-            && !lines[from..to]
-                .iter()
-                .any(|(_, l)| l.ends_with('\r') || l.contains('\x1b'))
-        {
+        } else if indent.is_empty() {
+            // Bodies stay verbatim (ANSI colour included): only the indent nextest adds is removed.
             let a = lines[from].0;
             let b = lines[to - 1].0 + lines[to - 1].1.len();
             text.slice(a..b)
         } else {
-            let joined: Vec<String> = lines[from..to]
-                .iter()
-                .map(|(_, l)| dedent(&clean(l)))
-                .collect();
+            let joined: Vec<String> = lines[from..to].iter().map(|(_, l)| dedent(l)).collect();
             Text::from(joined.join("\n"))
         };
         sections.push(Section { kind, body });

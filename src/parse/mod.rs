@@ -274,6 +274,8 @@ fn same_exit(a: &Crash, b: &Crash) -> bool {
         && !b.formats.iter().any(|f| a.formats.contains(f))
 }
 
+/// Merges `new` into the crash it is another view of, keeping the fuller of
+/// each part (a console tail may hold only the first frames of a backtrace).
 fn merge_or_push(crashes: &mut Vec<Crash>, new: Crash) {
     let Some(into) = crashes.iter_mut().rev().find(|c| same_exit(c, &new)) else {
         crashes.push(new);
@@ -301,16 +303,16 @@ fn merge_or_push(crashes: &mut Vec<Crash>, new: Crash) {
     fill(&mut into.scheduler, new.scheduler);
     fill(&mut into.task, new.task);
     fill(&mut into.cpu, new.cpu);
-    if into.backtrace.is_empty() {
+    if new.backtrace.len() > into.backtrace.len() {
         into.backtrace = new.backtrace;
     }
-    if into.cpu_states.is_empty() {
+    if new.cpu_states.len() > into.cpu_states.len() {
         into.cpu_states = new.cpu_states;
     }
-    if into.events.is_empty() {
+    if new.events.len() > into.events.len() {
         into.events = new.events;
     }
-    if into.ops_dump.is_empty() {
+    if new.ops_dump.len() > into.ops_dump.len() {
         into.ops_dump = new.ops_dump;
     }
     into.formats.extend(new.formats);

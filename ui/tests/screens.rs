@@ -369,3 +369,30 @@ fn big_section_shows_its_last_lines() {
     assert!(s.contains("200000│line 200000"), "{s}");
     assert!(s.contains("of 200000"), "{s}");
 }
+
+// --- real inputs ---
+
+/// Every public fixture, parsed by the real parser, renders on every pane at
+/// common and tiny sizes. Skipped when the shared corpus is not checked out.
+#[test]
+fn public_fixtures_render_at_any_size() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/public");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} not present", dir.display());
+        return;
+    };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for path in paths {
+        let report = scxray::parse::parse_path(&path).unwrap();
+        let mut app = app(report);
+        for pane in 0..app.pane_titles().len() {
+            app.focus_pane(pane);
+            for (w, h) in [(80, 24), (160, 48), (20, 5), (1, 1)] {
+                screen(&mut app, w, h);
+                ch(&mut app, 'G');
+                screen(&mut app, w, h);
+            }
+        }
+    }
+}

@@ -1,1 +1,11 @@
-//! vmm
+//! Guests for scxray: boots a sched_ext kernel with an initramfs holding the
+//! scheduler, a workload and scxray's guest agent; feeds it; reads its memory;
+//! tears it down leaving no process or file behind.
+//!
+//! Planned layout (later issues): a `Backend` trait with a QEMU backend (TCG
+//! or KVM) and scxray's own KVM VMM; one file per VM device; the initramfs
+//! builder; guest RAM exposed as a shared mapping for the host-side monitor;
+//! and one `layout` file holding every guest address.
+//!
+//! Nothing is implemented yet: the domain crate (`scxray`) already parses what
+//! such guests print, so saved reports can be investigated today.

@@ -52,7 +52,12 @@ impl Pane for CpuStatesPane {
 
 fn cpu_lines<'a>(cpu: &'a CpuState, width: usize, theme: &Theme, out: &mut Vec<Line<'a>>) {
     let mut head = vec![Span::styled(format!("CPU {}", cpu.cpu), theme.label)];
-    if let Some(curr) = &cpu.curr {
+    // Some dumps keep `curr=` among the fields; say it once.
+    if let Some(curr) = cpu
+        .curr
+        .as_ref()
+        .filter(|_| !cpu.fields.iter().any(|(k, _)| k == "curr"))
+    {
         head.push(Span::raw(format!("  curr={curr}")));
     }
     out.push(Line::from(head));

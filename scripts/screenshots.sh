@@ -1,0 +1,36 @@
+#!/bin/sh
+# Regenerates screenshots/*.png from the real binary in a real terminal (tmux),
+# rendered to PNG. Usage: scripts/screenshots.sh
+set -eu
+cd "$(dirname "$0")/.."
+command -v tmux >/dev/null && /usr/bin/python3 -c "import PIL" 2>/dev/null && [ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || {
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux python3-pil fonts-dejavu-core >/dev/null
+}
+cargo build --release --quiet -p scxray-ui
+bin="$PWD/target/release/scxray"
+tmp="$(mktemp -d)"
+sock=""
+trap '[ -z "$sock" ] || tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$tmp"' EXIT INT TERM
+mkdir -p screenshots
+
+# shot NAME COLS ROWS REPORT KEYS...
+shot() {
+    name=$1 cols=$2 rows=$3 report=$4
+    shift 4
+    # One tmux server per shot: a server that is shutting down refuses new sessions.
+    sock="scxray-shots-$$-$name"
+    tmux -L "$sock" new-session -d -x "$cols" -y "$rows" "TERM=xterm-256color $bin open $report"
+    sleep 1
+    for k in "$@"; do tmux -L "$sock" send-keys "$k"; sleep 0.3; done
+    tmux -L "$sock" capture-pane -e -p > "$tmp/$name.txt"
+    tmux -L "$sock" kill-server 2>/dev/null || true
+    /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" "$cols" "$rows"
+    echo "screenshots/$name.png"
+}
+
+example=examples/reports/crashfifo-7.3-ktstr.txt
+shot open-summary 120 36 "$example"
+shot open-backtrace 120 36 "$example" 2
+shot open-cpu-states 120 36 "$example" 3
+shot open-scheduler-log 120 36 "$example" 5
