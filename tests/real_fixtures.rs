@@ -536,20 +536,29 @@ const EXPECTATIONS: &str = r##"
 "##;
 
 /// Captures of real runs that must have expectations (where present).
-const RUN_CAPTURES: [&str; 4] = ["dmesg.txt", "trace.txt", "loader.stdout", "console.host-timestamped.log"];
+const RUN_CAPTURES: [&str; 4] = [
+    "dmesg.txt",
+    "trace.txt",
+    "loader.stdout",
+    "console.host-timestamped.log",
+];
 
 fn shared_fixtures() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("skipping: {} not found (the shared fixtures are not checked out here)", dir.display());
+        eprintln!(
+            "skipping: {} not found (the shared fixtures are not checked out here)",
+            dir.display()
+        );
         None
     }
 }
 
 fn expectations() -> Vec<expect::FileExpect> {
-    expect::load(EXPECTATIONS).unwrap_or_else(|e| panic!("EXPECTATIONS in tests/real_fixtures.rs:\n{e}"))
+    expect::load(EXPECTATIONS)
+        .unwrap_or_else(|e| panic!("EXPECTATIONS in tests/real_fixtures.rs:\n{e}"))
 }
 
 /// Drops the collector's `# source: ...` first line.
@@ -574,23 +583,34 @@ fn expectations_are_well_formed() {
 
 #[test]
 fn every_public_fixture_has_expectations() {
-    let Some(root) = shared_fixtures() else { return };
+    let Some(root) = shared_fixtures() else {
+        return;
+    };
     let listed = listed();
     let dir = root.join("public");
     let mut missing = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let name = entry.expect("directory entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("directory entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         let rel = format!("public/{name}");
         if !listed.contains(&rel) {
             missing.push(rel);
         }
     }
-    assert!(missing.is_empty(), "public fixtures without expectations: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "public fixtures without expectations: {missing:?}"
+    );
 }
 
 #[test]
 fn every_real_run_capture_has_expectations() {
-    let Some(root) = shared_fixtures() else { return };
+    let Some(root) = shared_fixtures() else {
+        return;
+    };
     let listed = listed();
     let dir = root.join("real-runs");
     let mut missing = Vec::new();
@@ -607,12 +627,17 @@ fn every_real_run_capture_has_expectations() {
             }
         }
     }
-    assert!(missing.is_empty(), "real-run captures without expectations: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "real-run captures without expectations: {missing:?}"
+    );
 }
 
 #[test]
 fn real_fixtures_match_expectations() {
-    let Some(root) = shared_fixtures() else { return };
+    let Some(root) = shared_fixtures() else {
+        return;
+    };
     let expects = expectations();
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -638,6 +663,10 @@ fn real_fixtures_match_expectations() {
             failures.push(f);
         }
     }
-    assert!(checked > 0, "none of the listed fixtures exists under {}", root.display());
+    assert!(
+        checked > 0,
+        "none of the listed fixtures exists under {}",
+        root.display()
+    );
     expect::assert_all("real fixtures", checked, &failures);
 }

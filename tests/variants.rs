@@ -35,14 +35,23 @@ fn variant_files() -> BTreeSet<String> {
 fn expectations_are_well_formed_and_cover_every_variant() {
     let expects = expectations();
     let dups = expect::duplicates(&expects);
-    assert!(dups.is_empty(), "listed twice in expectations.json: {dups:?}");
+    assert!(
+        dups.is_empty(),
+        "listed twice in expectations.json: {dups:?}"
+    );
 
     let listed: BTreeSet<String> = expects.iter().map(|e| e.file.clone()).collect();
     let files = variant_files();
     let unlisted: Vec<&String> = files.difference(&listed).collect();
     let missing: Vec<&String> = listed.difference(&files).collect();
-    assert!(unlisted.is_empty(), "variant files without expectations: {unlisted:?}");
-    assert!(missing.is_empty(), "expectations for files that do not exist: {missing:?}");
+    assert!(
+        unlisted.is_empty(),
+        "variant files without expectations: {unlisted:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "expectations for files that do not exist: {missing:?}"
+    );
     assert!(files.len() >= 30, "only {} variant files", files.len());
 }
 

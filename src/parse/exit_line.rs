@@ -33,7 +33,7 @@ pub fn parse_uei(line: &str) -> Option<Crash> {
     } else {
         crash.message = Some(text.to_string());
     }
-    if matches!(crash.kind, ExitKind::Other(c) if c < 1024) {
+    if crash.kind.is_clean() {
         return None;
     }
     Some(crash)
@@ -71,10 +71,10 @@ pub fn parse_trace_exit(line: &str) -> Option<Crash> {
         }
     }
     let code = code?;
-    if code < 1024 {
+    crash.kind = ExitKind::from_code(code);
+    if crash.kind.is_clean() {
         return None;
     }
-    crash.kind = ExitKind::from_code(code);
     Some(crash)
 }
 

@@ -140,7 +140,9 @@ fn sniff(head: &[u8]) -> (&'static str, &'static str) {
 fn binary_share(head: &[u8]) -> u32 {
     let control = head
         .iter()
-        .filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c | 0x08)))
+        .filter(|&&b| {
+            b == 0 || (b < 0x20 && !matches!(b, b'\n' | b'\r' | b'\t' | 0x1b | 0x0c | 0x08))
+        })
         .count();
     let invalid = String::from_utf8_lossy(head).matches('\u{FFFD}').count();
     ((control + invalid) * 100 / head.len()) as u32

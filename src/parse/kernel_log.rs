@@ -43,7 +43,7 @@ pub fn parse<'a>(
     } else {
         return None;
     }
-    if matches!(crash.kind, ExitKind::Other(c) if c < 1024) {
+    if crash.kind.is_clean() {
         return None;
     }
     let mut last = None;

@@ -205,10 +205,21 @@ pub fn parse(text: &Text) -> Layout {
         let raw = lines[i].1;
         let l = dedent(raw.strip_suffix('\r').unwrap_or(raw));
         let name = header_name(l.trim_end()).filter(|_| prev_blank || current.is_none());
-        let in_repro = matches!(current, Some((SectionKind::AutoRepro, _)));
+        // Free-text sections (logs, consoles, repro tails) may contain `--- x ---`
+        // lines of their own: only a known name ends them.
+        let in_free_text = matches!(
+            current,
+            Some((
+                SectionKind::AutoRepro
+                    | SectionKind::SchedulerLog
+                    | SectionKind::Console
+                    | SectionKind::SchedExtDump,
+                _
+            ))
+        );
         let kind = name.and_then(|n| match SectionKind::from_known_name(n) {
             Some(k) => Some(k),
-            None if !in_repro && !is_nested_name(n) => Some(SectionKind::Other(n.to_string())),
+            None if !in_free_text && !is_nested_name(n) => Some(SectionKind::Other(n.to_string())),
             None => None,
         });
         if let Some(kind) = kind {

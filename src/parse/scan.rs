@@ -249,17 +249,14 @@ fn scan_dump(text: &str, start: usize, end: usize, content: &str, trace: bool) -
 }
 
 fn scan_oops(text: &str, start: usize, end: usize, content: &str) -> Found {
-    let mut head = None;
-    let mut first = start;
-    for (s, l) in lines_before(text, start).take(80) {
-        if oops::is_oops_head(&l.content) {
-            head = Some(l.content.trim().to_string());
-            first = s;
-            break;
-        }
-    }
+    let before = oops::read_before(lines_before(text, start).map(|(_, l)| l.content));
+    // The crash starts at the oops head when one is within reach.
+    let first = lines_before(text, start)
+        .take(80)
+        .find(|(_, l)| before.head.as_deref() == Some(l.content.trim()))
+        .map_or(start, |(s, _)| s);
     let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
-    let (crash, last) = oops::parse(content, head.as_deref(), rest);
+    let (crash, last) = oops::parse(content, before, rest);
     Found {
         crash,
         start: first,
@@ -274,15 +271,20 @@ fn scan_verifier(text: &str, start: usize, end: usize, content: &str) -> Option<
         || lines_after(text, end)
             .take(3)
             .any(|(_, s)| s.content.contains("BEGIN PROG LOAD LOG"));
-    // `failed to load` alone is only a rejection when libbpf or a loader says it about BPF.
-    if !has_log
-        && !(t.contains("libbpf")
-            || t.contains("prog '")
+    if !has_log {
+        // A program the kernel refused without a log is still a rejection;
+        // anything else that failed to load (an object, a skeleton) is a bail.
+        if t.contains("prog '") {
+            // fall through to the verifier parser
+        } else if t.contains("libbpf")
             || t.contains("BPF")
             || t.contains("bpf")
-            || t.contains("skeleton"))
-    {
-        return None;
+            || t.contains("skeleton")
+        {
+            return Some(load_bail(text, start, end, t));
+        } else {
+            return None;
+        }
     }
     let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
     let (crash, last, note) = verifier::parse(t, rest);
@@ -292,4 +294,31 @@ fn scan_verifier(text: &str, start: usize, end: usize, content: &str) -> Option<
         end: last.unwrap_or(end),
         notes: note.into_iter().collect(),
     })
+}
+
+/// `libbpf: failed to load object 'x'` and the loader's own last word
+/// (`x: failed to open skeleton: ...`), as a userspace bail.
+fn load_bail(text: &str, start: usize, end: usize, line: &str) -> Found {
+    let mut message = line.to_string();
+    let mut last = end;
+    for (e, l) in lines_after(text, end).take(3) {
+        let c = l.content.trim();
+        if c.contains("failed to") || c.starts_with("Error: ") {
+            message = c.strip_prefix("Error: ").unwrap_or(c).to_string();
+            last = e;
+        }
+    }
+    let crash = Crash {
+        reason: Some("BPF object failed to load".to_string()),
+        message: Some(message),
+        formats: vec![MessageFormat::UserspaceBail],
+        kernel_exit: false,
+        ..Crash::default()
+    };
+    Found {
+        crash,
+        start,
+        end: last,
+        notes: Vec::new(),
+    }
 }

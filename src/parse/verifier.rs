@@ -104,8 +104,12 @@ pub fn parse<'a>(
         }
         break;
     }
-    // The verdict is the last non-trace line before `processed N insns`, else the first one.
-    let processed = log.iter().position(|l| l.starts_with("processed "));
+    // The verdict is the last non-trace line before 7.x's explanation block
+    // (`Verification failed: ...`) or before `processed N insns`, else the first one.
+    let processed = log
+        .iter()
+        .position(|l| l.starts_with("Verification failed"))
+        .or_else(|| log.iter().position(|l| l.starts_with("processed ")));
     let verdict = match processed {
         Some(p) => log[..p]
             .iter()

@@ -205,6 +205,13 @@ impl ExitKind {
         }
     }
 
+    /// Exits that are not failures: none/done, unregistered from user space
+    /// (a normal shutdown), disabled by sysrq-S. A BPF-side unregister (65)
+    /// or a kernel-side one (66) ejected the scheduler and counts as a crash.
+    pub fn is_clean(self) -> bool {
+        matches!(self, ExitKind::Other(c) if c < 65 || c == 67)
+    }
+
     /// Short label for headers.
     pub fn label(self) -> String {
         match self {
