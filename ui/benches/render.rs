@@ -120,7 +120,29 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         );
     });
+    // What `scxray open FILE` does before the first frame: map and parse
+    // the file, build the app, draw.
+    let dir = std::env::temp_dir().join(format!("scxray-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("big.log");
+    let mut text = report.sections.last().unwrap().body.to_string();
+    text.push_str("[ 9999.000001] sched_ext: BPF scheduler \"lavd\" disabled (scx_bpf_error)\n[ 9999.000002] sched_ext: lavd: boom\n");
+    std::fs::write(&file, text).unwrap();
+    first.bench_function("open_file_parse_and_draw", |b| {
+        b.iter_batched(
+            || Terminal::new(TestBackend::new(200, 60)).unwrap(),
+            |mut terminal| {
+                let report = scxray::parse::parse_path(&file).unwrap();
+                assert!(report.crash().is_some());
+                let app = new_app(&report);
+                draw(&mut terminal, &app);
+                app
+            },
+            BatchSize::PerIteration,
+        );
+    });
     first.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, bench);

@@ -16,7 +16,11 @@ use scxray::report::{Report, SectionKind};
 use scxray::write;
 
 #[derive(Parser)]
-#[command(name = "scxray", version, about = "Investigate crashes of sched_ext (BPF) schedulers")]
+#[command(
+    name = "scxray",
+    version,
+    about = "Investigate crashes of sched_ext (BPF) schedulers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,7 +68,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             scxray_ui::run_open(report, &file.display().to_string())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Report { file, section, json, ktstr } => {
+        Command::Report {
+            file,
+            section,
+            json,
+            ktstr,
+        } => {
             let report = load(&file)?;
             let text = if json {
                 write::to_json(&report, &file.display().to_string()) + "\n"
@@ -82,7 +91,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Err(e).context("writing to stdout");
                 }
             }
-            Ok(if report.crash().is_some() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if report.crash().is_some() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }
@@ -104,7 +117,10 @@ fn section_text(report: &Report, name: &str) -> anyhow::Result<String> {
         "repro" | "auto repro" => "auto-repro",
         other => other,
     };
-    let found = report.sections.iter().find(|s| s.kind.name().replace(['-', '_'], " ") == alias.replace(['-', '_'], " "));
+    let found = report
+        .sections
+        .iter()
+        .find(|s| s.kind.name().replace(['-', '_'], " ") == alias.replace(['-', '_'], " "));
     match found {
         Some(s) => Ok(format!("{}\n", &*s.body)),
         None => {
@@ -112,7 +128,11 @@ fn section_text(report: &Report, name: &str) -> anyhow::Result<String> {
             let known: Vec<&str> = SectionKind::KNOWN.iter().map(SectionKind::name).collect();
             anyhow::bail!(
                 "no section `{name}` in this report; it has: {} (known names: {}, crash)",
-                if have.is_empty() { "none".to_string() } else { have.join(", ") },
+                if have.is_empty() {
+                    "none".to_string()
+                } else {
+                    have.join(", ")
+                },
                 known.join(", ")
             )
         }

@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 fn scxray(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scxray")).args(args).output().expect("run scxray")
+    Command::new(env!("CARGO_BIN_EXE_scxray"))
+        .args(args)
+        .output()
+        .expect("run scxray")
 }
 
 fn scxray_stdin(args: &[&str], input: &[u8]) -> Output {
@@ -21,7 +24,9 @@ fn scxray_stdin(args: &[&str], input: &[u8]) -> Output {
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared")
+        .join(rel);
     if p.exists() {
         Some(p)
     } else {
@@ -54,13 +59,25 @@ fn bundled_example_reports_crash() {
 
 #[test]
 fn public_fixtures_exit_codes() {
-    let Some(dir) = shared("fixtures/public") else { return };
+    let Some(dir) = shared("fixtures/public") else {
+        return;
+    };
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let o = scxray(&["report", e.path().to_str().unwrap()]);
         // 35 is a throughput failure, 40 an auto-probe excerpt: readable, no crash.
-        let want = if name.starts_with("35-") || name.starts_with("40-") { 1 } else { 0 };
-        assert_eq!(o.status.code(), Some(want), "{name}: {}{}", stdout(&o), stderr(&o));
+        let want = if name.starts_with("35-") || name.starts_with("40-") {
+            1
+        } else {
+            0
+        };
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "{name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
     }
 }
 
@@ -75,7 +92,11 @@ fn json_has_versioned_schema() {
     let crash = &v["crashes"][sel];
     assert_eq!(crash["kind"]["name"], "scx_bpf_error");
     assert_eq!(crash["reason"], "scx_bpf_error");
-    assert!(crash["backtrace"].as_array().unwrap().iter().any(|f| f["class"]["class"] == "bpf_prog"));
+    assert!(crash["backtrace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["class"]["class"] == "bpf_prog"));
 }
 
 #[test]
@@ -89,12 +110,26 @@ fn ktstr_output_round_trips_through_the_binary() {
 
 #[test]
 fn one_section_by_name() {
-    let o = scxray(&["report", "--section", "sched_ext dump", example().to_str().unwrap()]);
+    let o = scxray(&[
+        "report",
+        "--section",
+        "sched_ext dump",
+        example().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("sched_ext_dump: "));
-    let o = scxray(&["report", "--section", "frobnicate", example().to_str().unwrap()]);
+    let o = scxray(&[
+        "report",
+        "--section",
+        "frobnicate",
+        example().to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no section `frobnicate`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no section `frobnicate`"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -128,7 +163,13 @@ fn bad_input_is_explained() {
     for (name, bytes, code, needle) in cases {
         let (_d, p) = temp_file(name, &bytes);
         let o = scxray(&["report", p.to_str().unwrap()]);
-        assert_eq!(o.status.code(), Some(code), "{name}: {}{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
         if code == 2 {
             let err = stderr(&o);
             assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
@@ -159,7 +200,12 @@ fn five_gigabyte_log() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("huge.log");
     let line = b"12:00:00 [INFO] layered: layer=batch tasks=12 util=0.93 load=13.2 migrations=5\n";
-    let chunk: Vec<u8> = line.iter().copied().cycle().take(line.len() * 100_000).collect();
+    let chunk: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(line.len() * 100_000)
+        .collect();
     let target: u64 = 5 << 30;
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
@@ -168,10 +214,19 @@ fn five_gigabyte_log() {
             f.write_all(&chunk).unwrap();
             written += chunk.len() as u64;
         }
-        f.write_all(b"EXIT: scx_bpf_error (layer 3 has no cpus)\n").unwrap();
+        f.write_all(b"EXIT: scx_bpf_error (layer 3 has no cpus)\n")
+            .unwrap();
     }
     let o = Command::new("/usr/bin/time")
-        .args(["-f", "maxrss_kb=%M", env!("CARGO_BIN_EXE_scxray"), "report", "--section", "crash", p.to_str().unwrap()])
+        .args([
+            "-f",
+            "maxrss_kb=%M",
+            env!("CARGO_BIN_EXE_scxray"),
+            "report",
+            "--section",
+            "crash",
+            p.to_str().unwrap(),
+        ])
         .output();
     let o = match o {
         Ok(o) => o,
@@ -179,7 +234,11 @@ fn five_gigabyte_log() {
     };
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).contains("layer 3 has no cpus"));
-    if let Some(kb) = stderr(&o).lines().find_map(|l| l.strip_prefix("maxrss_kb=")).and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(kb) = stderr(&o)
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kb="))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         // File pages are mapped, not copied: RSS may reach the file size but never twice it.
         assert!(kb * 1024 <= 2 * target, "max RSS {kb} kB for a 5 GiB file");
     }
