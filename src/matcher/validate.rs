@@ -15,6 +15,7 @@ use std::ops::Range;
 use regex::Regex;
 
 use super::corpus::Corpus;
+use super::search::Searcher;
 
 /// Which `#[ktstr_test]` attribute a value belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,7 +233,10 @@ impl CompiledPin {
         self.contains
             .as_deref()
             .is_none_or(|lit| memchr::memmem::find(corpus.as_bytes(), lit.as_bytes()).is_some())
-            && self.matches.as_ref().is_none_or(|re| re.is_match(corpus))
+            && self
+                .matches
+                .as_ref()
+                .is_none_or(|re| regex_hits(re, corpus))
     }
 }
 
@@ -404,6 +408,12 @@ fn diag(
     }
 }
 
+/// `re.is_match(text)`, through the search's line prefilter (same answer,
+/// up to 40x faster on patterns the regex crate prefilters poorly).
+fn regex_hits(re: &Regex, text: &str) -> bool {
+    Searcher::regex(re.clone()).is_match(text)
+}
+
 fn contains_bytes(hay: &str, needle: &str) -> bool {
     memchr::memmem::find(hay.as_bytes(), needle.as_bytes()).is_some()
 }
@@ -446,7 +456,7 @@ fn check_contains(lit: &str, text: &str, known: Option<bool>, out: &mut Vec<Diag
     }
     if !found && regex::escape(lit) != lit {
         if let Ok(re) = gate_matches(lit) {
-            if re.is_match(text) {
+            if regex_hits(&re, text) {
                 out.push(diag(
                     Field::Contains,
                     Severity::Warning,
@@ -475,7 +485,7 @@ fn check_matches(p: &str, text: &str, known: Option<bool>, out: &mut Vec<Diagnos
             return;
         }
     };
-    let matched = known.unwrap_or_else(|| re.is_match(text));
+    let matched = known.unwrap_or_else(|| regex_hits(&re, text));
     whitespace(Field::Matches, p, text, matched, out);
 
     if re.find_iter(BROAD_PROBE).any(|m| m.is_empty()) {
@@ -523,7 +533,7 @@ fn check_matches(p: &str, text: &str, known: Option<bool>, out: &mut Vec<Diagnos
         }
         let fix = fixes.into_iter().find_map(|(flag, kind)| {
             let fixed = format!("{flag}{p}");
-            let ok = gate_matches(&fixed).is_ok_and(|r| r.is_match(text));
+            let ok = gate_matches(&fixed).is_ok_and(|r| regex_hits(&r, text));
             ok.then_some((flag, kind, fixed))
         });
         if let Some((flag, kind, fixed)) = fix {
@@ -631,7 +641,7 @@ fn whitespace(field: Field, s: &str, text: &str, matched: bool, out: &mut Vec<Di
     let would_match = usable
         && match field {
             Field::Contains => contains_bytes(text, trimmed),
-            Field::Matches => Regex::new(trimmed).is_ok_and(|r| r.is_match(text)),
+            Field::Matches => Regex::new(trimmed).is_ok_and(|r| regex_hits(&r, text)),
         };
     let tail = if !matched && would_match {
         "; without it the pin matches"

@@ -56,10 +56,11 @@ fn is_nested_name(name: &str) -> bool {
 
 /// True when the text is in ktstr's layout (has its error line or a known section header).
 pub fn detect(text: &str) -> bool {
-    if memchr::memmem::find(text.as_bytes(), HEADER_WORD.as_bytes()).is_some_and(|i| {
+    let at_line_start = |i: usize| {
         let line_start = memchr::memrchr(b'\n', &text.as_bytes()[..i]).map_or(0, |p| p + 1);
         text[line_start..i].trim().is_empty()
-    }) {
+    };
+    if memchr::memmem::find_iter(text.as_bytes(), HEADER_WORD.as_bytes()).any(at_line_start) {
         return true;
     }
     for i in memchr::memmem::find_iter(text.as_bytes(), b"--- ") {
