@@ -51,6 +51,7 @@ const POOL: &[&str] = &[
     "\u{1b} lone escape",
     "\u{1b}[1;31mred\u{1b}[0m",
     "stray\rcarriage return",
+    "runs of CR\r\r\r\r",
 ];
 
 fn line() -> impl Strategy<Value = String> {

@@ -20,15 +20,7 @@ pub struct Input {
 /// Opens `path` (`-` = stdin).
 pub fn read(path: &Path) -> Result<Input, ParseError> {
     let bytes_or_map = if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut buf)
-            .map_err(|source| ParseError::Io {
-                path: path.into(),
-                source,
-            })?;
-        Err(buf)
+        Err(read_all(std::io::stdin().lock(), path)?)
     } else {
         let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => ParseError::NotFound { path: path.into() },
@@ -46,14 +38,7 @@ pub fn read(path: &Path) -> Result<Input, ParseError> {
         })?;
         if meta.len() == 0 || !meta.is_file() {
             // Pipes and character devices cannot be mapped; empty files need no mapping.
-            let mut buf = Vec::new();
-            (&file)
-                .read_to_end(&mut buf)
-                .map_err(|source| ParseError::Io {
-                    path: path.into(),
-                    source,
-                })?;
-            Err(buf)
+            Err(read_all(&file, path)?)
         } else {
             // SAFETY: the mapping is read-only; a file truncated by another
             // process while we read it would fault, which is the same risk
@@ -98,6 +83,16 @@ pub fn read(path: &Path) -> Result<Input, ParseError> {
             Err(e) => lossy(e.as_bytes()),
         },
     })
+}
+
+/// Streams a reader that cannot be mapped into memory.
+fn read_all(mut r: impl Read, path: &Path) -> Result<Vec<u8>, ParseError> {
+    let mut buf = Vec::new();
+    r.read_to_end(&mut buf).map_err(|source| ParseError::Io {
+        path: path.into(),
+        source,
+    })?;
+    Ok(buf)
 }
 
 /// Text from bytes that are not valid UTF-8, with a note saying how much was replaced.
