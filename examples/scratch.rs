@@ -9,8 +9,26 @@ fn main() {
     let (al, bl): (Vec<_>, Vec<_>) = (a.lines().collect(), b.lines().collect());
     for i in 0..al.len().max(bl.len()) {
         if al.get(i) != bl.get(i) {
-            for j in i.saturating_sub(6)..(i + 4) { println!("A{j}: {}", al.get(j).unwrap_or(&"").chars().take(250).collect::<String>()); }
-            for j in i.saturating_sub(6)..(i + 4) { println!("B{j}: {}", bl.get(j).unwrap_or(&"").chars().take(250).collect::<String>()); }
+            for j in i.saturating_sub(6)..(i + 4) {
+                println!(
+                    "A{j}: {}",
+                    al.get(j)
+                        .unwrap_or(&"")
+                        .chars()
+                        .take(250)
+                        .collect::<String>()
+                );
+            }
+            for j in i.saturating_sub(6)..(i + 4) {
+                println!(
+                    "B{j}: {}",
+                    bl.get(j)
+                        .unwrap_or(&"")
+                        .chars()
+                        .take(250)
+                        .collect::<String>()
+                );
+            }
             break;
         }
     }

@@ -51,7 +51,7 @@ pub fn parse_path(path: &Path) -> Result<Report, ParseError> {
 pub fn parse_text(text: Text) -> Report {
     let mut notes = Vec::new();
     // CRLF files are rare and small: normalise them once instead of everywhere.
-    let text = if memchr::memmem::find(text.as_bytes(), b"\r\n").is_some() {
+    let text = if memchr::memmem::find(text.as_bytes(), b"\r\n").is_some() || text.ends_with('\r') {
         Text::from(strip_cr_before_lf(&text))
     } else {
         text
@@ -162,23 +162,11 @@ fn raw_sections(text: &Text) -> Vec<Section> {
     sections
 }
 
-/// `\r\n` → `\n`, also for runs of `\r` before a `\n`, so that the result
-/// never contains `\r\n` again (normalising twice changes nothing).
+/// Drops every `\r` that ends a line (also runs of them, also on the last
+/// line), so that normalising twice changes nothing.
 fn strip_cr_before_lf(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for (i, line) in s.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        out.push_str(line.trim_end_matches('\r'));
-    }
-    // The last piece has no `\n` after it: its `\r`s are content.
-    if !s.ends_with('\n') {
-        let last = s.rsplit('\n').next().unwrap_or("");
-        out.truncate(out.len() - last.trim_end_matches('\r').len());
-        out.push_str(last);
-    }
-    out
+    let lines: Vec<&str> = s.split('\n').map(|l| l.trim_end_matches('\r')).collect();
+    lines.join("\n")
 }
 
 /// Length of `s` without its trailing blank lines (no section body ends in one).
