@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::sync::atomic::AtomicBool;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use scxray::matcher::{evaluate, Corpus, Field, Pin, DEFAULT_MAX_KEPT};
+use scxray::matcher::{evaluate, Corpus, Field, Pin, Searcher, DEFAULT_MAX_KEPT};
 
 /// A scheduler log of about `size` bytes (periodic stats, task and kernel
 /// lines with varying numbers), with a crash near the end, plus a dump.
@@ -111,6 +111,12 @@ const PINS: &[(&str, Field, &str)] = &[
         Field::Matches,
         r"(?m)^\S+\[\d+\] triggered exit kind \d+:$",
     ),
+    // A typo: no match, so validation also tries the (?m)/(?s) fixes.
+    (
+        "regex_no_match",
+        Field::Matches,
+        r"run_time_ns is positive: 0x[0-9a-f]+",
+    ),
     // Not typical: one match per line, shows the per-match cost.
     ("dense_literal", Field::Contains, "nr_queued="),
 ];
@@ -128,6 +134,25 @@ fn bench(c: &mut Criterion) {
         }
         group.finish();
     }
+    // "Why no match" runs once, on demand, not per keystroke.
+    let corpus = corpus(10 << 20);
+    let never = AtomicBool::new(false);
+    let mut group = c.benchmark_group("why_no_match_10MB");
+    group.sample_size(10);
+    for (name, field, pattern) in [
+        ("literal", Field::Contains, "run_time_ns is positive"),
+        (
+            "regex",
+            Field::Matches,
+            r"run_time_ns is positive: 0x[0-9a-f]+",
+        ),
+    ] {
+        let searcher = Searcher::new(field, pattern).expect("valid bench pattern");
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(searcher.longest_matching_prefix(&corpus, &never)))
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);

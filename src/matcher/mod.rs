@@ -2,7 +2,7 @@
 //! `_matches` pins, checked, searched, suggested and exported.
 //!
 //! - [`corpus`]: the exact text ktstr matches against.
-//! - [`validate`]: ktstr's gate plus warnings for pins that pass it but mislead.
+//! - [`validate`](mod@validate): ktstr's gate plus warnings for pins that pass it but mislead.
 //! - [`search`]: bounded, cancellable match counting and n/N navigation.
 //! - [`suggest`]: pin candidates from a crash line.
 //! - [`control`]: negative control against clean runs.

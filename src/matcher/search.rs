@@ -5,7 +5,11 @@
 //! of match starts ("checkpoints") so that n/N jumps and viewport changes can
 //! resume the exact same non-overlapping match sequence near the target
 //! instead of rescanning from the start. A newer keystroke cancels an older
-//! search through an `AtomicBool`.
+//! search through an `AtomicBool`: a literal search checks it between 1 MiB
+//! chunks (overlapping by the needle's length, so no match is lost or
+//! counted twice); a regex search never cuts the text, since matches may
+//! span lines and `^`/`$` see the whole text, and checks it between matches
+//! (or between candidate lines, see [`Searcher::regex`]).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,338 @@
+//! `vmlinux` out of a zstd-compressed boot image, and the raw `.BTF` section
+//! out of `vmlinux`.
+//!
+//! Like the kernel's own extract-vmlinux: every zstd frame magic in the image
+//! is tried until one decompresses to an ELF file. The frame is decoded on
+//! its own, so whatever follows it in the image is ignored.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use object::{Object, ObjectSection};
+
+use crate::cancel::Cancel;
+
+/// The magic number that starts a zstd frame.
+pub const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// The BTF header magic (0xeB9F, little endian).
+pub const BTF_MAGIC: [u8; 2] = [0x9f, 0xeb];
+/// A decompressed vmlinux larger than this is refused (a 7.3 cloud kernel is 62 MB).
+pub const MAX_VMLINUX: u64 = 2 << 30;
+/// The largest zstd window accepted (kernel images use at most 128 MiB).
+const MAX_WINDOW: u64 = 512 << 20;
+const CHUNK: usize = 1 << 20;
+
+/// Errors extracting vmlinux or BTF; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} holds no zstd-compressed vmlinux (no zstd frame decompresses to an ELF file); \
+         scxray extracts vmlinux from CONFIG_KERNEL_ZSTD images only: pass a build tree \
+         (with its vmlinux) to --kernel instead"
+    )]
+    NoZstdPayload { path: PathBuf },
+    #[error("{path}: the zstd frame at offset {offset} is corrupt: {message}")]
+    Decompress {
+        path: PathBuf,
+        offset: usize,
+        message: String,
+    },
+    #[error("{path}: the vmlinux in it is larger than {limit} bytes; refusing")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path} is not a readable ELF file: {message}")]
+    NotElf { path: PathBuf, message: String },
+    #[error("{path} has no .BTF section (a kernel built without CONFIG_DEBUG_INFO_BTF=y)")]
+    NoBtf { path: PathBuf },
+    #[error("cancelled (Ctrl-C)")]
+    Cancelled,
+}
+
+/// Decompresses the vmlinux inside a boot image. `path` names the image in
+/// errors; `progress` gets the decompressed byte count after each chunk.
+pub fn vmlinux_from_image(
+    image: &[u8],
+    path: &Path,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<u8>, ExtractError> {
+    for offset in memchr::memmem::find_iter(image, &ZSTD_MAGIC) {
+        if let Some(vmlinux) = decode_frame_at(image, offset, path, cancel, progress)? {
+            return Ok(vmlinux);
+        }
+    }
+    Err(ExtractError::NoZstdPayload {
+        path: path.to_path_buf(),
+    })
+}
+
+/// `Ok(None)` when the frame at `offset` is not a vmlinux (a false magic
+/// match, or another payload): the caller tries the next one.
+fn decode_frame_at(
+    image: &[u8],
+    offset: usize,
+    path: &Path,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Option<Vec<u8>>, ExtractError> {
+    let mut source = &image[offset..];
+    let Ok(mut decoder) =
+        ruzstd::decoding::StreamingDecoder::new_with_max_window_size(&mut source, MAX_WINDOW)
+    else {
+        return Ok(None);
+    };
+    let mut out: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut checked_elf = false;
+    loop {
+        if cancel.is_cancelled() {
+            return Err(ExtractError::Cancelled);
+        }
+        let n = match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) if !checked_elf => return Ok(None),
+            Err(e) => {
+                return Err(ExtractError::Decompress {
+                    path: path.to_path_buf(),
+                    offset,
+                    message: e.to_string(),
+                })
+            }
+        };
+        out.extend_from_slice(&buf[..n]);
+        if !checked_elf && out.len() >= 4 {
+            if !out.starts_with(b"\x7fELF") {
+                return Ok(None);
+            }
+            checked_elf = true;
+        }
+        if out.len() as u64 > MAX_VMLINUX {
+            return Err(ExtractError::TooLarge {
+                path: path.to_path_buf(),
+                limit: MAX_VMLINUX,
+            });
+        }
+        progress(out.len() as u64);
+    }
+    Ok(checked_elf.then_some(out))
+}
+
+/// The raw bytes of `vmlinux`'s `.BTF` section (what the running kernel
+/// exposes as `/sys/kernel/btf/vmlinux`). `path` names the file in errors.
+pub fn btf_section<'a>(vmlinux: &'a [u8], path: &Path) -> Result<&'a [u8], ExtractError> {
+    let file = object::File::parse(vmlinux).map_err(|e| ExtractError::NotElf {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let section = file
+        .section_by_name(".BTF")
+        .ok_or_else(|| ExtractError::NoBtf {
+            path: path.to_path_buf(),
+        })?;
+    let data = section.data().map_err(|e| ExtractError::NotElf {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if !data.starts_with(&BTF_MAGIC) {
+        return Err(ExtractError::NotElf {
+            path: path.to_path_buf(),
+            message: "its .BTF section does not start with the BTF magic".into(),
+        });
+    }
+    Ok(data)
+}
+
+/// Sizes of what [`extract_files`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extracted {
+    pub vmlinux_bytes: u64,
+    pub btf_bytes: u64,
+}
+
+/// Writes `vmlinux` and its raw BTF next to each other, from a boot image file.
+pub fn extract_files(
+    image: &Path,
+    vmlinux_out: &Path,
+    btf_out: &Path,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Extracted, ExtractError> {
+    let data = std::fs::read(image).map_err(|source| ExtractError::Read {
+        path: image.to_path_buf(),
+        source,
+    })?;
+    let vmlinux = vmlinux_from_image(&data, image, cancel, progress)?;
+    let btf = btf_section(&vmlinux, vmlinux_out)?;
+    let write = |path: &Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|source| ExtractError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    write(vmlinux_out, &vmlinux)?;
+    write(btf_out, btf)?;
+    Ok(Extracted {
+        vmlinux_bytes: vmlinux.len() as u64,
+        btf_bytes: btf.len() as u64,
+    })
+}
+
+/// Builders of synthetic images for this crate's tests.
+#[cfg(test)]
+pub(crate) mod testdata {
+    /// A minimal little-endian ELF64 file with one `.BTF` section holding
+    /// `btf` (plus `.shstrtab`), enough for the `object` crate.
+    pub fn tiny_elf_with_btf(btf: &[u8]) -> Vec<u8> {
+        let shstrtab = b"\0.BTF\0.shstrtab\0";
+        let btf_off = 64usize;
+        let str_off = btf_off + btf.len();
+        let sh_off = (str_off + shstrtab.len()).next_multiple_of(8);
+        let mut f = Vec::new();
+        // e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, then padding.
+        f.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+        f.extend_from_slice(&2u16.to_le_bytes()); // e_type: ET_EXEC
+        f.extend_from_slice(&62u16.to_le_bytes()); // e_machine: x86-64
+        f.extend_from_slice(&1u32.to_le_bytes()); // e_version
+        f.extend_from_slice(&0u64.to_le_bytes()); // e_entry
+        f.extend_from_slice(&0u64.to_le_bytes()); // e_phoff
+        f.extend_from_slice(&(sh_off as u64).to_le_bytes()); // e_shoff
+        f.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+        f.extend_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        f.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
+        f.extend_from_slice(&0u16.to_le_bytes()); // e_phnum
+        f.extend_from_slice(&64u16.to_le_bytes()); // e_shentsize
+        f.extend_from_slice(&3u16.to_le_bytes()); // e_shnum
+        f.extend_from_slice(&2u16.to_le_bytes()); // e_shstrndx
+        assert_eq!(f.len(), 64);
+        f.extend_from_slice(btf);
+        f.extend_from_slice(shstrtab);
+        f.resize(sh_off, 0);
+        let mut section = |name: u32, kind: u32, off: usize, size: usize| {
+            f.extend_from_slice(&name.to_le_bytes());
+            f.extend_from_slice(&kind.to_le_bytes());
+            f.extend_from_slice(&0u64.to_le_bytes()); // sh_flags
+            f.extend_from_slice(&0u64.to_le_bytes()); // sh_addr
+            f.extend_from_slice(&(off as u64).to_le_bytes());
+            f.extend_from_slice(&(size as u64).to_le_bytes());
+            f.extend_from_slice(&0u32.to_le_bytes()); // sh_link
+            f.extend_from_slice(&0u32.to_le_bytes()); // sh_info
+            f.extend_from_slice(&1u64.to_le_bytes()); // sh_addralign
+            f.extend_from_slice(&0u64.to_le_bytes()); // sh_entsize
+        };
+        section(0, 0, 0, 0);
+        section(1, 1, btf_off, btf.len()); // .BTF, SHT_PROGBITS
+        section(6, 3, str_off, shstrtab.len()); // .shstrtab, SHT_STRTAB
+        f
+    }
+
+    /// Some BTF-looking bytes: the magic, then filler.
+    pub fn fake_btf() -> Vec<u8> {
+        let mut btf = super::BTF_MAGIC.to_vec();
+        btf.extend((0..300u32).map(|i| (i % 251) as u8));
+        btf
+    }
+
+    /// A fake boot image: `prefix` (a bzImage head), a decoy zstd magic, the
+    /// zstd frame holding `vmlinux`, then trailing garbage.
+    pub fn fake_vmlinuz(prefix: &[u8], vmlinux: &[u8]) -> Vec<u8> {
+        let mut image = prefix.to_vec();
+        // A false match: the magic followed by bytes that are no valid frame.
+        image.extend_from_slice(&super::ZSTD_MAGIC);
+        image.extend_from_slice(&[0xff; 16]);
+        image.extend_from_slice(&ruzstd::encoding::compress_to_vec(
+            vmlinux,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ));
+        image.extend_from_slice(b"trailing garbage after the frame \x28\xb5\x2f\xfd\x00");
+        image
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::*;
+    use super::*;
+
+    fn big_vmlinux() -> Vec<u8> {
+        // Larger than one decode chunk, so progress fires more than once.
+        let mut v = tiny_elf_with_btf(&fake_btf());
+        v.extend((0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+        v
+    }
+
+    #[test]
+    fn decompresses_past_prefix_decoy_and_trailing_bytes() {
+        let vmlinux = big_vmlinux();
+        let image = fake_vmlinuz(&[0x55; 5000], &vmlinux);
+        let mut seen = Vec::new();
+        let out = vmlinux_from_image(&image, Path::new("vmlinuz"), &Cancel::new(), &mut |n| {
+            seen.push(n)
+        })
+        .unwrap();
+        assert_eq!(out.len(), vmlinux.len());
+        assert!(out == vmlinux);
+        assert!(seen.len() >= 3, "{seen:?}");
+        assert_eq!(*seen.last().unwrap(), vmlinux.len() as u64);
+        assert_eq!(btf_section(&out, Path::new("vmlinux")).unwrap(), fake_btf());
+    }
+
+    #[test]
+    fn a_frame_that_is_not_elf_is_skipped() {
+        let mut image = vec![0u8; 100];
+        image.extend_from_slice(&ruzstd::encoding::compress_to_vec(
+            &b"not an elf file at all"[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        ));
+        let err = vmlinux_from_image(&image, Path::new("/k/bzImage"), &Cancel::new(), &mut |_| {})
+            .unwrap_err();
+        assert!(matches!(err, ExtractError::NoZstdPayload { .. }));
+        assert!(err.to_string().contains("/k/bzImage"), "{err}");
+        let err = vmlinux_from_image(b"gzip\x1f\x8b", Path::new("x"), &Cancel::new(), &mut |_| {})
+            .unwrap_err();
+        assert!(matches!(err, ExtractError::NoZstdPayload { .. }));
+    }
+
+    #[test]
+    fn cancel_stops_decompression() {
+        let image = fake_vmlinuz(&[], &big_vmlinux());
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let err = vmlinux_from_image(&image, Path::new("x"), &cancel, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, ExtractError::Cancelled));
+    }
+
+    #[test]
+    fn btf_errors() {
+        let err = btf_section(b"not elf", Path::new("/k/vmlinux")).unwrap_err();
+        assert!(matches!(err, ExtractError::NotElf { .. }), "{err}");
+        assert!(err.to_string().contains("/k/vmlinux"));
+        let no_magic = tiny_elf_with_btf(b"\0\0\0\0");
+        let err = btf_section(&no_magic, Path::new("v")).unwrap_err();
+        assert!(err.to_string().contains("BTF magic"), "{err}");
+    }
+
+    #[test]
+    fn extract_files_writes_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = dir.path().join("vmlinuz");
+        let vmlinux = big_vmlinux();
+        std::fs::write(&image, fake_vmlinuz(b"MZ", &vmlinux)).unwrap();
+        let (v, b) = (dir.path().join("vmlinux"), dir.path().join("btf"));
+        let got = extract_files(&image, &v, &b, &Cancel::new(), &mut |_| {}).unwrap();
+        assert_eq!(got.vmlinux_bytes, vmlinux.len() as u64);
+        assert_eq!(std::fs::read(&b).unwrap(), fake_btf());
+        assert_eq!(std::fs::metadata(&v).unwrap().len(), vmlinux.len() as u64);
+    }
+}
