@@ -7,4 +7,5 @@
 pub mod matcher;
 pub mod parse;
 pub mod report;
+pub mod run;
 pub mod write;

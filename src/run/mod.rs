@@ -1,0 +1,7 @@
+//! Running a scheduler in a test guest, seen from the domain: the framed
+//! record stream the guest agent sends to the host ([`record`]), and the
+//! bounded buffers the host keeps it in ([`bounded`]). The VM side lives in
+//! the `scxray-vmm` crate, the agent in `scxray-probes`.
+
+pub mod bounded;
+pub mod record;
