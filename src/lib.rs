@@ -8,4 +8,5 @@ pub mod matcher;
 pub mod parse;
 pub mod report;
 pub mod run;
+pub mod sections;
 pub mod write;

@@ -263,7 +263,7 @@ pub fn suggest_pin(report: &Report, clean: &[NamedCorpus]) -> Result<SuggestRepo
 }
 
 /// `scx_lavd` → `SCX_LAVD`: the usual name of a scheduler const.
-fn scheduler_const(sched: &str) -> String {
+pub fn scheduler_const(sched: &str) -> String {
     let mut s: String = sched
         .chars()
         .map(|c| {

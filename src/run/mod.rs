@@ -4,4 +4,6 @@
 //! the `scxray-vmm` crate, the agent in `scxray-probes`.
 
 pub mod bounded;
+pub mod live;
 pub mod record;
+pub mod scenario;

@@ -1,0 +1,151 @@
+//! What the guest agent runs: the scheduler and the workload phases. The host
+//! writes it as JSON into the initramfs; users write it as TOML
+//! (`scxray run --scenario FILE`) or through flags.
+
+use serde::{Deserialize, Serialize};
+
+/// Kinds of work a worker does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Work {
+    /// A CPU-bound loop.
+    Spin,
+    /// Pairs of tasks waking each other through a pipe.
+    SleepWake,
+    /// A loop of fork + exit.
+    Fork,
+}
+
+/// A group of workers in one cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CgroupSpec {
+    pub name: String,
+    pub workers: u32,
+    pub work: Work,
+    /// cpuset for the cgroup (`0-1`, `2`); all CPUs when absent.
+    #[serde(default)]
+    pub cpus: Option<String>,
+}
+
+/// One phase: all its cgroups run together for `duration_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseSpec {
+    pub name: String,
+    pub duration_ms: u64,
+    pub cgroups: Vec<CgroupSpec>,
+}
+
+/// The workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub phases: Vec<PhaseSpec>,
+}
+
+impl Scenario {
+    /// Spinners, then sleep/wake pairs, then a fork-heavy load, each phase
+    /// `phase_ms` long with `workers` workers per cgroup in two cgroups.
+    pub fn standard(phase_ms: u64, workers: u32) -> Scenario {
+        let phase = |name: &str, work: Work| PhaseSpec {
+            name: name.to_string(),
+            duration_ms: phase_ms,
+            cgroups: vec![
+                CgroupSpec { name: "cg0".into(), workers, work, cpus: None },
+                CgroupSpec { name: "cg1".into(), workers, work, cpus: None },
+            ],
+        };
+        Scenario {
+            phases: vec![phase("spin", Work::Spin), phase("sleep-wake", Work::SleepWake), phase("fork", Work::Fork)],
+        }
+    }
+
+    /// Total planned workload time.
+    pub fn duration_ms(&self) -> u64 {
+        self.phases.iter().map(|p| p.duration_ms).sum()
+    }
+
+    /// Parses a TOML scenario file's text.
+    pub fn from_toml(text: &str) -> Result<Scenario, ScenarioError> {
+        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Rejects scenarios the agent could not run.
+    pub fn check(&self) -> Result<(), ScenarioError> {
+        if self.phases.is_empty() {
+            return Err(ScenarioError::Invalid("a scenario needs at least one [[phases]] entry".into()));
+        }
+        for p in &self.phases {
+            if p.cgroups.is_empty() {
+                return Err(ScenarioError::Invalid(format!("phase `{}` has no cgroups", p.name)));
+            }
+            if p.duration_ms == 0 || p.duration_ms > 3_600_000 {
+                return Err(ScenarioError::Invalid(format!("phase `{}`: duration_ms must be 1..=3600000, got {}", p.name, p.duration_ms)));
+            }
+            for c in &p.cgroups {
+                if c.workers == 0 || c.workers > 512 {
+                    return Err(ScenarioError::Invalid(format!("phase `{}`, cgroup `{}`: workers must be 1..=512, got {}", p.name, c.name, c.workers)));
+                }
+                if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+                    return Err(ScenarioError::Invalid(format!("cgroup name `{}` must be letters, digits, `_` or `-`", c.name)));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Everything the agent needs for one run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The scheduler's path inside the guest.
+    pub scheduler: String,
+    pub args: Vec<String>,
+    /// How long the scheduler may take to reach `enabled`.
+    pub attach_timeout_ms: u64,
+    pub scenario: Scenario,
+}
+
+/// Where the agent finds its [`RunConfig`] in the initramfs.
+pub const RUN_CONFIG_PATH: &str = "/scxray/run.json";
+
+/// A scenario that cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("scenario is not valid TOML: {0}")]
+    Syntax(String),
+    #[error("scenario: {0}")]
+    Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_scenario() {
+        let s = Scenario::from_toml(
+            r#"
+            [[phases]]
+            name = "burst"
+            duration_ms = 2000
+            cgroups = [{ name = "web", workers = 4, work = "spin", cpus = "0-1" },
+                       { name = "db", workers = 2, work = "sleep-wake" }]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.phases[0].cgroups[0].cpus.as_deref(), Some("0-1"));
+        assert_eq!(s.duration_ms(), 2000);
+        assert!(Scenario::from_toml("[[phases]]\nname='x'\nduration_ms=0\ncgroups=[]").is_err());
+        let err = Scenario::from_toml("phases = 3").unwrap_err().to_string();
+        assert!(err.contains("not valid TOML"), "{err}");
+    }
+
+    #[test]
+    fn standard_is_valid() {
+        Scenario::standard(1000, 2).check().unwrap();
+    }
+}
