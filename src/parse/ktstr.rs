@@ -125,7 +125,7 @@ pub fn parse(text: &Text) -> Layout {
     };
 
     let mut header = Header::default();
-    let mut notes = Vec::new();
+    let notes = Vec::new();
     let is_error_line = lines[anchor].1.trim_start().starts_with(HEADER_WORD);
     let mut i = anchor;
     if is_error_line {
@@ -161,7 +161,9 @@ pub fn parse(text: &Text) -> Layout {
             let l = clean(lines[i].1);
             let d = dedent(&l);
             // Details run up to the first section header, blank lines included.
-            if header_name(d.trim_end()).is_some() {
+            let starts_section = header_name(d.trim_end())
+                .is_some_and(|n| SectionKind::from_known_name(n).is_some() || !is_nested_name(n));
+            if starts_section {
                 break;
             }
             header
@@ -183,7 +185,6 @@ pub fn parse(text: &Text) -> Layout {
     let mut sections: Vec<Section> = Vec::new();
     let mut current: Option<(SectionKind, usize)> = None; // kind, first body line
     let mut prev_blank = true;
-    let mut stray = Vec::new();
     let close = |kind: SectionKind, from: usize, to: usize, sections: &mut Vec<Section>| {
         let mut to = to;
         while to > from && lines[to - 1].1.trim().is_empty() {
@@ -229,17 +230,14 @@ pub fn parse(text: &Text) -> Layout {
             }
             current = Some((kind, i + 1));
         } else if current.is_none() && !l.trim().is_empty() {
-            stray.push(l.clone());
+            // Unreachable after the detail loop above; kept so no text is ever lost.
+            header.details.push(l.clone());
         }
         prev_blank = l.trim().is_empty();
         i += 1;
     }
     if let Some((k, from)) = current.take() {
         close(k, from, lines.len(), &mut sections);
-    }
-    if !stray.is_empty() {
-        notes.push(format!("{} line(s) between the error line and the first section were not understood and kept as details", stray.len()));
-        header.details.extend(stray);
     }
     Layout {
         header,

@@ -30,7 +30,10 @@ impl BoundedLog {
 
     pub fn push(&mut self, line: String) {
         let len = line.len() + 1;
-        if self.dropped_lines == 0 && self.tail.is_empty() && self.head_bytes + len <= self.budget / 2 {
+        if self.dropped_lines == 0
+            && self.tail.is_empty()
+            && self.head_bytes + len <= self.budget / 2
+        {
             self.head_bytes += len;
             self.head.push(line);
             return;
@@ -60,8 +63,13 @@ impl BoundedLog {
 
     /// Every kept line, with a marker where lines were dropped.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
-        let marker = (self.dropped_lines > 0).then(|| "[scxray: lines dropped here, see the report notes]");
-        self.head.iter().map(String::as_str).chain(marker).chain(self.tail.iter().map(String::as_str))
+        let marker =
+            (self.dropped_lines > 0).then(|| "[scxray: lines dropped here, see the report notes]");
+        self.head
+            .iter()
+            .map(String::as_str)
+            .chain(marker)
+            .chain(self.tail.iter().map(String::as_str))
     }
 
     /// The kept text, lines joined by `\n`.

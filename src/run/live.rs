@@ -25,7 +25,11 @@ pub enum Stage {
     /// Guest userspace up, before the scheduler loads.
     Preparing,
     LoadingScheduler,
-    Running { phase: u32, total: u32, name: String },
+    Running {
+        phase: u32,
+        total: u32,
+        name: String,
+    },
     Crashed,
     Passed,
     Collecting,
@@ -40,7 +44,9 @@ impl Stage {
             Stage::Booting => "booting".into(),
             Stage::Preparing => "preparing guest".into(),
             Stage::LoadingScheduler => "loading scheduler".into(),
-            Stage::Running { phase, total, name } => format!("running phase {phase}/{total} ({name})"),
+            Stage::Running { phase, total, name } => {
+                format!("running phase {phase}/{total} ({name})")
+            }
             Stage::Crashed => "crashed".into(),
             Stage::Passed => "passed".into(),
             Stage::Collecting => "collecting".into(),
@@ -54,12 +60,18 @@ impl Stage {
 pub enum GuestEnd {
     PoweredOff,
     /// The watchdog killed a guest stuck at `stage`.
-    Hung { stage: String },
+    Hung {
+        stage: String,
+    },
     /// The kernel panicked or oopsed.
-    KernelPanic { message: String },
+    KernelPanic {
+        message: String,
+    },
     Cancelled,
     /// The VM could not run at all.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// One thing that happened, with the host time (ms since the run started).
@@ -179,9 +191,15 @@ impl LiveRun {
                 }
                 _ => {}
             },
-            Record::Phase { index, total, name, .. } => {
+            Record::Phase {
+                index, total, name, ..
+            } => {
                 self.phases.push((index, name.clone(), at_ms));
-                self.stage = Stage::Running { phase: index, total, name };
+                self.stage = Stage::Running {
+                    phase: index,
+                    total,
+                    name,
+                };
             }
             Record::Stats { phase, cgroups, .. } => {
                 self.stats.insert(phase, cgroups);
@@ -249,7 +267,10 @@ impl LiveRun {
         let mut sections = Vec::new();
         let mut push = |kind: SectionKind, body: String| {
             if !body.trim().is_empty() {
-                sections.push(Section { kind, body: Text::from(body) });
+                sections.push(Section {
+                    kind,
+                    body: Text::from(body),
+                });
             }
         };
         push(SectionKind::Stats, self.stats_text());
@@ -273,14 +294,25 @@ impl LiveRun {
     fn header(&self) -> Header {
         let mut details = Vec::new();
         let outcome = match (&self.end, self.crashed()) {
-            (Some(GuestEnd::Hung { stage }), _) => Outcome::Other(format!("timed out: guest hung at {stage}")),
-            (Some(GuestEnd::KernelPanic { message }), _) => Outcome::Other(format!("guest crashed: {message}")),
-            (Some(GuestEnd::Failed { message }), _) => Outcome::Other(format!("guest failed: {message}")),
+            (Some(GuestEnd::Hung { stage }), _) => {
+                Outcome::Other(format!("timed out: guest hung at {stage}"))
+            }
+            (Some(GuestEnd::KernelPanic { message }), _) => {
+                Outcome::Other(format!("guest crashed: {message}"))
+            }
+            (Some(GuestEnd::Failed { message }), _) => {
+                Outcome::Other(format!("guest failed: {message}"))
+            }
             (Some(GuestEnd::Cancelled), _) => Outcome::Other("cancelled".into()),
             (_, true) => {
-                let during = self.phases.last().map_or_else(String::new, |(i, name, _)| format!(" during phase {i} ({name})"));
+                let during = self.phases.last().map_or_else(String::new, |(i, name, _)| {
+                    format!(" during phase {i} ({name})")
+                });
                 let at = match (self.marks.crash, self.marks.enabled) {
-                    (Some(c), Some(e)) => format!(" ({:.1}s after it attached)", c.saturating_sub(e) as f64 / 1000.0),
+                    (Some(c), Some(e)) => format!(
+                        " ({:.1}s after it attached)",
+                        c.saturating_sub(e) as f64 / 1000.0
+                    ),
                     _ => String::new(),
                 };
                 details.push(format!("scheduler crashed{during}{at}"));
@@ -290,7 +322,12 @@ impl LiveRun {
             _ => Outcome::Other(format!("in progress: {}", self.stage.label())),
         };
         details.extend(self.errors.iter().cloned());
-        let last_log = self.sched_log.lines().filter(|l| !l.trim().is_empty()).last().map(str::to_string);
+        let last_log = self
+            .sched_log
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .map(str::to_string);
         Header {
             preamble: Vec::new(),
             fingerprint: last_log,
@@ -311,13 +348,18 @@ impl LiveRun {
         let workers: u32 = all.iter().map(|c| c.workers).sum();
         let cpus = all.iter().map(|c| c.cpus).max().unwrap_or(0);
         let migrations: u64 = all.iter().map(|c| c.migrations).sum();
-        let spread = all.iter().filter_map(|c| c.spread_pct).fold(0.0_f64, f64::max);
+        let spread = all
+            .iter()
+            .filter_map(|c| c.spread_pct)
+            .fold(0.0_f64, f64::max);
         let gap = all.iter().map(|c| c.gap_ms).max().unwrap_or(0);
         let mut s = format!("{workers} workers, {cpus} cpus, {migrations} migrations, worst_spread={spread:.1}%, worst_gap={gap}ms\n");
         let mut i = 0;
         for (phase, cgs) in &self.stats {
             for c in cgs {
-                let spread = c.spread_pct.map_or_else(|| "n/a".to_string(), |p| format!("{p:.1}%"));
+                let spread = c
+                    .spread_pct
+                    .map_or_else(|| "n/a".to_string(), |p| format!("{p:.1}%"));
                 let _ = writeln!(
                     s,
                     "  cg{i}: workers={} cpus={} spread={spread} gap={}ms migrations={} iter={}  (phase {phase}, {})",
@@ -340,7 +382,12 @@ impl LiveRun {
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
         }
-        for (what, log) in [("console", &self.console), ("scheduler log", &self.sched_log), ("sched_ext dump", &self.dump), ("dmesg", &self.kmsg)] {
+        for (what, log) in [
+            ("console", &self.console),
+            ("scheduler log", &self.sched_log),
+            ("sched_ext dump", &self.dump),
+            ("dmesg", &self.kmsg),
+        ] {
             let (lines, bytes) = log.dropped();
             if lines > 0 {
                 let _ = writeln!(s, "note: {what}: {lines} lines ({bytes} bytes) dropped from the middle to bound memory");
@@ -357,12 +404,18 @@ impl LiveRun {
             head.push(format!("kernel: {}", self.meta.kernel));
         }
         if self.meta.cpus > 0 {
-            head.push(format!("topology: 1n1l{}c1t ({} cpus)", self.meta.cpus, self.meta.cpus));
+            head.push(format!(
+                "topology: 1n1l{}c1t ({} cpus)",
+                self.meta.cpus, self.meta.cpus
+            ));
         }
         head.push(format!("scheduler: {}", self.meta.scheduler));
         head.push(format!("scenario: {}", self.meta.scenario));
         if let (Some(b), Some(e)) = (m.boot, m.end.or(m.done)) {
-            head.push(format!("duration: {:.1}s", e.saturating_sub(b) as f64 / 1000.0));
+            head.push(format!(
+                "duration: {:.1}s",
+                e.saturating_sub(b) as f64 / 1000.0
+            ));
         }
         if !self.meta.backend.is_empty() {
             head.push(format!("backend: {}", self.meta.backend));
@@ -370,7 +423,11 @@ impl LiveRun {
         let _ = writeln!(s, "{}\n", head.join("  "));
         let span = |label: &str, a: Option<u64>, b: Option<u64>, s: &mut String| {
             if let (Some(a), Some(b)) = (a, b) {
-                let _ = writeln!(s, "  {label:<22} {:>7.2}s", b.saturating_sub(a) as f64 / 1000.0);
+                let _ = writeln!(
+                    s,
+                    "  {label:<22} {:>7.2}s",
+                    b.saturating_sub(a) as f64 / 1000.0
+                );
             }
         };
         s.push_str("breakdown:\n");
@@ -380,18 +437,37 @@ impl LiveRun {
         span("collection", m.collecting, m.done, &mut s);
         span("teardown", m.done, m.end, &mut s);
         for (i, (index, name, at)) in self.phases.iter().enumerate() {
-            let next = self.phases.get(i + 1).map(|p| p.2).or(m.crash).or(m.collecting).or(m.end);
-            let dur = next.map_or_else(|| "running".to_string(), |n| format!("{}ms", n.saturating_sub(*at)));
+            let next = self
+                .phases
+                .get(i + 1)
+                .map(|p| p.2)
+                .or(m.crash)
+                .or(m.collecting)
+                .or(m.end);
+            let dur = next.map_or_else(
+                || "running".to_string(),
+                |n| format!("{}ms", n.saturating_sub(*at)),
+            );
             let _ = writeln!(s, "\nPhase {index}: {name} ({dur})");
             if let Some(cgs) = self.stats.get(index) {
                 for c in cgs {
-                    let _ = writeln!(s, "  {}: workers={} iter={} migrations={} gap={}ms", c.name, c.workers, c.iterations, c.migrations, c.gap_ms);
+                    let _ = writeln!(
+                        s,
+                        "  {}: workers={} iter={} migrations={} gap={}ms",
+                        c.name, c.workers, c.iterations, c.migrations, c.gap_ms
+                    );
                 }
             }
         }
         if let Some(c) = m.crash {
-            let phase = self.phases.last().map_or_else(String::new, |(i, name, _)| format!(" in phase {i} ({name})"));
-            let _ = writeln!(s, "\n>>> scheduler crashed at +{:.1}s{phase}", c.saturating_sub(m.boot.unwrap_or(0)) as f64 / 1000.0);
+            let phase = self.phases.last().map_or_else(String::new, |(i, name, _)| {
+                format!(" in phase {i} ({name})")
+            });
+            let _ = writeln!(
+                s,
+                "\n>>> scheduler crashed at +{:.1}s{phase}",
+                c.saturating_sub(m.boot.unwrap_or(0)) as f64 / 1000.0
+            );
         }
         s
     }
@@ -423,12 +499,53 @@ mod tests {
         });
         let ev = |r: &mut LiveRun, e: Event, t: u64| r.apply(e, t);
         ev(&mut r, Event::Stage(Stage::Booting), 0);
-        ev(&mut r, Event::Console("[    0.000000] Linux version 7.3.4".into()), 100);
-        ev(&mut r, Event::Record(Record::Hello { agent: "a".into(), uptime_ms: 2600 }), 2700);
-        ev(&mut r, Event::Record(Record::Stage { name: "loading scheduler".into(), uptime_ms: 2700 }), 2800);
-        ev(&mut r, Event::Record(Record::SchedLine { stream: Stream::Stdout, line: "scx-demo: attached".into() }), 3000);
-        ev(&mut r, Event::Record(Record::ScxState { state: "enabled".into(), uptime_ms: 3900 }), 4000);
-        ev(&mut r, Event::Record(Record::Phase { index: 1, total: 3, name: "spin".into(), uptime_ms: 4000 }), 4100);
+        ev(
+            &mut r,
+            Event::Console("[    0.000000] Linux version 7.3.4".into()),
+            100,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Hello {
+                agent: "a".into(),
+                uptime_ms: 2600,
+            }),
+            2700,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Stage {
+                name: "loading scheduler".into(),
+                uptime_ms: 2700,
+            }),
+            2800,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::SchedLine {
+                stream: Stream::Stdout,
+                line: "scx-demo: attached".into(),
+            }),
+            3000,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::ScxState {
+                state: "enabled".into(),
+                uptime_ms: 3900,
+            }),
+            4000,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Phase {
+                index: 1,
+                total: 3,
+                name: "spin".into(),
+                uptime_ms: 4000,
+            }),
+            4100,
+        );
         assert_eq!(r.stage.label(), "running phase 1/3 (spin)");
         for l in [
             "sh-1 [001] d.h1. 5.5: sched_ext_dump: sh[131] triggered exit kind 1025 on CPU 1:",
@@ -439,13 +556,71 @@ mod tests {
         ] {
             ev(&mut r, Event::Record(Record::Trace { line: l.into() }), 5500);
         }
-        ev(&mut r, Event::Record(Record::ScxState { state: "disabled".into(), uptime_ms: 5500 }), 5600);
-        ev(&mut r, Event::Record(Record::Stats { phase: 1, cgroups: vec![CgroupStats { name: "cg0".into(), workers: 2, cpus: 2, spread_pct: Some(1.5), gap_ms: 12, migrations: 3, iterations: 1000 }], uptime_ms: 6000 }), 6000);
-        ev(&mut r, Event::Record(Record::Stage { name: "crashed".into(), uptime_ms: 6000 }), 6050);
-        ev(&mut r, Event::Record(Record::SchedLine { stream: Stream::Stdout, line: "EXIT: scx_bpf_error (validate_cell: bad cell 7 (enqueue #400))".into() }), 6100);
-        ev(&mut r, Event::Record(Record::Stage { name: "collecting".into(), uptime_ms: 6200 }), 6200);
-        ev(&mut r, Event::Record(Record::Kmsg { line: "[    5.500000] sched_ext: BPF scheduler \"demo\" disabled (scx_bpf_error)".into() }), 6300);
-        ev(&mut r, Event::Record(Record::Done { passed: false, uptime_ms: 6500 }), 6500);
+        ev(
+            &mut r,
+            Event::Record(Record::ScxState {
+                state: "disabled".into(),
+                uptime_ms: 5500,
+            }),
+            5600,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Stats {
+                phase: 1,
+                cgroups: vec![CgroupStats {
+                    name: "cg0".into(),
+                    workers: 2,
+                    cpus: 2,
+                    spread_pct: Some(1.5),
+                    gap_ms: 12,
+                    migrations: 3,
+                    iterations: 1000,
+                }],
+                uptime_ms: 6000,
+            }),
+            6000,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Stage {
+                name: "crashed".into(),
+                uptime_ms: 6000,
+            }),
+            6050,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::SchedLine {
+                stream: Stream::Stdout,
+                line: "EXIT: scx_bpf_error (validate_cell: bad cell 7 (enqueue #400))".into(),
+            }),
+            6100,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Stage {
+                name: "collecting".into(),
+                uptime_ms: 6200,
+            }),
+            6200,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Kmsg {
+                line: "[    5.500000] sched_ext: BPF scheduler \"demo\" disabled (scx_bpf_error)"
+                    .into(),
+            }),
+            6300,
+        );
+        ev(
+            &mut r,
+            Event::Record(Record::Done {
+                passed: false,
+                uptime_ms: 6500,
+            }),
+            6500,
+        );
         ev(&mut r, Event::End(GuestEnd::PoweredOff), 6900);
         r
     }
@@ -456,14 +631,36 @@ mod tests {
         let rep = r.report();
         let c = rep.crash().expect("crash");
         assert_eq!(c.kind, ExitKind::ScxBpfError);
-        assert_eq!(c.message.as_deref(), Some("validate_cell: bad cell 7 (enqueue #400)"));
+        assert_eq!(
+            c.message.as_deref(),
+            Some("validate_cell: bad cell 7 (enqueue #400)")
+        );
         assert_eq!(rep.header.outcome, Outcome::Failed);
-        assert!(rep.header.details[0].starts_with("scheduler crashed during phase 1 (spin)"), "{:?}", rep.header.details);
+        assert!(
+            rep.header.details[0].starts_with("scheduler crashed during phase 1 (spin)"),
+            "{:?}",
+            rep.header.details
+        );
         let timeline = rep.section(&SectionKind::Timeline).unwrap();
-        for want in ["boot -> userspace", "scheduler load", "load -> crash", "collection", "teardown", "Phase 1: spin"] {
-            assert!(timeline.body.contains(want), "{want} missing:\n{}", &*timeline.body);
+        for want in [
+            "boot -> userspace",
+            "scheduler load",
+            "load -> crash",
+            "collection",
+            "teardown",
+            "Phase 1: spin",
+        ] {
+            assert!(
+                timeline.body.contains(want),
+                "{want} missing:\n{}",
+                &*timeline.body
+            );
         }
-        assert!(rep.section(&SectionKind::Stats).unwrap().body.contains("cg0: workers=2"));
+        assert!(rep
+            .section(&SectionKind::Stats)
+            .unwrap()
+            .body
+            .contains("cg0: workers=2"));
     }
 
     #[test]
@@ -474,11 +671,22 @@ mod tests {
 
     #[test]
     fn hung_guest_is_a_timeout() {
-        let mut r = LiveRun::new(RunMeta { test_name: "t".into(), ..RunMeta::default() });
+        let mut r = LiveRun::new(RunMeta {
+            test_name: "t".into(),
+            ..RunMeta::default()
+        });
         r.apply(Event::Stage(Stage::Booting), 0);
-        r.apply(Event::End(GuestEnd::Hung { stage: "booting".into() }), 30_000);
+        r.apply(
+            Event::End(GuestEnd::Hung {
+                stage: "booting".into(),
+            }),
+            30_000,
+        );
         let rep = r.report();
-        assert_eq!(rep.header.outcome, Outcome::Other("timed out: guest hung at booting".into()));
+        assert_eq!(
+            rep.header.outcome,
+            Outcome::Other("timed out: guest hung at booting".into())
+        );
         assert!(rep.crash().is_none());
     }
 }

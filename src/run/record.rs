@@ -49,9 +49,18 @@ pub enum Record {
     /// The agent moved to another stage (`loading scheduler`, `collecting`, ...).
     Stage { name: String, uptime_ms: u64 },
     /// A workload phase began.
-    Phase { index: u32, total: u32, name: String, uptime_ms: u64 },
+    Phase {
+        index: u32,
+        total: u32,
+        name: String,
+        uptime_ms: u64,
+    },
     /// Worker statistics at the end of a phase (or periodically).
-    Stats { phase: u32, cgroups: Vec<CgroupStats>, uptime_ms: u64 },
+    Stats {
+        phase: u32,
+        cgroups: Vec<CgroupStats>,
+        uptime_ms: u64,
+    },
     /// One line the scheduler printed.
     SchedLine { stream: Stream, line: String },
     /// One tracefs line (`sched_ext_dump:`, `sched_ext_exit:`).
@@ -59,7 +68,11 @@ pub enum Record {
     /// One kernel log line collected at the end.
     Kmsg { line: String },
     /// The scheduler process ended.
-    SchedExit { code: Option<i32>, signal: Option<i32>, uptime_ms: u64 },
+    SchedExit {
+        code: Option<i32>,
+        signal: Option<i32>,
+        uptime_ms: u64,
+    },
     /// `/sys/kernel/sched_ext/state` changed.
     ScxState { state: String, uptime_ms: u64 },
     /// Something the agent could not do, with the cause.
@@ -163,7 +176,10 @@ impl Decoder {
             let b = &self.buf[pos..];
             let Some(start) = memchr::memmem::find(b, &MAGIC) else {
                 // Keep a possible partial magic at the end.
-                let keep = (1..MAGIC.len()).rev().find(|&k| b.len() >= k && b.ends_with(&MAGIC[..k])).unwrap_or(0);
+                let keep = (1..MAGIC.len())
+                    .rev()
+                    .find(|&k| b.len() >= k && b.ends_with(&MAGIC[..k]))
+                    .unwrap_or(0);
                 self.stats.skipped_bytes += (b.len() - keep) as u64;
                 pos += b.len() - keep;
                 break;
@@ -211,20 +227,37 @@ mod tests {
     use super::*;
 
     fn line(s: &str) -> Record {
-        Record::SchedLine { stream: Stream::Stdout, line: s.to_string() }
+        Record::SchedLine {
+            stream: Stream::Stdout,
+            line: s.to_string(),
+        }
     }
 
     #[test]
     fn round_trip_in_pieces() {
         let recs = vec![
-            Record::Hello { agent: "scxray-agent 0.1".into(), uptime_ms: 2600 },
+            Record::Hello {
+                agent: "scxray-agent 0.1".into(),
+                uptime_ms: 2600,
+            },
             line("EXIT: scx_bpf_error (boom)"),
             Record::Stats {
                 phase: 1,
-                cgroups: vec![CgroupStats { name: "cg0".into(), workers: 2, cpus: 2, spread_pct: None, gap_ms: 3, migrations: 1, iterations: 99 }],
+                cgroups: vec![CgroupStats {
+                    name: "cg0".into(),
+                    workers: 2,
+                    cpus: 2,
+                    spread_pct: None,
+                    gap_ms: 3,
+                    migrations: 1,
+                    iterations: 99,
+                }],
                 uptime_ms: 5000,
             },
-            Record::Done { passed: false, uptime_ms: 6000 },
+            Record::Done {
+                passed: false,
+                uptime_ms: 6000,
+            },
         ];
         let bytes: Vec<u8> = recs.iter().flat_map(|r| encode(r).unwrap()).collect();
         for chunk in [1, 3, 7, 64, bytes.len()] {

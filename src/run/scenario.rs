@@ -52,12 +52,26 @@ impl Scenario {
             name: name.to_string(),
             duration_ms: phase_ms,
             cgroups: vec![
-                CgroupSpec { name: "cg0".into(), workers, work, cpus: None },
-                CgroupSpec { name: "cg1".into(), workers, work, cpus: None },
+                CgroupSpec {
+                    name: "cg0".into(),
+                    workers,
+                    work,
+                    cpus: None,
+                },
+                CgroupSpec {
+                    name: "cg1".into(),
+                    workers,
+                    work,
+                    cpus: None,
+                },
             ],
         };
         Scenario {
-            phases: vec![phase("spin", Work::Spin), phase("sleep-wake", Work::SleepWake), phase("fork", Work::Fork)],
+            phases: vec![
+                phase("spin", Work::Spin),
+                phase("sleep-wake", Work::SleepWake),
+                phase("fork", Work::Fork),
+            ],
         }
     }
 
@@ -76,21 +90,40 @@ impl Scenario {
     /// Rejects scenarios the agent could not run.
     pub fn check(&self) -> Result<(), ScenarioError> {
         if self.phases.is_empty() {
-            return Err(ScenarioError::Invalid("a scenario needs at least one [[phases]] entry".into()));
+            return Err(ScenarioError::Invalid(
+                "a scenario needs at least one [[phases]] entry".into(),
+            ));
         }
         for p in &self.phases {
             if p.cgroups.is_empty() {
-                return Err(ScenarioError::Invalid(format!("phase `{}` has no cgroups", p.name)));
+                return Err(ScenarioError::Invalid(format!(
+                    "phase `{}` has no cgroups",
+                    p.name
+                )));
             }
             if p.duration_ms == 0 || p.duration_ms > 3_600_000 {
-                return Err(ScenarioError::Invalid(format!("phase `{}`: duration_ms must be 1..=3600000, got {}", p.name, p.duration_ms)));
+                return Err(ScenarioError::Invalid(format!(
+                    "phase `{}`: duration_ms must be 1..=3600000, got {}",
+                    p.name, p.duration_ms
+                )));
             }
             for c in &p.cgroups {
                 if c.workers == 0 || c.workers > 512 {
-                    return Err(ScenarioError::Invalid(format!("phase `{}`, cgroup `{}`: workers must be 1..=512, got {}", p.name, c.name, c.workers)));
+                    return Err(ScenarioError::Invalid(format!(
+                        "phase `{}`, cgroup `{}`: workers must be 1..=512, got {}",
+                        p.name, c.name, c.workers
+                    )));
                 }
-                if c.name.is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
-                    return Err(ScenarioError::Invalid(format!("cgroup name `{}` must be letters, digits, `_` or `-`", c.name)));
+                if c.name.is_empty()
+                    || !c
+                        .name
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                {
+                    return Err(ScenarioError::Invalid(format!(
+                        "cgroup name `{}` must be letters, digits, `_` or `-`",
+                        c.name
+                    )));
                 }
             }
         }

@@ -277,9 +277,15 @@ verdict: monitor OK";
                 counter("offline", 0, None, None),
             ]
         );
-        assert_eq!(m.events_plus, vec![counter("refill_slice_dfl", 210, None, None)]);
+        assert_eq!(
+            m.events_plus,
+            vec![counter("refill_slice_dfl", 210, None, None)]
+        );
         assert_eq!(m.schedstat[0], counter("csw", 586, None, Some(146.0)));
-        assert_eq!(m.schedstat[1], counter("run_delay", 381246314, Some("ns/s"), None));
+        assert_eq!(
+            m.schedstat[1],
+            counter("run_delay", 381246314, Some("ns/s"), None)
+        );
         assert_eq!(
             m.bpf[1],
             BpfProg {
@@ -320,7 +326,10 @@ verdict: monitor OK";
     fn other_verdicts() {
         for (text, status) in [
             ("no monitor samples", VerdictStatus::NoSamples),
-            ("monitor data not yet initialized", VerdictStatus::NotInitialized),
+            (
+                "monitor data not yet initialized",
+                VerdictStatus::NotInitialized,
+            ),
             ("monitor FAILED", VerdictStatus::Failed(None)),
             ("something new", VerdictStatus::Other),
         ] {

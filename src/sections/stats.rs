@@ -159,13 +159,24 @@ mod tests {
         assert_eq!((t.worst_spread_pct, t.worst_gap_ms), (None, Some(0)));
         assert_eq!(s.cgroups[0].spread_pct, None);
         assert_eq!(s.cgroups[0].cpus, Some(0));
-        assert_eq!(s.cgroups[0].extra, [("newkey".to_string(), "7".to_string())]);
+        assert_eq!(
+            s.cgroups[0].extra,
+            [("newkey".to_string(), "7".to_string())]
+        );
         assert_eq!(s.unknown, ["a line nobody knows"]);
     }
 
     #[test]
     fn garbage_never_panics() {
-        for body in ["", ":", ": =", "workers,", " workers, x", "cg0:=", "a b: c=d"] {
+        for body in [
+            "",
+            ":",
+            ": =",
+            "workers,",
+            " workers, x",
+            "cg0:=",
+            "a b: c=d",
+        ] {
             let _ = Stats::parse(body);
         }
     }

@@ -98,7 +98,9 @@ pub enum PhaseEvent {
     },
     /// `DEGRADATION: imbalance +1.9` or `IMPROVEMENT: ...`.
     Change(Change),
-    Other { text: String },
+    Other {
+        text: String,
+    },
 }
 
 /// A metric that moved past ktstr's threshold against the previous phase.
@@ -191,7 +193,13 @@ impl Timeline {
 }
 
 impl TimelineHeader {
-    const KEYS: [&'static str; 5] = ["kernel:", "topology:", "scheduler:", "scenario:", "duration:"];
+    const KEYS: [&'static str; 5] = [
+        "kernel:",
+        "topology:",
+        "scheduler:",
+        "scenario:",
+        "duration:",
+    ];
 
     fn looks_like(line: &str) -> bool {
         Self::KEYS.iter().any(|k| line.starts_with(k))
@@ -251,9 +259,7 @@ impl Phase {
         for part in paren.split(',').map(str::trim) {
             if let Some(ms) = num_with(part, "ms") {
                 phase.duration_ms = Some(ms);
-            } else if let Some(n) =
-                num_with(part, "samples").or_else(|| num_with(part, "sample"))
-            {
+            } else if let Some(n) = num_with(part, "samples").or_else(|| num_with(part, "sample")) {
                 phase.samples = Some(n);
             } else if !part.is_empty() && phase.op_kind.is_none() {
                 // BASELINE's `settle`.
@@ -312,7 +318,9 @@ impl PhaseMetrics {
                     true
                 }
                 "nr_run" => {
-                    m.nr_run_avg = tokens(value).find(|(k, _)| *k == "avg").and_then(|(_, v)| num(v));
+                    m.nr_run_avg = tokens(value)
+                        .find(|(k, _)| *k == "avg")
+                        .and_then(|(_, v)| num(v));
                     true
                 }
                 "fallback" => {
@@ -432,7 +440,10 @@ Phase 1: StepStart[0] ops=0 (4960ms, 0 samples):
         let m = base.metrics.as_ref().unwrap();
         assert_eq!((m.imbalance_avg, m.imbalance_max), (Some(1.2), Some(2.0)));
         assert_eq!((m.dsq_avg, m.dsq_max), (Some(0.0), Some(1)));
-        assert_eq!((m.fallback_per_s, m.keep_last_per_s), (Some(0.0), Some(41.0)));
+        assert_eq!(
+            (m.fallback_per_s, m.keep_last_per_s),
+            (Some(0.0), Some(41.0))
+        );
         assert_eq!(m.throughput_iter_per_s, None);
 
         let p = &t.phases[1];
