@@ -9,3 +9,7 @@
 //!
 //! Nothing is implemented yet: the domain crate (`scxray`) already parses what
 //! such guests print, so saved reports can be investigated today.
+
+pub mod cancel;
+pub mod initramfs;
+pub mod kernel;

@@ -318,7 +318,7 @@ pub fn read_archives(buf: &[u8]) -> Result<Vec<CpioEntry>, CpioError> {
             continue;
         }
         let bad = |offset: usize, why: String| CpioError::Malformed { offset, why };
-        if pos % 4 != 0 {
+        if !pos.is_multiple_of(4) {
             return Err(bad(pos, "header is not 4-byte aligned".into()));
         }
         let hdr = buf
@@ -344,8 +344,8 @@ pub fn read_archives(buf: &[u8]) -> Result<Vec<CpioEntry>, CpioError> {
         let Some((&0, name)) = name_bytes.split_last() else {
             return Err(bad(pos, "name is not NUL-terminated".into()));
         };
-        let name = String::from_utf8(name.to_vec())
-            .map_err(|_| bad(pos, "name is not UTF-8".into()))?;
+        let name =
+            String::from_utf8(name.to_vec()).map_err(|_| bad(pos, "name is not UTF-8".into()))?;
         let data_start = align4(name_end);
         let data_end = data_start + size as usize;
         let data = buf
@@ -418,7 +418,15 @@ mod tests {
         let names: Vec<_> = e.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
-            ["dev", "dev/console", "tmp", "init", "empty", "lib", "dev/vda"]
+            [
+                "dev",
+                "dev/console",
+                "tmp",
+                "init",
+                "empty",
+                "lib",
+                "dev/vda"
+            ]
         );
         assert_eq!(e[0].mode, S_IFDIR | 0o755);
         assert_eq!(e[0].nlink, 2);

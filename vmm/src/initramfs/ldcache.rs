@@ -207,7 +207,13 @@ mod tests {
         let strings_at = NEW_HEADER_LEN + rows.len() * NEW_ENTRY_LEN;
         let mut strings = Vec::new();
         let mut table = Vec::new();
-        let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w32 = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         for (flags, name, path, hwcap) in rows {
             let key = (strings_at + strings.len()) as u32;
             strings.extend_from_slice(name.as_bytes());
@@ -240,10 +246,25 @@ mod tests {
         for big in [false, true] {
             let data = synth(
                 &[
-                    (0x0303, "libz.so.1", "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libz.so.1", HWCAP_EXTENSION | 1),
-                    (0x0303, "libz.so.1", "/usr/lib/x86_64-linux-gnu/libz.so.1", 0),
+                    (
+                        0x0303,
+                        "libz.so.1",
+                        "/usr/lib/x86_64-linux-gnu/glibc-hwcaps/x86-64-v3/libz.so.1",
+                        HWCAP_EXTENSION | 1,
+                    ),
+                    (
+                        0x0303,
+                        "libz.so.1",
+                        "/usr/lib/x86_64-linux-gnu/libz.so.1",
+                        0,
+                    ),
                     (0x0003, "libz.so.1", "/usr/lib/i386-linux-gnu/libz.so.1", 0),
-                    (0x0303, "libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", 0),
+                    (
+                        0x0303,
+                        "libc.so.6",
+                        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                        0,
+                    ),
                 ],
                 big,
             );
