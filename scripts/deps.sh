@@ -9,6 +9,18 @@ command -v curl >/dev/null 2>&1 || need_apt="$need_apt curl ca-certificates"
 if [ "${1:-}" = test ]; then
     command -v tmux >/dev/null 2>&1 || need_apt="$need_apt tmux"
     command -v /usr/bin/time >/dev/null 2>&1 || need_apt="$need_apt time"
+    # probes/ (built by `cargo test --workspace`): the demo BPF scheduler needs
+    # clang 19 and the vendored libbpf needs libelf, zlib, pkg-config and make.
+    # bpftool regenerates vmlinux.h; qemu and zstd run the VM tests.
+    command -v clang-19 >/dev/null 2>&1 || need_apt="$need_apt clang-19"
+    command -v llvm-objcopy-19 >/dev/null 2>&1 || need_apt="$need_apt llvm-19"
+    [ -e /usr/include/libelf.h ] || need_apt="$need_apt libelf-dev"
+    [ -e /usr/include/zlib.h ] || need_apt="$need_apt zlib1g-dev"
+    command -v pkg-config >/dev/null 2>&1 || need_apt="$need_apt pkg-config"
+    command -v make >/dev/null 2>&1 || need_apt="$need_apt make"
+    command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need_apt="$need_apt bpftool"
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt="$need_apt qemu-system-x86"
+    command -v zstd >/dev/null 2>&1 || need_apt="$need_apt zstd"
 fi
 
 if [ -n "$need_apt" ]; then

@@ -7,8 +7,10 @@
 //! builder; guest RAM exposed as a shared mapping for the host-side monitor;
 //! and one `layout` file holding every guest address.
 //!
-//! Nothing is implemented yet: the domain crate (`scxray`) already parses what
-//! such guests print, so saved reports can be investigated today.
+//! Implemented so far: [`kernel`] (which kernel to boot, scxray's kernel
+//! cache, `scxray kernel fetch` of Debian's sched_ext cloud kernel with its
+//! vmlinux and BTF), [`initramfs`], and [`cancel`] (the Ctrl-C flag that long
+//! operations check so their cleanup guards run).
 
 pub mod cancel;
 pub mod initramfs;

@@ -21,6 +21,8 @@ pub const MAX_VMLINUX: u64 = 2 << 30;
 /// The largest zstd window accepted (kernel images use at most 128 MiB).
 const MAX_WINDOW: u64 = 512 << 20;
 const CHUNK: usize = 1 << 20;
+/// Compressed bytes between two progress reports.
+const PROGRESS_STEP: usize = 256 << 10;
 
 /// Errors extracting vmlinux or BTF; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +62,14 @@ pub enum ExtractError {
 }
 
 /// Decompresses the vmlinux inside a boot image. `path` names the image in
-/// errors; `progress` gets the decompressed byte count after each chunk.
+/// errors. `progress` gets (compressed bytes consumed, compressed bytes
+/// available) as decoding goes: with the large windows of kernel images the
+/// decoder yields output only at the end of the frame, so input is what moves.
 pub fn vmlinux_from_image(
     image: &[u8],
     path: &Path,
     cancel: &Cancel,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<u8>, ExtractError> {
     for offset in memchr::memmem::find_iter(image, &ZSTD_MAGIC) {
         if let Some(vmlinux) = decode_frame_at(image, offset, path, cancel, progress)? {
@@ -77,6 +81,32 @@ pub fn vmlinux_from_image(
     })
 }
 
+/// The compressed input, reporting how much the decoder consumed and
+/// failing its reads once cancelled.
+struct Watched<'a> {
+    data: &'a [u8],
+    pos: usize,
+    reported: usize,
+    cancel: &'a Cancel,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl Read for Watched<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(std::io::Error::other("cancelled"));
+        }
+        let n = buf.len().min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        if self.pos - self.reported >= PROGRESS_STEP {
+            self.reported = self.pos;
+            (self.progress)(self.pos as u64, self.data.len() as u64);
+        }
+        Ok(n)
+    }
+}
+
 /// `Ok(None)` when the frame at `offset` is not a vmlinux (a false magic
 /// match, or another payload): the caller tries the next one.
 fn decode_frame_at(
@@ -84,22 +114,32 @@ fn decode_frame_at(
     offset: usize,
     path: &Path,
     cancel: &Cancel,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Option<Vec<u8>>, ExtractError> {
-    let mut source = &image[offset..];
+    let mut source = Watched {
+        data: &image[offset..],
+        pos: 0,
+        reported: 0,
+        cancel,
+        progress,
+    };
     let Ok(mut decoder) =
         ruzstd::decoding::StreamingDecoder::new_with_max_window_size(&mut source, MAX_WINDOW)
     else {
+        if cancel.is_cancelled() {
+            return Err(ExtractError::Cancelled);
+        }
         return Ok(None);
     };
     let mut out: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     let mut checked_elf = false;
     loop {
+        let read = decoder.read(&mut buf);
         if cancel.is_cancelled() {
             return Err(ExtractError::Cancelled);
         }
-        let n = match decoder.read(&mut buf) {
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
             Err(_) if !checked_elf => return Ok(None),
@@ -124,9 +164,13 @@ fn decode_frame_at(
                 limit: MAX_VMLINUX,
             });
         }
-        progress(out.len() as u64);
     }
-    Ok(checked_elf.then_some(out))
+    if !checked_elf {
+        return Ok(None);
+    }
+    let total = (image.len() - offset) as u64;
+    progress(total, total);
+    Ok(Some(out))
 }
 
 /// The raw bytes of `vmlinux`'s `.BTF` section (what the running kernel
@@ -167,7 +211,7 @@ pub fn extract_files(
     vmlinux_out: &Path,
     btf_out: &Path,
     cancel: &Cancel,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Extracted, ExtractError> {
     let data = std::fs::read(image).map_err(|source| ExtractError::Read {
         path: image.to_path_buf(),
@@ -277,14 +321,18 @@ mod tests {
         let vmlinux = big_vmlinux();
         let image = fake_vmlinuz(&[0x55; 5000], &vmlinux);
         let mut seen = Vec::new();
-        let out = vmlinux_from_image(&image, Path::new("vmlinuz"), &Cancel::new(), &mut |n| {
-            seen.push(n)
+        let out = vmlinux_from_image(&image, Path::new("vmlinuz"), &Cancel::new(), &mut |n, t| {
+            seen.push((n, t))
         })
         .unwrap();
         assert_eq!(out.len(), vmlinux.len());
         assert!(out == vmlinux);
-        assert!(seen.len() >= 3, "{seen:?}");
-        assert_eq!(*seen.last().unwrap(), vmlinux.len() as u64);
+        // Reports every 256 KiB of input, then the end.
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "{seen:?}");
+        let (done, total) = *seen.last().unwrap();
+        assert_eq!(done, total);
+        assert_eq!(total as usize, image.len() - 5000 - 20);
         assert_eq!(btf_section(&out, Path::new("vmlinux")).unwrap(), fake_btf());
     }
 
@@ -295,12 +343,22 @@ mod tests {
             &b"not an elf file at all"[..],
             ruzstd::encoding::CompressionLevel::Fastest,
         ));
-        let err = vmlinux_from_image(&image, Path::new("/k/bzImage"), &Cancel::new(), &mut |_| {})
-            .unwrap_err();
+        let err = vmlinux_from_image(
+            &image,
+            Path::new("/k/bzImage"),
+            &Cancel::new(),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, ExtractError::NoZstdPayload { .. }));
         assert!(err.to_string().contains("/k/bzImage"), "{err}");
-        let err = vmlinux_from_image(b"gzip\x1f\x8b", Path::new("x"), &Cancel::new(), &mut |_| {})
-            .unwrap_err();
+        let err = vmlinux_from_image(
+            b"gzip\x1f\x8b",
+            Path::new("x"),
+            &Cancel::new(),
+            &mut |_, _| {},
+        )
+        .unwrap_err();
         assert!(matches!(err, ExtractError::NoZstdPayload { .. }));
     }
 
@@ -309,7 +367,7 @@ mod tests {
         let image = fake_vmlinuz(&[], &big_vmlinux());
         let cancel = Cancel::new();
         cancel.cancel();
-        let err = vmlinux_from_image(&image, Path::new("x"), &cancel, &mut |_| {}).unwrap_err();
+        let err = vmlinux_from_image(&image, Path::new("x"), &cancel, &mut |_, _| {}).unwrap_err();
         assert!(matches!(err, ExtractError::Cancelled));
     }
 
@@ -330,7 +388,7 @@ mod tests {
         let vmlinux = big_vmlinux();
         std::fs::write(&image, fake_vmlinuz(b"MZ", &vmlinux)).unwrap();
         let (v, b) = (dir.path().join("vmlinux"), dir.path().join("btf"));
-        let got = extract_files(&image, &v, &b, &Cancel::new(), &mut |_| {}).unwrap();
+        let got = extract_files(&image, &v, &b, &Cancel::new(), &mut |_, _| {}).unwrap();
         assert_eq!(got.vmlinux_bytes, vmlinux.len() as u64);
         assert_eq!(std::fs::read(&b).unwrap(), fake_btf());
         assert_eq!(std::fs::metadata(&v).unwrap().len(), vmlinux.len() as u64);

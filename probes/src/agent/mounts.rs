@@ -1,0 +1,43 @@
+//! The filesystems a sched_ext test needs.
+
+use std::ffi::CString;
+
+/// (source, target, fstype) in mount order.
+const MOUNTS: &[(&str, &str, &str)] = &[
+    ("proc", "/proc", "proc"),
+    ("sysfs", "/sys", "sysfs"),
+    ("devtmpfs", "/dev", "devtmpfs"),
+    ("tmpfs", "/tmp", "tmpfs"),
+    ("tmpfs", "/run", "tmpfs"),
+    ("debugfs", "/sys/kernel/debug", "debugfs"),
+    ("tracefs", "/sys/kernel/tracing", "tracefs"),
+    ("cgroup2", "/sys/fs/cgroup", "cgroup2"),
+    ("bpf", "/sys/fs/bpf", "bpf"),
+];
+
+/// Mounts everything; returns what failed (a missing tracefs is worth a
+/// warning, not an abort: the crash is still seen on the console).
+pub fn mount_all() -> Vec<String> {
+    let mut failed = Vec::new();
+    for (src, target, fstype) in MOUNTS {
+        let _ = std::fs::create_dir_all(target);
+        let (s, t, f) = (
+            CString::new(*src),
+            CString::new(*target),
+            CString::new(*fstype),
+        );
+        let (Ok(s), Ok(t), Ok(f)) = (s, t, f) else {
+            continue;
+        };
+        // SAFETY: valid NUL-terminated strings; no data argument.
+        let rc = unsafe { libc::mount(s.as_ptr(), t.as_ptr(), f.as_ptr(), 0, std::ptr::null()) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            // devtmpfs may already be mounted by the kernel (CONFIG_DEVTMPFS_MOUNT).
+            if err.raw_os_error() != Some(libc::EBUSY) {
+                failed.push(format!("{target} ({fstype}): {err}"));
+            }
+        }
+    }
+    failed
+}

@@ -1,0 +1,356 @@
+//! The agent's run: prepare, load the scheduler, run the phases, collect.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use scxray::run::record::{CgroupStats, Record};
+use scxray::run::scenario::{PhaseSpec, RunConfig, Work, RUN_CONFIG_PATH};
+
+use super::channel::Channel;
+use super::worker::WorkerResult;
+use super::{kmsg, mounts, power_off, say, scheduler, trace, uptime_ms, Deadline};
+
+const RECORD_PORT: &str = "/dev/ttyS1";
+const CGROUP_ROOT: &str = "/sys/fs/cgroup/scxray";
+
+/// PID 1's main: never returns.
+pub fn agent_main() -> ! {
+    std::panic::set_hook(Box::new(|info| {
+        say(&format!("panicked: {info}"));
+        if let Ok(c) = Channel::open(RECORD_PORT) {
+            c.send(Record::Error {
+                message: format!("guest agent panicked: {info}"),
+            });
+            c.drain();
+        }
+        power_off();
+    }));
+    let failed_mounts = mounts::mount_all();
+    let channel = match Channel::open(RECORD_PORT) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!(
+                "cannot open {RECORD_PORT}: {e}; is the second serial port missing?"
+            ));
+            power_off();
+        }
+    };
+    channel.send(Record::Hello {
+        agent: format!("scxray-agent {}", env!("CARGO_PKG_VERSION")),
+        uptime_ms: uptime_ms(),
+    });
+    say("userspace reached");
+    for m in failed_mounts {
+        channel.send(Record::Error {
+            message: format!("mount failed: {m}"),
+        });
+    }
+    let passed = match std::fs::read(RUN_CONFIG_PATH)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice::<RunConfig>(&b).map_err(|e| e.to_string()))
+    {
+        Ok(cfg) => run(&cfg, &channel),
+        Err(e) => {
+            channel.send(Record::Error {
+                message: format!("cannot read {RUN_CONFIG_PATH}: {e}"),
+            });
+            false
+        }
+    };
+    collect(&channel);
+    channel.send(Record::Done {
+        passed,
+        uptime_ms: uptime_ms(),
+    });
+    channel.drain();
+    say("powering off");
+    power_off();
+}
+
+fn stage(channel: &Channel, name: &str) {
+    say(name);
+    channel.send(Record::Stage {
+        name: name.to_string(),
+        uptime_ms: uptime_ms(),
+    });
+}
+
+/// Returns true when the scheduler survived the whole scenario.
+fn run(cfg: &RunConfig, channel: &Channel) -> bool {
+    stage(channel, "arming tracepoints");
+    let missing = trace::enable();
+    if !missing.is_empty() {
+        channel.send(Record::Error {
+            message: format!(
+                "cannot enable tracepoints {missing:?}: the exit dump will only be on the console"
+            ),
+        });
+    }
+    trace::forward(channel.clone());
+    if scheduler::state() == "absent" {
+        channel.send(Record::Error {
+            message: "this kernel has no sched_ext (/sys/kernel/sched_ext is missing): use a kernel with CONFIG_SCHED_CLASS_EXT=y".into(),
+        });
+        return false;
+    }
+
+    stage(channel, "loading scheduler");
+    let mut sched = match scheduler::start(&cfg.scheduler, &cfg.args, channel) {
+        Ok(c) => c,
+        Err(e) => {
+            channel.send(Record::Error {
+                message: format!("cannot start scheduler {}: {e}", cfg.scheduler),
+            });
+            return false;
+        }
+    };
+    if !wait_attached(&mut sched, cfg.attach_timeout_ms, channel) {
+        stop(&mut sched, channel, Duration::from_millis(500));
+        return false;
+    }
+    channel.send(Record::ScxState {
+        state: "enabled".into(),
+        uptime_ms: uptime_ms(),
+    });
+
+    setup_cgroups();
+    let total = cfg.scenario.phases.len() as u32;
+    let mut crashed = false;
+    for (i, phase) in cfg.scenario.phases.iter().enumerate() {
+        let index = i as u32 + 1;
+        say(&format!("phase {index}/{total}: {}", phase.name));
+        channel.send(Record::Phase {
+            index,
+            total,
+            name: phase.name.clone(),
+            uptime_ms: uptime_ms(),
+        });
+        let (stats, crash_seen) = run_phase(index, phase, &mut sched, channel);
+        channel.send(Record::Stats {
+            phase: index,
+            cgroups: stats,
+            uptime_ms: uptime_ms(),
+        });
+        if crash_seen {
+            crashed = true;
+            break;
+        }
+    }
+    if crashed {
+        stage(channel, "crashed");
+        // Give the scheduler time to print its exit info before it is stopped.
+        stop(&mut sched, channel, Duration::from_secs(3));
+    } else {
+        stage(channel, "passed");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(sched.id() as i32, libc::SIGINT) };
+        stop(&mut sched, channel, Duration::from_secs(2));
+    }
+    !crashed
+}
+
+/// Waits for `enabled`; reports why not.
+fn wait_attached(sched: &mut Child, timeout_ms: u64, channel: &Channel) -> bool {
+    let deadline = Deadline::after_ms(timeout_ms);
+    loop {
+        let state = scheduler::state();
+        if state == "enabled" {
+            return true;
+        }
+        if let Ok(Some(status)) = sched.try_wait() {
+            report_exit(status, channel);
+            channel.send(Record::Error { message: format!("scheduler exited before attaching ({status}); its output is in the scheduler log") });
+            return false;
+        }
+        if deadline.passed() {
+            channel.send(Record::Error {
+                message: format!(
+                    "scheduler did not attach within {timeout_ms} ms (sched_ext state: {state})"
+                ),
+            });
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn report_exit(status: std::process::ExitStatus, channel: &Channel) {
+    use std::os::unix::process::ExitStatusExt;
+    channel.send(Record::SchedExit {
+        code: status.code(),
+        signal: status.signal(),
+        uptime_ms: uptime_ms(),
+    });
+}
+
+/// Waits up to `grace` for the scheduler to end, then kills it.
+fn stop(sched: &mut Child, channel: &Channel, grace: Duration) {
+    let deadline = Deadline::after_ms(grace.as_millis() as u64);
+    loop {
+        if let Ok(Some(status)) = sched.try_wait() {
+            report_exit(status, channel);
+            return;
+        }
+        if deadline.passed() {
+            let _ = sched.kill();
+            if let Ok(status) = sched.wait() {
+                report_exit(status, channel);
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn setup_cgroups() {
+    let _ = std::fs::write("/sys/fs/cgroup/cgroup.subtree_control", "+cpuset +cpu");
+    let _ = std::fs::create_dir_all(CGROUP_ROOT);
+    let _ = std::fs::write(
+        format!("{CGROUP_ROOT}/cgroup.subtree_control"),
+        "+cpuset +cpu",
+    );
+}
+
+/// Runs one phase to its end (a crash does not cut it short: the kernel falls
+/// back to the fair class and the workers' numbers stay meaningful).
+fn run_phase(
+    index: u32,
+    phase: &PhaseSpec,
+    sched: &mut Child,
+    channel: &Channel,
+) -> (Vec<CgroupStats>, bool) {
+    let mut groups: Vec<(String, Vec<Child>)> = Vec::new();
+    for cg in &phase.cgroups {
+        let dir = format!("{CGROUP_ROOT}/p{index}-{}", cg.name);
+        let _ = std::fs::create_dir_all(&dir);
+        if let Some(cpus) = &cg.cpus {
+            let _ = std::fs::write(format!("{dir}/cpuset.cpus"), cpus);
+        }
+        let mut workers = Vec::new();
+        for _ in 0..cg.workers {
+            let spawned = Command::new("/proc/self/exe")
+                .args([
+                    "--worker",
+                    work_name(cg.work),
+                    "--cgroup",
+                    &dir,
+                    "--duration-ms",
+                    &phase.duration_ms.to_string(),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .spawn();
+            match spawned {
+                Ok(c) => workers.push(c),
+                Err(e) => channel.send(Record::Error {
+                    message: format!("cannot start a worker in {dir}: {e}"),
+                }),
+            }
+        }
+        groups.push((cg.name.clone(), workers));
+    }
+    let mut crash_seen = false;
+    let deadline = Deadline::after_ms(phase.duration_ms + 10_000);
+    loop {
+        if !crash_seen && scheduler_gone(sched) {
+            crash_seen = true;
+            channel.send(Record::ScxState {
+                state: scheduler::state(),
+                uptime_ms: uptime_ms(),
+            });
+        }
+        let running = groups
+            .iter_mut()
+            .flat_map(|(_, w)| w.iter_mut())
+            .any(|c| matches!(c.try_wait(), Ok(None)));
+        if !running {
+            break;
+        }
+        if deadline.passed() {
+            for c in groups.iter_mut().flat_map(|(_, w)| w.iter_mut()) {
+                let _ = c.kill();
+            }
+            channel.send(Record::Error {
+                message: format!(
+                    "phase {} workers overran by 10 s and were killed",
+                    phase.name
+                ),
+            });
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stats = groups
+        .into_iter()
+        .map(|(name, workers)| aggregate(name, workers))
+        .collect();
+    (stats, crash_seen || scheduler_gone(sched))
+}
+
+fn scheduler_gone(sched: &mut Child) -> bool {
+    matches!(sched.try_wait(), Ok(Some(_))) || scheduler::state() != "enabled"
+}
+
+fn work_name(w: Work) -> &'static str {
+    match w {
+        Work::Spin => "spin",
+        Work::SleepWake => "sleep-wake",
+        Work::Fork => "fork",
+    }
+}
+
+/// Per-cgroup numbers as ktstr reports them.
+fn aggregate(name: String, workers: Vec<Child>) -> CgroupStats {
+    let mut results = Vec::new();
+    for mut c in workers {
+        let mut out = String::new();
+        if let Some(mut o) = c.stdout.take() {
+            let _ = o.read_to_string(&mut out);
+        }
+        let _ = c.wait();
+        if let Some(r) = out
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str::<WorkerResult>(l).ok())
+        {
+            results.push(r);
+        }
+    }
+    let cpus: BTreeSet<i32> = results
+        .iter()
+        .flat_map(|r| r.cpus.iter().copied())
+        .collect();
+    let shares: Vec<f64> = results
+        .iter()
+        .filter(|r| r.wall_ms > 0)
+        .map(|r| r.cpu_ms as f64 * 100.0 / r.wall_ms as f64)
+        .collect();
+    let spread = match (
+        shares.iter().copied().reduce(f64::max),
+        shares.iter().copied().reduce(f64::min),
+    ) {
+        (Some(hi), Some(lo)) if results.iter().any(|r| r.iterations > 0) => Some(hi - lo),
+        _ => None,
+    };
+    CgroupStats {
+        name,
+        workers: results.len() as u32,
+        cpus: cpus.len() as u32,
+        spread_pct: spread,
+        gap_ms: results.iter().map(|r| r.max_gap_ms).max().unwrap_or(0),
+        migrations: results.iter().map(|r| r.migrations).sum(),
+        iterations: results.iter().map(|r| r.iterations).sum(),
+    }
+}
+
+/// The tail of the kernel log (the dump is already on its way via trace_pipe).
+fn collect(channel: &Channel) {
+    stage(channel, "collecting");
+    // trace_pipe delivers the dump a little after the exit.
+    std::thread::sleep(Duration::from_millis(300));
+    for line in kmsg::read_all() {
+        channel.send(Record::Kmsg { line });
+    }
+}

@@ -1,0 +1,847 @@
+//! `scxray kernel fetch`: Debian trixie-backports' cloud kernel into the cache.
+//!
+//! 1. a private apt setup (see [`super::apt`]) in a work directory under the
+//!    cache, from the machine's own Debian mirror;
+//! 2. `apt-get update` of that one suite, then the newest
+//!    `linux-binary-<abi>-cloud-amd64` by `apt-cache pkgnames`;
+//! 3. `apt-get download` of `linux-binary-*` (vmlinuz) and `linux-base-*`
+//!    (config), `dpkg-deb -x` of both;
+//! 4. the config must have `CONFIG_SCHED_CLASS_EXT=y`; vmlinux is
+//!    decompressed from vmlinuz and its `.BTF` section cut out;
+//! 5. everything lands in the cache through a staging directory.
+//!
+//! Nothing is installed and nothing outside the cache is written. The work
+//! directory is removed on every exit path (it is a drop guard), and apt and
+//! dpkg are killed when the [`Cancel`] flag is set (Ctrl-C).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::apt::{self, AptError, AptPaths, AptSource};
+use super::cache::{
+    CacheError, CachedKernel, KernelCache, KernelMeta, BTF_FILE, CONFIG_FILE, IMAGE_FILE,
+    META_FILE, VMLINUX_FILE,
+};
+use super::command::{self, CommandError};
+use super::config::{ConfigError, KernelConfig};
+use super::extract::{self, ExtractError};
+use super::image::{probe_image, ImageKind};
+use crate::cancel::Cancel;
+
+/// Overrides the Debian mirror read from the apt configuration.
+pub const MIRROR_ENV: &str = "SCXRAY_DEBIAN_MIRROR";
+
+/// What to fetch, and from where.
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// A version to fetch instead of the newest: an ABI (`7.3.4+deb13`), a
+    /// release (`7.3.4+deb13-cloud-amd64`) or a prefix (`7.3`).
+    pub version: Option<String>,
+    /// Fetch again even when the release is cached.
+    pub force: bool,
+    /// The apt configuration directory the mirror is read from.
+    pub etc_apt: PathBuf,
+    /// A mirror URI to use instead of the one in the apt configuration.
+    pub mirror: Option<String>,
+    pub suite: String,
+    pub flavour: String,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            version: None,
+            force: false,
+            etc_apt: PathBuf::from("/etc/apt"),
+            mirror: std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty()),
+            suite: apt::BACKPORTS_SUITE.into(),
+            flavour: apt::CLOUD_FLAVOUR.into(),
+        }
+    }
+}
+
+/// The steps of a fetch, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Reading the apt configuration, writing the private one.
+    Source,
+    /// `apt-get update` of the one suite.
+    Index,
+    /// Picking the package.
+    Resolve,
+    /// `apt-get download`; bytes downloaded of the packages' size.
+    Download,
+    /// `dpkg-deb -x`.
+    Unpack,
+    /// Checking the config for sched_ext.
+    Check,
+    /// vmlinux out of vmlinuz; compressed bytes consumed of those in the image.
+    Decompress,
+    /// The `.BTF` section out of vmlinux.
+    Btf,
+    /// Writing the cache entry.
+    Store,
+    /// Finished; `detail` is the cache path.
+    Done,
+}
+
+impl Stage {
+    /// A few words for a progress line.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Source => "preparing a temporary apt source",
+            Stage::Index => "updating the package index",
+            Stage::Resolve => "picking the kernel package",
+            Stage::Download => "downloading",
+            Stage::Unpack => "unpacking",
+            Stage::Check => "checking the kernel config",
+            Stage::Decompress => "decompressing vmlinux",
+            Stage::Btf => "extracting BTF",
+            Stage::Store => "storing in the cache",
+            Stage::Done => "done",
+        }
+    }
+}
+
+/// One progress report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub stage: Stage,
+    /// Bytes done in this stage (0 where the stage has no byte count).
+    pub done: u64,
+    /// Bytes expected, when known.
+    pub total: Option<u64>,
+    /// What the stage works on (package names, a path).
+    pub detail: String,
+}
+
+/// What a fetch did.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub kernel: CachedKernel,
+    /// True when the release was already cached and nothing was downloaded.
+    pub already_cached: bool,
+    /// Packages downloaded, as `name=version`.
+    pub packages: Vec<String>,
+    /// Bytes downloaded.
+    pub downloaded_bytes: u64,
+}
+
+/// Errors of a fetch.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Apt(#[from] AptError),
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(
+        "apt-get update got no package index for {suite} from {uri} (offline, or the mirror \
+         lacks {suite}?):\n{log}"
+    )]
+    NoIndex {
+        suite: String,
+        uri: String,
+        log: String,
+    },
+    #[error(
+        "no linux-binary-*-{flavour} package{} in {suite} at {uri}",
+        .wanted.as_ref().map(|w| format!(" matching `{w}`")).unwrap_or_default()
+    )]
+    NoPackage {
+        suite: String,
+        flavour: String,
+        uri: String,
+        wanted: Option<String>,
+    },
+    #[error("the unpacked packages in {tree} hold no {what}")]
+    MissingFile { what: &'static str, tree: PathBuf },
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
+    #[error("kernel fetch cancelled (Ctrl-C); nothing was left behind")]
+    Cancelled,
+}
+
+impl FetchError {
+    /// True for failures that mean the mirror could not be reached.
+    pub fn is_network(&self) -> bool {
+        matches!(self, FetchError::NoIndex { .. })
+            || matches!(self, FetchError::Command(CommandError::Failed { command, .. })
+                if command.contains(" update") || command.contains(" download"))
+    }
+
+    fn from_command(e: CommandError) -> Self {
+        match e {
+            CommandError::Cancelled { .. } => FetchError::Cancelled,
+            other => FetchError::Command(other),
+        }
+    }
+
+    fn from_extract(e: ExtractError) -> Self {
+        match e {
+            ExtractError::Cancelled => FetchError::Cancelled,
+            other => FetchError::Extract(other),
+        }
+    }
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FetchError + 'a {
+    move |source| FetchError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+const APT_HINT: &str = "`scxray kernel fetch` needs Debian's apt and dpkg; on another \
+                        system build a kernel with CONFIG_SCHED_CLASS_EXT=y and pass --kernel PATH";
+
+/// Fetches the newest (or `opts.version`) cloud kernel into `cache`.
+pub fn fetch(
+    cache: &KernelCache,
+    opts: &FetchOptions,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Fetched, FetchError> {
+    let mut report = |stage: Stage, done: u64, total: Option<u64>, detail: &str| {
+        progress(&Progress {
+            stage,
+            done,
+            total,
+            detail: detail.to_string(),
+        })
+    };
+    // An exact release already cached needs no network.
+    if let (Some(wanted), false) = (&opts.version, opts.force) {
+        let release = if wanted.ends_with(&format!("-{}", opts.flavour)) {
+            wanted.clone()
+        } else {
+            format!("{wanted}-{}", opts.flavour)
+        };
+        if let Ok(Some(kernel)) = cache.get(&release) {
+            report(Stage::Done, 0, None, &kernel.dir.display().to_string());
+            return Ok(Fetched {
+                kernel,
+                already_cached: true,
+                packages: Vec::new(),
+                downloaded_bytes: 0,
+            });
+        }
+    }
+
+    report(Stage::Source, 0, None, "");
+    let work = cache.work_dir()?;
+    let work_dir = work.path();
+    let check = || cancel.check().map_err(|_| FetchError::Cancelled);
+    let source = match &opts.mirror {
+        Some(uri) => AptSource {
+            uri: uri.clone(),
+            signed_by: None,
+            origin: PathBuf::new(),
+        },
+        None => apt::find_debian_source(&opts.etc_apt)?,
+    };
+    let paths = AptPaths::under(&work_dir.join("apt"));
+    let logs = work_dir.join("logs");
+    let debs = work_dir.join("debs");
+    let tree = work_dir.join("root");
+    for d in [&logs, &debs, &tree] {
+        std::fs::create_dir_all(d).map_err(io("create", d))?;
+    }
+    paths.create_dirs().map_err(io("create", &paths.lists))?;
+    let conf = paths.conf_text()?;
+    std::fs::write(&paths.conf, conf).map_err(io("write", &paths.conf))?;
+    let source_text = apt::temporary_source(&source, &opts.suite);
+    std::fs::write(&paths.source, source_text).map_err(io("write", &paths.source))?;
+    let apt_cmd = |tool: &str| {
+        let mut c = Command::new(tool);
+        c.arg("-c").arg(&paths.conf).env("LC_ALL", "C");
+        c
+    };
+    check()?;
+
+    report(
+        Stage::Index,
+        0,
+        None,
+        &format!("{} {}", source.uri, opts.suite),
+    );
+    let update = command::run(
+        apt_cmd("apt-get").args(["-q", "update"]),
+        &logs,
+        "apt-get-update",
+        APT_HINT,
+        cancel,
+        &mut || {},
+    );
+    let update = match update {
+        Ok(out) => out,
+        Err(CommandError::Failed { output, .. }) => {
+            return Err(FetchError::NoIndex {
+                suite: opts.suite.clone(),
+                uri: source.uri.clone(),
+                log: output,
+            })
+        }
+        Err(e) => return Err(FetchError::from_command(e)),
+    };
+    if !paths.has_package_index() {
+        return Err(FetchError::NoIndex {
+            suite: opts.suite.clone(),
+            uri: source.uri.clone(),
+            log: command::tail(&format!("{}{}", update.stdout, update.stderr), 1500),
+        });
+    }
+    check()?;
+
+    report(Stage::Resolve, 0, None, &opts.flavour);
+    let names = command::run(
+        apt_cmd("apt-cache").args(["pkgnames", apt::BINARY_PREFIX]),
+        &logs,
+        "apt-cache-pkgnames",
+        APT_HINT,
+        cancel,
+        &mut || {},
+    )
+    .map_err(FetchError::from_command)?;
+    let abis = apt::kernel_abis(&names.stdout, &opts.flavour, opts.version.as_deref());
+    let no_package = || FetchError::NoPackage {
+        suite: opts.suite.clone(),
+        flavour: opts.flavour.clone(),
+        uri: source.uri.clone(),
+        wanted: opts.version.clone(),
+    };
+    // pkgnames also lists names only mentioned in dependencies; take the
+    // newest ABI whose binary package has a version.
+    let mut chosen = None;
+    for abi in abis.iter().take(5) {
+        let binary = format!("{}{abi}-{}", apt::BINARY_PREFIX, opts.flavour);
+        let base = format!("{}{abi}-{}", apt::BASE_PREFIX, opts.flavour);
+        let shown = command::run(
+            apt_cmd("apt-cache").args(["show", "--no-all-versions", &binary, &base]),
+            &logs,
+            "apt-cache-show",
+            APT_HINT,
+            cancel,
+            &mut || {},
+        );
+        let infos = match shown {
+            Ok(out) => apt::parse_show(&out.stdout),
+            // apt-cache show fails when one of the names has no version.
+            Err(CommandError::Failed { .. }) => {
+                let single = command::run(
+                    apt_cmd("apt-cache").args(["show", "--no-all-versions", &binary]),
+                    &logs,
+                    "apt-cache-show-binary",
+                    APT_HINT,
+                    cancel,
+                    &mut || {},
+                );
+                match single {
+                    Ok(out) => apt::parse_show(&out.stdout),
+                    Err(CommandError::Failed { .. }) => continue,
+                    Err(e) => return Err(FetchError::from_command(e)),
+                }
+            }
+            Err(e) => return Err(FetchError::from_command(e)),
+        };
+        if infos.iter().any(|i| i.name == binary) {
+            chosen = Some((format!("{abi}-{}", opts.flavour), infos));
+            break;
+        }
+    }
+    let (release, infos) = chosen.ok_or_else(no_package)?;
+    if !opts.force {
+        if let Some(kernel) = cache.get(&release)? {
+            report(Stage::Done, 0, None, &kernel.dir.display().to_string());
+            return Ok(Fetched {
+                kernel,
+                already_cached: true,
+                packages: Vec::new(),
+                downloaded_bytes: 0,
+            });
+        }
+    }
+    check()?;
+
+    let total: u64 = infos.iter().filter_map(|i| i.size).sum();
+    let names: Vec<String> = infos.iter().map(|i| i.name.clone()).collect();
+    let packages: Vec<String> = infos
+        .iter()
+        .map(|i| format!("{}={}", i.name, i.version))
+        .collect();
+    let detail = packages.join(" ");
+    report(Stage::Download, 0, Some(total), &detail);
+    command::run(
+        apt_cmd("apt-get")
+            .args(["-q", "download"])
+            .args(&names)
+            .current_dir(&debs),
+        &logs,
+        "apt-get-download",
+        APT_HINT,
+        cancel,
+        &mut || report(Stage::Download, dir_bytes(&debs), Some(total), &detail),
+    )
+    .map_err(FetchError::from_command)?;
+    let downloaded = dir_bytes(&debs);
+    report(Stage::Download, downloaded, Some(total), &detail);
+    check()?;
+
+    report(Stage::Unpack, 0, None, &detail);
+    let mut deb_files: Vec<PathBuf> = std::fs::read_dir(&debs)
+        .map_err(io("read", &debs))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    deb_files.sort();
+    for (n, deb) in deb_files.iter().enumerate() {
+        command::run(
+            Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree),
+            &logs,
+            &format!("dpkg-deb-{n}"),
+            APT_HINT,
+            cancel,
+            &mut || {},
+        )
+        .map_err(FetchError::from_command)?;
+    }
+    let image = find_in_tree(&tree, "vmlinuz").ok_or_else(|| FetchError::MissingFile {
+        what: "vmlinuz (usr/lib/modules/*/vmlinuz or boot/vmlinuz-*)",
+        tree: tree.clone(),
+    })?;
+    let config = find_in_tree(&tree, "config").ok_or_else(|| FetchError::MissingFile {
+        what: "kernel config (usr/lib/modules/*/config or boot/config-*)",
+        tree: tree.clone(),
+    })?;
+
+    let origin = format!("debian {} ({})", opts.suite, source.uri);
+    let kernel = store(
+        cache,
+        &image,
+        &config,
+        &release,
+        &origin,
+        packages.clone(),
+        cancel,
+        &mut |p| progress(p),
+    )?;
+    drop(work);
+    Ok(Fetched {
+        kernel,
+        already_cached: false,
+        packages,
+        downloaded_bytes: downloaded,
+    })
+}
+
+/// Stores a boot image and its config as a cache entry: refuses a config
+/// without sched_ext, decompresses vmlinux, cuts out its BTF, writes
+/// `meta.json`, and renames the entry into place. The image's own release
+/// string wins over `release` when it has one. `image` and `config` are
+/// copied, not moved.
+#[allow(clippy::too_many_arguments)]
+pub fn store(
+    cache: &KernelCache,
+    image: &Path,
+    config: &Path,
+    release: &str,
+    origin: &str,
+    packages: Vec<String>,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<CachedKernel, FetchError> {
+    let mut report = |stage: Stage, done: u64, total: Option<u64>, detail: &str| {
+        progress(&Progress {
+            stage,
+            done,
+            total,
+            detail: detail.to_string(),
+        })
+    };
+    report(Stage::Check, 0, None, &config.display().to_string());
+    let parsed = KernelConfig::read(config)?;
+    parsed.require_sched_ext()?;
+    let release = match probe_image(image).map_err(io("read", image))? {
+        ImageKind::BzImage {
+            release: Some(header),
+        } => header,
+        _ => release.to_string(),
+    };
+
+    let staging = cache.stage(&release)?;
+    let dir = staging.dir().to_path_buf();
+    let data = std::fs::read(image).map_err(io("read", image))?;
+    report(Stage::Decompress, 0, None, &image.display().to_string());
+    let vmlinux = extract::vmlinux_from_image(&data, image, cancel, &mut |n, total| {
+        report(Stage::Decompress, n, Some(total), "")
+    })
+    .map_err(FetchError::from_extract)?;
+    cancel.check().map_err(|_| FetchError::Cancelled)?;
+    let vmlinux_path = dir.join(VMLINUX_FILE);
+    report(Stage::Btf, 0, None, &vmlinux_path.display().to_string());
+    let btf = extract::btf_section(&vmlinux, &vmlinux_path).map_err(FetchError::from_extract)?;
+
+    report(
+        Stage::Store,
+        0,
+        None,
+        &cache.kernels_dir().join(&release).display().to_string(),
+    );
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(io("write", &path))
+    };
+    write(IMAGE_FILE, &data)?;
+    std::fs::copy(config, dir.join(CONFIG_FILE)).map_err(io("copy", config))?;
+    write(VMLINUX_FILE, &vmlinux)?;
+    write(BTF_FILE, btf)?;
+    let meta = KernelMeta::new(&release, origin, packages, parsed.features());
+    let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
+    write(META_FILE, &meta_json)?;
+    cancel.check().map_err(|_| FetchError::Cancelled)?;
+    let kernel = staging.commit()?;
+    report(Stage::Done, 0, None, &kernel.dir.display().to_string());
+    Ok(kernel)
+}
+
+/// Turns progress reports into the lines a command line prints: one per
+/// stage, plus byte counts every quarter of a download and every 16 MiB of
+/// decompression.
+#[derive(Debug)]
+pub struct ProgressLines {
+    start: std::time::Instant,
+    stage: Option<Stage>,
+    /// Quarters of a known total already printed.
+    quarters: u64,
+    /// Bytes at the last line, where the total is unknown.
+    printed: u64,
+}
+
+impl Default for ProgressLines {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ProgressLines {
+    /// Times lines from now.
+    pub fn new() -> Self {
+        Self {
+            start: std::time::Instant::now(),
+            stage: None,
+            quarters: 0,
+            printed: 0,
+        }
+    }
+
+    /// The line for `p`, if it deserves one.
+    pub fn line(&mut self, p: &Progress) -> Option<String> {
+        let t = self.start.elapsed().as_secs_f64();
+        let text = if self.stage != Some(p.stage) {
+            self.stage = Some(p.stage);
+            self.quarters = 0;
+            self.printed = p.done;
+            let mut text = p.stage.describe().to_string();
+            if !p.detail.is_empty() {
+                text = format!("{text}: {}", p.detail);
+            }
+            if let Some(total) = p.total.filter(|&t| t > 0) {
+                text = format!("{text} ({})", mb(total));
+            }
+            text
+        } else {
+            match p.total.filter(|&t| t > 0) {
+                Some(total) => {
+                    let quarters = (p.done.min(total) * 4 / total).min(4);
+                    if quarters <= self.quarters {
+                        return None;
+                    }
+                    self.quarters = quarters;
+                    let pct = p.done.min(total) * 100 / total;
+                    format!(
+                        "{}: {} of {} ({pct}%)",
+                        p.stage.describe(),
+                        mb(p.done),
+                        mb(total)
+                    )
+                }
+                None if p.done >= self.printed + (16 << 20) => {
+                    self.printed = p.done;
+                    format!("{}: {}", p.stage.describe(), mb(p.done))
+                }
+                None => return None,
+            }
+        };
+        Some(format!("[{t:6.2}s] {text}"))
+    }
+}
+
+/// Bytes as megabytes with one decimal (`14.6 MB`).
+pub fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// The `vmlinuz` or `config` of an unpacked kernel package tree:
+/// `usr/lib/modules/<release>/<name>` (Debian's layout since 6.x) or
+/// `boot/<name>-<release>`.
+fn find_in_tree(tree: &Path, name: &str) -> Option<PathBuf> {
+    let in_modules = ["usr/lib/modules", "lib/modules"]
+        .iter()
+        .filter_map(|m| std::fs::read_dir(tree.join(m)).ok())
+        .flat_map(|rd| rd.flatten())
+        .map(|e| e.path().join(name))
+        .find(|p| p.is_file());
+    in_modules.or_else(|| {
+        std::fs::read_dir(tree.join("boot"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&format!("{name}-")))
+            })
+    })
+}
+
+/// Total size of the files in `dir` (one level).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::extract::testdata::{fake_btf, fake_vmlinuz, tiny_elf_with_btf};
+    use crate::kernel::image::fake_bzimage_head;
+
+    const SCX: &str =
+        "CONFIG_SCHED_CLASS_EXT=y\nCONFIG_DEBUG_INFO_BTF=y\nCONFIG_KPROBES=y\nCONFIG_FPROBE=y\n";
+
+    /// An unpacked package tree as Debian's 7.x packages lay it out.
+    fn fake_tree(root: &Path, release: &str, config: &str) -> (PathBuf, PathBuf) {
+        let dir = root.join("usr/lib/modules").join(release);
+        std::fs::create_dir_all(&dir).unwrap();
+        let image = dir.join("vmlinuz");
+        let vmlinux = tiny_elf_with_btf(&fake_btf());
+        std::fs::write(&image, fake_vmlinuz(&fake_bzimage_head(release), &vmlinux)).unwrap();
+        std::fs::write(dir.join("config"), config).unwrap();
+        (image, dir.join("config"))
+    }
+
+    #[test]
+    fn store_writes_a_complete_entry() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path().join("cache"));
+        let tree = tmp.path().join("root");
+        let (image, config) = fake_tree(&tree, "7.3.4+deb13-cloud-amd64", SCX);
+        assert_eq!(find_in_tree(&tree, "vmlinuz"), Some(image.clone()));
+        assert_eq!(find_in_tree(&tree, "config"), Some(config.clone()));
+
+        let mut stages = Vec::new();
+        let k = store(
+            &cache,
+            &image,
+            &config,
+            "ignored-header-wins",
+            "test",
+            vec!["linux-binary-x=1".into()],
+            &Cancel::new(),
+            &mut |p| {
+                if stages.last() != Some(&p.stage) {
+                    stages.push(p.stage)
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            stages,
+            [
+                Stage::Check,
+                Stage::Decompress,
+                Stage::Btf,
+                Stage::Store,
+                Stage::Done
+            ]
+        );
+        assert_eq!(k.release, "7.3.4+deb13-cloud-amd64");
+        assert_eq!(std::fs::read(k.btf.as_ref().unwrap()).unwrap(), fake_btf());
+        assert!(std::fs::read(k.vmlinux.as_ref().unwrap())
+            .unwrap()
+            .starts_with(b"\x7fELF"));
+        assert_eq!(
+            std::fs::read(&k.image).unwrap(),
+            std::fs::read(&image).unwrap()
+        );
+        let f = k.features;
+        assert!(f.sched_ext && f.btf && f.kprobes && f.fprobe);
+        let meta = k.meta.as_ref().unwrap();
+        assert_eq!(meta.packages, ["linux-binary-x=1"]);
+        assert_eq!(cache.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn store_refuses_a_kernel_without_sched_ext_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path().join("cache"));
+        let bookworm = "CONFIG_DEBUG_INFO_BTF=y\n# CONFIG_SCHED_CLASS_EXT is not set\n";
+        let (image, config) = fake_tree(&tmp.path().join("root"), "6.1.0-40-amd64", bookworm);
+        let err = store(
+            &cache,
+            &image,
+            &config,
+            "6.1.0-40-amd64",
+            "t",
+            vec![],
+            &Cancel::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("CONFIG_SCHED_CLASS_EXT"), "{msg}");
+        assert!(msg.contains("scxray kernel fetch"), "{msg}");
+        assert!(cache.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn cancelled_store_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path().join("cache"));
+        let (image, config) = fake_tree(&tmp.path().join("root"), "7.3.4", SCX);
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let err = store(
+            &cache,
+            &image,
+            &config,
+            "7.3.4",
+            "t",
+            vec![],
+            &cancel,
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, FetchError::Cancelled), "{err}");
+        let left: Vec<_> = std::fs::read_dir(cache.kernels_dir()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn fetch_without_a_debian_mirror_fails_cleanly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path().join("cache"));
+        let opts = FetchOptions {
+            etc_apt: tmp.path().join("etc-apt"),
+            mirror: None,
+            ..FetchOptions::default()
+        };
+        let err = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(err, FetchError::Apt(AptError::NoDebianSource { .. })),
+            "{err}"
+        );
+        // The work directory is gone.
+        let left: Vec<_> = std::fs::read_dir(cache.root().join("tmp"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn a_cached_exact_version_needs_no_network() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path().join("cache"));
+        let (image, config) = fake_tree(&tmp.path().join("root"), "7.3.4+deb13-cloud-amd64", SCX);
+        store(
+            &cache,
+            &image,
+            &config,
+            "x",
+            "t",
+            vec![],
+            &Cancel::new(),
+            &mut |_| {},
+        )
+        .unwrap();
+        let opts = FetchOptions {
+            version: Some("7.3.4+deb13".into()),
+            // Would fail if the network path were taken.
+            etc_apt: tmp.path().join("no-apt"),
+            mirror: None,
+            ..FetchOptions::default()
+        };
+        let got = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap();
+        assert!(got.already_cached);
+        assert_eq!(got.kernel.release, "7.3.4+deb13-cloud-amd64");
+    }
+
+    #[test]
+    fn progress_lines_one_per_stage_and_quarters() {
+        let mut lines = ProgressLines::new();
+        let p = |stage, done, total: Option<u64>, detail: &str| Progress {
+            stage,
+            done,
+            total,
+            detail: detail.into(),
+        };
+        let mut out = Vec::new();
+        let events = [
+            p(
+                Stage::Index,
+                0,
+                None,
+                "http://m.example/debian trixie-backports",
+            ),
+            p(Stage::Download, 0, Some(1000), "pkg=1"),
+            p(Stage::Download, 100, Some(1000), "pkg=1"),
+            p(Stage::Download, 300, Some(1000), "pkg=1"),
+            p(Stage::Download, 310, Some(1000), "pkg=1"),
+            p(Stage::Download, 1000, Some(1000), "pkg=1"),
+            p(Stage::Decompress, 0, None, "/x/vmlinuz"),
+            p(Stage::Decompress, 1 << 20, Some(100 << 20), ""),
+            p(Stage::Decompress, 60 << 20, Some(100 << 20), ""),
+            p(Stage::Btf, 0, None, "/x/vmlinux"),
+            p(Stage::Btf, 1 << 20, None, ""),
+            p(Stage::Btf, 40 << 20, None, ""),
+            p(Stage::Done, 0, None, "/c/kernels/7.3.4"),
+        ];
+        for e in &events {
+            out.extend(lines.line(e).map(|l| l[10..].to_string()));
+        }
+        assert_eq!(
+            out,
+            [
+                "updating the package index: http://m.example/debian trixie-backports",
+                "downloading: pkg=1 (0.0 MB)",
+                "downloading: 0.0 MB of 0.0 MB (30%)",
+                "downloading: 0.0 MB of 0.0 MB (100%)",
+                "decompressing vmlinux: /x/vmlinuz",
+                "decompressing vmlinux: 62.9 MB of 104.9 MB (60%)",
+                "extracting BTF: /x/vmlinux",
+                "extracting BTF: 41.9 MB",
+                "done: /c/kernels/7.3.4",
+            ]
+        );
+    }
+}

@@ -1,0 +1,31 @@
+//! The guest kernel: which one to boot ([`resolve`]), scxray's cache of
+//! kernels ([`cache`]), getting Debian's sched_ext cloud kernel into it
+//! ([`mod@fetch`], `scxray kernel fetch`), and what a kernel offers
+//! ([`config`]: sched_ext, BTF, kprobes).
+//!
+//! | module | holds |
+//! |---|---|
+//! | `resolve` | `--kernel` / `$SCXRAY_KERNEL` / cache / host `/boot` resolution |
+//! | `config` | kernel config parsing and the sched_ext check with its fix |
+//! | `cache` | the XDG cache: listing, atomic entries, stale work dir sweeping |
+//! | `fetch` | the fetch pipeline with progress and cancellation |
+//! | `apt` | the temporary apt source and config, package picking |
+//! | `command` | running apt/dpkg with logs, ticks and kills |
+//! | `extract` | vmlinux out of vmlinuz (zstd), `.BTF` out of vmlinux |
+//! | `image` | the bzImage header (release string) |
+//! | `version` | dpkg version ordering |
+
+pub mod apt;
+pub mod cache;
+pub mod command;
+pub mod config;
+pub mod extract;
+pub mod fetch;
+pub mod image;
+pub mod resolve;
+pub mod version;
+
+pub use cache::{CacheError, CachedKernel, KernelCache, KernelMeta};
+pub use config::{ConfigError, KernelConfig, KernelFeatures};
+pub use fetch::{fetch, FetchError, FetchOptions, Fetched, Progress, Stage};
+pub use resolve::{resolve_kernel, KernelSource, ResolveError, ResolvedKernel, Resolver};

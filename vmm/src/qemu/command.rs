@@ -1,0 +1,254 @@
+//! QEMU's command line, built from plain values (no I/O, unit-tested).
+//!
+//! The machine is a q35 with nothing but what the guest needs:
+//! `-nodefaults` (no NIC, VGA, floppy...), the kernel console on the first
+//! serial port (QEMU's stdout), the record stream on the second one (a unix
+//! socket scxray listens on), optionally guest RAM in a shared file.
+
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
+
+use crate::backend::Accel;
+
+/// Options every guest gets before the spec's own: the console on ttyS0;
+/// no KASLR, so the host-side monitor can translate kernel addresses; an
+/// immediate reboot on panic, which `-no-reboot` turns into QEMU exiting;
+/// `quiet` because every console line costs boot time under TCG.
+pub const BASE_CMDLINE: &str = "console=ttyS0 nokaslr panic=-1 quiet";
+
+/// The machine type. Its RAM layout is what [`low_mem_end`] models.
+pub const MACHINE: &str = "q35";
+
+/// QEMU's id of the guest RAM backend object.
+const RAM_ID: &str = "scxray-ram";
+
+/// How TCG uses host threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcgThreads {
+    /// One host thread per vCPU: faster, but under QEMU 7.2 an early-boot
+    /// int3 oops about once in 60 boots (retried).
+    Multi,
+    /// One host thread for all vCPUs: about 20% slower, no such oops.
+    Single,
+}
+
+/// One QEMU invocation.
+#[derive(Debug, Clone)]
+pub struct Launch<'a> {
+    pub accel: Accel,
+    pub tcg_threads: TcgThreads,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    /// The whole kernel command line (see [`kernel_cmdline`]).
+    pub cmdline: &'a str,
+    /// The unix socket QEMU connects the second serial port to; `None`
+    /// discards what the guest writes there.
+    pub record_socket: Option<&'a Path>,
+    /// A file to back guest RAM with, shared with the host.
+    pub memory_file: Option<&'a Path>,
+}
+
+/// The base options followed by the spec's extra ones.
+pub fn kernel_cmdline(extra: &str) -> String {
+    let extra = extra.trim();
+    if extra.is_empty() {
+        BASE_CMDLINE.to_owned()
+    } else {
+        format!("{BASE_CMDLINE} {extra}")
+    }
+}
+
+/// Guest RAM below 4 GiB on q35: all of it up to 2.75 GiB, else 2 GiB (the
+/// rest is mapped from 4 GiB up).
+pub fn low_mem_end(memory_bytes: u64) -> u64 {
+    const Q35_SPLIT_ABOVE: u64 = 0xb000_0000;
+    const Q35_LOW: u64 = 0x8000_0000;
+    if memory_bytes >= Q35_SPLIT_ABOVE {
+        Q35_LOW
+    } else {
+        memory_bytes
+    }
+}
+
+/// QEMU's arguments (the program name excluded).
+pub fn args(l: &Launch<'_>) -> Vec<OsString> {
+    let mut a: Vec<OsString> = Vec::with_capacity(40);
+    let mut push = |parts: &[&str]| a.extend(parts.iter().map(OsString::from));
+    push(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+    match l.memory_file {
+        Some(_) => push(&["-machine", &format!("{MACHINE},memory-backend={RAM_ID}")]),
+        None => push(&["-machine", MACHINE]),
+    }
+    match l.accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => {
+            let thread = match l.tcg_threads {
+                TcgThreads::Multi => "multi",
+                TcgThreads::Single => "single",
+            };
+            push(&["-accel", &format!("tcg,thread={thread}"), "-cpu", "max"]);
+        }
+    }
+    push(&["-smp", &l.cpus.to_string(), "-m", &format!("{}M", l.memory_mib)]);
+    if let Some(file) = l.memory_file {
+        let mut obj = OsString::from(format!(
+            "memory-backend-file,id={RAM_ID},size={}M,share=on,mem-path=",
+            l.memory_mib
+        ));
+        obj.push(escape_option(file.as_os_str()));
+        a.push("-object".into());
+        a.push(obj);
+    }
+    a.push("-kernel".into());
+    a.push(l.kernel.into());
+    a.push("-initrd".into());
+    a.push(l.initrd.into());
+    a.push("-append".into());
+    a.push(l.cmdline.into());
+    // stdin is /dev/null: QEMU makes its stdin non-blocking, which must not
+    // leak into scxray's terminal. signal=off: no Ctrl-C handling by QEMU.
+    for s in ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"] {
+        a.push(s.into());
+    }
+    match l.record_socket {
+        Some(sock) => {
+            let mut chardev = OsString::from("socket,id=records,path=");
+            chardev.push(escape_option(sock.as_os_str()));
+            for s in [OsString::from("-chardev"), chardev, "-serial".into(), "chardev:records".into()] {
+                a.push(s);
+            }
+        }
+        None => {
+            a.push("-serial".into());
+            a.push("null".into());
+        }
+    }
+    a
+}
+
+/// A value inside a QEMU `key=value,...` option: a comma is written twice.
+fn escape_option(value: &OsStr) -> OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut out = Vec::with_capacity(value.len());
+    for &b in value.as_bytes() {
+        out.push(b);
+        if b == b',' {
+            out.push(b',');
+        }
+    }
+    OsString::from_vec(out)
+}
+
+/// The command as a shell line, for error messages and logs.
+pub fn display(program: &Path, args: &[OsString]) -> String {
+    let quote = |s: &OsStr| {
+        let s = s.to_string_lossy();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=,:+@%".contains(&b)) {
+            s.into_owned()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    std::iter::once(quote(program.as_os_str()))
+        .chain(args.iter().map(|a| quote(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch<'a>(accel: Accel, sock: Option<&'a Path>, mem: Option<&'a Path>) -> Launch<'a> {
+        Launch {
+            accel,
+            tcg_threads: TcgThreads::Multi,
+            cpus: 2,
+            memory_mib: 512,
+            kernel: Path::new("/k/vmlinuz"),
+            initrd: Path::new("/r/initrd"),
+            cmdline: "console=ttyS0 x=1",
+            record_socket: sock,
+            memory_file: mem,
+        }
+    }
+
+    fn strs(a: &[OsString]) -> Vec<String> {
+        a.iter().map(|s| s.to_string_lossy().into_owned()).collect()
+    }
+
+    fn after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
+        a.windows(2).filter(|w| w[0] == flag).map(|w| w[1].as_str()).collect()
+    }
+
+    #[test]
+    fn tcg_guest_with_shared_memory_and_record_socket() {
+        let a = strs(&args(&launch(Accel::Tcg, Some(Path::new("/t/rec.sock")), Some(Path::new("/dev/shm/scxray-1-0")))));
+        assert_eq!(&a[..6], ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine"]);
+        assert_eq!(after(&a, "-machine"), ["q35,memory-backend=scxray-ram"]);
+        assert_eq!(after(&a, "-accel"), ["tcg,thread=multi"]);
+        assert_eq!(after(&a, "-cpu"), ["max"]);
+        assert_eq!(after(&a, "-smp"), ["2"]);
+        assert_eq!(after(&a, "-m"), ["512M"]);
+        assert_eq!(
+            after(&a, "-object"),
+            ["memory-backend-file,id=scxray-ram,size=512M,share=on,mem-path=/dev/shm/scxray-1-0"]
+        );
+        assert_eq!(after(&a, "-kernel"), ["/k/vmlinuz"]);
+        assert_eq!(after(&a, "-initrd"), ["/r/initrd"]);
+        assert_eq!(after(&a, "-append"), ["console=ttyS0 x=1"]);
+        // ttyS0 then ttyS1: the order of -serial decides the port.
+        assert_eq!(after(&a, "-serial"), ["chardev:console", "chardev:records"]);
+        assert_eq!(
+            after(&a, "-chardev"),
+            ["stdio,id=console,signal=off", "socket,id=records,path=/t/rec.sock"]
+        );
+    }
+
+    #[test]
+    fn kvm_guest_without_extras() {
+        let a = strs(&args(&launch(Accel::Kvm, None, None)));
+        assert_eq!(after(&a, "-machine"), ["q35"]);
+        assert_eq!(after(&a, "-accel"), ["kvm"]);
+        assert_eq!(after(&a, "-cpu"), ["host"]);
+        assert!(after(&a, "-object").is_empty());
+        assert_eq!(after(&a, "-serial"), ["chardev:console", "null"]);
+    }
+
+    #[test]
+    fn single_threaded_tcg() {
+        let mut l = launch(Accel::Tcg, None, None);
+        l.tcg_threads = TcgThreads::Single;
+        assert_eq!(after(&strs(&args(&l)), "-accel"), ["tcg,thread=single"]);
+    }
+
+    #[test]
+    fn commas_in_paths_are_escaped_inside_options_only() {
+        let a = strs(&args(&launch(Accel::Tcg, Some(Path::new("/a,b/s")), Some(Path::new("/m,1")))));
+        assert_eq!(after(&a, "-chardev")[1], "socket,id=records,path=/a,,b/s");
+        assert!(after(&a, "-object")[0].ends_with("mem-path=/m,,1"));
+    }
+
+    #[test]
+    fn cmdline_appends_extras() {
+        assert_eq!(kernel_cmdline(""), BASE_CMDLINE);
+        assert_eq!(kernel_cmdline("  loglevel=7 "), format!("{BASE_CMDLINE} loglevel=7"));
+        assert!(BASE_CMDLINE.contains("nokaslr") && BASE_CMDLINE.contains("panic=-1"));
+    }
+
+    #[test]
+    fn q35_low_memory() {
+        assert_eq!(low_mem_end(1 << 30), 1 << 30);
+        assert_eq!(low_mem_end(0xafff_ffff), 0xafff_ffff);
+        assert_eq!(low_mem_end(0xb000_0000), 0x8000_0000);
+        assert_eq!(low_mem_end(8 << 30), 0x8000_0000);
+    }
+
+    #[test]
+    fn display_quotes_what_needs_it() {
+        let d = display(Path::new("qemu"), &["-append".into(), "a b".into(), "it's".into()]);
+        assert_eq!(d, r"qemu -append 'a b' 'it'\''s'");
+    }
+}
