@@ -199,6 +199,7 @@ fn scanned(kind: &SectionKind) -> bool {
 }
 
 fn find_crashes(sections: &[Section], notes: &mut Vec<Note>, crashes: &mut Vec<Crash>) {
+    let mut seen_records = std::collections::HashSet::new();
     let has_dump = sections.iter().any(|s| s.kind == SectionKind::SchedExtDump);
     for (idx, section) in sections.iter().enumerate() {
         if !scanned(&section.kind) {
@@ -217,6 +218,16 @@ fn find_crashes(sections: &[Section], notes: &mut Vec<Note>, crashes: &mut Vec<C
         };
         let mut counter = LineCounter::new(body);
         for f in found {
+            // The same kernel record seen twice (console and dmesg, or a dmesg
+            // dumped twice) carries the same timestamp: it is one crash.
+            let first_line = body[f.start..].lines().next().unwrap_or("").trim();
+            if matches!(
+                prefix::strip(first_line).source,
+                LineSource::Dmesg | LineSource::Journal
+            ) && !seen_records.insert(first_line.to_string())
+            {
+                continue;
+            }
             let (mut first, mut last) = (counter.line_of(f.start), counter.line_of(f.end));
             if reversed.is_some() {
                 (first, last) = (
@@ -396,5 +407,20 @@ impl<'a> LineCounter<'a> {
         self.line += memchr::memchr_iter(b'\n', &self.text[self.pos..offset]).count();
         self.pos = offset;
         self.line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_kernel_record_twice_is_one_crash() {
+        let line = "[    6.829547] sched_ext: BPF scheduler \"demo\" disabled (scx_bpf_error)\n[    6.829600] sched_ext: demo: boom\n";
+        let r = parse_str(&format!("{line}other\n{line}"));
+        assert_eq!(r.crashes.len(), 1);
+        // A later, separate crash with the same text is kept.
+        let again = line.replace("6.829", "9.111");
+        assert_eq!(parse_str(&format!("{line}{again}")).crashes.len(), 2);
     }
 }

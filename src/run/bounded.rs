@@ -63,8 +63,8 @@ impl BoundedLog {
 
     /// Every kept line, with a marker where lines were dropped.
     pub fn lines(&self) -> impl Iterator<Item = &str> {
-        let marker =
-            (self.dropped_lines > 0).then_some("[scxray: lines dropped here, see the report notes]");
+        let marker = (self.dropped_lines > 0)
+            .then_some("[scxray: lines dropped here, see the report notes]");
         self.head
             .iter()
             .map(String::as_str)
