@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Renders a tmux `capture-pane -e -p` dump (text with SGR colour codes) to a PNG.
 
-Usage: ansi2png.py CAPTURE.txt OUT.png COLS ROWS
+Usage: ansi2png.py CAPTURE.txt OUT.png COLS ROWS [dark|light]
+
+The last argument is the terminal's own palette (default colours), so a theme
+made for light terminals is shown on one.
 """
 import re
 import sys
@@ -16,7 +19,11 @@ BASE16 = [
     (0x66, 0x66, 0x66), (0xff, 0x66, 0x66), (0x87, 0xd7, 0x87), (0xff, 0xd7, 0x5f),
     (0x87, 0xaf, 0xff), (0xd7, 0x87, 0xd7), (0x87, 0xd7, 0xd7), (0xff, 0xff, 0xff),
 ]
-DEFAULT_FG, DEFAULT_BG = (0xd0, 0xd0, 0xd0), (0x12, 0x14, 0x18)
+DEFAULTS = {
+    "dark": ((0xd0, 0xd0, 0xd0), (0x12, 0x14, 0x18)),
+    "light": ((0x1d, 0x1f, 0x21), (0xfa, 0xfa, 0xf7)),
+}
+DEFAULT_FG, DEFAULT_BG = DEFAULTS["dark"]
 SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 
 
@@ -70,7 +77,9 @@ def apply(params, st):
 
 
 def main():
+    global DEFAULT_FG, DEFAULT_BG
     src, out, cols, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    DEFAULT_FG, DEFAULT_BG = DEFAULTS[sys.argv[5] if len(sys.argv) > 5 else "dark"]
     font, bold = ImageFont.truetype(FONT, 15), ImageFont.truetype(BOLD, 15)
     cw = int(font.getlength("M"))
     ch = 19

@@ -14,7 +14,10 @@ sock=""
 trap '[ -z "$sock" ] || tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$tmp"' EXIT INT TERM
 mkdir -p screenshots
 
-# shot NAME COLS ROWS REPORT KEYS...
+# shot NAME COLS ROWS "[OPTIONS] REPORT" KEYS...
+# $palette picks the terminal's own colours in the PNG: dark (default) or
+# light, for the theme made for light terminals.
+palette=dark
 shot() {
     name=$1 cols=$2 rows=$3 report=$4
     shift 4
@@ -25,7 +28,7 @@ shot() {
     for k in "$@"; do tmux -L "$sock" send-keys "$k"; sleep 0.3; done
     tmux -L "$sock" capture-pane -e -p > "$tmp/$name.txt"
     tmux -L "$sock" kill-server 2>/dev/null || true
-    /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" "$cols" "$rows"
+    /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" "$cols" "$rows" "$palette"
     echo "screenshots/$name.png"
 }
 
@@ -34,3 +37,12 @@ shot open-summary 120 36 "$example"
 shot open-backtrace 120 36 "$example" 2
 shot open-cpu-states 120 36 "$example" 3
 shot open-scheduler-log 120 36 "$example" 5
+
+# Each theme on the same report; light on a light terminal, as it is meant.
+palette=light
+shot theme-light 120 36 "--theme light $example"
+palette=dark
+shot theme-high-contrast 120 36 "--theme high-contrast $example"
+
+# The timeline pane (4) of a ktstr run that timed out on a stall.
+shot timeline 160 44 tests/fixtures/variants/ktstr-cosmos-timed-out-stall.txt 4
