@@ -1,7 +1,8 @@
 //! Frame cost with huge sections: a full 200x60 frame over a 1,000,000-line
 //! body, and the time to the first frame for a 100 MB body (with the Summary
 //! focused, as `run_open` starts, and with the big section focused, which
-//! includes building its line index).
+//! includes building its line index); and the matcher workbench's keystroke
+//! to frame on 10 MB and 100 MB.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -145,5 +146,110 @@ fn bench(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench);
+/// The matcher workbench: one keystroke (type or delete a character in a
+/// field), evaluated inline (the same code the worker thread runs), then one
+/// frame, on a 10 MB and a 100 MB scheduler log. Goal: ≤ 16 ms and ≤ 100 ms.
+fn bench_workbench(c: &mut Criterion) {
+    let console = big_report().sections.pop().unwrap().body;
+    let mut group = c.benchmark_group("workbench_keystroke");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    for mb in [10usize, 100] {
+        let cut = console[..(mb * 1_000_000).min(console.len())]
+            .rfind('\n')
+            .unwrap()
+            + 1;
+        let mut log = console[..cut].to_string();
+        log.push_str(&format!(
+            "12:00:59.999 ERROR EXIT: scx_bpf_error ({})\n",
+            common::MESSAGE
+        ));
+        let mut report = common::sample_report();
+        for s in &mut report.sections {
+            if s.kind == SectionKind::SchedulerLog {
+                s.body = Text::from(log.clone());
+            }
+        }
+        let mut app = App::new(report, "big.txt").with_theme(Theme::dark());
+        app.resize(200, 60);
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        // Opening the workbench copies the corpus, indexes its lines and
+        // suggests a pin: once per report.
+        let t = std::time::Instant::now();
+        handle_key(&mut app, key(KeyCode::Char('w')));
+        draw(&mut terminal, &app);
+        eprintln!("workbench first open, {mb} MB: {:?}", t.elapsed());
+        handle_key(&mut app, key(KeyCode::Char('i')));
+        // (name, in the regex field, pattern, the character toggled at its
+        // end). `regex_every_line` is the stress case: with the character
+        // deleted it matches all of the log's lines, and every match is
+        // counted.
+        for (name, to_matches, pattern, last) in [
+            (
+                "literal_rare",
+                false,
+                "dsq_id 0x8000000000000002 not foun",
+                'd',
+            ),
+            (
+                "regex_rare",
+                true,
+                r"dsq_id 0x[0-9a-f]+ not found on CPU \d",
+                '+',
+            ),
+            (
+                "regex_every_line",
+                true,
+                r"nr_active=\d+ avg_lat_cri=4",
+                '0',
+            ),
+        ] {
+            if to_matches {
+                // Clear the field in use, then move to (or stay in) matches.
+                handle_key(
+                    &mut app,
+                    KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL),
+                );
+                if app.workbench().focus() == scxray::matcher::Field::Contains {
+                    handle_key(&mut app, key(KeyCode::Tab));
+                }
+            }
+            for ch in pattern.chars() {
+                handle_key(&mut app, key(KeyCode::Char(ch)));
+            }
+            let t = std::time::Instant::now();
+            handle_key(&mut app, key(KeyCode::Char(last)));
+            draw(&mut terminal, &app);
+            eprintln!(
+                "{name}, {mb} MB: one keystroke to frame {:?} (evaluate {:?})",
+                t.elapsed(),
+                app.workbench().last_took().unwrap_or_default()
+            );
+            assert_eq!(
+                app.workbench().evaluation().and_then(|e| e.satisfied()),
+                Some(true)
+            );
+            // Alternate deleting and retyping the last character: every
+            // iteration is a new pin that matches.
+            let mut add = false;
+            group.bench_function(format!("{name}_{mb}MB"), |b| {
+                b.iter(|| {
+                    let k = if add {
+                        key(KeyCode::Char(last))
+                    } else {
+                        key(KeyCode::Backspace)
+                    };
+                    add = !add;
+                    handle_key(&mut app, k);
+                    draw(&mut terminal, black_box(&app));
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_workbench);
 criterion_main!(benches);

@@ -1,21 +1,58 @@
 //! App state, the pure key handler and the screen layout.
 //!
 //! [`App`] holds what the user changed (focused pane, per-pane scroll, help
-//! overlay, selected crash) and the screen size; [`handle_key`] turns a key
-//! into an [`Action`] and applies it, with no I/O, so tests drive it directly.
-//! Drawing goes through `impl Widget for &App` and cannot change state.
+//! overlay, selected crash, the workbench's pin) and the screen size;
+//! [`handle_key`] turns a key into an [`Action`] and applies it, with no I/O,
+//! so tests drive it directly. What needs I/O (the clipboard, writing a file)
+//! is queued as an [`Effect`] for the event loop to perform. Search results
+//! come back through [`App::on_reply`]. Drawing goes through
+//! `impl Widget for &App` and cannot change state.
 
-use crossterm::event::{KeyEvent, KeyEventKind};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
+use scxray::matcher::{render_test, NamedCorpus};
 use scxray::report::Report;
 
 use crate::keymap::{Action, Key, Keymap, Mode};
+use crate::panes::export::ExportView;
+use crate::panes::workbench::{Applied, Workbench};
 use crate::panes::{self, help, render_lines, summary, Ctx, Pane};
 use crate::theme::Theme;
+use crate::worker::{Engine, Reply, SuggestFrom};
+
+/// I/O a key asked for, performed by the event loop (see `lib.rs`), which
+/// reports back through [`App::effect_done`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Put text on the clipboard through OSC 52.
+    Copy { name: String, text: String },
+    /// Write the exported test; an existing file only with `overwrite`.
+    Write {
+        path: PathBuf,
+        contents: String,
+        overwrite: bool,
+    },
+}
+
+/// How an [`Effect`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EffectOutcome {
+    Copied {
+        name: String,
+        bytes: usize,
+    },
+    Written(PathBuf),
+    /// Not written: the file exists and overwriting was not confirmed.
+    Exists(PathBuf),
+    Failed(String),
+}
 
 /// Rows the main pane keeps (border included) before header lines are dropped.
 const MIN_MAIN_HEIGHT: u16 = 5;
@@ -35,6 +72,15 @@ pub struct App {
     screen: Rect,
     theme: Theme,
     keymap: Keymap,
+    workbench: Workbench,
+    /// Index of the workbench in `panes` (always the last one).
+    wb_pane: usize,
+    export: Option<ExportView>,
+    /// A one-off message for the status bar, until the next key.
+    status: Option<String>,
+    effects: Vec<Effect>,
+    /// A path `w` found existing: the next `w` overwrites it.
+    confirm_overwrite: Option<PathBuf>,
 }
 
 /// Where each part of the screen goes.
@@ -57,6 +103,7 @@ impl App {
         let panes = panes::build(&report);
         let mut app = App {
             scroll: vec![0; panes.len()],
+            wb_pane: panes.len() - 1,
             panes,
             report,
             source: source.to_string(),
@@ -67,6 +114,11 @@ impl App {
             screen: Rect::default(),
             theme: Theme::from_env(),
             keymap: Keymap::default(),
+            workbench: Workbench::default(),
+            export: None,
+            status: None,
+            effects: Vec::new(),
+            confirm_overwrite: None,
         };
         app.select_crash(crash);
         app
@@ -77,14 +129,85 @@ impl App {
         self
     }
 
+    /// Uses `keymap` (the defaults patched by the user's `keys.toml`).
+    pub fn with_keymap(mut self, keymap: Keymap) -> App {
+        self.keymap = keymap;
+        self
+    }
+
+    /// Corpora of clean runs for the workbench's negative control.
+    pub fn with_clean(mut self, clean: Vec<NamedCorpus>) -> App {
+        self.workbench.set_clean(clean);
+        self
+    }
+
+    /// Runs the workbench's searches on `engine` (a worker thread in the
+    /// real UI; inline, the default, in tests).
+    pub fn set_engine(&mut self, engine: Engine) {
+        self.workbench.set_engine(engine);
+    }
+
+    pub fn workbench(&self) -> &Workbench {
+        &self.workbench
+    }
+
+    /// The status-bar message left by the last key, if any.
+    pub fn status_message(&self) -> Option<&str> {
+        self.status.as_deref()
+    }
+
+    pub fn export_visible(&self) -> bool {
+        self.export.is_some()
+    }
+
+    /// The I/O asked for since the last call, oldest first.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Reports how an effect went, in the status bar.
+    pub fn effect_done(&mut self, outcome: EffectOutcome) {
+        self.confirm_overwrite = None;
+        self.status = Some(match outcome {
+            EffectOutcome::Copied { name, bytes } => format!(
+                "copied {name} ({bytes} bytes) through OSC 52; the terminal must allow clipboard \
+                 writes"
+            ),
+            EffectOutcome::Written(path) => format!("wrote {}", path.display()),
+            EffectOutcome::Exists(path) => {
+                let msg = format!(
+                    "{} exists and was not overwritten: press w again to overwrite it",
+                    path.display()
+                );
+                self.confirm_overwrite = Some(path);
+                msg
+            }
+            EffectOutcome::Failed(e) => e,
+        });
+    }
+
     /// Records the terminal size; call on start and on every resize event.
     pub fn resize(&mut self, width: u16, height: u16) {
         self.screen = Rect::new(0, 0, width, height);
+        if self.focus == self.wb_pane {
+            // A taller screen shows corpus lines the last search window
+            // may not have covered.
+            self.sync_window();
+            self.drain_inline();
+        }
     }
 
     pub fn mode(&self) -> Mode {
         if self.help {
             Mode::Help
+        } else if self.export.is_some() {
+            Mode::Export
+        } else if self.focus == self.wb_pane {
+            if self.workbench.editing() {
+                Mode::Edit
+            } else {
+                Mode::Workbench
+            }
         } else {
             Mode::Normal
         }
@@ -109,6 +232,9 @@ impl App {
         let ok = index < self.panes.len();
         if ok {
             self.focus = index;
+            if index == self.wb_pane {
+                self.workbench_focused();
+            }
         }
         ok
     }
@@ -139,6 +265,7 @@ impl App {
                 .crash
                 .and_then(|i| self.report.crashes.get(i).map(|c| (i, c))),
             theme: &self.theme,
+            workbench: Some(&self.workbench),
         }
     }
 
@@ -162,33 +289,60 @@ impl App {
                 *scroll = origin.first_line;
             }
         }
+        if self.workbench.suggest_requested() {
+            self.suggest_for_crash();
+        }
     }
 
     /// Whether an action can do anything now; the status bar hides the rest.
     fn available(&self, action: Action) -> bool {
+        let wb = &self.workbench;
         match action {
             Action::NextCrash => self.report.crashes.len() > 1,
+            Action::GoToWorkbench => self.focus != self.wb_pane,
+            Action::NextMatch | Action::PrevMatch => wb.has_matches(),
+            Action::AcceptSuggestion => wb.suggestion().is_some_and(|s| s.as_pin() != wb.pin()),
+            Action::ApplyFix => wb.fix().is_some(),
             _ => true,
         }
     }
 
     fn apply(&mut self, action: Action) {
         let n = self.panes.len();
+        if action != Action::None {
+            self.status = None;
+        }
+        if action != Action::WriteExport {
+            self.confirm_overwrite = None;
+        }
+        let wb = &mut self.workbench;
         match action {
             Action::Quit | Action::None => {}
-            Action::NextPane => self.focus = (self.focus + 1) % n,
-            Action::PrevPane => self.focus = (self.focus + n - 1) % n,
+            Action::NextPane => {
+                self.focus_pane((self.focus + 1) % n);
+            }
+            Action::PrevPane => {
+                self.focus_pane((self.focus + n - 1) % n);
+            }
             Action::GoToPane(k) => {
                 if k >= 1 {
                     self.focus_pane(k - 1);
                 }
+            }
+            Action::GoToWorkbench => {
+                self.focus_pane(self.wb_pane);
             }
             Action::ScrollDown
             | Action::ScrollUp
             | Action::PageDown
             | Action::PageUp
             | Action::Top
-            | Action::Bottom => self.scroll_by(action),
+            | Action::Bottom => {
+                self.scroll_by(action);
+                if self.focus == self.wb_pane && !self.help && self.export.is_none() {
+                    self.sync_window();
+                }
+            }
             Action::NextCrash => {
                 let count = self.report.crashes.len();
                 if count > 1 {
@@ -201,18 +355,304 @@ impl App {
                 self.help_scroll = 0;
             }
             Action::CloseHelp => self.help = false,
+            Action::CycleTheme => {
+                let (name, theme) = self.theme.next_named();
+                self.theme = theme;
+                self.status = Some(format!("theme: {name}"));
+            }
+            Action::EditField => wb.set_editing(true),
+            Action::LeaveEdit => wb.set_editing(false),
+            Action::NextField => wb.switch_field(),
+            Action::CursorLeft => wb.input_mut().left(),
+            Action::CursorRight => wb.input_mut().right(),
+            Action::CursorHome => wb.input_mut().home(),
+            Action::CursorEnd => wb.input_mut().end(),
+            Action::DeleteBack
+            | Action::DeleteForward
+            | Action::DeleteToStart
+            | Action::DeleteWord
+            | Action::Type(_) => {
+                let input = wb.input_mut();
+                let changed = match action {
+                    Action::DeleteBack => input.backspace(),
+                    Action::DeleteForward => input.delete(),
+                    Action::DeleteToStart => input.delete_to_start(),
+                    Action::DeleteWord => input.delete_word(),
+                    Action::Type(c) => {
+                        input.insert(c);
+                        true
+                    }
+                    _ => false,
+                };
+                if changed {
+                    self.pin_changed();
+                }
+            }
+            Action::NextMatch => self.jump(true),
+            Action::PrevMatch => self.jump(false),
+            Action::AcceptSuggestion => {
+                if wb.accept_suggestion() {
+                    self.pin_changed();
+                    self.status = Some("accepted the suggested pin".into());
+                } else {
+                    self.status = Some("no suggestion to accept".into());
+                }
+            }
+            Action::ApplyFix => {
+                if wb.apply_fix() {
+                    self.pin_changed();
+                    self.status = Some("applied the suggested fix".into());
+                } else {
+                    self.status = Some("no fix to apply".into());
+                }
+            }
+            Action::SuggestFromLine => self.suggest_for_line(),
+            Action::OpenExport => {
+                let spec = self.export_spec();
+                self.export = Some(ExportView::new(&spec, &self.theme));
+            }
+            Action::CloseExport => self.export = None,
+            Action::CopyExport => match self.export_text() {
+                Ok((name, text)) => self.effects.push(Effect::Copy { name, text }),
+                Err(e) => self.status = Some(e),
+            },
+            Action::WriteExport => match self.export_text() {
+                Ok((name, contents)) => {
+                    let path = PathBuf::from(".").join(name);
+                    let overwrite = self.confirm_overwrite.as_ref() == Some(&path);
+                    self.effects.push(Effect::Write {
+                        path,
+                        contents,
+                        overwrite,
+                    });
+                }
+                Err(e) => self.status = Some(e),
+            },
         }
+        self.drain_inline();
+    }
+
+    // --- workbench ---
+
+    /// Applies a search result; true when the screen changed.
+    pub fn on_reply(&mut self, reply: Reply) -> bool {
+        let changed = self.apply_reply(reply);
+        self.drain_inline() || changed
+    }
+
+    fn apply_reply(&mut self, reply: Reply) -> bool {
+        match self.workbench.apply_reply(reply) {
+            Applied::Stale => false,
+            Applied::Changed | Applied::Died => true,
+            Applied::Evaluated => {
+                // Like incremental search: show the first match when none
+                // is on screen.
+                let visible = self.visible_bytes();
+                if self.workbench.has_matches() && !self.workbench.kept_overlaps(&visible) {
+                    if let Some(first) = self.workbench.first_match() {
+                        self.workbench.set_current_match(Some(first.clone()));
+                        self.scroll_to_offset(first.start);
+                    }
+                } else {
+                    self.sync_window();
+                }
+                true
+            }
+            Applied::Hint(at) => {
+                if !self.workbench.has_matches() {
+                    self.scroll_to_offset(at.start);
+                }
+                true
+            }
+            Applied::Jumped { target, wrapped } => {
+                match target {
+                    Some(t) => {
+                        self.scroll_to_offset(t.start);
+                        let line = self.workbench.view(&self.report).line_of(t.start) + 1;
+                        self.status = Some(if wrapped {
+                            format!("match at line {line} (wrapped around)")
+                        } else {
+                            format!("match at line {line}")
+                        });
+                    }
+                    None => self.status = Some("no match to jump to".into()),
+                }
+                true
+            }
+        }
+    }
+
+    /// Applies what an inline engine computed; true if anything changed.
+    fn drain_inline(&mut self) -> bool {
+        let mut changed = false;
+        while let Some(reply) = self.workbench.take_inline_reply() {
+            changed |= self.apply_reply(reply);
+        }
+        changed
+    }
+
+    fn workbench_focused(&mut self) {
+        if !self.workbench.suggest_requested() {
+            self.suggest_for_crash();
+        }
+        self.sync_window();
+        // `focus_pane` is also called directly, outside `apply`.
+        self.drain_inline();
+    }
+
+    /// Preselects pin candidates from the selected crash's message.
+    fn suggest_for_crash(&mut self) {
+        let mut report = self.report.clone();
+        report.selected = self.crash;
+        self.workbench.request_suggestion(
+            &self.report,
+            SuggestFrom::Report(Box::new(report)),
+            "the crash message".into(),
+        );
+    }
+
+    /// `s`: candidates from the current match's line, else the first
+    /// match on screen, else the top line.
+    fn suggest_for_line(&mut self) {
+        let (top, _) = self.viewport();
+        let visible = self.visible_bytes();
+        let view = self.workbench.view(&self.report);
+        let i = self
+            .workbench
+            .current_match()
+            .or_else(|| self.workbench.first_kept_in(&visible))
+            .map_or(top, |m| view.line_of(m.start));
+        if i >= view.line_count() {
+            return;
+        }
+        let line = view.line(i).to_string();
+        self.workbench.request_suggestion(
+            &self.report,
+            SuggestFrom::Line(line),
+            format!("line {}", i + 1),
+        );
+    }
+
+    /// (top line, rows) of the workbench's corpus view.
+    fn viewport(&self) -> (usize, usize) {
+        let body = self.areas(self.screen).body;
+        let ctx = self.ctx();
+        let pane = &self.panes[self.wb_pane];
+        let rows = pane.viewport_rows(&ctx, body).max(1);
+        let total = pane.line_count(&ctx, body.width);
+        (
+            self.scroll[self.wb_pane].min(total.saturating_sub(rows)),
+            rows,
+        )
+    }
+
+    fn visible_bytes(&self) -> Range<usize> {
+        let (top, rows) = self.viewport();
+        self.workbench
+            .view(&self.report)
+            .bytes_of_lines(top, top + rows)
+    }
+
+    /// The window searched for positions: the screen and half a screen
+    /// around it, so short scrolls need no new search.
+    fn search_window(&self) -> Range<usize> {
+        let (top, rows) = self.viewport();
+        self.workbench
+            .view(&self.report)
+            .bytes_of_lines(top.saturating_sub(rows / 2), top + rows + rows / 2)
+    }
+
+    fn pin_changed(&mut self) {
+        let window = self.search_window();
+        self.workbench.pin_changed(&self.report, window);
+    }
+
+    /// Asks for positions when the screen shows corpus the last window did
+    /// not cover.
+    fn sync_window(&mut self) {
+        if self.workbench.evaluation().is_none() {
+            return;
+        }
+        let visible = self.visible_bytes();
+        let kept = self.workbench.kept_window();
+        if !(kept.start <= visible.start && visible.end <= kept.end) {
+            let window = self.search_window();
+            self.workbench.request_window(&self.report, window);
+        }
+    }
+
+    /// Scrolls the corpus view so the line holding `offset` is visible, a
+    /// third down the view when it has to move.
+    fn scroll_to_offset(&mut self, offset: usize) {
+        let line = self.workbench.view(&self.report).line_of(offset);
+        let (top, rows) = self.viewport();
+        if line < top || line >= top + rows {
+            self.scroll[self.wb_pane] = line.saturating_sub(rows / 3);
+        }
+        self.sync_window();
+    }
+
+    fn jump(&mut self, forward: bool) {
+        if !self.workbench.has_matches() {
+            self.status = Some("no matches".into());
+            return;
+        }
+        let visible = self.visible_bytes();
+        let (from, inclusive) = match self.workbench.current_match() {
+            Some(m) => (m.start, false),
+            None if forward => (visible.start, true),
+            None => (visible.end, false),
+        };
+        self.workbench
+            .request_jump(&self.report, from, inclusive, forward);
+    }
+
+    fn export_spec(&self) -> scxray::matcher::ExportSpec {
+        let crash_sched = self
+            .crash
+            .and_then(|i| self.report.crashes.get(i))
+            .and_then(|c| c.scheduler.as_deref());
+        self.workbench.export_spec(&self.report, crash_sched)
+    }
+
+    /// (file name, rendered test) for `y` and `w`, or why not.
+    fn export_text(&self) -> Result<(String, String), String> {
+        if let Some(x) = &self.export {
+            return x.text.clone().map(|t| (x.file_name.clone(), t));
+        }
+        let spec = self.export_spec();
+        render_test(&spec)
+            .map(|t| (format!("{}.rs", spec.test_name), t))
+            .map_err(|e| format!("cannot export: {e}"))
+    }
+
+    /// Where the terminal cursor goes: in the field being edited.
+    pub fn cursor_position(&self, area: Rect) -> Option<Position> {
+        if self.mode() != Mode::Edit {
+            return None;
+        }
+        let body = self.areas(area).body;
+        let layout = self.workbench.layout(&self.ctx(), body);
+        self.workbench.cursor_position(&layout)
     }
 
     /// (stored position, content lines, visible rows) of the focused pane.
     fn pane_scroll_state(&self) -> (usize, usize, usize) {
         let body = self.areas(self.screen).body;
-        let total = self.panes[self.focus].line_count(&self.ctx(), body.width);
-        (self.scroll[self.focus], total, usize::from(body.height))
+        let ctx = self.ctx();
+        let pane = &self.panes[self.focus];
+        let total = pane.line_count(&ctx, body.width);
+        (
+            self.scroll[self.focus],
+            total,
+            pane.viewport_rows(&ctx, body),
+        )
     }
 
     fn scroll_by(&mut self, action: Action) {
-        let (pos, total, height) = if self.help {
+        let (pos, total, height) = if let Some(x) = &self.export {
+            (x.scroll, x.line_count(), x.visible_rows(self.screen))
+        } else if self.help {
             let lines = help::lines(&self.keymap, &self.theme).len();
             (
                 self.help_scroll,
@@ -234,7 +674,9 @@ impl App {
             _ => max,
         }
         .min(max);
-        if self.help {
+        if let Some(x) = &mut self.export {
+            x.scroll = new;
+        } else if self.help {
             self.help_scroll = new;
         } else {
             self.scroll[self.focus] = new;
@@ -245,7 +687,13 @@ impl App {
     /// status bar. Shrinks from the answer lines first and never panics on a
     /// tiny screen.
     fn areas(&self, area: Rect) -> Areas {
-        let answers = summary::answer_lines(&self.ctx()).len();
+        // The workbench needs the rows for its corpus; the crash message is
+        // in its corpus view and suggestion anyway.
+        let answers = if self.focus == self.wb_pane {
+            0
+        } else {
+            summary::answer_lines(&self.ctx()).len()
+        };
         let mut rest = area.height;
         let status = rest.min(1);
         rest -= status;
@@ -351,7 +799,7 @@ impl App {
         let pane = &self.panes[self.focus];
         let body = areas.body;
         let total = pane.line_count(ctx, body.width);
-        let height = usize::from(body.height);
+        let height = pane.viewport_rows(ctx, body);
         let top = self.scroll[self.focus].min(total.saturating_sub(height));
         let mut block = Block::bordered()
             .border_style(self.theme.focused_border)
@@ -370,6 +818,9 @@ impl App {
 
     fn render_status(&self, area: Rect, buf: &mut Buffer) {
         let mut spans = vec![Span::raw(" ")];
+        if let Some(msg) = &self.status {
+            spans.push(Span::styled(format!("{msg}  "), self.theme.label));
+        }
         for (keys, label) in self.keymap.bar_hints(self.mode(), |a| self.available(a)) {
             spans.push(Span::styled(keys, self.theme.key));
             spans.push(Span::styled(format!(" {label}  "), self.theme.dim));
@@ -384,7 +835,16 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Action {
     if key.kind == KeyEventKind::Release {
         return Action::None;
     }
-    let action = app.keymap.action(app.mode(), Key::from_event(&key));
+    let mode = app.mode();
+    let k = Key::from_event(&key);
+    let mut action = app.keymap.action(mode, k);
+    if action == Action::None && mode == Mode::Edit {
+        // AltGr arrives as Ctrl+Alt on some terminals: still a character.
+        let typed = k.mods.is_empty() || k.mods == KeyModifiers::CONTROL | KeyModifiers::ALT;
+        if let (KeyCode::Char(c), true) = (k.code, typed) {
+            action = Action::Type(c);
+        }
+    }
     app.apply(action);
     action
 }
@@ -398,6 +858,9 @@ impl Widget for &App {
         self.render_tabs(&ctx, areas.tabs, buf);
         self.render_main(&ctx, &areas, buf);
         self.render_status(areas.status, buf);
+        if let Some(x) = &self.export {
+            x.render(&self.theme, area, buf);
+        }
         if self.help {
             help::render(&self.keymap, &self.theme, self.help_scroll, area, buf);
         }

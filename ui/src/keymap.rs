@@ -2,15 +2,39 @@
 //!
 //! One table of (mode, key, action, hint) drives the key handler, the
 //! status-bar hints and the `?` help overlay, so the three can never disagree.
-//! A user key file can later patch a [`Keymap`] built from the defaults.
+//! The user's `keys.toml` patches a [`Keymap`] built from the defaults
+//! ([`Keymap::load_user`]).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// Which table applies: the panes, or the help overlay on top of them.
+mod user;
+
+pub use user::KeymapError;
+
+/// Which table applies: the panes, the matcher workbench (its own keys over
+/// the panes' keys), a workbench field being edited, or an overlay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Mode {
     Normal,
+    /// The workbench pane is focused and no field is being edited. Keys not
+    /// bound here fall back to [`Mode::Normal`].
+    Workbench,
+    /// Typing into a workbench field: unbound printable keys are typed, so
+    /// `q` is a character here, not quit.
+    Edit,
+    /// The exported `#[ktstr_test]` overlay.
+    Export,
     Help,
+}
+
+impl Mode {
+    /// The table consulted for keys this mode does not bind.
+    pub fn parent(self) -> Option<Mode> {
+        match self {
+            Mode::Workbench => Some(Mode::Normal),
+            _ => None,
+        }
+    }
 }
 
 /// What a key asks for. The mode decides what it applies to (scrolling in help
@@ -31,6 +55,43 @@ pub enum Action {
     NextCrash,
     OpenHelp,
     CloseHelp,
+    /// Focus the matcher workbench.
+    GoToWorkbench,
+    /// Start editing the focused workbench field.
+    EditField,
+    /// Stop editing (the pin stays as typed).
+    LeaveEdit,
+    /// Edit the other field (contains ↔ matches).
+    NextField,
+    CursorLeft,
+    CursorRight,
+    CursorHome,
+    CursorEnd,
+    DeleteBack,
+    DeleteForward,
+    /// Delete from the cursor to the start of the field (Ctrl-U).
+    DeleteToStart,
+    /// Delete the word before the cursor (Ctrl-W).
+    DeleteWord,
+    /// A character typed into a field: never in the table (every printable
+    /// key unbound in [`Mode::Edit`] means this).
+    Type(char),
+    NextMatch,
+    PrevMatch,
+    /// Fill the fields with the suggested pin.
+    AcceptSuggestion,
+    /// Apply the first diagnostic's suggested fix.
+    ApplyFix,
+    /// Suggest a pin from the line of the current match (or the top line).
+    SuggestFromLine,
+    OpenExport,
+    CloseExport,
+    /// Copy the exported test to the clipboard (OSC 52).
+    CopyExport,
+    /// Write the exported test to `./<test_name>.rs`.
+    WriteExport,
+    /// Switch to the next theme (built-in ones, then the user's).
+    CycleTheme,
     /// An unbound key.
     None,
 }
@@ -90,6 +151,10 @@ impl Key {
             KeyCode::PageDown => "PgDn".to_string(),
             KeyCode::Home => "Home".to_string(),
             KeyCode::End => "End".to_string(),
+            KeyCode::Backspace => "BkSp".to_string(),
+            KeyCode::Delete => "Del".to_string(),
+            KeyCode::Insert => "Ins".to_string(),
+            KeyCode::F(n) => format!("F{n}"),
             other => format!("{other:?}"),
         };
         let mut out = String::new();
@@ -132,7 +197,7 @@ const fn bind(
     }
 }
 
-use Mode::{Help as H, Normal as N};
+use Mode::{Edit as E, Export as X, Help as H, Normal as N, Workbench as W};
 
 /// The built-in keys, in the order help and the status bar list them.
 // One row per binding: it reads as the table it is.
@@ -164,6 +229,48 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('G'), Action::Bottom, "bottom", Some("top/end")),
     bind(N, Key::plain(KeyCode::End), Action::Bottom, "bottom", None),
     bind(N, Key::ch('c'), Action::NextCrash, "next crash", Some("next crash")),
+    bind(N, Key::ch('T'), Action::CycleTheme, "cycle theme", None),
+    bind(N, Key::ch('w'), Action::GoToWorkbench, "matcher workbench", Some("workbench")),
+    bind(W, Key::ch('i'), Action::EditField, "edit the pin field", Some("edit")),
+    bind(W, Key::plain(KeyCode::Enter), Action::EditField, "edit the pin field", Some("edit")),
+    bind(W, Key::ch('n'), Action::NextMatch, "next match", Some("match")),
+    bind(W, Key::ch('N'), Action::PrevMatch, "previous match", Some("match")),
+    bind(W, Key::ch('a'), Action::AcceptSuggestion, "accept the suggested pin", Some("accept")),
+    bind(W, Key::ch('f'), Action::ApplyFix, "apply the suggested fix", Some("fix")),
+    bind(W, Key::ch('s'), Action::SuggestFromLine, "suggest from the match's line", None),
+    bind(W, Key::ch('e'), Action::OpenExport, "export as #[ktstr_test]", Some("export")),
+    bind(W, Key::ch('y'), Action::CopyExport, "copy the export (OSC 52)", Some("copy")),
+    // Leaving a field with Esc twice must not lose the pin by quitting.
+    bind(W, Key::plain(KeyCode::Esc), Action::None, "no quit on Esc here (q quits)", None),
+    bind(E, Key::plain(KeyCode::Esc), Action::LeaveEdit, "stop editing", Some("done")),
+    bind(E, Key::plain(KeyCode::Enter), Action::LeaveEdit, "stop editing", Some("done")),
+    bind(E, Key::plain(KeyCode::Tab), Action::NextField, "other field", Some("field")),
+    bind(E, Key::plain(KeyCode::BackTab), Action::NextField, "other field", None),
+    bind(E, Key::plain(KeyCode::Left), Action::CursorLeft, "cursor left", None),
+    bind(E, Key::plain(KeyCode::Right), Action::CursorRight, "cursor right", None),
+    bind(E, Key::plain(KeyCode::Home), Action::CursorHome, "start of field", None),
+    bind(E, Key::ctrl('a'), Action::CursorHome, "start of field", None),
+    bind(E, Key::plain(KeyCode::End), Action::CursorEnd, "end of field", None),
+    bind(E, Key::ctrl('e'), Action::CursorEnd, "end of field", None),
+    bind(E, Key::plain(KeyCode::Backspace), Action::DeleteBack, "delete before the cursor", None),
+    bind(E, Key::plain(KeyCode::Delete), Action::DeleteForward, "delete under the cursor", None),
+    bind(E, Key::ctrl('u'), Action::DeleteToStart, "delete to the start", Some("clear")),
+    bind(E, Key::ctrl('w'), Action::DeleteWord, "delete the word before", None),
+    bind(E, Key::ctrl('c'), Action::Quit, "quit", Some("quit")),
+    bind(X, Key::ch('y'), Action::CopyExport, "copy (OSC 52)", Some("copy")),
+    bind(X, Key::ch('w'), Action::WriteExport, "write ./<test_name>.rs", Some("write")),
+    bind(X, Key::plain(KeyCode::Esc), Action::CloseExport, "close", Some("close")),
+    bind(X, Key::ch('e'), Action::CloseExport, "close", None),
+    bind(X, Key::ch('q'), Action::Quit, "quit", Some("quit")),
+    bind(X, Key::ctrl('c'), Action::Quit, "quit", None),
+    bind(X, Key::ch('j'), Action::ScrollDown, "scroll down", Some("scroll")),
+    bind(X, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down", None),
+    bind(X, Key::ch('k'), Action::ScrollUp, "scroll up", Some("scroll")),
+    bind(X, Key::plain(KeyCode::Up), Action::ScrollUp, "scroll up", None),
+    bind(X, Key::plain(KeyCode::PageDown), Action::PageDown, "page down", None),
+    bind(X, Key::plain(KeyCode::PageUp), Action::PageUp, "page up", None),
+    bind(X, Key::ch('g'), Action::Top, "top", None),
+    bind(X, Key::ch('G'), Action::Bottom, "bottom", None),
     bind(H, Key::ch('?'), Action::CloseHelp, "close help", Some("close")),
     bind(H, Key::plain(KeyCode::Esc), Action::CloseHelp, "close help", Some("close")),
     bind(H, Key::ch('q'), Action::Quit, "quit", Some("quit")),
@@ -197,12 +304,25 @@ impl Keymap {
         &self.bindings
     }
 
-    /// The action bound to `key` in `mode`, or [`Action::None`].
+    /// The action bound to `key` in `mode` (or in its parent when `mode`
+    /// does not bind it), or [`Action::None`].
     pub fn action(&self, mode: Mode, key: Key) -> Action {
-        self.bindings
-            .iter()
-            .find(|b| b.mode == mode && b.key == key)
-            .map_or(Action::None, |b| b.action)
+        let mut m = Some(mode);
+        while let Some(mode) = m {
+            if let Some(b) = self
+                .bindings
+                .iter()
+                .find(|b| b.mode == mode && b.key == key)
+            {
+                return b.action;
+            }
+            m = mode.parent();
+        }
+        Action::None
+    }
+
+    fn binds(&self, mode: Mode, key: Key) -> bool {
+        self.bindings.iter().any(|b| b.mode == mode && b.key == key)
     }
 
     /// Help rows for `mode`: all keys sharing a hint, then the hint.
@@ -218,16 +338,22 @@ impl Keymap {
         .collect()
     }
 
-    /// Status-bar hints for `mode`, keeping only actions `shown` accepts
-    /// (e.g. "next crash" only when there are several).
+    /// Status-bar hints for `mode`, then for the keys it inherits from its
+    /// parent, keeping only actions `shown` accepts (e.g. "next crash" only
+    /// when there are several).
     pub fn bar_hints(
         &self,
         mode: Mode,
         shown: impl Fn(Action) -> bool,
     ) -> Vec<(String, &'static str)> {
-        group(self.bindings.iter().filter_map(|b| {
+        let own = self.bindings.iter().filter(|b| b.mode == mode);
+        let inherited = self
+            .bindings
+            .iter()
+            .filter(|b| mode.parent() == Some(b.mode) && !self.binds(mode, b.key));
+        group(own.chain(inherited).filter_map(|b| {
             let label = b.bar?;
-            (b.mode == mode && shown(b.action)).then_some((label, b.key))
+            shown(b.action).then_some((label, b.key))
         }))
         .into_iter()
         .map(|(label, keys)| (keys_label(&keys, "/"), label))
@@ -311,6 +437,39 @@ mod tests {
         assert_eq!(km.action(Mode::Normal, esc), Action::Quit);
         assert_eq!(km.action(Mode::Help, esc), Action::CloseHelp);
         assert_eq!(km.action(Mode::Normal, Key::ch('x')), Action::None);
+    }
+
+    #[test]
+    fn workbench_falls_back_to_pane_keys_except_its_own() {
+        let km = Keymap::default();
+        assert_eq!(km.action(Mode::Workbench, Key::ch('j')), Action::ScrollDown);
+        assert_eq!(km.action(Mode::Workbench, Key::ch('q')), Action::Quit);
+        assert_eq!(km.action(Mode::Workbench, Key::ch('n')), Action::NextMatch);
+        assert_eq!(km.action(Mode::Normal, Key::ch('n')), Action::None);
+        // Only Esc is meant to shadow a pane key on the workbench.
+        let shadowed: Vec<Key> = km
+            .bindings()
+            .iter()
+            .filter(|b| b.mode == Mode::Workbench && km.binds(Mode::Normal, b.key))
+            .map(|b| b.key)
+            .collect();
+        assert_eq!(shadowed, [Key::plain(KeyCode::Esc)]);
+        let bar = km.bar_hints(Mode::Workbench, |_| true);
+        assert_eq!(bar[0], ("i/Enter".to_string(), "edit"));
+        assert!(bar.contains(&("q".to_string(), "quit")));
+    }
+
+    #[test]
+    fn edit_mode_types_letters_and_has_no_fallback() {
+        let km = Keymap::default();
+        for c in ['q', 'j', '?', '1', 'w', 'n'] {
+            assert_eq!(km.action(Mode::Edit, Key::ch(c)), Action::None, "{c}");
+        }
+        assert_eq!(km.action(Mode::Edit, Key::ctrl('c')), Action::Quit);
+        assert_eq!(
+            km.action(Mode::Edit, Key::plain(KeyCode::Esc)),
+            Action::LeaveEdit
+        );
     }
 
     #[test]

@@ -3,19 +3,27 @@
 //! - [`app`]: state, the pure key handler, layout and drawing of the screen.
 //! - [`keymap`]: the key table that also generates hints and help.
 //! - [`panes`]: one file per pane (summary, backtrace, CPU states, section text,
-//!   notes) plus the help overlay.
+//!   notes, the matcher workbench) plus the help and export overlays.
+//! - [`worker`]: the workbench's searches, on a thread of their own.
 //! - [`theme`]: styles by role; [`terminal`]: raw mode, alternate screen and
 //!   the panic hook that restores them.
 //!
-//! [`run_open`] is what the binary calls; [`run`] is the same loop over any
-//! backend and event source, for tests.
+//! [`run_open`] is what the binary calls: an input thread and the matcher
+//! worker both send into one channel, and the loop blocks on it, so it wakes
+//! for a key or a search result and an idle UI uses no CPU. [`run`] is the
+//! same loop over any backend and a synchronous event source, with searches
+//! run inline, for tests.
 
-use std::io;
+use std::io::{self, Write};
+use std::sync::mpsc;
+use std::thread;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
+use base64::Engine as _;
 use crossterm::event::Event;
 use ratatui::backend::Backend;
 use ratatui::Terminal;
+use scxray::matcher::NamedCorpus;
 use scxray::report::Report;
 
 pub mod app;
@@ -23,20 +31,85 @@ pub mod keymap;
 pub mod panes;
 pub mod terminal;
 pub mod theme;
+pub mod worker;
 
-pub use app::{handle_key, App};
+pub use app::{handle_key, App, Effect, EffectOutcome};
 pub use keymap::Action;
+pub use worker::Reply;
+
+/// What wakes the event loop.
+#[derive(Debug)]
+pub enum AppEvent {
+    Term(Event),
+    Worker(Reply),
+    /// Reading the terminal failed; the loop stops with this error.
+    InputFailed(io::Error),
+}
+
+/// Options of `scxray open`.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Clean runs' corpora for the workbench's negative control.
+    pub clean: Vec<NamedCorpus>,
+    /// `--theme` (`None`: dark, or plain under `NO_COLOR`).
+    pub theme: Option<theme::Theme>,
+    /// The user's keys (`None`: the defaults).
+    pub keymap: Option<keymap::Keymap>,
+}
 
 /// Opens `report` in the terminal until the user quits. `source` is the input's
 /// name for the title bar.
 pub fn run_open(report: Report, source: &str) -> anyhow::Result<()> {
-    let mut app = App::new(report, source);
+    run_open_with(report, source, OpenOptions::default())
+}
+
+/// [`run_open`] with options.
+pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyhow::Result<()> {
+    let mut app = App::new(report, source).with_clean(options.clean);
+    if let Some(theme) = options.theme {
+        app = app.with_theme(theme);
+    }
+    if let Some(keymap) = options.keymap {
+        app = app.with_keymap(keymap);
+    }
+    let (tx, rx) = mpsc::channel();
+    let worker_tx = tx.clone();
+    app.set_engine(
+        worker::Engine::spawn(move |reply| worker_tx.send(AppEvent::Worker(reply)).is_ok())
+            .context("cannot start the matcher worker thread")?,
+    );
     let mut tui = terminal::Tui::enter()?;
-    run(tui.terminal(), &mut app, crossterm::event::read)
+    // Blocks in `read` until a key arrives. It is not joined: after the loop
+    // returns, the process exits with it still waiting for input.
+    thread::Builder::new()
+        .name("scxray-input".into())
+        .spawn(move || loop {
+            let (event, stop) = match crossterm::event::read() {
+                Ok(e) => (AppEvent::Term(e), false),
+                Err(e) => (AppEvent::InputFailed(e), true),
+            };
+            if tx.send(event).is_err() || stop {
+                break;
+            }
+        })
+        .context("cannot start the input thread")?;
+    event_loop(
+        tui.terminal(),
+        &mut app,
+        || rx.recv().context("all event sources stopped"),
+        |app| {
+            for effect in app.take_effects() {
+                let outcome = perform(effect, &mut io::stdout().lock());
+                app.effect_done(outcome);
+            }
+        },
+    )
 }
 
 /// Draws, then blocks on `next_event` and redraws only after something
 /// changed, so an idle UI uses no CPU. Returns when a key asks to quit.
+/// Searches run inline (the app's default engine) and effects stay queued
+/// in the app ([`App::take_effects`]).
 pub fn run<B>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -46,25 +119,124 @@ where
     B: Backend,
     B::Error: Send + Sync + 'static,
 {
+    run_events(terminal, app, || {
+        next_event()
+            .map(AppEvent::Term)
+            .context("cannot read terminal input")
+    })
+}
+
+/// [`run`] over [`AppEvent`]s: terminal events and worker replies in the
+/// order a test chooses.
+pub fn run_events<B>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    next_event: impl FnMut() -> anyhow::Result<AppEvent>,
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+{
+    event_loop(terminal, app, next_event, |_| {})
+}
+
+fn event_loop<B>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    mut next_event: impl FnMut() -> anyhow::Result<AppEvent>,
+    mut perform_effects: impl FnMut(&mut App),
+) -> anyhow::Result<()>
+where
+    B: Backend,
+    B::Error: Send + Sync + 'static,
+{
     let size = terminal.size().context("cannot read the terminal size")?;
     app.resize(size.width, size.height);
     loop {
         terminal
-            .draw(|frame| frame.render_widget(&*app, frame.area()))
+            .draw(|frame| {
+                frame.render_widget(&*app, frame.area());
+                if let Some(p) = app.cursor_position(frame.area()) {
+                    frame.set_cursor_position(p);
+                }
+            })
             .context("cannot draw")?;
         loop {
-            match next_event().context("cannot read terminal input")? {
-                Event::Key(key) => match handle_key(app, key) {
+            match next_event()? {
+                AppEvent::Term(Event::Key(key)) => match handle_key(app, key) {
                     Action::Quit => return Ok(()),
                     Action::None => continue,
-                    _ => break,
+                    _ => {
+                        perform_effects(app);
+                        break;
+                    }
                 },
-                Event::Resize(width, height) => {
+                AppEvent::Term(Event::Resize(width, height)) => {
                     app.resize(width, height);
                     break;
                 }
                 // Mouse, focus and paste events are not used yet.
-                _ => continue,
+                AppEvent::Term(_) => continue,
+                AppEvent::Worker(Reply::Died) => bail!("the matcher worker thread stopped"),
+                AppEvent::Worker(reply) => {
+                    if app.on_reply(reply) {
+                        break;
+                    }
+                }
+                AppEvent::InputFailed(e) => {
+                    return Err(e).context("cannot read terminal input");
+                }
+            }
+        }
+    }
+}
+
+/// The OSC 52 sequence that asks the terminal to put `text` on the
+/// clipboard (`c`). tmux and most terminals accept it; over ssh it is the
+/// only way to reach the local clipboard.
+pub fn osc52(text: &str) -> String {
+    format!(
+        "\x1b]52;c;{}\x07",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
+}
+
+/// Performs one effect: the clipboard sequence goes to `terminal`, files go
+/// to disk (never over an existing file unless the effect says so).
+pub fn perform(effect: Effect, terminal: &mut impl Write) -> EffectOutcome {
+    match effect {
+        Effect::Copy { name, text } => {
+            match terminal
+                .write_all(osc52(&text).as_bytes())
+                .and_then(|()| terminal.flush())
+            {
+                Ok(()) => EffectOutcome::Copied {
+                    name,
+                    bytes: text.len(),
+                },
+                Err(e) => EffectOutcome::Failed(format!("cannot write to the terminal: {e}")),
+            }
+        }
+        Effect::Write {
+            path,
+            contents,
+            overwrite,
+        } => {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true);
+            if overwrite {
+                options.create(true).truncate(true);
+            } else {
+                // Atomic check: no window between "does it exist" and writing.
+                options.create_new(true);
+            }
+            match options
+                .open(&path)
+                .and_then(|mut f| f.write_all(contents.as_bytes()))
+            {
+                Ok(()) => EffectOutcome::Written(path),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => EffectOutcome::Exists(path),
+                Err(e) => EffectOutcome::Failed(format!("cannot write {}: {e}", path.display())),
             }
         }
     }

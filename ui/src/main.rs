@@ -2,7 +2,9 @@
 //! and exit codes.
 //!
 //! Exit codes of `report`: 0 = a crash was found, 1 = readable but no crash,
-//! 2 = unreadable input or bad usage.
+//! 2 = unreadable input or bad usage. `pin`: see `cli_pin.rs`.
+
+mod cli_pin;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,6 +34,19 @@ enum Command {
     Open {
         /// The report file; `-` reads stdin.
         file: PathBuf,
+        /// A clean run for the workbench's negative control: a pin that also
+        /// matches it is flagged as too broad. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        clean: Vec<PathBuf>,
+        /// Colour theme: dark, light, high-contrast, or one of yours in
+        /// ~/.config/scxray/themes/NAME.toml. `T` cycles; NO_COLOR turns colour off.
+        #[arg(long, value_name = "NAME", default_value = "dark")]
+        theme: String,
+    },
+    /// Check or suggest an expect_scx_bpf_error_contains/_matches pin, as ktstr evaluates it.
+    Pin {
+        #[command(subcommand)]
+        command: cli_pin::PinCommand,
     },
     /// Print a saved report: summary and ktstr layout, one section, or JSON.
     Report {
@@ -48,6 +63,27 @@ enum Command {
         #[arg(long)]
         ktstr: bool,
     },
+    /// Guest kernels: fetch Debian's sched_ext kernel, list the cached ones.
+    Kernel {
+        #[command(subcommand)]
+        command: KernelCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelCommand {
+    /// Download Debian trixie-backports' cloud kernel (sched_ext, BTF, kprobes) into
+    /// scxray's cache, with its vmlinux and BTF; prints the cached directory.
+    Fetch {
+        /// A version instead of the newest: `7.3.4+deb13`, or a prefix such as `7.3`.
+        #[arg(long, value_name = "V")]
+        version: Option<String>,
+        /// Fetch again even when that release is cached.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the cached kernels and whether each has sched_ext, BTF and kprobes.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -63,11 +99,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Open { file } => {
+        Command::Open { file, clean, theme } => {
+            // Before the report: a typo in a setting fails at once.
+            let theme = scxray_ui::theme::Theme::by_name_from_env(&theme)?;
+            let keymap = scxray_ui::keymap::Keymap::load_user()?;
             let report = load(&file)?;
-            scxray_ui::run_open(report, &file.display().to_string())?;
+            let options = scxray_ui::OpenOptions {
+                clean: cli_pin::load_clean(&clean)?,
+                theme: Some(theme),
+                keymap: Some(keymap),
+            };
+            scxray_ui::run_open_with(report, &file.display().to_string(), options)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Pin { command } => cli_pin::run(command),
         Command::Report {
             file,
             section,
@@ -97,7 +142,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Command::Kernel { command } => kernel_command(command),
     }
+}
+
+/// `scxray kernel ...`: progress on stderr, the answer on stdout.
+fn kernel_command(command: KernelCommand) -> anyhow::Result<ExitCode> {
+    use scxray_vmm::kernel::{cache, fetch};
+    let kernels = scxray_vmm::kernel::KernelCache::from_env()?;
+    match command {
+        KernelCommand::Fetch { version, force } => {
+            // Ctrl-C stops apt/dpkg and removes the work directory; a second one exits at once.
+            let cancel = scxray_vmm::cancel::Cancel::on_interrupt()
+                .context("installing the Ctrl-C handler")?;
+            let opts = fetch::FetchOptions {
+                version,
+                force,
+                ..fetch::FetchOptions::default()
+            };
+            let mut lines = fetch::ProgressLines::new();
+            let fetched = match fetch::fetch(&kernels, &opts, &cancel, &mut |p| {
+                if let Some(line) = lines.line(p) {
+                    eprintln!("scxray: {line}");
+                }
+            }) {
+                Ok(f) => f,
+                Err(e @ fetch::FetchError::Cancelled) => {
+                    eprintln!("scxray: {e}");
+                    return Ok(ExitCode::from(130));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if fetched.already_cached {
+                eprintln!(
+                    "scxray: {} is already cached (--force fetches it again)",
+                    fetched.kernel.release
+                );
+            } else {
+                eprintln!(
+                    "scxray: fetched {} ({} downloaded)",
+                    fetched.kernel.release,
+                    fetch::mb(fetched.downloaded_bytes)
+                );
+            }
+            println!("{}", fetched.kernel.dir.display());
+        }
+        KernelCommand::List => {
+            let list = kernels.list()?;
+            if list.is_empty() {
+                eprintln!(
+                    "scxray: no kernels cached in {}; run `scxray kernel fetch`",
+                    kernels.kernels_dir().display()
+                );
+            } else {
+                print!("{}", cache::table(&list));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(file: &std::path::Path) -> anyhow::Result<Report> {

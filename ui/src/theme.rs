@@ -1,12 +1,16 @@
 //! Styles named by the role they play on screen.
 //!
 //! Drawing code asks for `theme.error` or `theme.focused_border`, never for a
-//! colour, so a palette can change (user theme files later) without touching
-//! any pane. Nothing on screen may rely on style alone: focus and truncation
-//! also show in the text, because `NO_COLOR` users and snapshot tests see no
-//! styles at all.
+//! colour, so a palette can change (the `themes/*.toml` files, built in, and
+//! the user's) without touching any pane. Nothing on screen may rely on style
+//! alone: focus and truncation also show in the text, because `NO_COLOR`
+//! users and snapshot tests see no styles at all.
 
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
+
+mod file;
+
+pub use file::{config_dir, config_dir_from, ThemeError, SYNTECT_THEMES};
 
 /// One palette: a style per role.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,38 +37,25 @@ pub struct Theme {
     pub trampoline_frame: Style,
     /// Key names in the status bar and help.
     pub key: Style,
+    /// A verdict that holds (the pin would pass).
+    pub ok: Style,
+    /// The text cursor in an input field. Reverse video, not colour, so it
+    /// also shows under `NO_COLOR`.
+    pub cursor: Style,
+    /// The current match (n/N) among the `matched` ones.
+    pub current_match: Style,
+    /// syntect theme for highlighted source (the export overlay), chosen to
+    /// sit on this palette's background; `None` draws source unstyled.
+    pub syntax_theme: Option<&'static str>,
 }
 
 impl Theme {
-    /// The default palette, for dark terminals.
+    /// The default palette, for dark terminals: `themes/dark.toml`.
     pub fn dark() -> Theme {
-        Theme {
-            header: Style::new()
-                .fg(Color::Black)
-                .bg(Color::Cyan)
-                .add_modifier(Modifier::BOLD),
-            label: Style::new().fg(Color::Gray).add_modifier(Modifier::BOLD),
-            error: Style::new()
-                .fg(Color::LightRed)
-                .add_modifier(Modifier::BOLD),
-            warning: Style::new().fg(Color::Yellow),
-            matched: Style::new().fg(Color::Black).bg(Color::Yellow),
-            selected: Style::new()
-                .fg(Color::Cyan)
-                .add_modifier(Modifier::BOLD | Modifier::REVERSED),
-            border: Style::new().fg(Color::DarkGray),
-            focused_border: Style::new().fg(Color::Cyan),
-            dim: Style::new().fg(Color::DarkGray),
-            line_number: Style::new().fg(Color::DarkGray),
-            bpf_frame: Style::new()
-                .fg(Color::LightMagenta)
-                .add_modifier(Modifier::BOLD),
-            trampoline_frame: Style::new().fg(Color::Blue),
-            key: Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD),
-        }
+        Theme::builtin("dark")
     }
 
-    /// Every role unstyled.
+    /// Every role unstyled, except the cursor (reverse video is not colour).
     pub fn plain() -> Theme {
         let none = Style::new();
         Theme {
@@ -81,6 +72,10 @@ impl Theme {
             bpf_frame: none,
             trampoline_frame: none,
             key: none,
+            ok: none,
+            cursor: Style::new().add_modifier(Modifier::REVERSED),
+            current_match: none,
+            syntax_theme: None,
         }
     }
 

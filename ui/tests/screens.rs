@@ -173,7 +173,8 @@ fn tab_digits_and_backtab_switch_panes() {
             "CPU states",
             "scheduler log",
             "sched_ext dump",
-            "Notes (1)"
+            "Notes (1)",
+            "Workbench"
         ]
     );
     assert_eq!(app.focused(), 0);

@@ -1,86 +1,15 @@
 //! Drives the real binary in a real terminal (tmux): open a report, switch
-//! panes, open help, resize, quit, and check that the terminal came back in
-//! cooked mode on the main screen.
+//! panes, open help, resize, use the matcher workbench, quit, and check that
+//! the terminal came back in cooked mode on the main screen.
+
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::Path;
-use std::process::Command;
 use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cols: u16, rows: u16, shell_cmd: &str) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("skipping: tmux is not installed (scripts/deps.sh test installs it)");
-            return None;
-        }
-        let socket = format!("scxray-test-{}-{}", std::process::id(), rows);
-        let ok = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                &cols.to_string(),
-                "-y",
-                &rows.to_string(),
-                shell_cmd,
-            ])
-            .status()
-            .expect("run tmux")
-            .success();
-        assert!(ok, "tmux new-session failed");
-        Some(Tmux { socket })
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", k])
-                .status()
-                .unwrap();
-            sleep(Duration::from_millis(150));
-        }
-    }
-
-    fn screen(&self) -> String {
-        let o = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Waits until the screen contains `needle` (the binary may still be starting).
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}; screen:\n{s}"
-            );
-            sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
+use tmux::Tmux;
 
 #[test]
 fn open_navigate_resize_quit_restores_terminal() {
@@ -112,20 +41,11 @@ fn open_navigate_resize_quit_restores_terminal() {
     t.keys(&["5", "G"]);
     t.wait_for("scheduler log");
 
-    Command::new("tmux")
-        .args(["-L", &t.socket, "resize-window", "-x", "40", "-y", "10"])
-        .status()
-        .unwrap();
+    t.resize(40, 10);
     sleep(Duration::from_millis(300));
-    Command::new("tmux")
-        .args(["-L", &t.socket, "resize-window", "-x", "20", "-y", "5"])
-        .status()
-        .unwrap();
+    t.resize(20, 5);
     sleep(Duration::from_millis(300));
-    Command::new("tmux")
-        .args(["-L", &t.socket, "resize-window", "-x", "120", "-y", "40"])
-        .status()
-        .unwrap();
+    t.resize(120, 40);
     t.wait_for("scx_bpf_error (1025)");
 
     t.keys(&["q"]);
@@ -150,4 +70,69 @@ fn unreadable_file_message_in_terminal() {
         s.contains("scxray: error: /nonexistent/x.log: no such file"),
         "{s}"
     );
+}
+
+/// The workbench live: type a literal, read the verdict and the count off
+/// the screen, type an invalid regex and read the error with its caret,
+/// check that `q` in a field is typed, then quit and check the terminal.
+#[test]
+fn workbench_verdict_and_regex_error_on_screen() {
+    let bin = env!("CARGO_BIN_EXE_scxray");
+    let report =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reports/crashfifo-7.3-ktstr.txt");
+    let cmd = format!(
+        "TERM=xterm-256color {bin} open {}; echo EXITED rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 30",
+        report.display()
+    );
+    let Some(t) = Tmux::start(120, 40, &cmd) else {
+        return;
+    };
+    t.wait_for("scx_bpf_error (1025)");
+
+    t.keys(&["w"]);
+    t.wait_for("[7 Workbench]");
+    // The crash message's suggestion arrives from the worker.
+    t.wait_for("suggested from the crash message");
+
+    t.keys(&["i"]);
+    t.type_text("apply_cell_config returned");
+    let s = t.wait_until("PASS and a count", |s| {
+        s.contains("PASS  ktstr would accept") && s.contains(" matches│")
+    });
+    let field = s
+        .lines()
+        .find(|l| l.contains("contains apply_cell_config returned"))
+        .unwrap_or_else(|| panic!("field line:\n{s}"));
+    assert!(field.contains("3 matches"), "{field}");
+
+    // `q` typed in a field is a character, not quit.
+    t.type_text("q");
+    t.wait_for("contains apply_cell_config returnedq");
+    t.wait_for("FAIL  ktstr would reject");
+
+    // Clear the literal, switch to the regex field, type an invalid regex.
+    t.keys(&["C-u", "Tab"]);
+    t.type_text("apply_cell_config returned (-E[A-Z]+");
+    let s = t.wait_for("unclosed group");
+    assert!(s.contains("INVALID"), "{s}");
+    let lines: Vec<&str> = s.lines().collect();
+    let pat = lines
+        .iter()
+        .position(|l| l.contains("    apply_cell_config returned (-E[A-Z]+"))
+        .unwrap_or_else(|| panic!("pattern line:\n{s}"));
+    let caret = lines[pat + 1].find('^').expect("caret under the pattern");
+    assert_eq!(&lines[pat][caret..caret + 1], "(", "{s}");
+
+    // Esc leaves the field, a second Esc does not quit, q does.
+    t.keys(&["Escape", "Escape"]);
+    sleep(Duration::from_millis(300));
+    let s = t.screen();
+    assert!(!s.contains("EXITED rc="), "Esc on the workbench quit:\n{s}");
+    t.keys(&["q"]);
+    let s = t.wait_for("EXITED rc=0");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "terminal left in raw mode:\n{s}"
+    );
+    assert!(!s.contains("Workbench"), "alternate screen not left:\n{s}");
 }

@@ -76,7 +76,10 @@ impl GuestSpec {
         if !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&self.memory_mib) {
             return bad(
                 "memory_mib",
-                format!("{} MiB is outside {MIN_MEMORY_MIB}..={MAX_MEMORY_MIB} MiB", self.memory_mib),
+                format!(
+                    "{} MiB is outside {MIN_MEMORY_MIB}..={MAX_MEMORY_MIB} MiB",
+                    self.memory_mib
+                ),
             );
         }
         if self.deadline.is_zero() {
@@ -86,7 +89,10 @@ impl GuestSpec {
             return bad("initramfs", "is empty: the guest needs an /init".into());
         }
         if self.cmdline.contains(['\0', '\n']) {
-            return bad("cmdline", format!("{:?} holds a NUL or newline", self.cmdline));
+            return bad(
+                "cmdline",
+                format!("{:?} holds a NUL or newline", self.cmdline),
+            );
         }
         Ok(())
     }
@@ -166,7 +172,10 @@ pub enum GuestEvent {
     /// The VM process is gone. Guest RAM (`memory`) is still in its file
     /// until this call of the sink returns: a post-mortem reader reads it
     /// here.
-    Stopped { attempt: u32, memory: Option<MemoryInfo> },
+    Stopped {
+        attempt: u32,
+        memory: Option<MemoryInfo>,
+    },
 }
 
 /// How the guest ended.
@@ -178,8 +187,10 @@ pub enum ExitHow {
     Watchdog { stage: String, deadline: Duration },
     /// The kernel panicked after the agent said hello.
     Panicked { stage: String, message: String },
-    /// The kernel oopsed or panicked before the agent said hello, on every
-    /// attempt. `oops` is the last attempt's oops text.
+    /// The kernel oopsed or panicked before the agent said hello. Under
+    /// TCG a kernel fault (`Oops:`, `BUG:`) is retried (`retries` times,
+    /// see `QemuBackend::boot_retries`); a bare panic is not, it would only
+    /// repeat. `oops` is the last attempt's oops text.
     BootOops { retries: u32, oops: String },
     /// `Cancel` was set (Ctrl-C).
     Cancelled { stage: String },
@@ -203,8 +214,11 @@ impl fmt::Display for ExitHow {
             ExitHow::BootOops { retries, oops } => {
                 let first = oops.lines().next().unwrap_or("");
                 match retries {
-                    0 => write!(f, "guest kernel oopsed while booting: {first}"),
-                    n => write!(f, "guest kernel oopsed while booting, also on {n} retries: {first}"),
+                    0 => write!(f, "guest kernel crashed while booting: {first}"),
+                    n => write!(
+                        f,
+                        "guest kernel crashed while booting, also on {n} retries: {first}"
+                    ),
                 }
             }
             ExitHow::Cancelled { stage } => write!(f, "cancelled at {stage}"),
@@ -274,7 +288,9 @@ pub enum VmError {
         #[source]
         source: std::io::Error,
     },
-    #[error("QEMU exited ({status}) before the guest started: {stderr}\ncommand: {command}")]
+    #[error(
+        "QEMU exited ({status}) before the guest printed anything: {stderr}\ncommand: {command}"
+    )]
     QemuFailed {
         status: String,
         stderr: String,
@@ -325,16 +341,30 @@ mod tests {
 
     #[test]
     fn missing_qemu_names_the_package() {
-        let e = VmError::QemuNotFound { program: "qemu-system-x86_64".into() }.to_string();
-        assert!(e.contains("qemu-system-x86 ") && e.contains("scripts/deps.sh test"), "{e}");
+        let e = VmError::QemuNotFound {
+            program: "qemu-system-x86_64".into(),
+        }
+        .to_string();
+        assert!(
+            e.contains("qemu-system-x86 ") && e.contains("scripts/deps.sh test"),
+            "{e}"
+        );
     }
 
     #[test]
     fn memory_offsets_skip_the_pci_hole() {
-        let small = MemoryInfo { path: "/m".into(), size: 1 << 30, low_end: 1 << 30 };
+        let small = MemoryInfo {
+            path: "/m".into(),
+            size: 1 << 30,
+            low_end: 1 << 30,
+        };
         assert_eq!(small.offset_of(0x1000), Some(0x1000));
         assert_eq!(small.offset_of(1 << 30), None);
-        let big = MemoryInfo { path: "/m".into(), size: 4 << 30, low_end: 2 << 30 };
+        let big = MemoryInfo {
+            path: "/m".into(),
+            size: 4 << 30,
+            low_end: 2 << 30,
+        };
         assert_eq!(big.offset_of((2 << 30) - 1), Some((2 << 30) - 1));
         assert_eq!(big.offset_of(3 << 30), None);
         assert_eq!(big.offset_of(4 << 30), Some(2 << 30));
@@ -344,9 +374,18 @@ mod tests {
 
     #[test]
     fn exit_texts() {
-        let w = ExitHow::Watchdog { stage: "loading scheduler".into(), deadline: Duration::from_secs(20) };
-        assert_eq!(w.to_string(), "guest hung at loading scheduler: still running after the 20 s deadline, killed");
-        let b = ExitHow::BootOops { retries: 2, oops: "Oops: int3\nRIP".into() };
+        let w = ExitHow::Watchdog {
+            stage: "loading scheduler".into(),
+            deadline: Duration::from_secs(20),
+        };
+        assert_eq!(
+            w.to_string(),
+            "guest hung at loading scheduler: still running after the 20 s deadline, killed"
+        );
+        let b = ExitHow::BootOops {
+            retries: 2,
+            oops: "Oops: int3\nRIP".into(),
+        };
         assert!(b.to_string().ends_with("also on 2 retries: Oops: int3"));
     }
 }

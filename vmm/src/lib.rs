@@ -12,6 +12,9 @@
 //! vmlinux and BTF), [`initramfs`], and [`cancel`] (the Ctrl-C flag that long
 //! operations check so their cleanup guards run).
 
+pub mod backend;
 pub mod cancel;
 pub mod initramfs;
 pub mod kernel;
+pub mod qemu;
+pub mod session;

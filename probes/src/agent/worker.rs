@@ -145,6 +145,15 @@ fn sleep_wake(t: &mut Tracker, start: Instant, duration: Duration) {
 
 /// Entry of the worker role: move into `cgroup`, work, print the result.
 pub fn main(kind: Work, cgroup: &str, duration_ms: u64) -> i32 {
+    // Re-executed through /proc/self/exe, the worker would be called `exe`
+    // in dumps and stall messages: name it after its work instead.
+    let name = match kind {
+        Work::Spin => c"scx-spin",
+        Work::SleepWake => c"scx-sleepwake",
+        Work::Fork => c"scx-fork",
+    };
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
     // Writing 0 moves the writing process itself.
     if let Err(e) = std::fs::write(format!("{cgroup}/cgroup.procs"), "0") {
         eprintln!("scxray worker: cannot join {cgroup}: {e}");

@@ -27,8 +27,15 @@ fn worker(args: &[String]) -> i32 {
             return 2;
         }
     };
-    let get = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1));
-    let (Some(cgroup), Some(ms)) = (get("--cgroup"), get("--duration-ms").and_then(|v| v.parse().ok())) else {
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    let (Some(cgroup), Some(ms)) = (
+        get("--cgroup"),
+        get("--duration-ms").and_then(|v| v.parse().ok()),
+    ) else {
         eprintln!("scxray-agent --worker: needs --cgroup DIR --duration-ms N");
         return 2;
     };

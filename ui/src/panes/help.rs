@@ -15,16 +15,29 @@ const KEY_COLUMN: usize = 12;
 
 pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
-    for (mode, heading) in [(Mode::Normal, "In panes"), (Mode::Help, "In this help")] {
+    let row = |keys: &str, hint: &'static str| {
+        Line::from(vec![
+            Span::styled(format!("  {keys:<KEY_COLUMN$}"), theme.key),
+            Span::raw(hint),
+        ])
+    };
+    for (mode, heading) in [
+        (Mode::Normal, "In panes"),
+        (Mode::Workbench, "On the workbench"),
+        (Mode::Edit, "Editing a pin field"),
+        (Mode::Export, "In the export"),
+        (Mode::Help, "In this help"),
+    ] {
         if !lines.is_empty() {
             lines.push(Line::raw(""));
         }
         lines.push(Line::styled(heading, theme.label));
         for (keys, hint) in keymap.help_rows(mode) {
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<KEY_COLUMN$}"), theme.key),
-                Span::raw(hint),
-            ]));
+            lines.push(row(&keys, hint));
+        }
+        if mode == Mode::Edit {
+            // Typing is every unbound key, so it has no row of its own.
+            lines.push(row("other keys", "typed into the field"));
         }
     }
     lines

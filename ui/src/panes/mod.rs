@@ -17,10 +17,13 @@ use crate::theme::Theme;
 
 pub mod backtrace;
 pub mod cpu_states;
+pub mod export;
 pub mod help;
 pub mod notes;
 pub mod summary;
 pub mod text;
+pub mod timeline;
+pub mod workbench;
 
 /// What a pane may read while drawing or measuring.
 #[derive(Clone, Copy)]
@@ -29,6 +32,8 @@ pub struct Ctx<'a> {
     /// The selected crash and its index in `report.crashes`.
     pub crash: Option<(usize, &'a Crash)>,
     pub theme: &'a Theme,
+    /// The matcher workbench's state, for its pane.
+    pub workbench: Option<&'a workbench::Workbench>,
 }
 
 /// One entry of the tab bar.
@@ -59,25 +64,36 @@ pub trait Pane {
         self.lines(ctx, width).len()
     }
 
+    /// Rows of `body` the scrolling content gets (the scroll bound and page
+    /// size); less than the body for panes with a fixed part.
+    fn viewport_rows(&self, ctx: &Ctx<'_>, body: Rect) -> usize {
+        let _ = ctx;
+        usize::from(body.height)
+    }
+
     /// Draws the content from line `scroll` on into `area`.
     fn render(&self, ctx: &Ctx<'_>, area: Rect, scroll: usize, buf: &mut Buffer) {
         render_lines(self.lines(ctx, area.width), area, scroll, buf);
     }
 }
 
-/// The panes for a report: the fixed ones, one per section, then notes.
+/// The panes for a report: the fixed ones, one per section, notes, then the
+/// matcher workbench, always last (after the digit keys' reach; `w` jumps
+/// there).
 pub fn build(report: &Report) -> Vec<Box<dyn Pane>> {
     let mut panes: Vec<Box<dyn Pane>> = vec![
         Box::new(summary::SummaryPane),
         Box::new(backtrace::BacktracePane),
         Box::new(cpu_states::CpuStatesPane),
     ];
+    panes.extend(timeline::TimelinePane::for_report(report).map(|p| Box::new(p) as Box<dyn Pane>));
     for (i, section) in report.sections.iter().enumerate() {
         panes.push(Box::new(text::TextPane::for_section(i, section)));
     }
     if !report.notes.is_empty() {
         panes.push(Box::new(notes::NotesPane));
     }
+    panes.push(Box::new(workbench::WorkbenchPane));
     panes
 }
 

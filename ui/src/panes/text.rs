@@ -17,7 +17,7 @@ use unicode_width::UnicodeWidthChar;
 use super::{Ctx, Pane};
 
 /// Tab stops in section text, as terminals and kernel logs assume.
-const TAB_WIDTH: usize = 8;
+pub(crate) const TAB_WIDTH: usize = 8;
 
 pub struct TextPane {
     title: String,
@@ -113,13 +113,13 @@ impl Pane for TextPane {
 
 /// Byte offsets where each line starts. `u32` halves the index for the
 /// common case of bodies under 4 GiB.
-enum LineIndex {
+pub(crate) enum LineIndex {
     Narrow(Vec<u32>),
     Wide(Vec<usize>),
 }
 
 impl LineIndex {
-    fn build(body: &str) -> LineIndex {
+    pub(crate) fn build(body: &str) -> LineIndex {
         let bytes = body.as_bytes();
         let starts = std::iter::once(0)
             .chain(memchr::memchr_iter(b'\n', bytes).map(|nl| nl + 1))
@@ -133,14 +133,23 @@ impl LineIndex {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         match self {
             LineIndex::Narrow(v) => v.len(),
             LineIndex::Wide(v) => v.len(),
         }
     }
 
-    fn start(&self, i: usize) -> usize {
+    /// 0-based line holding byte `offset` (the last line past the end).
+    pub(crate) fn line_of(&self, offset: usize) -> usize {
+        let after = match self {
+            LineIndex::Narrow(v) => v.partition_point(|&s| s as usize <= offset),
+            LineIndex::Wide(v) => v.partition_point(|&s| s <= offset),
+        };
+        after.saturating_sub(1)
+    }
+
+    pub(crate) fn start(&self, i: usize) -> usize {
         match self {
             LineIndex::Narrow(v) => v[i] as usize,
             LineIndex::Wide(v) => v[i],
@@ -148,7 +157,7 @@ impl LineIndex {
     }
 
     /// Line `i` (< len) without its newline or a trailing CR.
-    fn line<'s>(&self, body: &'s str, i: usize) -> &'s str {
+    pub(crate) fn line<'s>(&self, body: &'s str, i: usize) -> &'s str {
         let start = self.start(i);
         let end = if i + 1 < self.len() {
             self.start(i + 1) - 1
@@ -207,7 +216,7 @@ fn fit_line(line: &str, width: usize) -> (String, bool) {
 }
 
 /// `^@`..`^_` for C0 controls, `^?` for DEL and anything else.
-fn caret(c: char) -> char {
+pub(crate) fn caret(c: char) -> char {
     match c as u32 {
         n @ 0..=0x1f => char::from(b'@' + n as u8),
         _ => '?',
@@ -263,6 +272,7 @@ mod tests {
             report: &report,
             crash: None,
             theme: &theme,
+            workbench: None,
         };
         let body: String = (1..=12)
             .map(|i| format!("line {i} {}\n", "x".repeat(i)))

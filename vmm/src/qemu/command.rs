@@ -76,7 +76,13 @@ pub fn low_mem_end(memory_bytes: u64) -> u64 {
 pub fn args(l: &Launch<'_>) -> Vec<OsString> {
     let mut a: Vec<OsString> = Vec::with_capacity(40);
     let mut push = |parts: &[&str]| a.extend(parts.iter().map(OsString::from));
-    push(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+    push(&[
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
     match l.memory_file {
         Some(_) => push(&["-machine", &format!("{MACHINE},memory-backend={RAM_ID}")]),
         None => push(&["-machine", MACHINE]),
@@ -91,7 +97,12 @@ pub fn args(l: &Launch<'_>) -> Vec<OsString> {
             push(&["-accel", &format!("tcg,thread={thread}"), "-cpu", "max"]);
         }
     }
-    push(&["-smp", &l.cpus.to_string(), "-m", &format!("{}M", l.memory_mib)]);
+    push(&[
+        "-smp",
+        &l.cpus.to_string(),
+        "-m",
+        &format!("{}M", l.memory_mib),
+    ]);
     if let Some(file) = l.memory_file {
         let mut obj = OsString::from(format!(
             "memory-backend-file,id={RAM_ID},size={}M,share=on,mem-path=",
@@ -109,14 +120,24 @@ pub fn args(l: &Launch<'_>) -> Vec<OsString> {
     a.push(l.cmdline.into());
     // stdin is /dev/null: QEMU makes its stdin non-blocking, which must not
     // leak into scxray's terminal. signal=off: no Ctrl-C handling by QEMU.
-    for s in ["-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"] {
+    for s in [
+        "-chardev",
+        "stdio,id=console,signal=off",
+        "-serial",
+        "chardev:console",
+    ] {
         a.push(s.into());
     }
     match l.record_socket {
         Some(sock) => {
             let mut chardev = OsString::from("socket,id=records,path=");
             chardev.push(escape_option(sock.as_os_str()));
-            for s in [OsString::from("-chardev"), chardev, "-serial".into(), "chardev:records".into()] {
+            for s in [
+                OsString::from("-chardev"),
+                chardev,
+                "-serial".into(),
+                "chardev:records".into(),
+            ] {
                 a.push(s);
             }
         }
@@ -145,7 +166,10 @@ fn escape_option(value: &OsStr) -> OsString {
 pub fn display(program: &Path, args: &[OsString]) -> String {
     let quote = |s: &OsStr| {
         let s = s.to_string_lossy();
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=,:+@%".contains(&b)) {
+        if !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./=,:+@%".contains(&b))
+        {
             s.into_owned()
         } else {
             format!("'{}'", s.replace('\'', r"'\''"))
@@ -180,13 +204,30 @@ mod tests {
     }
 
     fn after<'a>(a: &'a [String], flag: &str) -> Vec<&'a str> {
-        a.windows(2).filter(|w| w[0] == flag).map(|w| w[1].as_str()).collect()
+        a.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
     }
 
     #[test]
     fn tcg_guest_with_shared_memory_and_record_socket() {
-        let a = strs(&args(&launch(Accel::Tcg, Some(Path::new("/t/rec.sock")), Some(Path::new("/dev/shm/scxray-1-0")))));
-        assert_eq!(&a[..6], ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-machine"]);
+        let a = strs(&args(&launch(
+            Accel::Tcg,
+            Some(Path::new("/t/rec.sock")),
+            Some(Path::new("/dev/shm/scxray-1-0")),
+        )));
+        assert_eq!(
+            &a[..6],
+            [
+                "-nodefaults",
+                "-no-user-config",
+                "-display",
+                "none",
+                "-no-reboot",
+                "-machine"
+            ]
+        );
         assert_eq!(after(&a, "-machine"), ["q35,memory-backend=scxray-ram"]);
         assert_eq!(after(&a, "-accel"), ["tcg,thread=multi"]);
         assert_eq!(after(&a, "-cpu"), ["max"]);
@@ -203,7 +244,10 @@ mod tests {
         assert_eq!(after(&a, "-serial"), ["chardev:console", "chardev:records"]);
         assert_eq!(
             after(&a, "-chardev"),
-            ["stdio,id=console,signal=off", "socket,id=records,path=/t/rec.sock"]
+            [
+                "stdio,id=console,signal=off",
+                "socket,id=records,path=/t/rec.sock"
+            ]
         );
     }
 
@@ -226,7 +270,11 @@ mod tests {
 
     #[test]
     fn commas_in_paths_are_escaped_inside_options_only() {
-        let a = strs(&args(&launch(Accel::Tcg, Some(Path::new("/a,b/s")), Some(Path::new("/m,1")))));
+        let a = strs(&args(&launch(
+            Accel::Tcg,
+            Some(Path::new("/a,b/s")),
+            Some(Path::new("/m,1")),
+        )));
         assert_eq!(after(&a, "-chardev")[1], "socket,id=records,path=/a,,b/s");
         assert!(after(&a, "-object")[0].ends_with("mem-path=/m,,1"));
     }
@@ -234,7 +282,10 @@ mod tests {
     #[test]
     fn cmdline_appends_extras() {
         assert_eq!(kernel_cmdline(""), BASE_CMDLINE);
-        assert_eq!(kernel_cmdline("  loglevel=7 "), format!("{BASE_CMDLINE} loglevel=7"));
+        assert_eq!(
+            kernel_cmdline("  loglevel=7 "),
+            format!("{BASE_CMDLINE} loglevel=7")
+        );
         assert!(BASE_CMDLINE.contains("nokaslr") && BASE_CMDLINE.contains("panic=-1"));
     }
 
@@ -248,7 +299,10 @@ mod tests {
 
     #[test]
     fn display_quotes_what_needs_it() {
-        let d = display(Path::new("qemu"), &["-append".into(), "a b".into(), "it's".into()]);
+        let d = display(
+            Path::new("qemu"),
+            &["-append".into(), "a b".into(), "it's".into()],
+        );
         assert_eq!(d, r"qemu -append 'a b' 'it'\''s'");
     }
 }

@@ -82,7 +82,11 @@ pub fn strip_timestamp(line: &str) -> &str {
     let t = line.trim_start();
     if let Some(rest) = t.strip_prefix('[') {
         if let Some((stamp, after)) = rest.split_once(']') {
-            if stamp.trim().bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+            if stamp
+                .trim()
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.')
+            {
                 return after.trim_start();
             }
         }
@@ -111,7 +115,10 @@ pub struct Tail {
 
 impl Tail {
     pub fn new(cap: usize) -> Self {
-        Tail { lines: VecDeque::with_capacity(cap.min(1024)), cap }
+        Tail {
+            lines: VecDeque::with_capacity(cap.min(1024)),
+            cap,
+        }
     }
 
     pub fn push(&mut self, line: &str) {
@@ -195,12 +202,30 @@ mod tests {
     fn spots_oopses_and_panics() {
         // Lines as the 7.3 cloud kernel prints them (boot-flakiness fixture).
         let cases = [
-            ("[    1.957034] Oops: int3: 0000 [#1] SMP NOPTI", Some(Trouble::Oops)),
-            ("[    1.96] BUG: kernel NULL pointer dereference, address: 0000000000000000", Some(Trouble::Oops)),
-            ("[    2.0] kernel BUG at mm/slub.c:123!", Some(Trouble::Oops)),
-            ("[    2.1] Kernel panic - not syncing: Fatal exception in interrupt", Some(Trouble::Panic)),
-            ("Kernel panic - not syncing: VFS: Unable to mount root fs", Some(Trouble::Panic)),
-            ("[    2.2] ---[ end Kernel panic - not syncing: Fatal exception ]---", None),
+            (
+                "[    1.957034] Oops: int3: 0000 [#1] SMP NOPTI",
+                Some(Trouble::Oops),
+            ),
+            (
+                "[    1.96] BUG: kernel NULL pointer dereference, address: 0000000000000000",
+                Some(Trouble::Oops),
+            ),
+            (
+                "[    2.0] kernel BUG at mm/slub.c:123!",
+                Some(Trouble::Oops),
+            ),
+            (
+                "[    2.1] Kernel panic - not syncing: Fatal exception in interrupt",
+                Some(Trouble::Panic),
+            ),
+            (
+                "Kernel panic - not syncing: VFS: Unable to mount root fs",
+                Some(Trouble::Panic),
+            ),
+            (
+                "[    2.2] ---[ end Kernel panic - not syncing: Fatal exception ]---",
+                None,
+            ),
             ("[    0.5] Run /init as init process", None),
             ("[    0.5] WARNING: CPU: 0 PID: 1 at kernel/foo.c:1", None),
             ("no BUG: here", None),

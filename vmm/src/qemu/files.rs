@@ -73,9 +73,11 @@ impl RunDir {
         let mut out = File::create(&path).map_err(VmError::io("cannot create", &path))?;
         for p in parts {
             let mut input = File::open(p).map_err(VmError::io("cannot read the initramfs", p))?;
-            let n = io::copy(&mut input, &mut out).map_err(VmError::io("cannot copy the initramfs", p))?;
+            let n = io::copy(&mut input, &mut out)
+                .map_err(VmError::io("cannot copy the initramfs", p))?;
             let pad = (4 - n % 4) % 4;
-            out.write_all(&[0; 3][..pad as usize]).map_err(VmError::io("cannot write", &path))?;
+            out.write_all(&[0; 3][..pad as usize])
+                .map_err(VmError::io("cannot write", &path))?;
         }
         Ok(path)
     }
@@ -120,7 +122,11 @@ impl ShmFile {
                 .open(&path);
             match created {
                 Ok(_) => {
-                    let info = MemoryInfo { path, size, low_end: low_mem_end(size) };
+                    let info = MemoryInfo {
+                        path,
+                        size,
+                        low_end: low_mem_end(size),
+                    };
                     return Ok(Ok(ShmFile { info }));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -152,11 +158,30 @@ fn free_bytes(dir: &Path) -> io::Result<u64> {
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
-/// Whether process `pid` exists (EPERM: it does, as another user's).
+/// Whether process `pid` is alive: it exists (EPERM: as another user's)
+/// and is not a zombie (an unreaped dead parent keeps its pid, and
+/// containers often have no init reaping). A pid reused by another process
+/// keeps the files until that one ends too.
 fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
+    let Ok(raw) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
     // SAFETY: signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM) }
+    let exists = unsafe {
+        libc::kill(raw, 0) == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    };
+    exists && !zombie(pid)
+}
+
+fn zombie(pid: u32) -> bool {
+    // `pid (comm) S ...`: the state follows the last `)`.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 /// `<pid>` of `<prefix><pid>-<rest>`, when `rest` passes `rest_ok`.
@@ -169,7 +194,9 @@ fn owner(name: &str, prefix: &str, rest_ok: impl Fn(&str) -> bool) -> Option<u32
 }
 
 fn shm_owner(name: &str) -> Option<u32> {
-    owner(name, SHM_PREFIX, |n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    owner(name, SHM_PREFIX, |n| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 fn run_dir_owner(name: &str) -> Option<u32> {
@@ -200,7 +227,10 @@ fn sweep_in(shm: &Path, tmp: &Path, alive: impl Fn(u32) -> bool) -> Vec<PathBuf>
     for (name, path) in entries(tmp) {
         let stale = run_dir_owner(&name).is_some_and(|pid| !alive(pid));
         // symlink_metadata: never follow a planted link out of the temp dir.
-        if stale && fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) && fs::remove_dir_all(&path).is_ok() {
+        if stale
+            && fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
+            && fs::remove_dir_all(&path).is_ok()
+        {
             removed.push(path);
         }
     }
@@ -220,6 +250,21 @@ mod tests {
         assert_eq!(shm_owner("scxray-run-12-abc"), None);
         assert_eq!(run_dir_owner("scxray-run-12-aBc123"), Some(12));
         assert_eq!(run_dir_owner("scxray-run-12"), None);
+    }
+
+    #[test]
+    fn zombies_are_dead() {
+        assert!(alive(std::process::id()));
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped yet: a zombie.
+        let t = std::time::Instant::now();
+        while !zombie(pid) && t.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!alive(pid));
+        child.wait().unwrap();
+        assert!(!alive(pid));
     }
 
     #[test]
@@ -273,8 +318,11 @@ mod tests {
         fs::write(&b, b"678").unwrap();
         assert_eq!(rd.initrd(std::slice::from_ref(&a)).unwrap(), a);
         let both = rd.initrd(&[a, b]).unwrap();
-        assert_eq!(fs::read(both).unwrap(), b"12345\0\0\0678\0");
-        let missing = rd.initrd(&[parent.path().join("nope")]).unwrap_err().to_string();
+        assert_eq!(fs::read(both).unwrap(), b"12345\x00\x00\x00678\x00");
+        let missing = rd
+            .initrd(&[parent.path().join("nope")])
+            .unwrap_err()
+            .to_string();
         assert!(missing.contains("nope"), "{missing}");
     }
 

@@ -16,7 +16,9 @@ use super::queue::{Incoming, Queue};
 const CHUNK: usize = 16 * 1024;
 
 fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(name.to_owned()).spawn(body)
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
 }
 
 /// Reads until end of stream (or an error, which ends it the same way).
@@ -36,7 +38,9 @@ fn pump(mut input: impl Read, mut each: impl FnMut(&[u8])) {
 pub fn console(input: impl Read + Send + 'static, queue: Arc<Queue>) -> io::Result<JoinHandle<()>> {
     spawn("qemu-console", move || {
         let mut lines = LineSplitter::new();
-        pump(input, |b| lines.push(b, &mut |l| queue.push(Incoming::Console(l))));
+        pump(input, |b| {
+            lines.push(b, &mut |l| queue.push(Incoming::Console(l)))
+        });
         if let Some(l) = lines.finish() {
             queue.push(Incoming::Console(l));
         }
@@ -48,7 +52,9 @@ pub fn console(input: impl Read + Send + 'static, queue: Arc<Queue>) -> io::Resu
 pub fn stderr(input: impl Read + Send + 'static, queue: Arc<Queue>) -> io::Result<JoinHandle<()>> {
     spawn("qemu-stderr", move || {
         let mut lines = LineSplitter::new();
-        pump(input, |b| lines.push(b, &mut |l| queue.push(Incoming::Stderr(l))));
+        pump(input, |b| {
+            lines.push(b, &mut |l| queue.push(Incoming::Stderr(l)))
+        });
         if let Some(l) = lines.finish() {
             queue.push(Incoming::Stderr(l));
         }
@@ -85,7 +91,14 @@ pub fn try_accept(listener: &UnixListener) -> io::Result<Option<UnixStream>> {
             s.set_nonblocking(false)?;
             Ok(Some(s))
         }
-        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(None),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }
@@ -108,7 +121,10 @@ mod tests {
     #[test]
     fn console_lines_then_end() {
         let q = Arc::new(Queue::new(1 << 20));
-        console(&b"a\r\nb\npartial"[..], Arc::clone(&q)).unwrap().join().unwrap();
+        console(&b"a\r\nb\npartial"[..], Arc::clone(&q))
+            .unwrap()
+            .join()
+            .unwrap();
         let got: Vec<String> = drain(&q)
             .into_iter()
             .map(|i| match i {
@@ -134,7 +150,10 @@ mod tests {
         };
         let q = Arc::new(Queue::new(1 << 20));
         let t = records(server, Arc::clone(&q)).unwrap();
-        let hello = Record::Hello { agent: "t".into(), uptime_ms: 1 };
+        let hello = Record::Hello {
+            agent: "t".into(),
+            uptime_ms: 1,
+        };
         client.write_all(b"junk SXR\x09").unwrap();
         client.write_all(&encode(&hello).unwrap()).unwrap();
         drop(client);

@@ -37,7 +37,14 @@ impl QemuProcess {
         // async-signal-safe calls (prctl, getppid) and allocates nothing.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0,
+                    0,
+                    0,
+                ) != 0
+                {
                     return Err(io::Error::last_os_error());
                 }
                 // The parent may have died before prctl: then nobody would
@@ -49,10 +56,18 @@ impl QemuProcess {
             });
         }
         let child = cmd.spawn().map_err(|source| match source.kind() {
-            io::ErrorKind::NotFound => VmError::QemuNotFound { program: program.to_path_buf() },
-            _ => VmError::Spawn { program: program.to_path_buf(), source },
+            io::ErrorKind::NotFound => VmError::QemuNotFound {
+                program: program.to_path_buf(),
+            },
+            _ => VmError::Spawn {
+                program: program.to_path_buf(),
+                source,
+            },
         })?;
-        Ok(QemuProcess { child, status: None })
+        Ok(QemuProcess {
+            child,
+            status: None,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -137,7 +152,10 @@ mod tests {
     #[test]
     fn own_group_and_killed_with_its_children_on_drop() {
         // A shell that starts a grandchild: both must go with the group.
-        let args: Vec<OsString> = ["-c", "sleep 300 & echo $!; wait"].iter().map(OsString::from).collect();
+        let args: Vec<OsString> = ["-c", "sleep 300 & echo $!; wait"]
+            .iter()
+            .map(OsString::from)
+            .collect();
         let mut p = QemuProcess::spawn(Path::new("/bin/sh"), &args).unwrap();
         let pid = p.pid();
         assert_eq!(group_of(pid), Some(pid));
@@ -145,7 +163,11 @@ mod tests {
         let mut out = out.unwrap();
         let mut buf = [0u8; 32];
         let n = out.read(&mut buf).unwrap();
-        let grandchild: u32 = std::str::from_utf8(&buf[..n]).unwrap().trim().parse().unwrap();
+        let grandchild: u32 = std::str::from_utf8(&buf[..n])
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         assert_eq!(group_of(grandchild), Some(pid));
         drop(p);
         assert!(!Path::new(&format!("/proc/{pid}")).exists());
@@ -165,7 +187,8 @@ mod tests {
 
     #[test]
     fn exit_status_in_words() {
-        let mut p = QemuProcess::spawn(Path::new("/bin/sh"), &["-c".into(), "exit 3".into()]).unwrap();
+        let mut p =
+            QemuProcess::spawn(Path::new("/bin/sh"), &["-c".into(), "exit 3".into()]).unwrap();
         let t = Instant::now();
         let status = loop {
             if let Some(s) = p.try_wait() {
@@ -175,6 +198,9 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         };
         assert_eq!(describe(status), "exit status 3");
-        assert_eq!(describe(ExitStatus::from_raw(libc::SIGABRT)), "killed by signal 6 (SIGABRT)");
+        assert_eq!(
+            describe(ExitStatus::from_raw(libc::SIGABRT)),
+            "killed by signal 6 (SIGABRT)"
+        );
     }
 }

@@ -76,15 +76,24 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(cap: usize) -> Self {
-        Queue { state: Mutex::new(State::default()), ready: Condvar::new(), cap }
+        Queue {
+            state: Mutex::new(State::default()),
+            ready: Condvar::new(),
+            cap,
+        }
     }
 
     /// Queues `item`, or drops and counts it when the queue is full. End
     /// markers are never dropped.
     pub fn push(&self, item: Incoming) {
         let cost = item.cost();
-        let Ok(mut st) = self.state.lock() else { return };
-        let is_end = matches!(item, Incoming::ConsoleEnd | Incoming::RecordEnd(_) | Incoming::StderrEnd);
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let is_end = matches!(
+            item,
+            Incoming::ConsoleEnd | Incoming::RecordEnd(_) | Incoming::StderrEnd
+        );
         if !is_end && st.bytes + cost > self.cap {
             st.dropped.bytes += (cost - ITEM_OVERHEAD) as u64;
             match item {
@@ -103,7 +112,10 @@ impl Queue {
     /// The oldest item, waiting up to `timeout` for one.
     pub fn pop(&self, timeout: Duration) -> Option<Incoming> {
         let st = self.state.lock().ok()?;
-        let (mut st, _) = self.ready.wait_timeout_while(st, timeout, |s| s.items.is_empty()).ok()?;
+        let (mut st, _) = self
+            .ready
+            .wait_timeout_while(st, timeout, |s| s.items.is_empty())
+            .ok()?;
         let (item, cost) = st.items.pop_front()?;
         st.bytes -= cost;
         Some(item)
@@ -158,9 +170,14 @@ mod tests {
         let q2 = Arc::clone(&q);
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
-            q2.push(Incoming::Record(Record::Error { message: "m".into() }));
+            q2.push(Incoming::Record(Record::Error {
+                message: "m".into(),
+            }));
         });
-        assert!(matches!(q.pop(Duration::from_secs(5)), Some(Incoming::Record(_))));
+        assert!(matches!(
+            q.pop(Duration::from_secs(5)),
+            Some(Incoming::Record(_))
+        ));
         t.join().unwrap();
         assert!(q.pop(Duration::from_millis(10)).is_none());
     }

@@ -1,0 +1,236 @@
+//! The timeline pane on ktstr fixtures, and the themes: full screens at
+//! 80x24 and 160x48, one styled screen per theme (plain snapshots carry no
+//! colour, so those list each cell's style), the cycle key, and sizes down to
+//! nothing.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::Terminal;
+use scxray::report::Report;
+use scxray_ui::theme::Theme;
+use scxray_ui::{handle_key, App};
+
+const MONITOR_FAILED: &str = "ktstr-bpfland-monitor-failed.txt";
+const STALL: &str = "ktstr-cosmos-timed-out-stall.txt";
+
+fn fixture(name: &str) -> Report {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/variants")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    scxray::parse::parse_str(&text)
+}
+
+/// The app on `name` with the timeline pane focused.
+fn app(name: &str, theme: Theme) -> App {
+    let mut app = App::new(fixture(name), name).with_theme(theme);
+    let at = app
+        .pane_titles()
+        .iter()
+        .position(|t| t == "Timeline")
+        .expect("a Timeline pane");
+    app.focus_pane(at);
+    app
+}
+
+fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
+    app.resize(width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(&*app, frame.area()))
+        .unwrap();
+    terminal
+}
+
+fn screen(app: &mut App, width: u16, height: u16) -> String {
+    let terminal = draw(app, width, height);
+    if width == 0 {
+        return String::new();
+    }
+    terminal.backend().to_string()
+}
+
+/// The text, then the same grid with one letter per distinct style (`.` for
+/// none), then what each letter is.
+fn styled(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut ids: Vec<Style> = Vec::new();
+    let mut text = String::new();
+    let mut grid = String::new();
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &buf[(x, y)];
+            text.push_str(cell.symbol());
+            let style = Style::new()
+                .fg(cell.fg)
+                .bg(cell.bg)
+                .add_modifier(cell.modifier);
+            if style == Style::new().fg(Color::Reset).bg(Color::Reset) {
+                grid.push('.');
+                continue;
+            }
+            let id = ids.iter().position(|s| *s == style).unwrap_or_else(|| {
+                ids.push(style);
+                ids.len() - 1
+            });
+            grid.push(char::from(
+                b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[id % 52],
+            ));
+        }
+        text.push('\n');
+        grid.push('\n');
+    }
+    let mut legend = String::new();
+    for (i, s) in ids.iter().enumerate() {
+        let id = char::from(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[i % 52]);
+        let mods = if s.add_modifier == Modifier::empty() {
+            String::new()
+        } else {
+            format!(" {:?}", s.add_modifier)
+        };
+        legend.push_str(&format!(
+            "{id}: fg={:?} bg={:?}{mods}\n",
+            s.fg.unwrap_or(Color::Reset),
+            s.bg.unwrap_or(Color::Reset)
+        ));
+    }
+    format!("{text}\n{grid}\n{legend}")
+}
+
+#[test]
+fn timeline_80x24() {
+    let s = screen(&mut app(MONITOR_FAILED, Theme::plain()), 80, 24);
+    assert!(s.contains("Phase 1"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn timeline_160x48() {
+    let s = screen(&mut app(MONITOR_FAILED, Theme::plain()), 160, 48);
+    // Wide: the monitor sits beside the phases.
+    assert!(
+        s.lines().any(|l| l.contains("BASELINE") && l.contains('│')),
+        "{s}"
+    );
+    assert!(s.contains("DEGRADATION imbalance +2.1"), "{s}");
+    assert!(s.contains("monitor FAILED: 2 violation(s)"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn timeline_with_a_crash_160x48() {
+    let s = screen(&mut app(STALL, Theme::plain()), 160, 48);
+    assert!(s.contains("crash ↑ stall (1026)"), "{s}");
+    assert!(s.contains("stalls: 301"), "{s}");
+    insta::assert_snapshot!(s);
+}
+
+#[test]
+fn one_styled_screen_per_theme() {
+    let mut seen = HashMap::new();
+    for name in Theme::names_in(None) {
+        let theme = Theme::load(None, &name).unwrap();
+        let terminal = draw(&mut app(MONITOR_FAILED, theme), 80, 24);
+        let s = styled(terminal.backend().buffer());
+        insta::assert_snapshot!(format!("theme_{name}_80x24"), s);
+        // The legend differs per theme: a theme change shows in the snapshot.
+        let legend = s.rsplit("\n\n").next().unwrap().to_string();
+        assert!(
+            seen.insert(legend, name.clone()).is_none(),
+            "{name} looks like another theme"
+        );
+    }
+}
+
+#[test]
+fn warning_style_marks_degraded_phases() {
+    let theme = Theme::load(None, "dark").unwrap();
+    let warning = theme.warning;
+    let mut app = app(MONITOR_FAILED, theme);
+    let terminal = draw(&mut app, 160, 48);
+    let buf = terminal.backend().buffer();
+    let row = (0..48)
+        .find(|&y| {
+            (0..160)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+                .contains("DEGRADATION imbalance")
+        })
+        .expect("a DEGRADATION line");
+    let x = (0..160).find(|&x| buf[(x, row)].symbol() == "D").unwrap();
+    assert_eq!(buf[(x, row)].fg, warning.fg.unwrap());
+}
+
+#[test]
+fn cycle_key_switches_theme_and_says_so() {
+    let dark = Theme::load(None, "dark").unwrap();
+    let mut app = app(MONITOR_FAILED, dark.clone());
+    let before = draw(&mut app, 80, 24).backend().buffer()[(0, 0)].bg;
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT),
+    );
+    let terminal = draw(&mut app, 80, 24);
+    let after = terminal.backend().buffer()[(0, 0)].bg;
+    assert_ne!(before, after, "the title bar changed colour");
+    assert!(terminal.backend().to_string().contains("theme: light"));
+}
+
+#[test]
+fn pane_is_listed_only_with_a_timeline_or_monitor() {
+    let titles = App::new(fixture("dump-rusty-crlf.txt"), "x").pane_titles();
+    assert!(!titles.iter().any(|t| t == "Timeline"), "{titles:?}");
+    // Monitor only (no timeline): listed.
+    let titles = App::new(fixture("ktstr-p2dq-inconclusive-libtest.txt"), "x").pane_titles();
+    assert!(titles.iter().any(|t| t == "Timeline"), "{titles:?}");
+}
+
+#[test]
+fn never_panics_at_any_size() {
+    let files = [
+        MONITOR_FAILED,
+        STALL,
+        "ktstr-eevdf-libtest-no-sched.txt",
+        "ktstr-lavd-ansi-bug-summary-newer.txt",
+        "ktstr-layered-guest-crashed.txt",
+        "ktstr-p2dq-inconclusive-libtest.txt",
+        "ktstr-rusty-nextest-autorepro.txt",
+    ];
+    let sizes = [
+        (0, 0),
+        (1, 1),
+        (2, 2),
+        (20, 5),
+        (5, 20),
+        (12, 7),
+        (40, 10),
+        (80, 24),
+        (99, 30),
+        (100, 30),
+        (160, 48),
+        (250, 80),
+        (3000, 4),
+    ];
+    for file in files {
+        for theme in [Theme::plain(), Theme::load(None, "high-contrast").unwrap()] {
+            let mut app = app(file, theme);
+            for &(w, h) in &sizes {
+                screen(&mut app, w, h);
+                handle_key(
+                    &mut app,
+                    KeyEvent::new(KeyCode::Char('G'), KeyModifiers::NONE),
+                );
+                screen(&mut app, w, h);
+                handle_key(
+                    &mut app,
+                    KeyEvent::new(KeyCode::Char('g'), KeyModifiers::NONE),
+                );
+            }
+        }
+    }
+}
