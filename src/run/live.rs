@@ -230,6 +230,7 @@ impl LiveRun {
                     self.marks.enabled.get_or_insert(at_ms);
                 } else if self.marks.enabled.is_some() {
                     self.marks.crash.get_or_insert(at_ms);
+                    self.stage = Stage::Crashed;
                 }
             }
             Record::Error { message } => self.errors.push(message),

@@ -19,6 +19,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 use scxray::matcher::{render_test, NamedCorpus};
 use scxray::report::Report;
+use scxray::run::live::{Event as RunEvent, LiveRun};
 
 use crate::keymap::{Action, Key, Keymap, Mode};
 use crate::panes::export::ExportView;
@@ -81,6 +82,9 @@ pub struct App {
     effects: Vec<Effect>,
     /// A path `w` found existing: the next `w` overwrites it.
     confirm_overwrite: Option<PathBuf>,
+    /// The run being shown live, if any.
+    live: Option<LiveRun>,
+    live_clock_ms: u64,
 }
 
 /// Where each part of the screen goes.
@@ -119,6 +123,8 @@ impl App {
             status: None,
             effects: Vec::new(),
             confirm_overwrite: None,
+            live: None,
+            live_clock_ms: 0,
         };
         app.select_crash(crash);
         app
@@ -133,6 +139,102 @@ impl App {
     pub fn with_keymap(mut self, keymap: Keymap) -> App {
         self.keymap = keymap;
         self
+    }
+
+    /// Live mode: the title shows where the run is.
+    pub fn set_source(&mut self, source: String) {
+        self.source = source;
+    }
+
+    /// Starts live mode on `live` (`scxray demo`, `scxray run`).
+    pub fn with_live(mut self, live: LiveRun) -> App {
+        self.live = Some(live);
+        self.refresh_live();
+        self
+    }
+
+    /// Folds one run event in and shows the new state.
+    pub fn live_event(&mut self, event: RunEvent, at_ms: u64) {
+        if let Some(live) = &mut self.live {
+            live.apply(event, at_ms);
+            self.live_clock_ms = at_ms;
+            self.refresh_live();
+        }
+    }
+
+    /// The run thread ended; `message` says how (kept in the status bar).
+    pub fn live_finished(&mut self, message: String) {
+        self.status = Some(message);
+    }
+
+    /// The run's state, for saving its report.
+    pub fn take_live(&mut self) -> Option<LiveRun> {
+        self.live.take()
+    }
+
+    fn refresh_live(&mut self) {
+        if let Some(live) = &self.live {
+            let title = format!(
+                "{} · {} · {:.1}s",
+                live.meta.test_name,
+                live.stage.label(),
+                self.live_clock_ms as f64 / 1000.0
+            );
+            let report = live.report();
+            self.set_source(title);
+            self.replace_report(report);
+        }
+    }
+
+    /// Swaps in a newer report of the same run (live mode). Panes keep their
+    /// place; a log pane scrolled to its end, or not looked at yet, follows
+    /// new lines (scroll positions are clamped when used).
+    pub fn replace_report(&mut self, report: Report) {
+        let body = self.areas(self.screen).body;
+        let old: Vec<(String, usize, bool)> = {
+            let ctx = self.ctx();
+            self.panes
+                .iter()
+                .zip(&self.scroll)
+                .map(|(p, &s)| {
+                    let total = p.line_count(&ctx, body.width);
+                    let rows = p.viewport_rows(&ctx, body);
+                    (p.title(&ctx), s, s >= total.saturating_sub(rows))
+                })
+                .collect()
+        };
+        let focused = old.get(self.focus).map(|o| o.0.clone());
+        let had_crash = self.crash.is_some();
+        self.report = report;
+        self.panes = panes::build(&self.report);
+        self.wb_pane = self.panes.len() - 1;
+        let titles: Vec<String> = {
+            let ctx = self.ctx();
+            self.panes.iter().map(|p| p.title(&ctx)).collect()
+        };
+        self.scroll = titles
+            .iter()
+            .zip(&self.panes)
+            .map(|(t, p)| {
+                let follow = p.section().is_some();
+                match old.iter().find(|o| &o.0 == t) {
+                    Some((_, s, at_end)) if !(follow && *at_end) => *s,
+                    _ if follow => usize::MAX,
+                    _ => 0,
+                }
+            })
+            .collect();
+        self.focus = focused
+            .and_then(|f| titles.iter().position(|t| *t == f))
+            .unwrap_or(0);
+        let n = self.report.crashes.len();
+        let selected = self.report.selected.filter(|&i| i < n);
+        if had_crash {
+            self.crash = selected.or(self.crash.filter(|&i| i < n));
+        } else if selected.is_some() {
+            // The crash just appeared: show it, as `scxray open` would.
+            self.select_crash(selected);
+        }
     }
 
     /// Corpora of clean runs for the workbench's negative control.

@@ -29,6 +29,7 @@ use scxray::report::Report;
 pub mod app;
 pub mod keymap;
 pub mod panes;
+pub mod runner;
 pub mod terminal;
 pub mod theme;
 pub mod worker;
@@ -44,6 +45,10 @@ pub enum AppEvent {
     Worker(Reply),
     /// Reading the terminal failed; the loop stops with this error.
     InputFailed(io::Error),
+    /// A live run's event, with its host time (ms since the run started).
+    Run(scxray::run::live::Event, u64),
+    /// The live run's thread ended; how, in words.
+    RunDone(String),
 }
 
 /// Options of `scxray open`.
@@ -72,15 +77,23 @@ pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyh
     if let Some(keymap) = options.keymap {
         app = app.with_keymap(keymap);
     }
+    run_app(app, |_| Ok(())).map(|_| ())
+}
+
+/// Runs `app` in the terminal until the user quits and returns it. `start`
+/// gets a sender for extra events (a live run's thread) before the loop starts.
+pub fn run_app(
+    mut app: App,
+    start: impl FnOnce(mpsc::Sender<AppEvent>) -> anyhow::Result<()>,
+) -> anyhow::Result<App> {
     let (tx, rx) = mpsc::channel();
     let worker_tx = tx.clone();
     app.set_engine(
         worker::Engine::spawn(move |reply| worker_tx.send(AppEvent::Worker(reply)).is_ok())
             .context("cannot start the matcher worker thread")?,
     );
+    start(tx.clone())?;
     let mut tui = terminal::Tui::enter()?;
-    // Blocks in `read` until a key arrives. It is not joined: after the loop
-    // returns, the process exits with it still waiting for input.
     thread::Builder::new()
         .name("scxray-input".into())
         .spawn(move || loop {
@@ -103,13 +116,10 @@ pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyh
                 app.effect_done(outcome);
             }
         },
-    )
+    )?;
+    Ok(app)
 }
 
-/// Draws, then blocks on `next_event` and redraws only after something
-/// changed, so an idle UI uses no CPU. Returns when a key asks to quit.
-/// Searches run inline (the app's default engine) and effects stay queued
-/// in the app ([`App::take_effects`]).
 pub fn run<B>(
     terminal: &mut Terminal<B>,
     app: &mut App,
@@ -185,6 +195,14 @@ where
                 }
                 AppEvent::InputFailed(e) => {
                     return Err(e).context("cannot read terminal input");
+                }
+                AppEvent::Run(event, at) => {
+                    app.live_event(event, at);
+                    break;
+                }
+                AppEvent::RunDone(message) => {
+                    app.live_finished(message);
+                    break;
                 }
             }
         }

@@ -2,9 +2,11 @@
 //! and exit codes.
 //!
 //! Exit codes of `report`: 0 = a crash was found, 1 = readable but no crash,
-//! 2 = unreadable input or bad usage. `pin`: see `cli_pin.rs`.
+//! 2 = unreadable input or bad usage. `pin`: see `cli_pin.rs`; `demo` and
+//! `run`: see `cli_run.rs`.
 
 mod cli_pin;
+mod cli_run;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -63,6 +65,10 @@ enum Command {
         #[arg(long)]
         ktstr: bool,
     },
+    /// Boot a sched_ext kernel in a VM, crash the bundled demo scheduler, show it live.
+    Demo(cli_run::DemoArgs),
+    /// Run your scheduler in a test VM under a workload and show it live.
+    Run(cli_run::RunArgs),
     /// Guest kernels: fetch Debian's sched_ext kernel, list the cached ones.
     Kernel {
         #[command(subcommand)]
@@ -143,6 +149,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Kernel { command } => kernel_command(command),
+        Command::Demo(a) => cli_run::demo(a),
+        Command::Run(a) => cli_run::run(a),
     }
 }
 

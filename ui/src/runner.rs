@@ -35,7 +35,9 @@ pub fn sibling_binary(name: &str, env: &str) -> anyhow::Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("cannot locate the scxray binary")?;
-    let dir = exe.parent().context("scxray binary has no parent directory")?;
+    let dir = exe
+        .parent()
+        .context("scxray binary has no parent directory")?;
     // Test binaries live in target/<profile>/deps: look one level up too.
     for d in [dir, dir.parent().unwrap_or(dir)] {
         let p = d.join(name);
@@ -50,13 +52,18 @@ pub fn sibling_binary(name: &str, env: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Resolves the kernel and binaries into a plan, plus the report's facts.
-pub fn plan(req: &RunRequest, on_stage: &mut dyn FnMut(&str)) -> anyhow::Result<(RunPlan, RunMeta)> {
+pub fn plan(
+    req: &RunRequest,
+    on_stage: &mut dyn FnMut(&str),
+) -> anyhow::Result<(RunPlan, RunMeta)> {
     let cache = KernelCache::from_env().context("cannot find scxray's cache directory")?;
     let kernel = match resolve_kernel(req.kernel.as_deref()) {
         Ok(k) => k,
         Err(e) if req.kernel.is_none() && std::env::var_os("SCXRAY_KERNEL").is_none() => {
             // No kernel at all: fetch Debian's sched_ext kernel once.
-            on_stage(&format!("no sched_ext kernel cached ({e}); fetching Debian's trixie-backports cloud kernel"));
+            on_stage(&format!(
+                "no sched_ext kernel cached ({e}); fetching Debian's trixie-backports cloud kernel"
+            ));
             fetch_kernel(&cache, on_stage)?;
             resolve_kernel(None)?
         }
@@ -67,7 +74,9 @@ pub fn plan(req: &RunRequest, on_stage: &mut dyn FnMut(&str)) -> anyhow::Result<
         Some(p) => p.clone(),
         None => sibling_binary("scx-demo", "SCXRAY_DEMO_SCHEDULER")?,
     };
-    let name = scheduler.file_name().map_or_else(|| "scheduler".into(), |n| n.to_string_lossy().into_owned());
+    let name = scheduler
+        .file_name()
+        .map_or_else(|| "scheduler".into(), |n| n.to_string_lossy().into_owned());
     let plan = RunPlan {
         kernel_image: kernel.image.clone(),
         agent,
@@ -104,13 +113,69 @@ fn fetch_kernel(cache: &KernelCache, on_stage: &mut dyn FnMut(&str)) -> anyhow::
     Ok(())
 }
 
-/// Runs the plan on the QEMU backend, sending every event to `events`.
-pub fn execute(plan: &RunPlan, cancel: &Cancel, events: &mpsc::Sender<(Event, u64)>) -> anyhow::Result<RunResult> {
+/// Runs the plan on the QEMU backend, handing every event to `on_event`.
+pub fn execute(
+    plan: &RunPlan,
+    cancel: &Cancel,
+    on_event: &mut dyn FnMut(Event, u64),
+) -> anyhow::Result<RunResult> {
     let backend = scxray_vmm::qemu::QemuBackend::from_env()?;
-    let mut send = |ev: Event, at: u64| {
-        let _ = events.send((ev, at));
+    Ok(session::run(plan, &backend, cancel, on_event)?)
+}
+
+/// The exit of a run in one line, for the status bar and stderr.
+pub fn describe(result: &anyhow::Result<RunResult>) -> String {
+    match result {
+        Ok(r) => format!("run finished: {}", r.exit.how),
+        Err(e) => format!("run failed: {e:#}"),
+    }
+}
+
+/// Live: the TUI shows the run as it happens and stays open on the final
+/// report. Quitting early cancels the run (the guest is torn down).
+pub fn run_live(
+    plan: RunPlan,
+    meta: RunMeta,
+    options: crate::OpenOptions,
+) -> anyhow::Result<(LiveRun, anyhow::Result<RunResult>)> {
+    let cancel = Cancel::new();
+    let live = LiveRun::new(meta);
+    let mut app = crate::App::new(live.report(), "starting")
+        .with_clean(options.clean)
+        .with_live(live);
+    if let Some(theme) = options.theme {
+        app = app.with_theme(theme);
+    }
+    if let Some(keymap) = options.keymap {
+        app = app.with_keymap(keymap);
+    }
+    let mut handle = None;
+    let thread_cancel = cancel.clone();
+    let ui = crate::run_app(app, |tx| {
+        let h = std::thread::Builder::new()
+            .name("scxray-run".into())
+            .spawn(move || {
+                let result = execute(&plan, &thread_cancel, &mut |ev, at| {
+                    let _ = tx.send(crate::AppEvent::Run(ev, at));
+                });
+                let _ = tx.send(crate::AppEvent::RunDone(describe(&result)));
+                result
+            })
+            .context("cannot start the run thread")?;
+        handle = Some(h);
+        Ok(())
+    });
+    // Whatever happened to the UI, the guest must not outlive it.
+    cancel.cancel();
+    let result = match handle {
+        Some(h) => h
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the run thread panicked"))),
+        None => Err(anyhow::anyhow!("the run did not start")),
     };
-    Ok(session::run(plan, &backend, cancel, &mut send)?)
+    let mut app = ui?;
+    let live = app.take_live().context("live state lost")?;
+    Ok((live, result))
 }
 
 /// Where finished run reports go: `$XDG_STATE_HOME/scxray/runs/` (or
@@ -126,18 +191,29 @@ pub fn report_dir() -> PathBuf {
 /// Writes the report in ktstr's layout; returns its path.
 pub fn save_report(report: &Report, meta: &RunMeta, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let path = dir.join(format!("{stamp}-{}-{}.txt", meta.test_name, meta.scheduler));
-    std::fs::write(&path, scxray::write::to_ktstr(report)).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::write(&path, scxray::write::to_ktstr(report))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }
 
 /// Headless: print stages to stderr, return the final state.
-pub fn run_headless(plan: &RunPlan, meta: RunMeta, cancel: &Cancel) -> anyhow::Result<(LiveRun, RunResult)> {
+pub fn run_headless(
+    plan: &RunPlan,
+    meta: RunMeta,
+    cancel: &Cancel,
+) -> anyhow::Result<(LiveRun, RunResult)> {
     let (tx, rx) = mpsc::channel();
     let mut live = LiveRun::new(meta);
     let result = std::thread::scope(|s| {
-        let worker = s.spawn(|| execute(plan, cancel, &tx));
+        let worker = s.spawn(move || {
+            execute(plan, cancel, &mut |ev, at| {
+                let _ = tx.send((ev, at));
+            })
+        });
         let mut last = String::new();
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
@@ -158,7 +234,9 @@ pub fn run_headless(plan: &RunPlan, meta: RunMeta, cancel: &Cancel) -> anyhow::R
         while let Ok((ev, at)) = rx.try_recv() {
             live.apply(ev, at);
         }
-        worker.join().map_err(|_| anyhow::anyhow!("the run thread panicked"))?
+        worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the run thread panicked"))?
     })?;
     Ok((live, result))
 }

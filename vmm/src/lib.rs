@@ -2,15 +2,61 @@
 //! scheduler, a workload and scxray's guest agent; feeds it; reads its memory;
 //! tears it down leaving no process or file behind.
 //!
-//! Planned layout (later issues): a `Backend` trait with a QEMU backend (TCG
-//! or KVM) and scxray's own KVM VMM; one file per VM device; the initramfs
-//! builder; guest RAM exposed as a shared mapping for the host-side monitor;
-//! and one `layout` file holding every guest address.
-//!
 //! Implemented so far: [`kernel`] (which kernel to boot, scxray's kernel
 //! cache, `scxray kernel fetch` of Debian's sched_ext cloud kernel with its
-//! vmlinux and BTF), [`initramfs`], and [`cancel`] (the Ctrl-C flag that long
-//! operations check so their cleanup guards run).
+//! vmlinux and BTF), [`initramfs`], [`cancel`] (the Ctrl-C flag that long
+//! operations check so their cleanup guards run), and the VM itself:
+//! [`backend`] (what any VM backend is) with [`qemu`] (the one there is).
+//! Planned: scxray's own KVM VMM behind the same trait, and one `layout` file
+//! holding every guest address.
+//!
+//! # Running a guest
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use scxray_vmm::backend::{Backend, ExitHow, GuestEvent, GuestSpec};
+//! use scxray_vmm::cancel::Cancel;
+//! use scxray_vmm::qemu::QemuBackend;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = QemuBackend::from_env()?; // $SCXRAY_QEMU, $SCXRAY_ACCEL
+//! let mut spec = GuestSpec::new("/path/vmlinuz", "/path/initramfs.cpio");
+//! spec.cmdline = "loglevel=7".into(); // after `console=ttyS0 nokaslr panic=-1 quiet`
+//! spec.deadline = Duration::from_secs(30); // scenario length + margin
+//! let cancel = Cancel::on_interrupt()?;
+//! let exit = backend.boot(&spec, &mut |event| match event {
+//!     GuestEvent::Console(line) => println!("console: {line}"),
+//!     GuestEvent::Record(record) => println!("agent: {record:?}"),
+//!     GuestEvent::Stage(stage) => println!("stage: {stage}"),
+//!     GuestEvent::Started { memory: Some(ram), .. } => println!("RAM in {}", ram.path.display()),
+//!     _ => {}
+//! }, &cancel)?;
+//! if let ExitHow::Watchdog { .. } = exit.how {
+//!     eprintln!("{}\n{}", exit.how, exit.console_tail.join("\n"));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! - [`Backend::boot`](backend::Backend::boot) blocks until the guest is gone
+//!   and cleaned up; events reach the sink on the calling thread as they
+//!   happen (run it on a worker thread and forward them to a UI).
+//! - The guest's channels: the kernel console on ttyS0
+//!   ([`GuestEvent::Console`](backend::GuestEvent::Console) lines) and the
+//!   agent's framed records (`scxray::run::record`) on ttyS1
+//!   ([`GuestEvent::Record`](backend::GuestEvent::Record)); both bounded, with
+//!   drops and decoder skips counted in the [`GuestExit`](backend::GuestExit).
+//! - How it ended is [`ExitHow`](backend::ExitHow): powered off, watchdog
+//!   (`guest hung at <stage>` + console tail), panic after the agent's hello,
+//!   boot oops (TCG faults retried twice), cancelled, QEMU died. `Err` only
+//!   when nothing could be run (no QEMU: install `qemu-system-x86`).
+//! - Guest RAM is a file in /dev/shm while the guest runs
+//!   ([`MemoryInfo`](backend::MemoryInfo), in `Started`), still readable
+//!   during the `Stopped` event, removed right after.
+//! - KVM is used only where a probe boot shows it runs this kernel (cached in
+//!   scxray's cache dir); else TCG. `SCXRAY_ACCEL=kvm|tcg|auto` overrides.
+//! - Teardown: QEMU runs in its own process group with a parent-death signal
+//!   and is killed on every path out (Ctrl-C via `cancel`, watchdog, drop); if
+//!   scxray is SIGKILLed, the files it leaves are removed by the next run
+//!   ([`qemu::sweep_stale`]).
 
 pub mod backend;
 pub mod cancel;

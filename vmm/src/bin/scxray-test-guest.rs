@@ -7,6 +7,7 @@
 //! - `hello`: Hello, a Stage, Done, power off;
 //! - `hang`: Hello, Stage `sleeping forever`, then never ends;
 //! - `junk`: garbage and a corrupt frame around valid Hello and Done;
+//! - `flood`: Hello, 5000 scheduler lines of 200 bytes, Done;
 //! - `panic`: Hello, Stage `panicking`, then a kernel panic (sysrq c);
 //! - `boot-panic`: a kernel panic before any record;
 //! - `boot-oops`: the same after an `Oops:` line written to the kernel log
@@ -154,6 +155,17 @@ fn main() {
             }
             let _ = port.write_all(&bad);
             let _ = port.write_all(&[0xa5; 300]);
+        }
+        "flood" => {
+            send(&mut port, &hello);
+            let line = "x".repeat(200);
+            for _ in 0..5000 {
+                let r = Record::SchedLine {
+                    stream: scxray::run::record::Stream::Stdout,
+                    line: line.clone(),
+                };
+                send(&mut port, &r);
+            }
         }
         "hang" => {
             send(&mut port, &hello);

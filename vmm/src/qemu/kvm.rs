@@ -216,7 +216,8 @@ pub fn probe(
                 .map_err(VmError::io("cannot start a reader for", qemu))?,
         );
     }
-    let mut stderr_text = String::new();
+    // QEMU's first complaint says why (`failed to set MSR 0x10a`).
+    let mut first_error: Option<String> = None;
     let mut seen = false;
     let mut open_streams = threads.len();
     let outcome = loop {
@@ -233,9 +234,8 @@ pub fn probe(
                     // QEMU pauses the VM rather than exiting: do not wait.
                     break Ok(format!("QEMU: {}", l.trim()));
                 }
-                if stderr_text.len() < 2048 {
-                    stderr_text.push_str(l.trim());
-                    stderr_text.push(' ');
+                if first_error.is_none() && !l.trim().is_empty() {
+                    first_error = Some(short_error(&l));
                 }
             }
             Some(Incoming::ConsoleEnd | Incoming::StderrEnd) => open_streams -= 1,
@@ -246,11 +246,10 @@ pub fn probe(
         }
         if open_streams == 0 {
             if let Some(status) = qemu_proc.try_wait() {
-                break Ok(format!(
-                    "QEMU {} before userspace: {}",
-                    describe(status),
-                    stderr_text.trim()
-                ));
+                let why = first_error.take().unwrap_or_default();
+                break Ok(format!("QEMU {} before userspace: {why}", describe(status))
+                    .trim_end_matches([' ', ':'])
+                    .to_owned());
             }
         }
     };
@@ -274,6 +273,19 @@ pub fn probe(
             detail,
         }
     })
+}
+
+/// A QEMU stderr line without the program name, at most 160 characters.
+fn short_error(line: &str) -> String {
+    let l = line.trim();
+    let l = l
+        .split_once(": ")
+        .filter(|(p, _)| p.starts_with("qemu-system"))
+        .map_or(l, |(_, rest)| rest);
+    match l.char_indices().nth(160) {
+        Some((i, _)) => format!("{}...", &l[..i]),
+        None => l.to_owned(),
+    }
 }
 
 /// A static x86-64 ELF that writes [`PROBE_MARKER`] to stdout (the
@@ -427,6 +439,15 @@ impl ProbeCache {
 mod tests {
     use super::*;
     use object::{Object, ObjectSegment};
+
+    #[test]
+    fn qemu_errors_are_shortened() {
+        assert_eq!(
+            short_error("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n"),
+            "error: failed to set MSR 0x10a to 0x69"
+        );
+        assert_eq!(short_error(&"x".repeat(300)).len(), 163);
+    }
 
     #[test]
     fn choice_parses() {

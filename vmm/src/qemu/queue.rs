@@ -1,7 +1,10 @@
 //! The bounded queue between the port reader threads and the thread that
 //! runs the guest. Bounded in bytes, not items: a guest flooding a port
 //! makes the readers drop (and count) rather than grow host memory, and
-//! never blocks QEMU's writes to us.
+//! never blocks QEMU's writes to us. Bulk items (scheduler, trace and
+//! kernel log lines, plain console lines) fill the queue up to its bound;
+//! the few that steer the run (hello, stages, exits, done, oops and panic
+//! lines) may use up to twice that, so a flood cannot crowd them out.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -32,6 +35,20 @@ pub enum Incoming {
 }
 
 impl Incoming {
+    fn steers(&self) -> bool {
+        match self {
+            Incoming::Console(line) => super::console::trouble(line).is_some(),
+            Incoming::Record(r) => !matches!(
+                r,
+                Record::SchedLine { .. }
+                    | Record::Trace { .. }
+                    | Record::Kmsg { .. }
+                    | Record::Stats { .. }
+            ),
+            _ => false,
+        }
+    }
+
     fn cost(&self) -> usize {
         ITEM_OVERHEAD
             + match self {
@@ -94,7 +111,12 @@ impl Queue {
             item,
             Incoming::ConsoleEnd | Incoming::RecordEnd(_) | Incoming::StderrEnd
         );
-        if !is_end && st.bytes + cost > self.cap {
+        let limit = if item.steers() {
+            self.cap.saturating_mul(2)
+        } else {
+            self.cap
+        };
+        if !is_end && st.bytes + cost > limit {
             st.dropped.bytes += (cost - ITEM_OVERHEAD) as u64;
             match item {
                 Incoming::Console(_) => st.dropped.console_lines += 1,
@@ -152,6 +174,38 @@ mod tests {
         let d = q.dropped();
         assert_eq!(d.console_lines, 100 - got as u64);
         assert_eq!(d.bytes, d.console_lines * 100);
+    }
+
+    #[test]
+    fn a_flood_does_not_crowd_out_what_steers_the_run() {
+        let q = Queue::new(1000);
+        for _ in 0..100 {
+            q.push(Incoming::Record(Record::Trace {
+                line: "t".repeat(100),
+            }));
+        }
+        q.push(Incoming::Record(Record::Done {
+            passed: false,
+            uptime_ms: 1,
+        }));
+        q.push(Incoming::Console(
+            "[ 1.0] Kernel panic - not syncing: x".into(),
+        ));
+        q.push(Incoming::Console("plain".into()));
+        let mut kept = Vec::new();
+        while let Some(i) = q.pop(Duration::ZERO) {
+            kept.push(i);
+        }
+        assert!(kept
+            .iter()
+            .any(|i| matches!(i, Incoming::Record(Record::Done { .. }))));
+        assert!(kept
+            .iter()
+            .any(|i| matches!(i, Incoming::Console(l) if l.contains("panic"))));
+        assert!(!kept
+            .iter()
+            .any(|i| matches!(i, Incoming::Console(l) if l == "plain")));
+        assert_eq!(q.dropped().console_lines, 1);
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! `scxray demo` and `scxray run`: the live test VM from the command line.
+//!
+//! Exit codes: 0 = the scheduler survived the scenario, 1 = it crashed,
+//! 2 = the run could not start, 3 = the guest failed (hung, kernel panic),
+//! 130 = cancelled.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use scxray::run::live::{GuestEnd, LiveRun};
+use scxray::run::scenario::Scenario;
+use scxray_ui::runner::{self, RunRequest};
+
+/// Options shared by `demo` and `run`.
+#[derive(Args, Debug, Clone)]
+pub struct VmArgs {
+    /// Kernel image or build tree (else $SCXRAY_KERNEL, the newest cached kernel,
+    /// the host's kernel if it has sched_ext; `demo` fetches one if none).
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+    /// Guest CPUs.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: u32,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 768, value_parser = clap::value_parser!(u32).range(128..=65536))]
+    pub memory: u32,
+    /// Print stages on stderr and the ktstr-format report on stdout, no TUI (for CI).
+    #[arg(long)]
+    pub headless: bool,
+    /// Colour theme for the TUI.
+    #[arg(long, value_name = "NAME", default_value = "dark")]
+    pub theme: String,
+}
+
+/// Workload sizing when no scenario file is given.
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// A TOML scenario file (`[[phases]]` with `name`, `duration_ms`, `cgroups`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["phase_ms", "workers"])]
+    pub scenario: Option<PathBuf>,
+    /// Length of each standard phase (spin, sleep-wake, fork).
+    #[arg(long, value_name = "MS", default_value_t = 1500)]
+    pub phase_ms: u64,
+    /// Workers per cgroup (two cgroups per phase).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub workers: u32,
+}
+
+impl WorkloadArgs {
+    fn scenario(&self) -> anyhow::Result<(Scenario, String)> {
+        match &self.scenario {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read scenario {}", p.display()))?;
+                let s =
+                    Scenario::from_toml(&text).with_context(|| format!("in {}", p.display()))?;
+                Ok((
+                    s,
+                    p.file_stem()
+                        .map_or_else(|| "custom".into(), |n| n.to_string_lossy().into_owned()),
+                ))
+            }
+            None => {
+                let s = Scenario::standard(self.phase_ms, self.workers);
+                s.check()?;
+                Ok((s, "standard".into()))
+            }
+        }
+    }
+}
+
+/// How the demo scheduler fails.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum DemoCrash {
+    /// scx_bpf_error() from a nested BPF function (exit kind 1025).
+    ScxBpfError,
+    /// A task is never dispatched: runnable task stall (1026).
+    Stall,
+    /// Dispatch to a DSQ that does not exist: runtime error (1024).
+    BadDsq,
+    /// select_cpu returns an invalid CPU: runtime error (1024).
+    BadCpu,
+    /// No failure: the scheduler should survive.
+    None,
+}
+
+/// `scxray demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// The failure to trigger.
+    #[arg(long, value_enum, default_value = "scx-bpf-error")]
+    pub crash: DemoCrash,
+    #[command(flatten)]
+    pub vm: VmArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+}
+
+/// `scxray run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The scheduler binary to test (its shared libraries are copied into the guest).
+    #[arg(long, value_name = "PATH")]
+    pub scheduler: PathBuf,
+    /// Extra files for the guest, at the same path. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub include: Vec<PathBuf>,
+    /// A name for the report.
+    #[arg(long, default_value = "run")]
+    pub name: String,
+    #[command(flatten)]
+    pub vm: VmArgs,
+    #[command(flatten)]
+    pub workload: WorkloadArgs,
+    /// Arguments for the scheduler (after `--`).
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    let args: Vec<String> = match a.crash {
+        DemoCrash::ScxBpfError => vec!["--crash-after".into(), "400".into()],
+        DemoCrash::Stall => vec!["--stall-after".into(), "1".into()],
+        DemoCrash::BadDsq => vec!["--bad-dsq".into()],
+        DemoCrash::BadCpu => vec!["--bad-cpu".into()],
+        DemoCrash::None => Vec::new(),
+    };
+    let (scenario, scenario_name) = a.workload.scenario()?;
+    let req = RunRequest {
+        kernel: a.vm.kernel.clone(),
+        scheduler: None,
+        args,
+        includes: Vec::new(),
+        scenario,
+        scenario_name,
+        cpus: a.vm.cpus,
+        memory_mib: a.vm.memory,
+        test_name: "demo".into(),
+    };
+    go(req, &a.vm)
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    if !a.scheduler.is_file() {
+        anyhow::bail!(
+            "scheduler {} not found: pass the path of the scheduler binary",
+            a.scheduler.display()
+        );
+    }
+    let (scenario, scenario_name) = a.workload.scenario()?;
+    let req = RunRequest {
+        kernel: a.vm.kernel.clone(),
+        scheduler: Some(a.scheduler.clone()),
+        args: a.args.clone(),
+        includes: a.include.clone(),
+        scenario,
+        scenario_name,
+        cpus: a.vm.cpus,
+        memory_mib: a.vm.memory,
+        test_name: a.name.clone(),
+    };
+    go(req, &a.vm)
+}
+
+fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
+    let theme = scxray_ui::theme::Theme::by_name_from_env(&vm.theme)?;
+    let (plan, meta) = runner::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
+    let (live, result) = if vm.headless {
+        let cancel = scxray_vmm::cancel::Cancel::on_interrupt()
+            .context("cannot install the Ctrl-C handler")?;
+        let (live, result) = runner::run_headless(&plan, meta.clone(), &cancel)?;
+        (live, Ok(result))
+    } else {
+        let options = scxray_ui::OpenOptions {
+            clean: Vec::new(),
+            theme: Some(theme),
+            keymap: Some(scxray_ui::keymap::Keymap::load_user()?),
+        };
+        runner::run_live(plan, meta.clone(), options)?
+    };
+    let report = live.report();
+    let path = runner::save_report(&report, &meta, &runner::report_dir())?;
+    if vm.headless {
+        print!("{}", scxray::write::to_ktstr(&report));
+    }
+    if let Err(e) = &result {
+        eprintln!("scxray: {e:#}");
+    }
+    eprintln!("scxray: report written to {}", path.display());
+    Ok(exit_code(&live, result.is_ok()))
+}
+
+fn exit_code(live: &LiveRun, ran: bool) -> ExitCode {
+    match live.end() {
+        _ if !ran => ExitCode::from(2),
+        Some(GuestEnd::Cancelled) => ExitCode::from(130),
+        Some(GuestEnd::Hung { .. } | GuestEnd::KernelPanic { .. } | GuestEnd::Failed { .. }) => {
+            ExitCode::from(3)
+        }
+        _ if live.crashed() => ExitCode::from(1),
+        Some(GuestEnd::PoweredOff) => ExitCode::SUCCESS,
+        None => ExitCode::from(3),
+    }
+}
