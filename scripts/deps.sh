@@ -1,25 +1,29 @@
 #!/bin/sh
 # Installs what scxray's build and tests need, only when missing. Idempotent.
 # Usage: scripts/deps.sh [test]   ("test" adds the packages only tests need)
+# System packages come from the machine's own apt configuration.
 set -eu
 
 need_apt=""
 command -v cc >/dev/null 2>&1 || need_apt="$need_apt gcc libc6-dev"
 command -v curl >/dev/null 2>&1 || need_apt="$need_apt curl ca-certificates"
+# probes/: the demo BPF scheduler needs clang 19; the vendored libbpf needs
+# libelf, zlib, pkg-config and make. qemu runs the test guests; apt-get and
+# dpkg-deb (always there on Debian) fetch the sched_ext kernel.
+command -v clang-19 >/dev/null 2>&1 || need_apt="$need_apt clang-19"
+[ -e /usr/include/libelf.h ] || need_apt="$need_apt libelf-dev"
+[ -e /usr/include/zlib.h ] || need_apt="$need_apt zlib1g-dev"
+command -v pkg-config >/dev/null 2>&1 || need_apt="$need_apt pkg-config"
+command -v make >/dev/null 2>&1 || need_apt="$need_apt make"
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt="$need_apt qemu-system-x86"
 if [ "${1:-}" = test ]; then
+    # tmux drives the TUI end-to-end tests; time measures peak memory; cpio
+    # cross-checks the initramfs writer; bpftool and llvm regenerate vmlinux.h.
     command -v tmux >/dev/null 2>&1 || need_apt="$need_apt tmux"
-    command -v /usr/bin/time >/dev/null 2>&1 || need_apt="$need_apt time"
-    # probes/ (built by `cargo test --workspace`): the demo BPF scheduler needs
-    # clang 19 and the vendored libbpf needs libelf, zlib, pkg-config and make.
-    # bpftool regenerates vmlinux.h; qemu and zstd run the VM tests.
-    command -v clang-19 >/dev/null 2>&1 || need_apt="$need_apt clang-19"
+    [ -x /usr/bin/time ] || need_apt="$need_apt time"
+    command -v cpio >/dev/null 2>&1 || need_apt="$need_apt cpio"
     command -v llvm-objcopy-19 >/dev/null 2>&1 || need_apt="$need_apt llvm-19"
-    [ -e /usr/include/libelf.h ] || need_apt="$need_apt libelf-dev"
-    [ -e /usr/include/zlib.h ] || need_apt="$need_apt zlib1g-dev"
-    command -v pkg-config >/dev/null 2>&1 || need_apt="$need_apt pkg-config"
-    command -v make >/dev/null 2>&1 || need_apt="$need_apt make"
     command -v bpftool >/dev/null 2>&1 || [ -x /usr/sbin/bpftool ] || need_apt="$need_apt bpftool"
-    command -v qemu-system-x86_64 >/dev/null 2>&1 || need_apt="$need_apt qemu-system-x86"
     command -v zstd >/dev/null 2>&1 || need_apt="$need_apt zstd"
 fi
 

@@ -1,9 +1,10 @@
 #!/bin/sh
-# The main job: build scxray and open the bundled example crash report in the TUI.
-# Usage: scripts/try.sh [REPORT]
+# The main job: build scxray, then `scxray demo`: fetch Debian's sched_ext
+# kernel if none is cached, boot it, crash the demo scheduler, show it live.
+# Usage: scripts/try.sh [DEMO OPTIONS]   (e.g. --crash stall, --headless)
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 PATH="$HOME/.cargo/bin:$PATH"
-cargo build --release --quiet -p scxray-ui
-exec target/release/scxray open "${1:-examples/reports/crashfifo-7.3-ktstr.txt}"
+cargo build --release --quiet -p scxray-ui -p scxray-probes
+exec target/release/scxray demo "$@"

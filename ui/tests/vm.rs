@@ -1,0 +1,242 @@
+//! Real VMs under QEMU (TCG here, KVM where it works): the demo scheduler's
+//! failure knobs, a clean run, a kernel without sched_ext, Ctrl-C during
+//! boot. They need qemu-system-x86_64, a cached sched_ext kernel (`scxray
+//! kernel fetch`) and the probes binaries (`cargo build -p scxray-probes`);
+//! without them each test says why it skips, unless SCXRAY_REQUIRE_VM=1
+//! (set by scripts/test.sh) turns the skip into a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use scxray::parse::parse_str;
+use scxray::report::{ExitKind, FrameClass, Report, SectionKind};
+
+/// TCG guests are CPU hungry: one at a time.
+static VM: Mutex<()> = Mutex::new(());
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_scxray"))
+}
+
+/// Why this machine cannot run VM tests, if it cannot.
+fn missing() -> Option<String> {
+    let dir = bin().parent().map(Path::to_path_buf).unwrap_or_default();
+    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
+        return Some("qemu-system-x86_64 is not installed (scripts/deps.sh test installs it)".into());
+    }
+    for b in ["scxray-agent", "scx-demo"] {
+        if !dir.join(b).is_file() {
+            return Some(format!("{b} is not built next to scxray (cargo build -p scxray-probes)"));
+        }
+    }
+    match scxray_vmm::kernel::KernelCache::from_env().ok().and_then(|c| c.newest_sched_ext().ok().flatten()) {
+        Some(_) => None,
+        None => Some("no sched_ext kernel cached (run `scxray kernel fetch`)".into()),
+    }
+}
+
+fn ready(test: &str) -> bool {
+    match missing() {
+        None => true,
+        Some(why) if std::env::var_os("SCXRAY_REQUIRE_VM").is_some() => panic!("{test}: {why}"),
+        Some(why) => {
+            eprintln!("skipping {test}: {why}");
+            false
+        }
+    }
+}
+
+fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn scxray(args: &[&str], state: &Path) -> Output {
+    Command::new(bin()).args(args).env("XDG_STATE_HOME", state).output().unwrap()
+}
+
+/// `scxray demo --headless --crash KIND`: exit code and the printed report.
+fn demo(crash: &str) -> (i32, Report, String) {
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir();
+    let started = Instant::now();
+    let o = scxray(&["demo", "--headless", "--crash", crash, "--phase-ms", "1200"], state.path());
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    eprintln!("demo --crash {crash}: {:.1}s\n{stderr}", started.elapsed().as_secs_f64());
+    assert!(stderr.contains("report written to"), "{stderr}");
+    (o.status.code().unwrap_or(-1), parse_str(&stdout), stderr)
+}
+
+fn bpf_names(r: &Report) -> Vec<String> {
+    r.crash()
+        .map(|c| c.backtrace.iter().filter_map(|f| match &f.class {
+            FrameClass::BpfProg { name, .. } => Some(name.clone()),
+            _ => None,
+        }).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn demo_scx_bpf_error_from_nested_function() {
+    if !ready("demo_scx_bpf_error_from_nested_function") {
+        return;
+    }
+    let (code, r, _) = demo("scx-bpf-error");
+    assert_eq!(code, 1, "a crash exits 1");
+    let c = r.crash().expect("a crash in the report");
+    assert_eq!(c.kind, ExitKind::ScxBpfError);
+    assert_eq!(c.reason.as_deref(), Some("scx_bpf_error"));
+    assert!(c.message.as_deref().unwrap_or("").contains("cell 0 has no usable CPU left"), "{:?}", c.message);
+    let names = bpf_names(&r);
+    for f in ["validate_cell", "apply_policy", "demo_enqueue"] {
+        assert!(names.iter().any(|n| n == f), "{f} not in backtrace {names:?}");
+    }
+    assert!(!c.cpu_states.is_empty() && !c.events.is_empty());
+    let timeline = r.section(&SectionKind::Timeline).expect("timeline");
+    for part in ["boot -> userspace", "scheduler load", "load -> crash", "collection", "teardown"] {
+        assert!(timeline.body.contains(part), "{part}: {}", &*timeline.body);
+    }
+}
+
+#[test]
+fn demo_stall() {
+    if !ready("demo_stall") {
+        return;
+    }
+    let (code, r, _) = demo("stall");
+    assert_eq!(code, 1);
+    let c = r.crash().expect("a crash");
+    assert_eq!(c.kind, ExitKind::Stall);
+    assert_eq!(c.reason.as_deref(), Some("runnable task stall"));
+    assert!(c.message.as_deref().unwrap_or("").contains("failed to run for"), "{:?}", c.message);
+}
+
+#[test]
+fn demo_bad_dsq() {
+    if !ready("demo_bad_dsq") {
+        return;
+    }
+    let (code, r, _) = demo("bad-dsq");
+    assert_eq!(code, 1);
+    let c = r.crash().expect("a crash");
+    assert_eq!(c.kind, ExitKind::RuntimeError);
+    assert!(c.message.as_deref().unwrap_or("").contains("DSQ"), "{:?}", c.message);
+}
+
+#[test]
+fn demo_bad_cpu() {
+    if !ready("demo_bad_cpu") {
+        return;
+    }
+    let (code, r, _) = demo("bad-cpu");
+    assert_eq!(code, 1);
+    let c = r.crash().expect("a crash");
+    assert_eq!(c.kind, ExitKind::RuntimeError);
+    assert!(c.message.as_deref().unwrap_or("").contains("invalid CPU"), "{:?}", c.message);
+}
+
+#[test]
+fn demo_without_knobs_survives() {
+    if !ready("demo_without_knobs_survives") {
+        return;
+    }
+    let (code, r, stderr) = demo("none");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(r.crash().is_none(), "{:?}", r.crash());
+    let stats = r.section(&SectionKind::Stats).expect("stats");
+    assert!(stats.body.contains("cg0: workers=2"), "{}", &*stats.body);
+    let timeline = r.section(&SectionKind::Timeline).expect("timeline");
+    assert!(timeline.body.contains("Phase 3: fork"), "{}", &*timeline.body);
+}
+
+/// Debian bookworm's 6.1 cloud kernel (no sched_ext), cached outside the repo.
+fn debian_61_kernel() -> Option<PathBuf> {
+    let cache = std::env::var_os("SCXRAY_TEST_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/scxray-test")).join("debian-6.1");
+    let find = |dir: &Path| -> Option<PathBuf> {
+        std::fs::read_dir(dir.join("boot")).ok()?.flatten().map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+    };
+    if let Some(k) = find(&cache) {
+        return Some(k);
+    }
+    let deps = Command::new("apt-cache").args(["depends", "linux-image-cloud-amd64"]).output().ok()?;
+    let pkg = String::from_utf8_lossy(&deps.stdout).lines().find_map(|l| l.trim().strip_prefix("Depends: ").filter(|p| p.starts_with("linux-image-6.1")).map(str::to_string))?;
+    let dl = tempfile::tempdir().ok()?;
+    let ok = Command::new("apt-get").args(["download", &pkg]).current_dir(dl.path()).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?.success();
+    if !ok {
+        return None;
+    }
+    let deb = std::fs::read_dir(dl.path()).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "deb"))?;
+    let tmp = cache.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).ok()?;
+    Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp).status().ok()?.success().then_some(())?;
+    std::fs::rename(&tmp, &cache).ok()?;
+    find(&cache)
+}
+
+#[test]
+fn kernel_without_sched_ext_is_refused() {
+    if !ready("kernel_without_sched_ext_is_refused") {
+        return;
+    }
+    let Some(kernel) = debian_61_kernel() else {
+        eprintln!("skipping kernel_without_sched_ext_is_refused: cannot download Debian's 6.1 cloud kernel with apt-get");
+        return;
+    };
+    let state = state_dir();
+    let demo = bin().parent().unwrap().join("scx-demo");
+    let o = scxray(&["run", "--headless", "--kernel", kernel.to_str().unwrap(), "--scheduler", demo.to_str().unwrap()], state.path());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("CONFIG_SCHED_CLASS_EXT"), "{err}");
+    assert!(err.contains("scxray kernel fetch"), "{err}");
+}
+
+/// Processes whose command line mentions `needle` (QEMU's run files carry scxray's pid).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) && cmd.contains("qemu") {
+                out.push(cmd);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ctrl_c_during_boot_leaves_nothing_behind() {
+    if !ready("ctrl_c_during_boot_leaves_nothing_behind") {
+        return;
+    }
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir();
+    let child = Command::new(bin())
+        .args(["demo", "--headless"])
+        .env("XDG_STATE_HOME", state.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let needle = format!("scxray-{pid}-");
+    // Wait until QEMU runs, then interrupt.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while processes_with(&needle).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: signalling the child we spawned.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(processes_with(&needle).is_empty(), "QEMU left running");
+    let leftovers: Vec<_> = std::fs::read_dir("/dev/shm").into_iter().flatten().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&needle)).collect();
+    assert!(leftovers.is_empty(), "shared memory left: {leftovers:?}");
+}
