@@ -7,7 +7,7 @@ command -v tmux >/dev/null && /usr/bin/python3 -c "import PIL" 2>/dev/null && [ 
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux python3-pil fonts-dejavu-core >/dev/null
 }
-cargo build --release --quiet -p scxray-ui
+cargo build --release --quiet -p scxray-ui -p scxray-probes
 bin="$PWD/target/release/scxray"
 tmp="$(mktemp -d)"
 sock=""
@@ -25,7 +25,7 @@ shot() {
     sock="scxray-shots-$$-$name"
     tmux -L "$sock" new-session -d -x "$cols" -y "$rows" "TERM=xterm-256color $bin open $report"
     sleep 1
-    for k in "$@"; do tmux -L "$sock" send-keys "$k"; sleep 0.3; done
+    for k in "$@"; do tmux -L "$sock" send-keys -- "$k"; sleep 0.3; done
     tmux -L "$sock" capture-pane -e -p > "$tmp/$name.txt"
     tmux -L "$sock" kill-server 2>/dev/null || true
     /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" "$cols" "$rows" "$palette"
@@ -46,3 +46,31 @@ shot theme-high-contrast 120 36 "--theme high-contrast $example"
 
 # The timeline pane (4) of a ktstr run that timed out on a stall.
 shot timeline 160 44 tests/fixtures/variants/ktstr-cosmos-timed-out-stall.txt 4
+
+# The matcher workbench: type a contains pin and a regex pin.
+shot workbench 140 40 "$example" w i "apply_cell_config returned" Tab "-E[A-Z]+ \\(enqueue #\\d+" Escape
+
+# A live `scxray demo`: mid-way through the workload, then after the crash.
+# Needs a cached sched_ext kernel (`scxray kernel fetch`) and qemu.
+# live NAME SECONDS "DEMO ARGS" KEYS...
+live() {
+    name=$1 wait=$2 args=$3
+    shift 3
+    sock="scxray-shots-$$-$name"
+    tmux -L "$sock" new-session -d -x 140 -y 40 "TERM=xterm-256color XDG_STATE_HOME=$tmp $bin demo $args"
+    sleep "$wait"
+    for k in "$@"; do tmux -L "$sock" send-keys -- "$k"; sleep 0.3; done
+    tmux -L "$sock" capture-pane -e -p > "$tmp/$name.txt"
+    tmux -L "$sock" send-keys q
+    sleep 1
+    tmux -L "$sock" kill-server 2>/dev/null || true
+    /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" 140 40 dark
+    echo "screenshots/$name.png"
+}
+if command -v qemu-system-x86_64 >/dev/null && "$bin" kernel list 2>/dev/null | grep -q yes; then
+    # A clean run with long phases, caught mid-way, on its timeline pane.
+    live demo-running 9 "--crash none --phase-ms 4000" 7
+    live demo-crashed 16 "" 2
+else
+    echo "skipping the live demo shots: needs qemu and a cached kernel (scxray kernel fetch)" >&2
+fi

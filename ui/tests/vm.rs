@@ -23,15 +23,26 @@ fn bin() -> PathBuf {
 /// Why this machine cannot run VM tests, if it cannot.
 fn missing() -> Option<String> {
     let dir = bin().parent().map(Path::to_path_buf).unwrap_or_default();
-    if Command::new("qemu-system-x86_64").arg("--version").output().is_err() {
-        return Some("qemu-system-x86_64 is not installed (scripts/deps.sh test installs it)".into());
+    if Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Some(
+            "qemu-system-x86_64 is not installed (scripts/deps.sh test installs it)".into(),
+        );
     }
     for b in ["scxray-agent", "scx-demo"] {
         if !dir.join(b).is_file() {
-            return Some(format!("{b} is not built next to scxray (cargo build -p scxray-probes)"));
+            return Some(format!(
+                "{b} is not built next to scxray (cargo build -p scxray-probes)"
+            ));
         }
     }
-    match scxray_vmm::kernel::KernelCache::from_env().ok().and_then(|c| c.newest_sched_ext().ok().flatten()) {
+    match scxray_vmm::kernel::KernelCache::from_env()
+        .ok()
+        .and_then(|c| c.newest_sched_ext().ok().flatten())
+    {
         Some(_) => None,
         None => Some("no sched_ext kernel cached (run `scxray kernel fetch`)".into()),
     }
@@ -53,7 +64,11 @@ fn state_dir() -> tempfile::TempDir {
 }
 
 fn scxray(args: &[&str], state: &Path) -> Output {
-    Command::new(bin()).args(args).env("XDG_STATE_HOME", state).output().unwrap()
+    Command::new(bin())
+        .args(args)
+        .env("XDG_STATE_HOME", state)
+        .output()
+        .unwrap()
 }
 
 /// `scxray demo --headless --crash KIND`: exit code and the printed report.
@@ -61,20 +76,31 @@ fn demo(crash: &str) -> (i32, Report, String) {
     let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
     let state = state_dir();
     let started = Instant::now();
-    let o = scxray(&["demo", "--headless", "--crash", crash, "--phase-ms", "1200"], state.path());
+    let o = scxray(
+        &["demo", "--headless", "--crash", crash, "--phase-ms", "1200"],
+        state.path(),
+    );
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    eprintln!("demo --crash {crash}: {:.1}s\n{stderr}", started.elapsed().as_secs_f64());
+    eprintln!(
+        "demo --crash {crash}: {:.1}s\n{stderr}",
+        started.elapsed().as_secs_f64()
+    );
     assert!(stderr.contains("report written to"), "{stderr}");
     (o.status.code().unwrap_or(-1), parse_str(&stdout), stderr)
 }
 
 fn bpf_names(r: &Report) -> Vec<String> {
     r.crash()
-        .map(|c| c.backtrace.iter().filter_map(|f| match &f.class {
-            FrameClass::BpfProg { name, .. } => Some(name.clone()),
-            _ => None,
-        }).collect())
+        .map(|c| {
+            c.backtrace
+                .iter()
+                .filter_map(|f| match &f.class {
+                    FrameClass::BpfProg { name, .. } => Some(name.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -88,14 +114,30 @@ fn demo_scx_bpf_error_from_nested_function() {
     let c = r.crash().expect("a crash in the report");
     assert_eq!(c.kind, ExitKind::ScxBpfError);
     assert_eq!(c.reason.as_deref(), Some("scx_bpf_error"));
-    assert!(c.message.as_deref().unwrap_or("").contains("cell 0 has no usable CPU left"), "{:?}", c.message);
+    assert!(
+        c.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("cell 0 has no usable CPU left"),
+        "{:?}",
+        c.message
+    );
     let names = bpf_names(&r);
     for f in ["validate_cell", "apply_policy", "demo_enqueue"] {
-        assert!(names.iter().any(|n| n == f), "{f} not in backtrace {names:?}");
+        assert!(
+            names.iter().any(|n| n == f),
+            "{f} not in backtrace {names:?}"
+        );
     }
     assert!(!c.cpu_states.is_empty() && !c.events.is_empty());
     let timeline = r.section(&SectionKind::Timeline).expect("timeline");
-    for part in ["boot -> userspace", "scheduler load", "load -> crash", "collection", "teardown"] {
+    for part in [
+        "boot -> userspace",
+        "scheduler load",
+        "load -> crash",
+        "collection",
+        "teardown",
+    ] {
         assert!(timeline.body.contains(part), "{part}: {}", &*timeline.body);
     }
 }
@@ -110,7 +152,14 @@ fn demo_stall() {
     let c = r.crash().expect("a crash");
     assert_eq!(c.kind, ExitKind::Stall);
     assert_eq!(c.reason.as_deref(), Some("runnable task stall"));
-    assert!(c.message.as_deref().unwrap_or("").contains("failed to run for"), "{:?}", c.message);
+    assert!(
+        c.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("failed to run for"),
+        "{:?}",
+        c.message
+    );
 }
 
 #[test]
@@ -122,7 +171,11 @@ fn demo_bad_dsq() {
     assert_eq!(code, 1);
     let c = r.crash().expect("a crash");
     assert_eq!(c.kind, ExitKind::RuntimeError);
-    assert!(c.message.as_deref().unwrap_or("").contains("DSQ"), "{:?}", c.message);
+    assert!(
+        c.message.as_deref().unwrap_or("").contains("DSQ"),
+        "{:?}",
+        c.message
+    );
 }
 
 #[test]
@@ -134,7 +187,11 @@ fn demo_bad_cpu() {
     assert_eq!(code, 1);
     let c = r.crash().expect("a crash");
     assert_eq!(c.kind, ExitKind::RuntimeError);
-    assert!(c.message.as_deref().unwrap_or("").contains("invalid CPU"), "{:?}", c.message);
+    assert!(
+        c.message.as_deref().unwrap_or("").contains("invalid CPU"),
+        "{:?}",
+        c.message
+    );
 }
 
 #[test]
@@ -148,30 +205,74 @@ fn demo_without_knobs_survives() {
     let stats = r.section(&SectionKind::Stats).expect("stats");
     assert!(stats.body.contains("cg0: workers=2"), "{}", &*stats.body);
     let timeline = r.section(&SectionKind::Timeline).expect("timeline");
-    assert!(timeline.body.contains("Phase 3: fork"), "{}", &*timeline.body);
+    assert!(
+        timeline.body.contains("Phase 3: fork"),
+        "{}",
+        &*timeline.body
+    );
 }
 
 /// Debian bookworm's 6.1 cloud kernel (no sched_ext), cached outside the repo.
 fn debian_61_kernel() -> Option<PathBuf> {
-    let cache = std::env::var_os("SCXRAY_TEST_CACHE").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/scxray-test")).join("debian-6.1");
+    let cache = std::env::var_os("SCXRAY_TEST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/scxray-test")
+        })
+        .join("debian-6.1");
     let find = |dir: &Path| -> Option<PathBuf> {
-        std::fs::read_dir(dir.join("boot")).ok()?.flatten().map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+        std::fs::read_dir(dir.join("boot"))
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-"))
+            })
     };
     if let Some(k) = find(&cache) {
         return Some(k);
     }
-    let deps = Command::new("apt-cache").args(["depends", "linux-image-cloud-amd64"]).output().ok()?;
-    let pkg = String::from_utf8_lossy(&deps.stdout).lines().find_map(|l| l.trim().strip_prefix("Depends: ").filter(|p| p.starts_with("linux-image-6.1")).map(str::to_string))?;
+    let deps = Command::new("apt-cache")
+        .args(["depends", "linux-image-cloud-amd64"])
+        .output()
+        .ok()?;
+    let pkg = String::from_utf8_lossy(&deps.stdout)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Depends: ")
+                .filter(|p| p.starts_with("linux-image-6.1"))
+                .map(str::to_string)
+        })?;
     let dl = tempfile::tempdir().ok()?;
-    let ok = Command::new("apt-get").args(["download", &pkg]).current_dir(dl.path()).stdout(Stdio::null()).stderr(Stdio::null()).status().ok()?.success();
+    let ok = Command::new("apt-get")
+        .args(["download", &pkg])
+        .current_dir(dl.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?
+        .success();
     if !ok {
         return None;
     }
-    let deb = std::fs::read_dir(dl.path()).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "deb"))?;
+    let deb = std::fs::read_dir(dl.path())
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))?;
     let tmp = cache.with_extension("partial");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).ok()?;
-    Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&tmp).status().ok()?.success().then_some(())?;
+    Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&tmp)
+        .status()
+        .ok()?
+        .success()
+        .then_some(())?;
     std::fs::rename(&tmp, &cache).ok()?;
     find(&cache)
 }
@@ -187,7 +288,17 @@ fn kernel_without_sched_ext_is_refused() {
     };
     let state = state_dir();
     let demo = bin().parent().unwrap().join("scx-demo");
-    let o = scxray(&["run", "--headless", "--kernel", kernel.to_str().unwrap(), "--scheduler", demo.to_str().unwrap()], state.path());
+    let o = scxray(
+        &[
+            "run",
+            "--headless",
+            "--kernel",
+            kernel.to_str().unwrap(),
+            "--scheduler",
+            demo.to_str().unwrap(),
+        ],
+        state.path(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("CONFIG_SCHED_CLASS_EXT"), "{err}");
@@ -237,6 +348,11 @@ fn ctrl_c_during_boot_leaves_nothing_behind() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(processes_with(&needle).is_empty(), "QEMU left running");
-    let leftovers: Vec<_> = std::fs::read_dir("/dev/shm").into_iter().flatten().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&needle)).collect();
+    let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&needle))
+        .collect();
     assert!(leftovers.is_empty(), "shared memory left: {leftovers:?}");
 }

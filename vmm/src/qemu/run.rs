@@ -266,7 +266,7 @@ pub(crate) fn attempt(
     let queue = Arc::new(Queue::new(p.queue_cap));
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
     let (out, err) = qemu.take_pipes();
-    let reader_failed = VmError::io("cannot start a reader thread for", p.qemu);
+    let reader_failed = || VmError::io("cannot start a reader thread for", p.qemu);
     let mut watch = Watch {
         started,
         stage: BOOTING.to_owned(),
@@ -288,11 +288,10 @@ pub(crate) fn attempt(
         connected: false,
     };
     if let Some(out) = out {
-        threads.push(ports::console(out, Arc::clone(&queue)).map_err(reader_failed)?);
+        threads.push(ports::console(out, Arc::clone(&queue)).map_err(reader_failed())?);
     }
     if let Some(err) = err {
-        let failed = VmError::io("cannot start a reader thread for", p.qemu);
-        threads.push(ports::stderr(err, Arc::clone(&queue)).map_err(failed)?);
+        threads.push(ports::stderr(err, Arc::clone(&queue)).map_err(reader_failed())?);
     }
     sink(GuestEvent::Started {
         attempt: p.attempt,
