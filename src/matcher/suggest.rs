@@ -163,15 +163,33 @@ pub fn suggest_for_report(report: &Report, corpus: &Corpus) -> Result<PinSuggest
         .ok_or_else(|| SuggestError::NoKernelExit {
             formats: formats(&report.crashes),
         })?;
-    let needles: Vec<&str> = [crash.message.as_deref(), crash.reason.as_deref()]
+    // The kernel's own wording (`scx_bpf_error (<message>)`, as the dump and
+    // the EXIT line print it) first: a loader's echo of the message is the
+    // scheduler's wording and may change with it.
+    let exit_line = match (crash.reason.as_deref(), crash.message.as_deref()) {
+        (Some(r), Some(m)) => Some(format!("{r} ({m})")),
+        _ => None,
+    };
+    let needles: Vec<&str> = [exit_line.as_deref(), crash.message.as_deref(), crash.reason.as_deref()]
         .into_iter()
         .flatten()
         .filter(|s| !s.trim().is_empty())
         .collect();
     let text = corpus.as_str();
-    for needle in &needles {
+    for (i, needle) in needles.iter().enumerate() {
         if let Some(at) = memchr::memmem::find(text.as_bytes(), needle.as_bytes()) {
-            let line = &text[corpus.line_range(at)];
+            let range = corpus.line_range(at);
+            // Without the log or ftrace prefix (timestamps, `comm-pid [cpu]
+            // flags`): it changes from run to run. The kernel's exit line is
+            // taken from the reason on.
+            let line = if i == 0 && exit_line.is_some() {
+                &text[at..range.end]
+            } else {
+                let whole = &text[range.clone()];
+                let content = crate::parse::prefix::strip(whole).content;
+                let content = content.trim();
+                whole.find(content).map_or(whole, |p| &whole[p..p + content.len()])
+            };
             return Ok(suggest_for_line(line, corpus));
         }
     }
