@@ -170,11 +170,15 @@ pub fn suggest_for_report(report: &Report, corpus: &Corpus) -> Result<PinSuggest
         (Some(r), Some(m)) => Some(format!("{r} ({m})")),
         _ => None,
     };
-    let needles: Vec<&str> = [exit_line.as_deref(), crash.message.as_deref(), crash.reason.as_deref()]
-        .into_iter()
-        .flatten()
-        .filter(|s| !s.trim().is_empty())
-        .collect();
+    let needles: Vec<&str> = [
+        exit_line.as_deref(),
+        crash.message.as_deref(),
+        crash.reason.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|s| !s.trim().is_empty())
+    .collect();
     let text = corpus.as_str();
     for (i, needle) in needles.iter().enumerate() {
         if let Some(at) = memchr::memmem::find(text.as_bytes(), needle.as_bytes()) {
@@ -188,7 +192,9 @@ pub fn suggest_for_report(report: &Report, corpus: &Corpus) -> Result<PinSuggest
                 let whole = &text[range.clone()];
                 let content = crate::parse::prefix::strip(whole).content;
                 let content = content.trim();
-                whole.find(content).map_or(whole, |p| &whole[p..p + content.len()])
+                whole
+                    .find(content)
+                    .map_or(whole, |p| &whole[p..p + content.len()])
             };
             return Ok(suggest_for_line(line, corpus));
         }

@@ -82,6 +82,8 @@ pub enum Event {
     Record(Record),
     /// Something the host wants in the report (a retry, a decode problem).
     Note(String),
+    /// Facts learnt once the run is planned (the kernel's version).
+    Meta(RunMeta),
     End(GuestEnd),
 }
 
@@ -157,6 +159,7 @@ impl LiveRun {
             }
             Event::Console(line) => self.console.push(line),
             Event::Note(n) => self.notes.push(n),
+            Event::Meta(m) => self.meta = m,
             Event::End(end) => {
                 self.marks.end = Some(at_ms);
                 if self.passed.is_none() && !matches!(end, GuestEnd::PoweredOff) {

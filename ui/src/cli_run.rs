@@ -166,11 +166,11 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 
 fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
     let theme = scxray_ui::theme::Theme::by_name_from_env(&vm.theme)?;
-    let (plan, meta) = runner::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
     let (live, result) = if vm.headless {
+        let (plan, meta) = runner::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
         let cancel = scxray_vmm::cancel::Cancel::on_interrupt()
             .context("cannot install the Ctrl-C handler")?;
-        let (live, result) = runner::run_headless(&plan, meta.clone(), &cancel)?;
+        let (live, result) = runner::run_headless(&plan, meta, &cancel)?;
         (live, Ok(result))
     } else {
         let options = scxray_ui::OpenOptions {
@@ -178,10 +178,21 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
             theme: Some(theme),
             keymap: Some(scxray_ui::keymap::Keymap::load_user()?),
         };
-        runner::run_live(plan, meta.clone(), options)?
+        let meta = scxray::run::live::RunMeta {
+            test_name: req.test_name.clone(),
+            scheduler: req
+                .scheduler
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map_or_else(|| "scx-demo".into(), |n| n.to_string_lossy().into_owned()),
+            cpus: req.cpus,
+            scenario: req.scenario_name.clone(),
+            ..Default::default()
+        };
+        runner::run_live(req, meta, options)?
     };
     let report = live.report();
-    let path = runner::save_report(&report, &meta, &runner::report_dir())?;
+    let path = runner::save_report(&report, &live.meta, &runner::report_dir())?;
     if vm.headless {
         print!("{}", scxray::write::to_ktstr(&report));
     }

@@ -131,15 +131,17 @@ pub fn describe(result: &anyhow::Result<RunResult>) -> String {
     }
 }
 
-/// Live: the TUI shows the run as it happens and stays open on the final
-/// report. Quitting early cancels the run (the guest is torn down).
+/// Live: the TUI shows the run as it happens, from the kernel fetch on, and
+/// stays open on the final report. Quitting early cancels the run (the guest
+/// is torn down). Returns the final state and how the run ended.
 pub fn run_live(
-    plan: RunPlan,
+    req: RunRequest,
     meta: RunMeta,
     options: crate::OpenOptions,
 ) -> anyhow::Result<(LiveRun, anyhow::Result<RunResult>)> {
     let cancel = Cancel::new();
-    let live = LiveRun::new(meta);
+    let mut live = LiveRun::new(meta);
+    live.apply(Event::Stage(scxray::run::live::Stage::FetchingKernel), 0);
     let mut app = crate::App::new(live.report(), "starting")
         .with_clean(options.clean)
         .with_live(live);
@@ -155,9 +157,29 @@ pub fn run_live(
         let h = std::thread::Builder::new()
             .name("scxray-run".into())
             .spawn(move || {
-                let result = execute(&plan, &thread_cancel, &mut |ev, at| {
+                let t0 = std::time::Instant::now();
+                let send = |ev: Event, at: u64| {
                     let _ = tx.send(crate::AppEvent::Run(ev, at));
+                };
+                let result = plan(&req, &mut |line| {
+                    send(
+                        Event::Note(line.to_string()),
+                        t0.elapsed().as_millis() as u64,
+                    )
+                })
+                .and_then(|(plan, meta)| {
+                    let offset = t0.elapsed().as_millis() as u64;
+                    send(Event::Meta(meta), offset);
+                    // One clock for the whole run, kernel fetch included.
+                    execute(&plan, &thread_cancel, &mut |ev, at| send(ev, offset + at))
                 });
+                if let Err(e) = &result {
+                    let message = format!("{e:#}");
+                    send(
+                        Event::End(scxray::run::live::GuestEnd::Failed { message }),
+                        t0.elapsed().as_millis() as u64,
+                    );
+                }
                 let _ = tx.send(crate::AppEvent::RunDone(describe(&result)));
                 result
             })
