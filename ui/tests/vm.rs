@@ -87,7 +87,12 @@ fn demo(crash: &str) -> (i32, Report, String) {
         started.elapsed().as_secs_f64()
     );
     assert!(stderr.contains("report written to"), "{stderr}");
-    (o.status.code().unwrap_or(-1), parse_str(&stdout), stderr)
+    let code = o.status.code().unwrap_or(-1);
+    if code == 3 {
+        // The guest itself failed: show why before the assertion fails.
+        eprintln!("guest failure; report tail:\n{}", stdout.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    (code, parse_str(&stdout), stderr)
 }
 
 fn bpf_names(r: &Report) -> Vec<String> {
