@@ -4,14 +4,13 @@
 //! long, so the body is not walked line by line: one Aho-Corasick pass finds
 //! anchor words, and only the lines around each anchor are parsed.
 
-use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use crate::report::{Crash, MessageFormat};
 
-use super::prefix::{self, LineSource};
+use super::prefix::{self, LineSource, Stripped};
 use super::{bail, dump, exit_line, kernel_log, oops, verifier};
 
 /// A crash found in a body, with its byte span.
@@ -87,14 +86,7 @@ fn lines_after(text: &str, end: usize) -> impl Iterator<Item = (usize, Stripped<
         let stop =
             memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
         pos = stop;
-        let s = prefix::strip(&text[start..stop]);
-        Some((
-            stop,
-            Stripped {
-                source: s.source,
-                content: s.content,
-            },
-        ))
+        Some((stop, prefix::strip(&text[start..stop])))
     })
 }
 
@@ -108,20 +100,8 @@ fn lines_before(text: &str, start: usize) -> impl Iterator<Item = (usize, Stripp
         let end = pos - 1;
         let s = memchr::memrchr(b'\n', &text.as_bytes()[..end]).map_or(0, |i| i + 1);
         pos = s;
-        let st = prefix::strip(&text[s..end]);
-        Some((
-            s,
-            Stripped {
-                source: st.source,
-                content: st.content,
-            },
-        ))
+        Some((s, prefix::strip(&text[s..end])))
     })
-}
-
-struct Stripped<'a> {
-    source: LineSource,
-    content: Cow<'a, str>,
 }
 
 /// Scans `text` and returns every crash found, in text order.
