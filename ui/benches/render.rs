@@ -94,6 +94,54 @@ fn bench(c: &mut Criterion) {
         });
     });
 
+    // The same frame with a search on: every visible line is searched and
+    // its matches highlighted.
+    c.bench_function("frame_200x60_1M_lines_search", |b| {
+        let mut app = new_app(&report);
+        app.focus_pane(console_pane(&app));
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        for c in "/nr_active".chars() {
+            handle_key(
+                &mut app,
+                KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+            );
+        }
+        handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        let mut down = true;
+        b.iter(|| {
+            let key = if down {
+                KeyCode::PageDown
+            } else {
+                KeyCode::PageUp
+            };
+            down = !down;
+            handle_key(&mut app, KeyEvent::new(key, KeyModifiers::NONE));
+            draw(&mut terminal, black_box(&app));
+        });
+    });
+
+    // `&` filter over the 1,000,000-line (100 MB) body: the one scan per
+    // filter change, matching one line in 7, then the next frame.
+    let mut filter = c.benchmark_group("filter_1M_lines");
+    filter.sample_size(10);
+    filter.bench_function("filter_and_draw", |b| {
+        let mut app = new_app(&report);
+        app.focus_pane(console_pane(&app));
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        draw(&mut terminal, &app);
+        b.iter(|| {
+            for c in "&nr_active=3 ".chars() {
+                handle_key(
+                    &mut app,
+                    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+                );
+            }
+            handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            draw(&mut terminal, black_box(&app));
+        });
+    });
+    filter.finish();
+
     let mut first = c.benchmark_group("first_frame_100MB");
     first
         .sample_size(10)

@@ -11,7 +11,9 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
@@ -23,7 +25,7 @@ use scxray::run::live::{Event as RunEvent, LiveRun};
 
 use crate::keymap::{Action, Key, Keymap, Mode};
 use crate::panes::export::ExportView;
-use crate::panes::workbench::{Applied, Workbench};
+use crate::panes::workbench::{Applied, LineInput, Workbench};
 use crate::panes::{self, help, render_lines, summary, Ctx, Pane};
 use crate::theme::Theme;
 use crate::worker::{Engine, Reply, SuggestFrom};
@@ -58,6 +60,25 @@ pub enum EffectOutcome {
 /// Rows the main pane keeps (border included) before header lines are dropped.
 const MIN_MAIN_HEIGHT: u16 = 5;
 
+/// Below this size the answer lines shrink to the verdict line.
+const COMPACT: (u16, u16) = (80, 24);
+/// Below this size only the focused pane is shown, with a one-line tab
+/// indicator instead of the title, answer and tab bars.
+const SINGLE: (u16, u16) = (40, 12);
+
+/// The search (`/`) or filter (`&`) prompt of a text pane.
+struct Prompt {
+    filter: bool,
+    input: LineInput,
+    /// The pane's query, current match and scroll before the prompt
+    /// opened, for Esc.
+    saved_query: String,
+    saved_current: Option<usize>,
+    saved_scroll: usize,
+    /// Byte offset incremental search starts from: the top line on screen.
+    origin: usize,
+}
+
 pub struct App {
     report: Report,
     source: String,
@@ -85,6 +106,11 @@ pub struct App {
     /// The run being shown live, if any.
     live: Option<LiveRun>,
     live_clock_ms: u64,
+    prompt: Option<Prompt>,
+    /// The focused pane full screen.
+    zoom: bool,
+    /// The backtrace frame clicked.
+    frame: Option<usize>,
 }
 
 /// Where each part of the screen goes.
@@ -96,6 +122,8 @@ struct Areas {
     /// `main` inside its border: where the focused pane draws.
     body: Rect,
     status: Rect,
+    /// Tiny screen: `tabs` is a one-line indicator of the focused pane.
+    single: bool,
 }
 
 impl App {
@@ -125,6 +153,9 @@ impl App {
             confirm_overwrite: None,
             live: None,
             live_clock_ms: 0,
+            prompt: None,
+            zoom: false,
+            frame: None,
         };
         app.select_crash(crash);
         app
@@ -205,8 +236,26 @@ impl App {
         };
         let focused = old.get(self.focus).map(|o| o.0.clone());
         let had_crash = self.crash.is_some();
+        let finds: Vec<(String, (String, String))> = {
+            let ctx = self.ctx();
+            self.panes
+                .iter()
+                .filter_map(|p| Some((p.title(&ctx), p.text()?.find_state())))
+                .filter(|(_, (q, f))| !q.is_empty() || !f.is_empty())
+                .collect()
+        };
         self.report = report;
         self.panes = panes::build(&self.report);
+        for (title, (query, filter)) in finds {
+            let ctx = self.ctx();
+            let Some(i) = self.panes.iter().position(|p| p.title(&ctx) == title) else {
+                continue;
+            };
+            if let Some(t) = self.panes[i].text_mut() {
+                t.set_filter(&filter);
+                t.set_query(&query);
+            }
+        }
         self.wb_pane = self.panes.len() - 1;
         let titles: Vec<String> = {
             let ctx = self.ctx();
@@ -304,6 +353,8 @@ impl App {
             Mode::Help
         } else if self.export.is_some() {
             Mode::Export
+        } else if self.prompt.is_some() {
+            Mode::Search
         } else if self.focus == self.wb_pane {
             if self.workbench.editing() {
                 Mode::Edit
@@ -347,6 +398,16 @@ impl App {
         pos.min(total.saturating_sub(height))
     }
 
+    /// Whether the focused pane is shown full screen.
+    pub fn zoomed(&self) -> bool {
+        self.zoom
+    }
+
+    /// The focused text pane's search query and filter, if it is one.
+    pub fn find_state(&self) -> Option<(String, String)> {
+        self.panes[self.focus].text().map(|t| t.find_state())
+    }
+
     pub fn help_visible(&self) -> bool {
         self.help
     }
@@ -368,6 +429,7 @@ impl App {
                 .and_then(|i| self.report.crashes.get(i).map(|c| (i, c))),
             theme: &self.theme,
             workbench: Some(&self.workbench),
+            frame: self.frame,
         }
     }
 
@@ -375,6 +437,7 @@ impl App {
     /// pane holding it scrolls to where it was found.
     fn select_crash(&mut self, crash: Option<usize>) {
         self.crash = crash;
+        self.frame = None;
         for (pane, scroll) in self.panes.iter().zip(&mut self.scroll) {
             if pane.follows_crash() {
                 *scroll = 0;
@@ -388,7 +451,9 @@ impl App {
         };
         for (pane, scroll) in self.panes.iter().zip(&mut self.scroll) {
             if pane.section() == Some(origin.section) {
-                *scroll = origin.first_line;
+                *scroll = pane
+                    .text()
+                    .map_or(origin.first_line, |t| t.row_of_line(origin.first_line));
             }
         }
         if self.workbench.suggest_requested() {
@@ -402,7 +467,13 @@ impl App {
         match action {
             Action::NextCrash => self.report.crashes.len() > 1,
             Action::GoToWorkbench => self.focus != self.wb_pane,
-            Action::NextMatch | Action::PrevMatch => wb.has_matches(),
+            Action::NextMatch | Action::PrevMatch if self.focus == self.wb_pane => wb.has_matches(),
+            Action::NextMatch | Action::PrevMatch => self.panes[self.focus]
+                .text()
+                .is_some_and(|t| !t.query().is_empty()),
+            Action::StartSearch | Action::StartFilter | Action::ToggleZoom => {
+                self.panes[self.focus].text().is_some()
+            }
             Action::AcceptSuggestion => wb.suggestion().is_some_and(|s| s.as_pin() != wb.pin()),
             Action::ApplyFix => wb.fix().is_some(),
             _ => true,
@@ -416,6 +487,9 @@ impl App {
         }
         if action != Action::WriteExport {
             self.confirm_overwrite = None;
+        }
+        if self.prompt.is_some() && self.prompt_key(action) {
+            return;
         }
         let wb = &mut self.workbench;
         match action {
@@ -490,8 +564,21 @@ impl App {
                     self.pin_changed();
                 }
             }
+            Action::NextMatch | Action::PrevMatch if self.focus != self.wb_pane => {
+                self.text_jump(action == Action::NextMatch);
+            }
             Action::NextMatch => self.jump(true),
             Action::PrevMatch => self.jump(false),
+            Action::StartSearch => self.start_prompt(false),
+            Action::StartFilter => self.start_prompt(true),
+            // Handled by `prompt_key` while a prompt is open.
+            Action::AcceptPrompt | Action::CancelPrompt => {}
+            Action::ToggleZoom => {
+                self.zoom = !self.zoom;
+                if self.zoom {
+                    self.status = Some("zoomed: z shows the other panes again".into());
+                }
+            }
             Action::AcceptSuggestion => {
                 if wb.accept_suggestion() {
                     self.pin_changed();
@@ -532,6 +619,232 @@ impl App {
             },
         }
         self.drain_inline();
+    }
+
+    // --- mouse ---
+
+    /// The backtrace frame clicked last.
+    pub fn selected_frame(&self) -> Option<usize> {
+        self.frame
+    }
+
+    /// A click or wheel event; true when the screen changed. A click on a
+    /// tab focuses it, the wheel scrolls what is under it (the overlay, or
+    /// the pane), a click on a backtrace frame selects it.
+    pub fn mouse(&mut self, event: MouseEvent) -> bool {
+        let at = Position::new(event.column, event.row);
+        let areas = self.areas(self.screen);
+        match event.kind {
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let overlay = self.help || self.export.is_some();
+                if !overlay && !areas.main.contains(at) {
+                    return false;
+                }
+                let action = if event.kind == MouseEventKind::ScrollDown {
+                    Action::ScrollDown
+                } else {
+                    Action::ScrollUp
+                };
+                for _ in 0..3 {
+                    self.scroll_by(action);
+                }
+                if self.focus == self.wb_pane && !overlay {
+                    self.sync_window();
+                    self.drain_inline();
+                }
+                true
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                if self.help || self.export.is_some() || self.prompt.is_some() {
+                    return false;
+                }
+                if areas.tabs.contains(at) && !areas.single {
+                    let ctx = self.ctx();
+                    let hit = self
+                        .tab_layout(&ctx, areas.tabs)
+                        .into_iter()
+                        .find(|&(_, x0, x1)| (x0..x1).contains(&at.x));
+                    return match hit {
+                        Some((i, _, _)) => {
+                            self.status = None;
+                            self.focus_pane(i);
+                            true
+                        }
+                        None => false,
+                    };
+                }
+                if areas.body.contains(at) {
+                    let line = self.scroll() + usize::from(at.y - areas.body.y);
+                    let frame = self.panes[self.focus].frame_at_line(&self.ctx(), line);
+                    if frame.is_some() {
+                        self.frame = frame;
+                        return true;
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    // --- search and filter in text panes ---
+
+    fn start_prompt(&mut self, filter: bool) {
+        let top = self.scroll();
+        let Some(t) = self.panes[self.focus].text() else {
+            self.status =
+                Some("search and filter work in the text panes (logs, dump, console...)".into());
+            return;
+        };
+        self.prompt = Some(Prompt {
+            filter,
+            input: LineInput::default(),
+            saved_query: t.query().to_string(),
+            saved_current: t.current_match(),
+            saved_scroll: top,
+            origin: t.offset_of_row(top),
+        });
+    }
+
+    /// Applies `action` to the open prompt; false when it is not a prompt
+    /// key (quit, for one).
+    fn prompt_key(&mut self, action: Action) -> bool {
+        let Some(prompt) = &mut self.prompt else {
+            return false;
+        };
+        let input = &mut prompt.input;
+        let changed = match action {
+            Action::CursorLeft => {
+                input.left();
+                false
+            }
+            Action::CursorRight => {
+                input.right();
+                false
+            }
+            Action::CursorHome => {
+                input.home();
+                false
+            }
+            Action::CursorEnd => {
+                input.end();
+                false
+            }
+            Action::DeleteBack => input.backspace(),
+            Action::DeleteForward => input.delete(),
+            Action::DeleteToStart => input.delete_to_start(),
+            Action::DeleteWord => input.delete_word(),
+            Action::Type(c) => {
+                input.insert(c);
+                true
+            }
+            Action::AcceptPrompt => {
+                self.accept_prompt();
+                return true;
+            }
+            Action::CancelPrompt => {
+                self.cancel_prompt();
+                return true;
+            }
+            _ => return false,
+        };
+        if changed && !prompt.filter {
+            self.search_typed();
+        }
+        true
+    }
+
+    /// Incremental search: the first match from the top line on screen when
+    /// the prompt opened, wrapping around.
+    fn search_typed(&mut self) {
+        let Some(p) = &self.prompt else { return };
+        let (query, origin, saved) = (p.input.text().to_string(), p.origin, p.saved_scroll);
+        self.scroll[self.focus] = saved;
+        let Some(t) = self.panes[self.focus].text_mut() else {
+            return;
+        };
+        t.set_query(&query);
+        if let Some(j) = t.jump_from(origin, true, true) {
+            self.show_row(j.row);
+        }
+    }
+
+    fn accept_prompt(&mut self) {
+        let Some(p) = self.prompt.take() else { return };
+        let top = self.scroll();
+        let text = p.input.text().to_string();
+        let Some(t) = self.panes[self.focus].text_mut() else {
+            return;
+        };
+        if p.filter {
+            let top_line = t.line_at_row(top);
+            let was = !t.filter_text().is_empty();
+            let shown = t.set_filter(&text);
+            let row = t.row_of_line(top_line);
+            self.status = Some(if text.is_empty() {
+                if was { "filter cleared" } else { "no filter" }.to_string()
+            } else {
+                format!("filter \"{text}\": {shown} lines")
+            });
+            self.scroll[self.focus] = row;
+        } else if text.is_empty() {
+            t.set_query("");
+            self.scroll[self.focus] = p.saved_scroll;
+            self.status = Some("search cleared".into());
+        } else {
+            self.status = Some(t.match_status());
+        }
+    }
+
+    fn cancel_prompt(&mut self) {
+        let Some(p) = self.prompt.take() else { return };
+        if p.filter {
+            return;
+        }
+        if let Some(t) = self.panes[self.focus].text_mut() {
+            t.set_query(&p.saved_query);
+            t.set_current(p.saved_current);
+        }
+        self.scroll[self.focus] = p.saved_scroll;
+    }
+
+    /// n/N in a text pane: from the current match, or from the screen.
+    fn text_jump(&mut self, forward: bool) {
+        let top = self.scroll();
+        let Some(t) = self.panes[self.focus].text_mut() else {
+            return;
+        };
+        if t.query().is_empty() {
+            self.status = Some("no search: / starts one".into());
+            return;
+        }
+        let (from, inclusive) = match t.current_match() {
+            Some(c) => (c, false),
+            None => (t.offset_of_row(top), forward),
+        };
+        let jump = t.jump_from(from, inclusive, forward);
+        let status = t.match_status();
+        match jump {
+            Some(j) => {
+                self.status = Some(if j.wrapped {
+                    format!("{status} (wrapped around)")
+                } else {
+                    status
+                });
+                self.show_row(j.row);
+            }
+            None => self.status = Some(status),
+        }
+    }
+
+    /// Scrolls the focused pane so `row` is visible, a third down the view
+    /// when it has to move.
+    fn show_row(&mut self, row: usize) {
+        let (_, _, height) = self.pane_scroll_state();
+        let top = self.scroll();
+        if row < top || row >= top + height.max(1) {
+            self.scroll[self.focus] = row.saturating_sub(height / 3);
+        }
     }
 
     // --- workbench ---
@@ -730,6 +1043,16 @@ impl App {
 
     /// Where the terminal cursor goes: in the field being edited.
     pub fn cursor_position(&self, area: Rect) -> Option<Position> {
+        if let (Some(p), Mode::Search) = (&self.prompt, self.mode()) {
+            let status = self.areas(area).status;
+            if status.is_empty() {
+                return None;
+            }
+            let before = &p.input.text()[..p.input.cursor()];
+            let col = 2 + Line::raw(before).width();
+            let x = status.x + u16::try_from(col).unwrap_or(u16::MAX).min(status.width - 1);
+            return Some(Position::new(x, status.y));
+        }
         if self.mode() != Mode::Edit {
             return None;
         }
@@ -796,17 +1119,26 @@ impl App {
         } else {
             summary::answer_lines(&self.ctx()).len()
         };
+        let single = area.width < SINGLE.0 || area.height < SINGLE.1;
+        let compact = area.width < COMPACT.0 || area.height < COMPACT.1;
+        let answers = if compact { answers.min(1) } else { answers };
         let mut rest = area.height;
         let status = rest.min(1);
         rest -= status;
-        let title = rest.min(1);
-        rest -= title;
-        let tabs = u16::from(rest >= 2);
-        rest -= tabs;
-        let answer = u16::try_from(answers)
-            .unwrap_or(u16::MAX)
-            .min(rest.saturating_sub(MIN_MAIN_HEIGHT));
-        let main = rest - answer;
+        let (title, tabs, answer);
+        if self.zoom || single {
+            title = 0;
+            tabs = u16::from(single && !self.zoom && rest >= 2);
+            answer = 0;
+        } else {
+            title = rest.min(1);
+            tabs = u16::from(rest - title >= 2);
+            answer = u16::try_from(answers)
+                .unwrap_or(u16::MAX)
+                .min((rest - title - tabs).saturating_sub(MIN_MAIN_HEIGHT));
+        }
+        rest -= title + tabs + answer;
+        let main = rest;
 
         let mut y = area.y;
         let mut take = |h: u16| {
@@ -828,6 +1160,7 @@ impl App {
             main,
             body: Block::bordered().inner(main),
             status,
+            single: single && !self.zoom,
         }
     }
 
@@ -842,31 +1175,67 @@ impl App {
 
     /// `[1 Summary]  2 Backtrace ...`: brackets mark focus without colour. When
     /// the labels overflow, the bar starts late enough to show the focused one.
-    fn render_tabs(&self, ctx: &Ctx<'_>, area: Rect, buf: &mut Buffer) {
+    fn render_tabs(&self, ctx: &Ctx<'_>, area: Rect, single: bool, buf: &mut Buffer) {
         if area.is_empty() {
             return;
         }
-        let labels: Vec<String> = self
-            .panes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let num = if i < 9 {
-                    format!("{} ", i + 1)
-                } else {
-                    String::new()
-                };
-                let title = p.title(ctx);
-                if i == self.focus {
-                    format!("[{num}{title}]")
-                } else {
-                    format!(" {num}{title} ")
-                }
-            })
-            .collect();
-        let widths: Vec<usize> = labels
-            .iter()
-            .map(|l| Line::raw(l.as_str()).width())
+        if single {
+            // `‹4/7 scheduler log›`: where Tab goes, in one line.
+            let text = format!(
+                "‹{}/{} {}›",
+                self.focus + 1,
+                self.panes.len(),
+                self.panes[self.focus].title(ctx)
+            );
+            buf.set_stringn(
+                area.x,
+                area.y,
+                text,
+                usize::from(area.width),
+                self.theme.selected,
+            );
+            return;
+        }
+        let right = area.right();
+        let layout = self.tab_layout(ctx, area);
+        if layout.first().is_some_and(|&(i, _, _)| i > 0) {
+            buf.set_string(area.x, area.y, "‹", self.theme.dim);
+        }
+        for (i, x0, x1) in layout {
+            let style = if i == self.focus {
+                self.theme.selected
+            } else {
+                Style::new()
+            };
+            let label = self.tab_label(ctx, i);
+            buf.set_stringn(x0, area.y, &label, usize::from(x1 - x0), style);
+            if usize::from(x1 - x0) < Line::raw(label.as_str()).width() {
+                buf.set_string(right - 1, area.y, "›", self.theme.dim);
+            }
+        }
+    }
+
+    /// `[1 Summary]` when focused, ` 2 Backtrace ` otherwise.
+    fn tab_label(&self, ctx: &Ctx<'_>, i: usize) -> String {
+        let num = if i < 9 {
+            format!("{} ", i + 1)
+        } else {
+            String::new()
+        };
+        let title = self.panes[i].title(ctx);
+        if i == self.focus {
+            format!("[{num}{title}]")
+        } else {
+            format!(" {num}{title} ")
+        }
+    }
+
+    /// (pane, first column, column past the end) of each tab drawn in the
+    /// bar. When the labels overflow, the bar starts late enough to show the
+    /// focused one; the last one drawn may be cut.
+    fn tab_layout(&self, ctx: &Ctx<'_>, area: Rect) -> Vec<(usize, u16, u16)> {
+        let widths: Vec<usize> = (0..self.panes.len())
+            .map(|i| Line::raw(self.tab_label(ctx, i)).width())
             .collect();
         let avail = usize::from(area.width);
         let mut start = 0;
@@ -876,25 +1245,24 @@ impl App {
             start += 1;
         }
         let right = area.right();
-        let mut x = area.x;
-        if start > 0 {
-            buf.set_string(x, area.y, "‹", self.theme.dim);
-            x += 1;
-        }
-        for (i, label) in labels.iter().enumerate().skip(start) {
-            let style = if i == self.focus {
-                self.theme.selected
-            } else {
-                Style::new()
-            };
-            let room = usize::from(right.saturating_sub(x));
-            if widths[i] > room {
-                buf.set_stringn(x, area.y, label, room, style);
-                buf.set_string(right - 1, area.y, "›", self.theme.dim);
+        let mut x = area.x + u16::from(start > 0);
+        let mut out = Vec::new();
+        for (i, &w) in widths.iter().enumerate().skip(start) {
+            if x >= right {
+                // No room left: an empty entry draws the overflow mark.
+                out.push((i, right - 1, right - 1));
                 break;
             }
-            x = buf.set_stringn(x, area.y, label, room, style).0;
+            let room = usize::from(right - x);
+            if w > room {
+                out.push((i, x, right - 1));
+                break;
+            }
+            let end = x + w as u16;
+            out.push((i, x, end));
+            x = end;
         }
+        out
     }
 
     fn render_main(&self, ctx: &Ctx<'_>, areas: &Areas, buf: &mut Buffer) {
@@ -909,6 +1277,9 @@ impl App {
                 format!(" {} ", pane.title(ctx)),
                 self.theme.label,
             ));
+        if let Some(note) = pane.border_note() {
+            block = block.title(Line::styled(format!(" {note} "), self.theme.warning));
+        }
         if total > 0 && height > 0 {
             let last = (top + height).min(total);
             block =
@@ -920,6 +1291,19 @@ impl App {
 
     fn render_status(&self, area: Rect, buf: &mut Buffer) {
         let mut spans = vec![Span::raw(" ")];
+        if let (Some(p), Mode::Search) = (&self.prompt, self.mode()) {
+            spans.push(Span::styled(
+                if p.filter { "&" } else { "/" },
+                self.theme.key,
+            ));
+            spans.push(Span::raw(p.input.text().to_string()));
+            let what = if p.filter {
+                "  filter: lines holding this (Enter applies, empty clears)  "
+            } else {
+                "  search  "
+            };
+            spans.push(Span::styled(what, self.theme.dim));
+        }
         if let Some(msg) = &self.status {
             spans.push(Span::styled(format!("{msg}  "), self.theme.label));
         }
@@ -940,7 +1324,7 @@ pub fn handle_key(app: &mut App, key: KeyEvent) -> Action {
     let mode = app.mode();
     let k = Key::from_event(&key);
     let mut action = app.keymap.action(mode, k);
-    if action == Action::None && mode == Mode::Edit {
+    if action == Action::None && matches!(mode, Mode::Edit | Mode::Search) {
         // AltGr arrives as Ctrl+Alt on some terminals: still a character.
         let typed = k.mods.is_empty() || k.mods == KeyModifiers::CONTROL | KeyModifiers::ALT;
         if let (KeyCode::Char(c), true) = (k.code, typed) {
@@ -957,7 +1341,7 @@ impl Widget for &App {
         let areas = self.areas(area);
         self.render_title(&ctx, areas.title, buf);
         render_lines(summary::answer_lines(&ctx), areas.answer, 0, buf);
-        self.render_tabs(&ctx, areas.tabs, buf);
+        self.render_tabs(&ctx, areas.tabs, areas.single, buf);
         self.render_main(&ctx, &areas, buf);
         self.render_status(areas.status, buf);
         if let Some(x) = &self.export {

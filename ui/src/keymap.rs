@@ -22,6 +22,9 @@ pub enum Mode {
     /// Typing into a workbench field: unbound printable keys are typed, so
     /// `q` is a character here, not quit.
     Edit,
+    /// Typing a search (`/`) or filter (`&`) query in a text pane: unbound
+    /// printable keys are typed, as in [`Mode::Edit`].
+    Search,
     /// The exported `#[ktstr_test]` overlay.
     Export,
     Help,
@@ -92,6 +95,16 @@ pub enum Action {
     WriteExport,
     /// Switch to the next theme (built-in ones, then the user's).
     CycleTheme,
+    /// Open the search prompt of the focused text pane.
+    StartSearch,
+    /// Open the filter prompt of the focused text pane.
+    StartFilter,
+    /// Keep the typed search or filter.
+    AcceptPrompt,
+    /// Close the prompt and restore the search or filter as it was.
+    CancelPrompt,
+    /// Show the focused pane full screen, or go back.
+    ToggleZoom,
     /// An unbound key.
     None,
 }
@@ -197,7 +210,7 @@ const fn bind(
     }
 }
 
-use Mode::{Edit as E, Export as X, Help as H, Normal as N, Workbench as W};
+use Mode::{Edit as E, Export as X, Help as H, Normal as N, Search as S, Workbench as W};
 
 /// The built-in keys, in the order help and the status bar list them.
 // One row per binding: it reads as the table it is.
@@ -231,6 +244,11 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('c'), Action::NextCrash, "next crash", Some("next crash")),
     bind(N, Key::ch('T'), Action::CycleTheme, "cycle theme", None),
     bind(N, Key::ch('w'), Action::GoToWorkbench, "matcher workbench", Some("workbench")),
+    bind(N, Key::ch('/'), Action::StartSearch, "search (smart case)", Some("search")),
+    bind(N, Key::ch('n'), Action::NextMatch, "next match", Some("match")),
+    bind(N, Key::ch('N'), Action::PrevMatch, "previous match", Some("match")),
+    bind(N, Key::ch('&'), Action::StartFilter, "filter lines (empty clears)", Some("filter")),
+    bind(N, Key::ch('z'), Action::ToggleZoom, "zoom the pane", Some("zoom")),
     bind(W, Key::ch('i'), Action::EditField, "edit the pin field", Some("edit")),
     bind(W, Key::plain(KeyCode::Enter), Action::EditField, "edit the pin field", Some("edit")),
     bind(W, Key::ch('n'), Action::NextMatch, "next match", Some("match")),
@@ -257,6 +275,19 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(E, Key::ctrl('u'), Action::DeleteToStart, "delete to the start", Some("clear")),
     bind(E, Key::ctrl('w'), Action::DeleteWord, "delete the word before", None),
     bind(E, Key::ctrl('c'), Action::Quit, "quit", Some("quit")),
+    bind(S, Key::plain(KeyCode::Enter), Action::AcceptPrompt, "keep the query", Some("keep")),
+    bind(S, Key::plain(KeyCode::Esc), Action::CancelPrompt, "cancel", Some("cancel")),
+    bind(S, Key::plain(KeyCode::Left), Action::CursorLeft, "cursor left", None),
+    bind(S, Key::plain(KeyCode::Right), Action::CursorRight, "cursor right", None),
+    bind(S, Key::plain(KeyCode::Home), Action::CursorHome, "start of query", None),
+    bind(S, Key::ctrl('a'), Action::CursorHome, "start of query", None),
+    bind(S, Key::plain(KeyCode::End), Action::CursorEnd, "end of query", None),
+    bind(S, Key::ctrl('e'), Action::CursorEnd, "end of query", None),
+    bind(S, Key::plain(KeyCode::Backspace), Action::DeleteBack, "delete before the cursor", None),
+    bind(S, Key::plain(KeyCode::Delete), Action::DeleteForward, "delete under the cursor", None),
+    bind(S, Key::ctrl('u'), Action::DeleteToStart, "delete to the start", None),
+    bind(S, Key::ctrl('w'), Action::DeleteWord, "delete the word before", None),
+    bind(S, Key::ctrl('c'), Action::Quit, "quit", None),
     bind(X, Key::ch('y'), Action::CopyExport, "copy (OSC 52)", Some("copy")),
     bind(X, Key::ch('w'), Action::WriteExport, "write ./<test_name>.rs", Some("write")),
     bind(X, Key::plain(KeyCode::Esc), Action::CloseExport, "close", Some("close")),
@@ -445,12 +476,16 @@ mod tests {
         assert_eq!(km.action(Mode::Workbench, Key::ch('j')), Action::ScrollDown);
         assert_eq!(km.action(Mode::Workbench, Key::ch('q')), Action::Quit);
         assert_eq!(km.action(Mode::Workbench, Key::ch('n')), Action::NextMatch);
-        assert_eq!(km.action(Mode::Normal, Key::ch('n')), Action::None);
-        // Only Esc is meant to shadow a pane key on the workbench.
+        assert_eq!(km.action(Mode::Normal, Key::ch('n')), Action::NextMatch);
+        // Only Esc is meant to shadow a pane key with another action.
         let shadowed: Vec<Key> = km
             .bindings()
             .iter()
-            .filter(|b| b.mode == Mode::Workbench && km.binds(Mode::Normal, b.key))
+            .filter(|b| {
+                b.mode == Mode::Workbench
+                    && km.binds(Mode::Normal, b.key)
+                    && km.action(Mode::Normal, b.key) != b.action
+            })
             .map(|b| b.key)
             .collect();
         assert_eq!(shadowed, [Key::plain(KeyCode::Esc)]);

@@ -185,7 +185,12 @@ where
                     app.resize(width, height);
                     break;
                 }
-                // Mouse, focus and paste events are not used yet.
+                AppEvent::Term(Event::Mouse(mouse)) => {
+                    if app.mouse(mouse) {
+                        break;
+                    }
+                }
+                // Focus and paste events are not used.
                 AppEvent::Term(_) => continue,
                 AppEvent::Worker(Reply::Died) => bail!("the matcher worker thread stopped"),
                 AppEvent::Worker(reply) => {

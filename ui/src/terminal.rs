@@ -6,6 +6,13 @@
 //! places: [`Tui`]'s `Drop` (normal exit and `?` error paths), and a panic
 //! hook that restores *before* the default hook prints the panic. A flag makes
 //! restoring idempotent and keeps the hook silent when no TUI is active.
+//!
+//! Mouse reporting is on while the TUI runs: clicks and the wheel only
+//! (modes 1000 and 1006, SGR coordinates), not motion, so moving the mouse
+//! does not wake the event loop. Most terminals still select text with
+//! Shift held.
+
+use std::io::Write;
 
 use std::io::{self, IsTerminal, Stdout};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +26,10 @@ use crossterm::terminal::{
 };
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
+
+/// Report button presses, releases and the wheel, in SGR encoding.
+const MOUSE_ON: &[u8] = b"\x1b[?1000h\x1b[?1006h";
+const MOUSE_OFF: &[u8] = b"\x1b[?1006l\x1b[?1000l";
 
 /// True between entering raw mode and restoring.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -42,6 +53,11 @@ impl Tui {
         ACTIVE.store(true, Ordering::SeqCst);
         // From here on, an early return drops nothing that restores, so do it by hand.
         let entered = execute!(io::stdout(), EnterAlternateScreen, Hide)
+            .and_then(|()| {
+                let mut out = io::stdout();
+                out.write_all(MOUSE_ON)?;
+                out.flush()
+            })
             .context("cannot enter the alternate screen")
             .and_then(|()| {
                 Terminal::new(CrosstermBackend::new(io::stdout()))
@@ -71,6 +87,7 @@ impl Drop for Tui {
 /// this runs while exiting or panicking, where nothing better can be done.
 pub fn restore() {
     if ACTIVE.swap(false, Ordering::SeqCst) {
+        let _ = io::stdout().write_all(MOUSE_OFF);
         let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
         let _ = disable_raw_mode();
     }

@@ -63,7 +63,8 @@ impl Theme {
             label: none,
             error: none,
             warning: none,
-            matched: none,
+            // NO_COLOR forbids colour, not attributes: matches stay visible.
+            matched: Style::new().add_modifier(Modifier::UNDERLINED),
             selected: none,
             border: none,
             focused_border: none,
@@ -74,7 +75,7 @@ impl Theme {
             key: none,
             ok: none,
             cursor: Style::new().add_modifier(Modifier::REVERSED),
-            current_match: none,
+            current_match: Style::new().add_modifier(Modifier::REVERSED),
             syntax_theme: None,
         }
     }

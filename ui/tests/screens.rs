@@ -338,7 +338,7 @@ fn event_loop_redraws_on_resize_and_stops_on_quit() {
         Event::Key(key(KeyCode::Char('2'))),
         Event::Resize(100, 30),
         Event::FocusGained,
-        Event::Key(key(KeyCode::Char('z'))),
+        Event::Key(key(KeyCode::Char('x'))),
         Event::Key(key(KeyCode::Char('q'))),
         Event::Key(key(KeyCode::Char('3'))),
     ]

@@ -90,7 +90,18 @@ fn demo(crash: &str) -> (i32, Report, String) {
     let code = o.status.code().unwrap_or(-1);
     if code == 3 {
         // The guest itself failed: show why before the assertion fails.
-        eprintln!("guest failure; report tail:\n{}", stdout.lines().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"));
+        eprintln!(
+            "guest failure; report tail:\n{}",
+            stdout
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
     (code, parse_str(&stdout), stderr)
 }

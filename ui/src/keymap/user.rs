@@ -426,7 +426,7 @@ mod tests {
 
     #[test]
     fn overrides_replace_an_actions_keys_in_place() {
-        let km = load("[normal]\nquit = [\"x\", \"C-c\"]\nnext_pane = \"n\"\n").unwrap();
+        let km = load("[normal]\nquit = [\"x\", \"C-c\"]\nnext_pane = \"o\"\n").unwrap();
         assert_eq!(km.action(Mode::Normal, Key::ch('x')), Action::Quit);
         assert_eq!(km.action(Mode::Normal, Key::ch('q')), Action::None);
         assert_eq!(
@@ -434,7 +434,7 @@ mod tests {
             Action::None
         );
         assert_eq!(km.action(Mode::Normal, Key::ctrl('c')), Action::Quit);
-        assert_eq!(km.action(Mode::Normal, Key::ch('n')), Action::NextPane);
+        assert_eq!(km.action(Mode::Normal, Key::ch('o')), Action::NextPane);
         assert_eq!(
             km.action(Mode::Normal, Key::plain(KeyCode::Tab)),
             Action::None

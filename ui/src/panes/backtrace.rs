@@ -26,6 +26,12 @@ impl Pane for BacktracePane {
         true
     }
 
+    fn frame_at_line(&self, ctx: &Ctx<'_>, line: usize) -> Option<usize> {
+        let (_, crash) = ctx.crash?;
+        // Line 0 is the legend.
+        line.checked_sub(1).filter(|&i| i < crash.backtrace.len())
+    }
+
     fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
         let theme = ctx.theme;
         let Some((_, crash)) = ctx.crash else {
@@ -58,9 +64,21 @@ impl Pane for BacktracePane {
         for (i, (frame, text)) in crash.backtrace.iter().zip(texts).enumerate() {
             let is_top = top.is_some_and(|t| std::ptr::eq(t, frame));
             let pad = align.saturating_sub(text.width());
+            let clicked = ctx.frame == Some(i);
             let mut spans = vec![
-                Span::styled(format!("#{i:<3}"), theme.line_number),
-                Span::raw(if is_top { "▸ " } else { "  " }),
+                Span::styled(
+                    format!("#{i:<3}"),
+                    if clicked {
+                        theme.selected
+                    } else {
+                        theme.line_number
+                    },
+                ),
+                Span::raw(match (clicked, is_top) {
+                    (true, _) => "» ",
+                    (false, true) => "▸ ",
+                    (false, false) => "  ",
+                }),
                 Span::styled(text, frame_style(&frame.class, theme)),
             ];
             let tag = class_tag(&frame.class);
@@ -70,8 +88,35 @@ impl Pane for BacktracePane {
             }
             lines.push(Line::from(spans));
         }
+        if let Some(frame) = ctx
+            .frame
+            .and_then(|i| crash.backtrace.get(i).map(|f| (i, f)))
+        {
+            lines.extend(frame_details(frame, theme));
+        }
         lines
     }
+}
+
+/// What is known about the clicked frame. Source and probe data come with
+/// the probes; until then the pane says so.
+fn frame_details<'a>((i, frame): (usize, &Frame), theme: &Theme) -> Vec<Line<'a>> {
+    let mut lines = vec![
+        Line::raw(""),
+        Line::styled(format!("Frame #{i}: {}", frame_text(frame)), theme.label),
+    ];
+    let what = match &frame.class {
+        FrameClass::BpfProg { tag, name } => format!("BPF program {name} (tag {tag})"),
+        FrameClass::Trampoline => "BPF trampoline".to_string(),
+        FrameClass::Generic => "generic kernel plumbing".to_string(),
+        FrameClass::Kernel => "kernel function".to_string(),
+    };
+    lines.push(Line::raw(format!("  {what}")));
+    lines.push(Line::styled(
+        "  source and probe data: not available yet (click another frame, or Tab on)",
+        theme.dim,
+    ));
+    lines
 }
 
 /// `function+0xOFF/0xSIZE [module]`, as the kernel prints it.

@@ -23,6 +23,7 @@ pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
     };
     for (mode, heading) in [
         (Mode::Normal, "In panes"),
+        (Mode::Search, "Typing a search (/) or filter (&)"),
         (Mode::Workbench, "On the workbench"),
         (Mode::Edit, "Editing a pin field"),
         (Mode::Export, "In the export"),
@@ -38,6 +39,9 @@ pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
         if mode == Mode::Edit {
             // Typing is every unbound key, so it has no row of its own.
             lines.push(row("other keys", "typed into the field"));
+        }
+        if mode == Mode::Search {
+            lines.push(row("other keys", "typed; lower case ignores case"));
         }
     }
     lines

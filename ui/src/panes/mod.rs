@@ -18,6 +18,7 @@ use crate::theme::Theme;
 pub mod backtrace;
 pub mod cpu_states;
 pub mod export;
+pub mod find;
 pub mod help;
 pub mod notes;
 pub mod summary;
@@ -34,6 +35,8 @@ pub struct Ctx<'a> {
     pub theme: &'a Theme,
     /// The matcher workbench's state, for its pane.
     pub workbench: Option<&'a workbench::Workbench>,
+    /// The backtrace frame clicked, if any.
+    pub frame: Option<usize>,
 }
 
 /// One entry of the tab bar.
@@ -69,6 +72,26 @@ pub trait Pane {
     fn viewport_rows(&self, ctx: &Ctx<'_>, body: Rect) -> usize {
         let _ = ctx;
         usize::from(body.height)
+    }
+
+    /// The pane as a text pane, for search and filter.
+    fn text(&self) -> Option<&text::TextPane> {
+        None
+    }
+
+    fn text_mut(&mut self) -> Option<&mut text::TextPane> {
+        None
+    }
+
+    /// The backtrace frame shown on content line `line`, for clicks.
+    fn frame_at_line(&self, ctx: &Ctx<'_>, line: usize) -> Option<usize> {
+        let _ = (ctx, line);
+        None
+    }
+
+    /// Extra state for the border title (an active filter).
+    fn border_note(&self) -> Option<String> {
+        None
     }
 
     /// Draws the content from line `scroll` on into `area`.

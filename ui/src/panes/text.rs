@@ -7,17 +7,25 @@
 //! line no further than the width it is cut to.
 
 use std::cell::OnceCell;
+use std::ops::Range;
 
+use memchr::memmem;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use scxray::report::{Section, Text};
 use unicode_width::UnicodeWidthChar;
 
+use super::find::{self, Needle};
 use super::{Ctx, Pane};
+use crate::theme::Theme;
 
 /// Tab stops in section text, as terminals and kernel logs assume.
 pub(crate) const TAB_WIDTH: usize = 8;
+
+/// Bytes of a line looked at for log colouring: what can be on screen.
+const COLOUR_SCAN: usize = 1024;
 
 pub struct TextPane {
     title: String,
@@ -25,6 +33,33 @@ pub struct TextPane {
     /// Shares the report's buffer; cloning a `Text` copies no bytes.
     body: Text,
     index: OnceCell<LineIndex>,
+    search: Option<Search>,
+    filter: Option<Filter>,
+}
+
+/// The search query and where n/N stand.
+struct Search {
+    query: String,
+    needle: Needle,
+    /// Byte start of the current match.
+    current: Option<usize>,
+    /// Match starts on shown lines, from the top, at most `find::MAX_COUNT`.
+    counted: Vec<usize>,
+    capped: bool,
+}
+
+/// The lines holding the filter text, computed once per filter change.
+struct Filter {
+    text: String,
+    lines: Vec<u32>,
+}
+
+/// Where a jump landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jump {
+    /// Row in the pane (a filtered row when a filter is on).
+    pub row: usize,
+    pub wrapped: bool,
 }
 
 impl TextPane {
@@ -42,11 +77,208 @@ impl TextPane {
             section,
             body,
             index: OnceCell::new(),
+            search: None,
+            filter: None,
         }
     }
 
     fn index(&self) -> &LineIndex {
         self.index.get_or_init(|| LineIndex::build(&self.body))
+    }
+
+    /// Lines shown: all, or the filtered ones.
+    pub fn row_count(&self) -> usize {
+        match &self.filter {
+            Some(f) => f.lines.len(),
+            None => self.index().len(),
+        }
+    }
+
+    /// The body line shown on `row`.
+    pub fn line_at_row(&self, row: usize) -> usize {
+        match &self.filter {
+            Some(f) => f.lines.get(row).map_or(usize::MAX, |&l| l as usize),
+            None => row,
+        }
+    }
+
+    /// The row showing body line `line`, or the first row after it.
+    pub fn row_of_line(&self, line: usize) -> usize {
+        match &self.filter {
+            Some(f) => f.lines.partition_point(|&l| (l as usize) < line),
+            None => line,
+        }
+    }
+
+    fn shown(&self, line: usize) -> bool {
+        match &self.filter {
+            Some(f) => f.lines.binary_search(&(line as u32)).is_ok(),
+            None => true,
+        }
+    }
+
+    /// Byte offset of the start of the line shown on `row`.
+    pub fn offset_of_row(&self, row: usize) -> usize {
+        let line = self.line_at_row(row);
+        let index = self.index();
+        if line < index.len() {
+            index.start(line)
+        } else {
+            self.body.len()
+        }
+    }
+
+    pub fn query(&self) -> &str {
+        self.search.as_ref().map_or("", |s| s.query.as_str())
+    }
+
+    pub fn filter_text(&self) -> &str {
+        self.filter.as_ref().map_or("", |f| f.text.as_str())
+    }
+
+    pub fn current_match(&self) -> Option<usize> {
+        self.search.as_ref().and_then(|s| s.current)
+    }
+
+    /// Sets the search query (empty clears it) and counts its matches on the
+    /// shown lines; the current match is cleared.
+    pub fn set_query(&mut self, query: &str) {
+        self.search = Needle::new(query).map(|needle| Search {
+            query: query.to_string(),
+            needle,
+            current: None,
+            counted: Vec::new(),
+            capped: false,
+        });
+        self.recount();
+    }
+
+    fn recount(&mut self) {
+        let Some(s) = &self.search else { return };
+        let (counted, capped) = find::count(&self.body, self.index(), &s.needle, |l| self.shown(l));
+        if let Some(s) = &mut self.search {
+            s.counted = counted;
+            s.capped = capped;
+        }
+    }
+
+    pub fn set_current(&mut self, current: Option<usize>) {
+        if let Some(s) = &mut self.search {
+            s.current = current;
+        }
+    }
+
+    /// Sets the filter (empty clears it). Returns the number of lines shown.
+    pub fn set_filter(&mut self, text: &str) -> usize {
+        self.filter = Needle::new(text).map(|needle| Filter {
+            text: text.to_string(),
+            lines: find::filter_lines(&self.body, self.index(), &needle),
+        });
+        if let Some(c) = self.current_match() {
+            if !self.shown(self.index().line_of(c)) {
+                self.set_current(None);
+            }
+        }
+        self.recount();
+        self.row_count()
+    }
+
+    /// Moves to the next (or previous) match on a shown line from byte
+    /// `from` (inclusive going forward), wrapping around once.
+    pub fn jump_from(&mut self, from: usize, inclusive: bool, forward: bool) -> Option<Jump> {
+        let s = self.search.as_ref()?;
+        let hay = self.body.as_bytes();
+        let index = self.index();
+        let step = |pos: Option<usize>| -> Option<usize> {
+            let mut pos = pos;
+            loop {
+                let at = if forward {
+                    s.needle.find(hay, pos?)?
+                } else {
+                    s.needle.rfind(hay, pos?)?
+                };
+                let line = index.line_of(at);
+                if self.shown(line) {
+                    return Some(at);
+                }
+                // Skip the rest of a hidden line.
+                pos = if forward {
+                    Some(if line + 1 < index.len() {
+                        index.start(line + 1)
+                    } else {
+                        hay.len() + 1
+                    })
+                } else {
+                    Some(index.start(line))
+                };
+            }
+        };
+        let first = if forward {
+            step(Some(if inclusive { from } else { from + 1 }))
+        } else {
+            step(Some(from))
+        };
+        let (at, wrapped) = match first {
+            Some(at) => (at, false),
+            None => (step(Some(if forward { 0 } else { hay.len() }))?, true),
+        };
+        let row = self.row_of_line(index.line_of(at));
+        self.set_current(Some(at));
+        Some(Jump { row, wrapped })
+    }
+
+    /// "match k of n", "match k of n+", or where the current match is.
+    pub fn match_status(&self) -> String {
+        let Some(s) = &self.search else {
+            return "no search".into();
+        };
+        if s.counted.is_empty() {
+            let on = if self.filter.is_some() {
+                " in the filtered lines"
+            } else {
+                ""
+            };
+            return format!("no match for \"{}\"{on}", s.query);
+        }
+        let n = if s.capped {
+            format!("{}+", s.counted.len())
+        } else {
+            s.counted.len().to_string()
+        };
+        match s.current {
+            Some(c) => match s.counted.binary_search(&c) {
+                Ok(k) => format!("match {} of {n}", k + 1),
+                Err(_) => format!(
+                    "match on line {} ({n} matches)",
+                    self.index().line_of(c) + 1
+                ),
+            },
+            None => format!("{n} matches"),
+        }
+    }
+
+    /// Highlight ranges of line `i` (bytes within the line): search hits.
+    fn search_marks(&self, theme: &Theme, i: usize, line: &str) -> Vec<(Range<usize>, Style)> {
+        let Some(s) = &self.search else {
+            return Vec::new();
+        };
+        let start = self.index().start(i);
+        s.needle
+            .find_all(line.as_bytes())
+            .map(|at| {
+                let style = if s.current == Some(start + at) {
+                    theme.current_match
+                } else {
+                    theme.matched
+                };
+                (at..at + s.needle.len(), style)
+            })
+            .collect()
+    }
+
+    /// For live mode: the query and filter, to carry to the rebuilt pane.
+    pub fn find_state(&self) -> (String, String) {
+        (self.query().to_string(), self.filter_text().to_string())
     }
 }
 
@@ -59,16 +291,44 @@ impl Pane for TextPane {
         self.section
     }
 
+    fn text(&self) -> Option<&TextPane> {
+        Some(self)
+    }
+
+    fn text_mut(&mut self) -> Option<&mut TextPane> {
+        Some(self)
+    }
+
+    fn border_note(&self) -> Option<String> {
+        self.filter.as_ref().map(|f| {
+            format!(
+                "filter: {} ({} of {} lines)",
+                f.text,
+                f.lines.len(),
+                self.index().len()
+            )
+        })
+    }
+
     fn line_count(&self, _ctx: &Ctx<'_>, _width: u16) -> usize {
-        self.index().len()
+        self.row_count()
     }
 
     fn render(&self, ctx: &Ctx<'_>, area: Rect, scroll: usize, buf: &mut Buffer) {
         let theme = ctx.theme;
         let index = self.index();
         let total = index.len();
-        if total == 0 {
-            let line = Line::styled("(empty section)", theme.dim);
+        let rows = self.row_count();
+        if total == 0 || rows == 0 {
+            let text = if total == 0 {
+                "(empty section)".to_string()
+            } else {
+                format!(
+                    "(no line contains \"{}\"; & then Enter clears the filter)",
+                    self.filter_text()
+                )
+            };
+            let line = Line::styled(text, theme.dim);
             buf.set_line(area.x, area.y, &line, area.width);
             return;
         }
@@ -83,10 +343,14 @@ impl Pane for TextPane {
         // Below this width the gutter would leave no room for text.
         let gutter = usize::from(area.width) >= digits + 8;
         let text_width = usize::from(area.width) - if gutter { digits + 1 } else { 0 };
-        let first = scroll.min(total - 1);
-        for (row, i) in area.rows().zip(first..total) {
-            let (text, cut) = fit_line(index.line(&self.body, i), text_width);
-            let mut spans = Vec::with_capacity(4);
+        let first = scroll.min(rows - 1);
+        for (row, r) in area.rows().zip(first..rows) {
+            let i = self.line_at_row(r);
+            let raw = index.line(&self.body, i);
+            let mut marks = log_marks(theme, raw);
+            marks.extend(self.search_marks(theme, i, raw));
+            let (text, cut) = fit_styled(raw, text_width, &marks);
+            let mut spans = Vec::with_capacity(text.len() + 3);
             if gutter {
                 let in_crash = crash_lines.as_ref().is_some_and(|r| r.contains(&i));
                 spans.push(Span::styled(
@@ -102,13 +366,86 @@ impl Pane for TextPane {
                     if in_crash { theme.warning } else { theme.dim },
                 ));
             }
-            spans.push(Span::raw(text));
+            spans.extend(text);
             if cut {
                 spans.push(Span::styled("…", theme.dim));
             }
             buf.set_line(row.x, row.y, &Line::from(spans), row.width);
         }
     }
+}
+
+/// Log colouring of one line: kernel timestamps dimmed, level words in the
+/// error, warning or dim role, `EXIT:` and `sched_ext:` lines highlighted.
+/// Looks at the first [`COLOUR_SCAN`] bytes only.
+pub(crate) fn log_marks(theme: &Theme, line: &str) -> Vec<(Range<usize>, Style)> {
+    let mut end = line.len().min(COLOUR_SCAN);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &line.as_bytes()[..end];
+    let mut marks = Vec::new();
+    if memmem::find(head, b"EXIT:").is_some() {
+        marks.push((0..line.len(), theme.error));
+    } else if memmem::find(head, b"sched_ext:").is_some() {
+        marks.push((0..line.len(), theme.label));
+    }
+    if let Some(ts) = kernel_timestamp(head) {
+        marks.push((ts, theme.dim));
+    }
+    const LEVELS: &[(&str, u8)] = &[
+        ("ERROR", 0),
+        ("error:", 0),
+        ("BUG:", 0),
+        ("Oops", 0),
+        ("panic", 0),
+        ("WARN", 1),
+        ("warning", 1),
+        ("INFO", 2),
+        ("DEBUG", 2),
+    ];
+    for &(word, role) in LEVELS {
+        let mut pos = 0;
+        while let Some(i) = memmem::find(&head[pos..], word.as_bytes()) {
+            let at = pos + i;
+            pos = at + word.len();
+            if at > 0 && head[at - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            let style = match role {
+                0 => theme.error,
+                1 => theme.warning,
+                _ => theme.dim,
+            };
+            marks.push((at..at + word.len(), style));
+            break;
+        }
+    }
+    marks
+}
+
+/// `[  123.456789]` at the start of a line (after spaces or a `<6>` level).
+fn kernel_timestamp(head: &[u8]) -> Option<Range<usize>> {
+    let mut i = 0;
+    if head.first() == Some(&b'<') {
+        i = memchr::memchr(b'>', &head[..head.len().min(6)])? + 1;
+    }
+    while head.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let open = i;
+    if head.get(i) != Some(&b'[') {
+        return None;
+    }
+    i += 1;
+    let close = i + memchr::memchr(b']', &head[i..head.len().min(i + 24)])?;
+    let inner = &head[i..close];
+    let ok = inner.contains(&b'.')
+        && inner
+            .iter()
+            .all(|&b| b == b' ' || b == b'.' || b.is_ascii_digit())
+        && inner.iter().any(u8::is_ascii_digit);
+    ok.then_some(open..close + 1)
 }
 
 /// Byte offsets where each line starts. `u32` halves the index for the
@@ -175,44 +512,66 @@ impl LineIndex {
 /// characters in caret notation (`^[` for ESC) so escape sequences in logs
 /// cannot move the cursor. True when the line was cut; one column is then
 /// left for the mark. Reads at most about `width` characters of the line.
+#[cfg(test)]
 fn fit_line(line: &str, width: usize) -> (String, bool) {
-    let mut out = String::with_capacity(width.min(line.len()));
-    // (bytes pushed, columns) per character, to back off for the cut mark.
-    let mut pieces: Vec<(usize, usize)> = Vec::with_capacity(width.min(line.len()));
+    let (spans, cut) = fit_styled(line, width, &[]);
+    (spans.iter().map(|s| s.content.as_ref()).collect(), cut)
+}
+
+/// [`fit_line`] as spans: each character takes the styles of the `marks`
+/// (byte ranges of `line`) holding it, later marks patching earlier ones.
+fn fit_styled(
+    line: &str,
+    width: usize,
+    marks: &[(Range<usize>, Style)],
+) -> (Vec<Span<'static>>, bool) {
+    // (text, columns, style) per character, to back off for the cut mark.
+    let mut pieces: Vec<(String, usize, Style)> = Vec::with_capacity(width.min(line.len()));
     let mut cols = 0;
-    for c in line.chars() {
-        let before = out.len();
-        let w = match c {
+    let mut cut = false;
+    for (at, c) in line.char_indices() {
+        let (text, w) = match c {
             '\t' => {
                 let n = TAB_WIDTH - cols % TAB_WIDTH;
-                out.extend(std::iter::repeat_n(' ', n));
-                n
+                (" ".repeat(n), n)
             }
-            c if c.is_control() => {
-                out.push('^');
-                out.push(caret(c));
-                2
-            }
-            c => {
-                out.push(c);
-                c.width().unwrap_or(0)
-            }
+            c if c.is_control() => (format!("^{}", caret(c)), 2),
+            c => (c.to_string(), c.width().unwrap_or(0)),
         };
         if cols + w > width {
-            out.truncate(before);
             while cols + 1 > width {
-                let Some((bytes, w)) = pieces.pop() else {
+                let Some((_, w, _)) = pieces.pop() else {
                     break;
                 };
-                out.truncate(out.len() - bytes);
                 cols -= w;
             }
-            return (out, width > 0);
+            cut = width > 0;
+            break;
         }
+        let style = marks
+            .iter()
+            .filter(|(r, _)| r.contains(&at))
+            .fold(Style::new(), |s, (_, m)| s.patch(*m));
         cols += w;
-        pieces.push((out.len() - before, w));
+        pieces.push((text, w, style));
     }
-    (out, false)
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut text = String::new();
+    let mut style = None;
+    for (t, _, s) in pieces {
+        if style.is_some_and(|st| st != s) {
+            spans.push(Span::styled(
+                std::mem::take(&mut text),
+                style.unwrap_or_default(),
+            ));
+        }
+        style = Some(s);
+        text.push_str(&t);
+    }
+    if !text.is_empty() {
+        spans.push(Span::styled(text, style.unwrap_or_default()));
+    }
+    (spans, cut)
 }
 
 /// `^@`..`^_` for C0 controls, `^?` for DEL and anything else.
@@ -273,6 +632,7 @@ mod tests {
             crash: None,
             theme: &theme,
             workbench: None,
+            frame: None,
         };
         let body: String = (1..=12)
             .map(|i| format!("line {i} {}\n", "x".repeat(i)))
@@ -285,6 +645,48 @@ mod tests {
         assert_eq!(
             buf,
             Buffer::with_lines(["10│line 10 xxxx…", "11│line 11 xxxx…", "12│line 12 xxxx…",])
+        );
+    }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_coloured_by_role() {
+        let t = Theme::dark();
+        let line = "[  123.456789] sched_ext: BPF scheduler \"x\" disabled (runtime error)";
+        let marks = log_marks(&t, line);
+        assert!(marks.contains(&(0..line.len(), t.label)), "{marks:?}");
+        assert!(marks.contains(&(0..14, t.dim)), "{marks:?}");
+        let line = "<4>[    1.5] WARN foo: error: bar";
+        let marks = log_marks(&t, line);
+        assert!(marks.contains(&(3..12, t.dim)), "{marks:?}");
+        assert!(marks.contains(&(13..17, t.warning)), "{marks:?}");
+        assert!(marks.contains(&(23..29, t.error)), "{marks:?}");
+        let marks = log_marks(&t, "12:00 ERROR EXIT: scx_bpf_error");
+        assert_eq!(marks[0], (0..31, t.error));
+        // Inside a word is not a level; a bracket without a time is not a stamp.
+        assert!(log_marks(&t, "[cpu0] PREINFO").is_empty());
+    }
+
+    #[test]
+    fn marks_style_the_characters_they_cover() {
+        let t = Theme::dark();
+        let (spans, cut) = fit_styled("ab\tcd", 20, &[(1..4, t.matched)]);
+        assert!(!cut);
+        let parts: Vec<(&str, Style)> = spans
+            .iter()
+            .map(|s| (s.content.as_ref(), s.style))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("a", Style::new()),
+                ("b      c", t.matched),
+                ("d", Style::new())
+            ]
         );
     }
 }

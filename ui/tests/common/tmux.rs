@@ -86,6 +86,17 @@ impl Tmux {
             .unwrap();
     }
 
+    /// A tmux format about the pane, e.g. `#{mouse_sgr_flag}`.
+    // Not every includer asks.
+    #[allow(dead_code)]
+    pub fn display(&self, format: &str) -> String {
+        let o = Command::new("tmux")
+            .args(["-L", &self.socket, "display-message", "-p", format])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
     pub fn screen(&self) -> String {
         let o = Command::new("tmux")
             .args(["-L", &self.socket, "capture-pane", "-p"])
