@@ -41,6 +41,7 @@ const POOL: &[&str] = &[
     "--- 5x of the following 3 lines ---",
     "--- probe pipeline ---",
     "--- diagnosthcs ---",
+    "--- stats --- ",
     "[35951ktstr_test 'mid' failed:",
     "--- repro VM scheduler log ---",
     "  cg0: workers=1 cpus=2 spread=0.0% gap=10ms migrations=1 iter=209600",

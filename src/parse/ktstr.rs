@@ -66,7 +66,7 @@ pub fn detect(text: &str) -> bool {
     for i in memchr::memmem::find_iter(text.as_bytes(), b"--- ") {
         let line_start = memchr::memrchr(b'\n', &text.as_bytes()[..i]).map_or(0, |p| p + 1);
         let end = memchr::memchr(b'\n', &text.as_bytes()[i..]).map_or(text.len(), |p| i + p);
-        let line = text[i..end].trim_end_matches('\r');
+        let line = text[i..end].trim_end();
         if text[line_start..i].trim().is_empty() {
             if let Some(name) = header_name(line) {
                 if SectionKind::from_known_name(name).is_some() {
