@@ -1217,10 +1217,11 @@ impl App {
 
     /// `[1 Summary]` when focused, ` 2 Backtrace ` otherwise.
     fn tab_label(&self, ctx: &Ctx<'_>, i: usize) -> String {
-        let num = if i < 9 {
-            format!("{} ", i + 1)
-        } else {
-            String::new()
+        // `0` reaches the tenth pane; the rest by Tab or a click.
+        let num = match i {
+            0..=8 => format!("{} ", i + 1),
+            9 => "0 ".to_string(),
+            _ => String::new(),
         };
         let title = self.panes[i].title(ctx);
         if i == self.focus {

@@ -231,6 +231,7 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('7'), Action::GoToPane(7), "go to pane N", None),
     bind(N, Key::ch('8'), Action::GoToPane(8), "go to pane N", None),
     bind(N, Key::ch('9'), Action::GoToPane(9), "go to pane N", None),
+    bind(N, Key::ch('0'), Action::GoToPane(10), "go to pane 10", None),
     bind(N, Key::ch('j'), Action::ScrollDown, "scroll down", Some("scroll")),
     bind(N, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down", None),
     bind(N, Key::ch('k'), Action::ScrollUp, "scroll up", Some("scroll")),
