@@ -244,9 +244,14 @@ impl LiveRun {
         }
     }
 
-    /// True once the scheduler is known to have died.
+    /// True once the scheduler is known to have died after attaching.
     pub fn crashed(&self) -> bool {
-        self.marks.crash.is_some() || self.passed == Some(false)
+        self.marks.crash.is_some() || (self.passed == Some(false) && self.attached())
+    }
+
+    /// True once sched_ext reported the scheduler `enabled`.
+    pub fn attached(&self) -> bool {
+        self.marks.enabled.is_some()
     }
 
     pub fn end(&self) -> Option<&GuestEnd> {
@@ -323,6 +328,7 @@ impl LiveRun {
                 Outcome::Failed
             }
             _ if self.passed == Some(true) => Outcome::Other("passed".into()),
+            _ if self.passed == Some(false) => Outcome::Other("scheduler did not attach".into()),
             _ => Outcome::Other(format!("in progress: {}", self.stage.label())),
         };
         details.extend(self.errors.iter().cloned());

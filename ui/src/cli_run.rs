@@ -1,8 +1,8 @@
 //! `scxray demo` and `scxray run`: the live test VM from the command line.
 //!
 //! Exit codes: 0 = the scheduler survived the scenario, 1 = it crashed,
-//! 2 = the run could not start, 3 = the guest failed (hung, kernel panic),
-//! 130 = cancelled.
+//! 2 = the run could not start (including a scheduler that never attached),
+//! 3 = the guest failed (hung, kernel panic), 130 = cancelled.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -211,6 +211,8 @@ fn exit_code(live: &LiveRun, ran: bool) -> ExitCode {
             ExitCode::from(3)
         }
         _ if live.crashed() => ExitCode::from(1),
+        // The scheduler never attached: the run could not start.
+        _ if !live.attached() => ExitCode::from(2),
         Some(GuestEnd::PoweredOff) => ExitCode::SUCCESS,
         None => ExitCode::from(3),
     }

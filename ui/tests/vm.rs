@@ -372,3 +372,35 @@ fn ctrl_c_during_boot_leaves_nothing_behind() {
         .collect();
     assert!(leftovers.is_empty(), "shared memory left: {leftovers:?}");
 }
+
+#[test]
+fn scheduler_that_never_attaches_is_reported() {
+    if !ready("scheduler_that_never_attaches_is_reported") {
+        return;
+    }
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir();
+    let o = scxray(
+        &[
+            "run",
+            "--headless",
+            "--scheduler",
+            "/bin/true",
+            "--phase-ms",
+            "500",
+        ],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    let r = parse_str(&out);
+    assert!(r.crash().is_none());
+    assert!(
+        r.header
+            .details
+            .iter()
+            .any(|d| d.contains("scheduler exited before attaching")),
+        "{:?}",
+        r.header.details
+    );
+}
