@@ -42,6 +42,7 @@ const POOL: &[&str] = &[
     "--- probe pipeline ---",
     "--- diagnosthcs ---",
     "--- stats --- ",
+    "\u{1b}--- timeline ---",
     "[35951ktstr_test 'mid' failed:",
     "--- repro VM scheduler log ---",
     "  cg0: workers=1 cpus=2 spread=0.0% gap=10ms migrations=1 iter=209600",

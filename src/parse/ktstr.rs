@@ -148,7 +148,7 @@ pub fn parse(text: &Text) -> Layout {
                 top -= 1;
             }
         }
-        header.preamble = lines[..top].iter().map(|(_, l)| clean(l)).collect();
+        header.preamble = lines[..top].iter().map(|(_, l)| l.to_string()).collect();
         while header.preamble.last().is_some_and(|l| l.trim().is_empty()) {
             header.preamble.pop();
         }
@@ -161,7 +161,9 @@ pub fn parse(text: &Text) -> Layout {
             let l = clean(lines[i].1);
             let d = dedent(&l);
             // Details run up to the first section header, blank lines included.
-            let starts_section = header_name(d.trim_end())
+            // Headers are recognised on the raw line, as the section loop does.
+            let raw = dedent(lines[i].1.strip_suffix('\r').unwrap_or(lines[i].1));
+            let starts_section = header_name(raw.trim_end())
                 .is_some_and(|n| SectionKind::from_known_name(n).is_some() || !is_nested_name(n));
             if starts_section {
                 break;
@@ -175,7 +177,7 @@ pub fn parse(text: &Text) -> Layout {
             header.details.pop();
         }
     } else {
-        header.preamble = lines[..anchor].iter().map(|(_, l)| clean(l)).collect();
+        header.preamble = lines[..anchor].iter().map(|(_, l)| l.to_string()).collect();
         while header.preamble.last().is_some_and(|l| l.trim().is_empty()) {
             header.preamble.pop();
         }

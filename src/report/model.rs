@@ -26,7 +26,8 @@ pub struct Report {
 /// The lines before the first section: ktstr's error line and its details.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Header {
-    /// Lines before the report proper (nextest/libtest noise), verbatim.
+    /// Lines before the report proper (nextest/libtest noise), verbatim
+    /// (colour codes included: cleaning them could turn a line into a header).
     pub preamble: Vec<String>,
     /// Last scheduler-log line, printed by ktstr above the error line.
     pub fingerprint: Option<String>,
