@@ -199,7 +199,8 @@ fn is_clock(t: &str) -> bool {
     b.len() >= 8
         && b[2] == b':'
         && b[5] == b':'
-        && t[..8].bytes().filter(|c| c.is_ascii_digit()).count() == 6
+        // Bytes, not `&t[..8]`: byte 8 may fall inside a multi-byte character.
+        && b[..8].iter().filter(|c| c.is_ascii_digit()).count() == 6
 }
 
 fn is_iso_time(t: &str) -> bool {
@@ -293,6 +294,12 @@ mod tests {
         assert_eq!(c(l), (LineSource::TraceDump, "  scx_bpf_error (x)".into()));
         let l = "  sh-131     [001] d.h41     5.573702: sched_ext_exit: sched crashfifo kind 1025";
         assert_eq!(c(l).0, LineSource::Trace);
+    }
+
+    #[test]
+    fn clock_check_never_slices_inside_a_character() {
+        assert_eq!(c("12:34:5é host kernel: x").0, LineSource::Plain);
+        assert!(line_time("Nov 27 12:34:5é host kernel: x").is_none());
     }
 
     #[test]
