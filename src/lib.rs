@@ -9,4 +9,5 @@ pub mod parse;
 pub mod report;
 pub mod run;
 pub mod sections;
+pub mod source;
 pub mod write;

@@ -111,6 +111,9 @@ pub struct App {
     zoom: bool,
     /// The backtrace frame clicked.
     frame: Option<usize>,
+    /// Directories searched for a clicked frame's source (`--source`).
+    source_roots: Vec<PathBuf>,
+    frame_source: Option<scxray::source::SourceHit>,
 }
 
 /// Where each part of the screen goes.
@@ -156,6 +159,8 @@ impl App {
             prompt: None,
             zoom: false,
             frame: None,
+            source_roots: Vec::new(),
+            frame_source: None,
         };
         app.select_crash(crash);
         app
@@ -170,6 +175,22 @@ impl App {
     pub fn with_keymap(mut self, keymap: Keymap) -> App {
         self.keymap = keymap;
         self
+    }
+
+    /// Directories where a clicked frame's function is looked up by name.
+    pub fn with_source_roots(mut self, roots: Vec<PathBuf>) -> App {
+        self.source_roots = roots;
+        self
+    }
+
+    fn lookup_frame_source(&self) -> Option<scxray::source::SourceHit> {
+        let crash = self.crash.and_then(|i| self.report.crashes.get(i))?;
+        let frame = crash.backtrace.get(self.frame?)?;
+        let name = match &frame.class {
+            scxray::report::FrameClass::BpfProg { name, .. } if !name.is_empty() => name.as_str(),
+            _ => frame.function.as_str(),
+        };
+        scxray::source::find_definition(&self.source_roots, name)
     }
 
     /// Live mode: the title shows where the run is.
@@ -430,6 +451,7 @@ impl App {
             theme: &self.theme,
             workbench: Some(&self.workbench),
             frame: self.frame,
+            frame_source: self.frame_source.as_ref(),
         }
     }
 
@@ -438,6 +460,7 @@ impl App {
     fn select_crash(&mut self, crash: Option<usize>) {
         self.crash = crash;
         self.frame = None;
+        self.frame_source = None;
         for (pane, scroll) in self.panes.iter().zip(&mut self.scroll) {
             if pane.follows_crash() {
                 *scroll = 0;
@@ -678,6 +701,7 @@ impl App {
                     let frame = self.panes[self.focus].frame_at_line(&self.ctx(), line);
                     if frame.is_some() {
                         self.frame = frame;
+                        self.frame_source = self.lookup_frame_source();
                         return true;
                     }
                 }

@@ -32,6 +32,9 @@ pub struct VmArgs {
     /// Colour theme for the TUI.
     #[arg(long, value_name = "NAME", default_value = "dark")]
     pub theme: String,
+    /// A source directory for the Backtrace pane's frame lookup. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub source: Vec<PathBuf>,
 }
 
 /// Workload sizing when no scenario file is given.
@@ -173,10 +176,19 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
         let (live, result) = runner::run_headless(&plan, meta, &cancel)?;
         (live, Ok(result))
     } else {
+        let mut source_roots = vm.source.clone();
+        if req.scheduler.is_none() {
+            // The demo scheduler's BPF source, when scxray runs from its checkout.
+            let demo_src = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../probes/src/bpf"));
+            if demo_src.is_dir() {
+                source_roots.push(demo_src);
+            }
+        }
         let options = scxray_ui::OpenOptions {
             clean: Vec::new(),
             theme: Some(theme),
             keymap: Some(scxray_ui::keymap::Keymap::load_user()?),
+            source_roots,
         };
         let meta = scxray::run::live::RunMeta {
             test_name: req.test_name.clone(),

@@ -60,6 +60,8 @@ pub struct OpenOptions {
     pub theme: Option<theme::Theme>,
     /// The user's keys (`None`: the defaults).
     pub keymap: Option<keymap::Keymap>,
+    /// Directories where a clicked backtrace frame's function is looked up.
+    pub source_roots: Vec<std::path::PathBuf>,
 }
 
 /// Opens `report` in the terminal until the user quits. `source` is the input's
@@ -70,7 +72,9 @@ pub fn run_open(report: Report, source: &str) -> anyhow::Result<()> {
 
 /// [`run_open`] with options.
 pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyhow::Result<()> {
-    let mut app = App::new(report, source).with_clean(options.clean);
+    let mut app = App::new(report, source)
+        .with_clean(options.clean)
+        .with_source_roots(options.source_roots);
     if let Some(theme) = options.theme {
         app = app.with_theme(theme);
     }

@@ -44,6 +44,10 @@ enum Command {
         /// ~/.config/scxray/themes/NAME.toml. `T` cycles; NO_COLOR turns colour off.
         #[arg(long, value_name = "NAME", default_value = "dark")]
         theme: String,
+        /// A source directory (the scheduler's, a kernel tree): clicking a
+        /// backtrace frame shows its function's definition, found by name. Repeatable.
+        #[arg(long, value_name = "DIR")]
+        source: Vec<PathBuf>,
     },
     /// Check or suggest an expect_scx_bpf_error_contains/_matches pin, as ktstr evaluates it.
     Pin {
@@ -105,7 +109,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Open { file, clean, theme } => {
+        Command::Open {
+            file,
+            clean,
+            theme,
+            source,
+        } => {
             // Before the report: a typo in a setting fails at once.
             let theme = scxray_ui::theme::Theme::by_name_from_env(&theme)?;
             let keymap = scxray_ui::keymap::Keymap::load_user()?;
@@ -114,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clean: cli_pin::load_clean(&clean)?,
                 theme: Some(theme),
                 keymap: Some(keymap),
+                source_roots: source,
             };
             scxray_ui::run_open_with(report, &file.display().to_string(), options)?;
             Ok(ExitCode::SUCCESS)

@@ -339,3 +339,35 @@ fn mouse_focuses_tabs_scrolls_and_selects_frames() {
     // The legend line selects nothing.
     assert!(!mouse(&mut app, left, 5, top + 1));
 }
+
+#[test]
+fn clicked_bpf_frame_shows_its_source_found_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("main.bpf.c");
+    std::fs::write(
+        &src,
+        "#include \"vmlinux.h\"\n\nvoid BPF_STRUCT_OPS(lavd_dispatch, s32 cpu, struct task_struct *prev)\n{\n\tconsume_task(cpu);\n}\n",
+    )
+    .unwrap();
+    let mut app = App::new(common::sample_report(), "lavd.txt")
+        .with_theme(Theme::plain())
+        .with_source_roots(vec![dir.path().to_path_buf()]);
+    app.resize(100, 40);
+    let s = screen(&mut app, 100, 40);
+    let rows: Vec<&str> = s.lines().collect();
+    let tab_row = rows.iter().position(|l| l.contains("2 Backtrace")).unwrap();
+    let col = rows[tab_row].find("2 Backtrace").unwrap();
+    let left = MouseEventKind::Down(MouseButton::Left);
+    assert!(mouse(&mut app, left, col as u16 + 1, tab_row as u16));
+    let s = screen(&mut app, 100, 40);
+    // The last one: the header above the panes names the top frame too.
+    let lines: Vec<&str> = s.lines().collect();
+    let frame_row = lines
+        .iter()
+        .rposition(|l| l.contains("lavd_dispatch+"))
+        .expect("frame on screen");
+    assert!(mouse(&mut app, left, 8, frame_row as u16));
+    let s = screen(&mut app, 100, 40);
+    assert!(s.contains("main.bpf.c:3 (found by name"), "{s}");
+    assert!(s.contains("BPF_STRUCT_OPS(lavd_dispatch"), "{s}");
+}

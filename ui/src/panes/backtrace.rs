@@ -92,15 +92,20 @@ impl Pane for BacktracePane {
             .frame
             .and_then(|i| crash.backtrace.get(i).map(|f| (i, f)))
         {
-            lines.extend(frame_details(frame, theme));
+            lines.extend(frame_details(frame, ctx.frame_source, theme));
         }
         lines
     }
 }
 
-/// What is known about the clicked frame. Source and probe data come with
-/// the probes; until then the pane says so.
-fn frame_details<'a>((i, frame): (usize, &Frame), theme: &Theme) -> Vec<Line<'a>> {
+/// What is known about the clicked frame: its kind and, when `--source`
+/// directories hold it, where its function is defined (found by name).
+/// Probe data comes with auto-repro.
+fn frame_details<'a>(
+    (i, frame): (usize, &Frame),
+    source: Option<&scxray::source::SourceHit>,
+    theme: &Theme,
+) -> Vec<Line<'a>> {
     let mut lines = vec![
         Line::raw(""),
         Line::styled(format!("Frame #{i}: {}", frame_text(frame)), theme.label),
@@ -112,8 +117,35 @@ fn frame_details<'a>((i, frame): (usize, &Frame), theme: &Theme) -> Vec<Line<'a>
         FrameClass::Kernel => "kernel function".to_string(),
     };
     lines.push(Line::raw(format!("  {what}")));
+    match source {
+        Some(hit) => {
+            lines.push(Line::styled(
+                format!(
+                    "  source: {}:{} (found by name; no debug info yet)",
+                    hit.path.display(),
+                    hit.line
+                ),
+                theme.label,
+            ));
+            for (n, text) in &hit.context {
+                let style = if *n == hit.line {
+                    theme.matched
+                } else {
+                    Style::new()
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("  {n:>5} "), theme.line_number),
+                    Span::styled(text.replace('\t', "    "), style),
+                ]));
+            }
+        }
+        None => lines.push(Line::styled(
+            "  source: not found (scxray open --source DIR looks functions up by name)",
+            theme.dim,
+        )),
+    }
     lines.push(Line::styled(
-        "  source and probe data: not available yet (click another frame, or Tab on)",
+        "  probe data: not available yet (auto-repro)",
         theme.dim,
     ));
     lines

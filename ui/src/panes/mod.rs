@@ -37,6 +37,8 @@ pub struct Ctx<'a> {
     pub workbench: Option<&'a workbench::Workbench>,
     /// The backtrace frame clicked, if any.
     pub frame: Option<usize>,
+    /// Where that frame's function is defined, when `--source` found it.
+    pub frame_source: Option<&'a scxray::source::SourceHit>,
 }
 
 /// One entry of the tab bar.

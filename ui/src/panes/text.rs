@@ -633,6 +633,7 @@ mod tests {
             theme: &theme,
             workbench: None,
             frame: None,
+            frame_source: None,
         };
         let body: String = (1..=12)
             .map(|i| format!("line {i} {}\n", "x".repeat(i)))
