@@ -5,7 +5,6 @@
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -13,11 +12,7 @@ use tmux::Tmux;
 
 #[test]
 fn open_navigate_resize_quit_restores_terminal() {
-    let bin = env!("CARGO_BIN_EXE_scxray");
-    let report =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reports/crashfifo-7.3-ktstr.txt");
-    let cmd = format!("TERM=xterm-256color {bin} open {}; echo EXITED rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 30", report.display());
-    let Some(t) = Tmux::start(100, 30, &cmd) else {
+    let Some(t) = Tmux::open_example(100, 30) else {
         return;
     };
 
@@ -49,13 +44,7 @@ fn open_navigate_resize_quit_restores_terminal() {
     t.wait_for("scx_bpf_error (1025)");
 
     t.keys(&["q"]);
-    let s = t.wait_for("EXITED rc=0");
-    // Raw mode was left: the tty is canonical again, and the TUI's screen is gone.
-    assert!(
-        s.lines().any(|l| l.trim() == "icanon"),
-        "terminal left in raw mode:\n{s}"
-    );
-    assert!(!s.contains("Tab/S-Tab"), "alternate screen not left:\n{s}");
+    t.assert_restored("Tab/S-Tab");
 }
 
 #[test]
@@ -77,14 +66,7 @@ fn unreadable_file_message_in_terminal() {
 /// check that `q` in a field is typed, then quit and check the terminal.
 #[test]
 fn workbench_verdict_and_regex_error_on_screen() {
-    let bin = env!("CARGO_BIN_EXE_scxray");
-    let report =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reports/crashfifo-7.3-ktstr.txt");
-    let cmd = format!(
-        "TERM=xterm-256color {bin} open {}; echo EXITED rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 30",
-        report.display()
-    );
-    let Some(t) = Tmux::start(120, 40, &cmd) else {
+    let Some(t) = Tmux::open_example(120, 40) else {
         return;
     };
     t.wait_for("scx_bpf_error (1025)");
@@ -129,10 +111,5 @@ fn workbench_verdict_and_regex_error_on_screen() {
     let s = t.screen();
     assert!(!s.contains("EXITED rc="), "Esc on the workbench quit:\n{s}");
     t.keys(&["q"]);
-    let s = t.wait_for("EXITED rc=0");
-    assert!(
-        s.lines().any(|l| l.trim() == "icanon"),
-        "terminal left in raw mode:\n{s}"
-    );
-    assert!(!s.contains("Workbench"), "alternate screen not left:\n{s}");
+    t.assert_restored("Workbench");
 }

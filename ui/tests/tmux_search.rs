@@ -6,7 +6,6 @@
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -14,14 +13,7 @@ use tmux::Tmux;
 
 #[test]
 fn search_filter_zoom_resize_quit() {
-    let bin = env!("CARGO_BIN_EXE_scxray");
-    let report =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reports/crashfifo-7.3-ktstr.txt");
-    let cmd = format!(
-        "TERM=xterm-256color {bin} open {}; echo EXITED rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 30",
-        report.display()
-    );
-    let Some(t) = Tmux::start(120, 40, &cmd) else {
+    let Some(t) = Tmux::open_example(120, 40) else {
         return;
     };
     t.wait_for("scx_bpf_error (1025)");
@@ -80,15 +72,7 @@ fn search_filter_zoom_resize_quit() {
     t.wait_for("filter cleared");
 
     t.keys(&["q"]);
-    let s = t.wait_for("EXITED rc=0");
-    assert!(
-        s.lines().any(|l| l.trim() == "icanon"),
-        "terminal left in raw mode:\n{s}"
-    );
-    assert!(
-        !s.contains("scheduler log"),
-        "alternate screen not left:\n{s}"
-    );
+    t.assert_restored("scheduler log");
     assert_eq!(
         t.display("#{mouse_sgr_flag}"),
         "0",

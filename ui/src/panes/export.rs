@@ -65,25 +65,7 @@ impl ExportView {
 
     /// Where the overlay goes: centred, under the title bar, above the status bar.
     pub fn area(&self, screen: Rect) -> Rect {
-        let screen = if screen.height >= 8 {
-            Rect {
-                y: screen.y + 1,
-                height: screen.height - 2,
-                ..screen
-            }
-        } else {
-            screen
-        };
-        let width = screen.width.min(MAX_WIDTH);
-        let height = screen
-            .height
-            .min(u16::try_from(self.lines.len() + 2).unwrap_or(u16::MAX));
-        Rect {
-            x: screen.x + (screen.width - width) / 2,
-            y: screen.y + (screen.height - height) / 2,
-            width,
-            height,
-        }
+        super::centred_popup(screen, self.lines.len(), MAX_WIDTH)
     }
 
     pub fn visible_rows(&self, screen: Rect) -> usize {

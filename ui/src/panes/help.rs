@@ -47,27 +47,9 @@ pub fn lines(keymap: &Keymap, theme: &Theme) -> Vec<Line<'static>> {
     lines
 }
 
-/// Where the overlay goes on a screen of this size: centred, leaving the
-/// title and status bars visible when the screen is tall enough.
+/// Where the help overlay goes on a screen of this size.
 pub fn popup_area(screen: Rect, line_count: usize) -> Rect {
-    let screen = if screen.height >= 8 {
-        Rect {
-            y: screen.y + 1,
-            height: screen.height - 2,
-            ..screen
-        }
-    } else {
-        screen
-    };
-    let width = screen.width.min(MAX_WIDTH);
-    let wanted = u16::try_from(line_count + 2).unwrap_or(u16::MAX);
-    let height = screen.height.min(wanted);
-    Rect {
-        x: screen.x + (screen.width - width) / 2,
-        y: screen.y + (screen.height - height) / 2,
-        width,
-        height,
-    }
+    super::centred_popup(screen, line_count, MAX_WIDTH)
 }
 
 /// Rows of help visible at once on a screen of this size.

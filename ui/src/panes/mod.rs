@@ -41,6 +41,29 @@ pub struct Ctx<'a> {
     pub frame_source: Option<&'a scxray::source::SourceHit>,
 }
 
+/// An overlay of `line_count` lines (plus borders) at most `max_width` wide,
+/// centred, leaving the title and status bars visible on a tall enough screen.
+pub fn centred_popup(screen: Rect, line_count: usize, max_width: u16) -> Rect {
+    let screen = if screen.height >= 8 {
+        Rect {
+            y: screen.y + 1,
+            height: screen.height - 2,
+            ..screen
+        }
+    } else {
+        screen
+    };
+    let width = screen.width.min(max_width);
+    let wanted = u16::try_from(line_count + 2).unwrap_or(u16::MAX);
+    let height = screen.height.min(wanted);
+    Rect {
+        x: screen.x + (screen.width - width) / 2,
+        y: screen.y + (screen.height - height) / 2,
+        width,
+        height,
+    }
+}
+
 /// One entry of the tab bar.
 pub trait Pane {
     /// Tab and border label.

@@ -14,6 +14,32 @@ pub struct Tmux {
 }
 
 impl Tmux {
+    /// `scxray open` on the bundled crash report; after it exits the shell
+    /// prints its exit code and whether the tty is canonical again.
+    pub fn open_example(cols: u16, rows: u16) -> Option<Tmux> {
+        let bin = env!("CARGO_BIN_EXE_scxray");
+        let report = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples/reports/crashfifo-7.3-ktstr.txt");
+        let cmd = format!(
+            "TERM=xterm-256color {bin} open {}; echo EXITED rc=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 30",
+            report.display()
+        );
+        Tmux::start(cols, rows, &cmd)
+    }
+
+    /// After a quit key: waits for a clean exit, checks raw mode was left and
+    /// that `tui_text` (something only the TUI shows) is gone with the
+    /// alternate screen. Returns the screen.
+    pub fn assert_restored(&self, tui_text: &str) -> String {
+        let s = self.wait_for("EXITED rc=0");
+        assert!(
+            s.lines().any(|l| l.trim() == "icanon"),
+            "terminal left in raw mode:\n{s}"
+        );
+        assert!(!s.contains(tui_text), "alternate screen not left:\n{s}");
+        s
+    }
+
     /// Starts `shell_cmd` in a detached `cols`x`rows` session; `None` (and a
     /// note) when tmux is not installed.
     pub fn start(cols: u16, rows: u16, shell_cmd: &str) -> Option<Tmux> {

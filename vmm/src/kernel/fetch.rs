@@ -206,6 +206,20 @@ fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
 const APT_HINT: &str = "`scxray kernel fetch` needs Debian's apt and dpkg; on another \
                         system build a kernel with CONFIG_SCHED_CLASS_EXT=y and pass --kernel PATH";
 
+/// `progress` as a function of the fields of one [`Progress`].
+fn reporter<'a>(
+    progress: &'a mut dyn FnMut(&Progress),
+) -> impl FnMut(Stage, u64, Option<u64>, &str) + 'a {
+    move |stage, done, total, detail| {
+        progress(&Progress {
+            stage,
+            done,
+            total,
+            detail: detail.to_string(),
+        })
+    }
+}
+
 /// Fetches the newest (or `opts.version`) cloud kernel into `cache`.
 pub fn fetch(
     cache: &KernelCache,
@@ -213,14 +227,7 @@ pub fn fetch(
     cancel: &Cancel,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Fetched, FetchError> {
-    let mut report = |stage: Stage, done: u64, total: Option<u64>, detail: &str| {
-        progress(&Progress {
-            stage,
-            done,
-            total,
-            detail: detail.to_string(),
-        })
-    };
+    let mut report = reporter(progress);
     // An exact release already cached needs no network.
     if let (Some(wanted), false) = (&opts.version, opts.force) {
         let release = if wanted.ends_with(&format!("-{}", opts.flavour)) {
@@ -427,6 +434,8 @@ pub fn fetch(
     })?;
 
     let origin = format!("debian {} ({})", opts.suite, source.uri);
+    // `store` reports through `progress` itself.
+    drop(report);
     let kernel = store(
         cache,
         &image,
@@ -462,14 +471,7 @@ pub fn store(
     cancel: &Cancel,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<CachedKernel, FetchError> {
-    let mut report = |stage: Stage, done: u64, total: Option<u64>, detail: &str| {
-        progress(&Progress {
-            stage,
-            done,
-            total,
-            detail: detail.to_string(),
-        })
-    };
+    let mut report = reporter(progress);
     report(Stage::Check, 0, None, &config.display().to_string());
     let parsed = KernelConfig::read(config)?;
     parsed.require_sched_ext()?;
