@@ -5,6 +5,7 @@
 //! guest runner (`vmm/`) and the BPF side (`probes/`) build on it.
 
 pub mod matcher;
+pub mod monitor;
 pub mod parse;
 pub mod report;
 pub mod run;

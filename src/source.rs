@@ -14,14 +14,19 @@ pub struct SourceHit {
     pub path: PathBuf,
     /// 1-based line of the definition.
     pub line: usize,
-    /// (1-based line number, text) around the definition.
+    /// (1-based line number, text): a few lines before the definition, then
+    /// the function through its closing brace (at most 80 lines).
     pub context: Vec<(usize, String)>,
 }
 
 /// Files and bytes a lookup reads at most: a kernel tree is large.
 const MAX_FILES: usize = 50_000;
 const MAX_FILE_BYTES: u64 = 4 << 20;
-const CONTEXT: usize = 12;
+/// Lines shown before the definition line.
+const BEFORE: usize = 4;
+/// Lines shown after it when the function's end is not found; a longer
+/// function is cut here.
+const MAX_AFTER: usize = 80;
 
 /// Looks `function` up in `roots` (files or directories, searched in order).
 pub fn find_definition(roots: &[PathBuf], function: &str) -> Option<SourceHit> {
@@ -60,8 +65,14 @@ fn search(path: &Path, name: &str, budget: &mut usize, depth: usize) -> Option<S
     let text = std::fs::read_to_string(path).ok()?;
     let lines: Vec<&str> = text.lines().collect();
     let at = lines.iter().position(|l| is_definition(l, name))?;
-    let from = at.saturating_sub(CONTEXT / 2);
-    let to = (at + CONTEXT + 1).min(lines.len());
+    let from = at.saturating_sub(BEFORE);
+    // Through the function's closing brace (kernel style: `}` in column 0).
+    let end = lines[at..]
+        .iter()
+        .take(MAX_AFTER + 1)
+        .position(|l| l.starts_with('}'))
+        .map_or(at + MAX_AFTER, |k| at + k);
+    let to = (end + 1).min(lines.len());
     Some(SourceHit {
         path: path.to_path_buf(),
         line: at + 1,
@@ -121,5 +132,22 @@ mod tests {
         assert!(find_definition(&roots, "validate").is_none());
         assert!(find_definition(&roots, "a/../b").is_none());
         assert!(find_definition(&[dir.path().join("missing")], "validate_cell").is_none());
+    }
+
+    #[test]
+    fn context_runs_through_the_closing_brace() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.c"), SRC).unwrap();
+        let roots = vec![dir.path().to_path_buf()];
+        let hit = find_definition(&roots, "validate_cell").unwrap();
+        let numbers: Vec<usize> = hit.context.iter().map(|(n, _)| *n).collect();
+        // Four lines before the definition (line 5), through `}` on line 10.
+        assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+
+        // A function with no closing brace in column 0 is cut at 80 lines.
+        let long = format!("int f(void)\n{{\n{}", "\tx();\n".repeat(200));
+        std::fs::write(dir.path().join("a.c"), long).unwrap();
+        let hit = find_definition(&roots, "f").unwrap();
+        assert_eq!(hit.context.len(), 81);
     }
 }

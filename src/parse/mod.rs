@@ -192,6 +192,7 @@ fn scanned(kind: &SectionKind) -> bool {
         SectionKind::Stats
             | SectionKind::Timeline
             | SectionKind::Monitor
+            | SectionKind::MonitorSamples
             | SectionKind::PeriodicSamples
             | SectionKind::TemporalAssertions
             | SectionKind::Info

@@ -82,6 +82,9 @@ pub enum SectionKind {
     TemporalAssertions,
     SchedulerLog,
     Monitor,
+    /// scxray's own: the host monitor's raw samples, one line per 100 ms
+    /// (`scxray::monitor::samples_text`), so a saved report keeps them.
+    MonitorSamples,
     SchedExtDump,
     AutoRepro,
     /// scxray's own: kernel console / dmesg / journal text.
@@ -91,7 +94,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// All named kinds, in ktstr's check-failure order (console last).
-    pub const KNOWN: [SectionKind; 11] = [
+    pub const KNOWN: [SectionKind; 12] = [
         SectionKind::Info,
         SectionKind::Stats,
         SectionKind::Diagnostics,
@@ -100,6 +103,7 @@ impl SectionKind {
         SectionKind::TemporalAssertions,
         SectionKind::SchedulerLog,
         SectionKind::Monitor,
+        SectionKind::MonitorSamples,
         SectionKind::SchedExtDump,
         SectionKind::AutoRepro,
         SectionKind::Console,
@@ -116,6 +120,7 @@ impl SectionKind {
             SectionKind::TemporalAssertions => "temporal assertions",
             SectionKind::SchedulerLog => "scheduler log",
             SectionKind::Monitor => "monitor",
+            SectionKind::MonitorSamples => "monitor samples",
             SectionKind::SchedExtDump => "sched_ext dump",
             SectionKind::AutoRepro => "auto-repro",
             SectionKind::Console => "console",
@@ -384,8 +389,13 @@ impl Report {
 impl Crash {
     /// The first frame worth reading: not generic plumbing, not a trampoline.
     pub fn top_frame(&self) -> Option<&Frame> {
+        self.top_frame_index().map(|i| &self.backtrace[i])
+    }
+
+    /// Index of [`Crash::top_frame`] in the backtrace.
+    pub fn top_frame_index(&self) -> Option<usize> {
         self.backtrace
             .iter()
-            .find(|f| matches!(f.class, FrameClass::Kernel | FrameClass::BpfProg { .. }))
+            .position(|f| matches!(f.class, FrameClass::Kernel | FrameClass::BpfProg { .. }))
     }
 }

@@ -6,15 +6,22 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::parse::parse_str;
+use crate::parse::parse_text;
 use crate::report::{Header, Outcome, Report, Section, SectionKind, Text};
 use crate::write::to_ktstr;
+
+use crate::monitor::sample::Sample;
+use crate::monitor::samples_text::write_samples;
+use crate::monitor::summary::{Summary, Thresholds};
 
 use super::bounded::BoundedLog;
 use super::record::{CgroupStats, Record, Stream};
 
 /// Per-stream memory budget: a flooding guest cannot take more than this.
 const LOG_BUDGET: usize = 32 << 20;
+/// Monitor samples kept: the last 10 minutes at 100 ms. The summary covers
+/// what is kept.
+const MAX_SAMPLES: usize = 6000;
 
 /// Where the run is, for the stage line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +91,8 @@ pub enum Event {
     Note(String),
     /// Facts learnt once the run is planned (the kernel's version).
     Meta(RunMeta),
+    /// One sample of the host monitor (guest runqueues read from its RAM).
+    Monitor(Sample),
     End(GuestEnd),
 }
 
@@ -127,6 +136,7 @@ pub struct LiveRun {
     marks: Marks,
     end: Option<GuestEnd>,
     passed: Option<bool>,
+    samples: std::collections::VecDeque<Sample>,
 }
 
 impl LiveRun {
@@ -145,6 +155,7 @@ impl LiveRun {
             marks: Marks::default(),
             end: None,
             passed: None,
+            samples: std::collections::VecDeque::new(),
         }
     }
 
@@ -160,6 +171,12 @@ impl LiveRun {
             Event::Console(line) => self.console.push(line),
             Event::Note(n) => self.notes.push(n),
             Event::Meta(m) => self.meta = m,
+            Event::Monitor(sample) => {
+                if self.samples.len() == MAX_SAMPLES {
+                    self.samples.pop_front();
+                }
+                self.samples.push_back(sample);
+            }
             Event::End(end) => {
                 self.marks.end = Some(at_ms);
                 if self.passed.is_none() && !matches!(end, GuestEnd::PoweredOff) {
@@ -241,6 +258,8 @@ impl LiveRun {
                 self.marks.done.get_or_insert(at_ms);
                 self.passed = Some(passed);
             }
+            // For the host monitor (vmm's session), not the report.
+            Record::Symbols { .. } => {}
         }
     }
 
@@ -286,9 +305,12 @@ impl LiveRun {
         push(SectionKind::Diagnostics, self.diagnostics_text());
         push(SectionKind::Timeline, self.timeline_text());
         push(SectionKind::SchedulerLog, self.sched_log.text());
+        push(SectionKind::Monitor, self.monitor_text());
+        push(SectionKind::MonitorSamples, self.samples_text());
         push(SectionKind::SchedExtDump, self.dump.text());
         push(SectionKind::Console, self.console.text());
         push(SectionKind::Other("dmesg".into()), self.kmsg.text());
+
         let skeleton = Report {
             header: self.header(),
             sections,
@@ -296,8 +318,9 @@ impl LiveRun {
             selected: None,
             notes: Vec::new(),
         };
-        // Through the text layout, so a live report equals the saved one.
-        parse_str(&to_ktstr(&skeleton))
+        // Through the text layout, so a live report equals the saved one
+        // (the layout's `String` becomes the report's buffer, not copied).
+        parse_text(Text::from(to_ktstr(&skeleton)))
     }
 
     fn header(&self) -> Header {
@@ -406,6 +429,36 @@ impl LiveRun {
         s
     }
 
+    /// ktstr's monitor summary over the samples taken while the scheduler
+    /// was attached (ktstr likewise leaves out the samples before its
+    /// scheduler settled); nothing before it attached.
+    fn monitor_text(&self) -> String {
+        let Some(from) = self.marks.enabled else {
+            return String::new();
+        };
+        let samples: Vec<Sample> = self
+            .samples
+            .iter()
+            .filter(|s| s.at_ms >= from)
+            .cloned()
+            .collect();
+        Summary::from_samples(&samples, &Thresholds::DEFAULT).to_section_text()
+    }
+
+    /// The raw samples, with the crash's time for the timeline.
+    fn samples_text(&self) -> String {
+        if self.samples.is_empty() {
+            return String::new();
+        }
+        let samples: Vec<Sample> = self.samples.iter().cloned().collect();
+        let mut s = String::new();
+        if let Some(t) = self.marks.crash {
+            s.push_str(&crate::monitor::samples_text::crash_line(t));
+        }
+        s.push_str(&write_samples(&samples));
+        s
+    }
+
     fn timeline_text(&self) -> String {
         let m = &self.marks;
         let mut s = String::new();
@@ -496,6 +549,7 @@ fn end_label(end: &GuestEnd) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::parse_str;
     use crate::report::ExitKind;
 
     fn demo_run() -> LiveRun {

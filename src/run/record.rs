@@ -40,6 +40,13 @@ pub struct CgroupStats {
     pub iterations: u64,
 }
 
+/// A kernel symbol's address, as `/proc/kallsyms` shows it to root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelSymbol {
+    pub name: String,
+    pub addr: u64,
+}
+
 /// One message from the guest agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -77,6 +84,11 @@ pub enum Record {
     ScxState { state: String, uptime_ms: u64 },
     /// Something the agent could not do, with the cause.
     Error { message: String },
+    /// Addresses of the kernel symbols the host asked for
+    /// ([`RunConfig::kallsyms`]); names not found are left out.
+    ///
+    /// [`RunConfig::kallsyms`]: super::scenario::RunConfig::kallsyms
+    Symbols { symbols: Vec<KernelSymbol> },
     /// Last record: the agent is powering off.
     Done { passed: bool, uptime_ms: u64 },
 }
@@ -95,6 +107,7 @@ impl Record {
             Record::ScxState { .. } => 9,
             Record::Error { .. } => 10,
             Record::Done { .. } => 11,
+            Record::Symbols { .. } => 12,
         }
     }
 }

@@ -140,6 +140,13 @@ pub struct RunConfig {
     /// How long the scheduler may take to reach `enabled`.
     pub attach_timeout_ms: u64,
     pub scenario: Scenario,
+    /// Kernel symbols the host monitor needs: the agent looks them up in
+    /// `/proc/kallsyms` once and sends a [`Record::Symbols`]. The host then
+    /// reads guest memory on its own.
+    ///
+    /// [`Record::Symbols`]: super::record::Record::Symbols
+    #[serde(default)]
+    pub kallsyms: Vec<String>,
 }
 
 /// Where the agent finds its [`RunConfig`] in the initramfs.

@@ -140,6 +140,31 @@ fn bench(c: &mut Criterion) {
             draw(&mut terminal, black_box(&app));
         });
     });
+    // The same filter as a regex (Ctrl-R in the prompt): one regex scan.
+    filter.bench_function("regex_filter_and_draw", |b| {
+        let mut app = new_app(&report);
+        app.focus_pane(console_pane(&app));
+        let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+        draw(&mut terminal, &app);
+        b.iter(|| {
+            handle_key(
+                &mut app,
+                KeyEvent::new(KeyCode::Char('&'), KeyModifiers::NONE),
+            );
+            handle_key(
+                &mut app,
+                KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL),
+            );
+            for c in "nr_active=[0-3] ".chars() {
+                handle_key(
+                    &mut app,
+                    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
+                );
+            }
+            handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            draw(&mut terminal, black_box(&app));
+        });
+    });
     filter.finish();
 
     let mut first = c.benchmark_group("first_frame_100MB");

@@ -16,7 +16,7 @@ use crossterm::event::{
 };
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Widget};
 use scxray::matcher::{render_test, NamedCorpus};
@@ -26,7 +26,7 @@ use scxray::run::live::{Event as RunEvent, LiveRun};
 use crate::keymap::{Action, Key, Keymap, Mode};
 use crate::panes::export::ExportView;
 use crate::panes::workbench::{Applied, LineInput, Workbench};
-use crate::panes::{self, help, render_lines, summary, Ctx, Pane};
+use crate::panes::{self, help, render_lines, summary, Ctx, Pane, Role};
 use crate::theme::Theme;
 use crate::worker::{Engine, Reply, SuggestFrom};
 
@@ -65,14 +65,24 @@ const COMPACT: (u16, u16) = (80, 24);
 /// Below this size only the focused pane is shown, with a one-line tab
 /// indicator instead of the title, answer and tab bars.
 const SINGLE: (u16, u16) = (40, 12);
+/// From this size on a companion pane sits beside the focused one: the
+/// backtrace next to a log, the source next to the backtrace.
+const WIDE: (u16, u16) = (160, 40);
+/// The timeline gets a companion only from this width on.
+const WIDE_TIMELINE: u16 = 220;
 
 /// The search (`/`) or filter (`&`) prompt of a text pane.
 struct Prompt {
     filter: bool,
     input: LineInput,
-    /// The pane's query, current match and scroll before the prompt
-    /// opened, for Esc.
+    /// Text or regex (Ctrl-R).
+    mode: panes::find::FindMode,
+    /// Why the typed regex cannot be used; Enter then keeps the prompt open.
+    error: Option<String>,
+    /// The pane's query, its mode, current match and scroll before the
+    /// prompt opened, for Esc.
     saved_query: String,
+    saved_mode: panes::find::FindMode,
     saved_current: Option<usize>,
     saved_scroll: usize,
     /// Byte offset incremental search starts from: the top line on screen.
@@ -106,6 +116,8 @@ pub struct App {
     /// The run being shown live, if any.
     live: Option<LiveRun>,
     live_clock_ms: u64,
+    /// Reports rebuilt from the live run so far.
+    live_refreshes: u64,
     prompt: Option<Prompt>,
     /// The focused pane full screen.
     zoom: bool,
@@ -124,6 +136,9 @@ struct Areas {
     main: Rect,
     /// `main` inside its border: where the focused pane draws.
     body: Rect,
+    /// The companion pane on wide screens: its index, its bordered area
+    /// and the inside of that.
+    side: Option<(usize, Rect, Rect)>,
     status: Rect,
     /// Tiny screen: `tabs` is a one-line indicator of the focused pane.
     single: bool,
@@ -156,6 +171,7 @@ impl App {
             confirm_overwrite: None,
             live: None,
             live_clock_ms: 0,
+            live_refreshes: 0,
             prompt: None,
             zoom: false,
             frame: None,
@@ -180,17 +196,116 @@ impl App {
     /// Directories where a clicked frame's function is looked up by name.
     pub fn with_source_roots(mut self, roots: Vec<PathBuf>) -> App {
         self.source_roots = roots;
+        self.frame_source = self.lookup_frame_source();
         self
     }
 
+    /// Where the shown frame's function is defined: the selected frame, or
+    /// the first one worth reading.
     fn lookup_frame_source(&self) -> Option<scxray::source::SourceHit> {
+        if self.source_roots.is_empty() {
+            return None;
+        }
         let crash = self.crash.and_then(|i| self.report.crashes.get(i))?;
-        let frame = crash.backtrace.get(self.frame?)?;
-        let name = match &frame.class {
-            scxray::report::FrameClass::BpfProg { name, .. } if !name.is_empty() => name.as_str(),
-            _ => frame.function.as_str(),
-        };
+        let frame = self
+            .frame
+            .filter(|&i| i < crash.backtrace.len())
+            .or_else(|| crash.top_frame_index())?;
+        let name = panes::source::source_name(crash, frame)?;
         scxray::source::find_definition(&self.source_roots, name)
+    }
+
+    /// Selects backtrace frame `i` and looks its source up.
+    fn select_frame(&mut self, i: usize) {
+        if self.frame != Some(i) {
+            self.frame = Some(i);
+            self.frame_source = self.lookup_frame_source();
+        }
+    }
+
+    /// j/k/g/G in the backtrace move the frame selection (the first move
+    /// lands on the frame worth reading) and keep it on screen. False when
+    /// the action is not a frame move (page keys scroll).
+    fn move_frame(&mut self, action: Action) -> bool {
+        let Some(crash) = self.crash.and_then(|i| self.report.crashes.get(i)) else {
+            return false;
+        };
+        let n = crash.backtrace.len();
+        if n == 0 {
+            return false;
+        }
+        let next = match (action, self.frame.filter(|&i| i < n)) {
+            (Action::ScrollDown | Action::ScrollUp, None) => crash.top_frame_index().unwrap_or(0),
+            (Action::ScrollDown, Some(i)) => (i + 1).min(n - 1),
+            (Action::ScrollUp, Some(i)) => i.saturating_sub(1),
+            (Action::Top, _) => 0,
+            (Action::Bottom, _) => n - 1,
+            _ => return false,
+        };
+        self.select_frame(next);
+        // Line 0 is the legend; frame i is on line i + 1.
+        let line = next + 1;
+        let (pos, _, height) = self.pane_scroll_state();
+        let height = height.max(1);
+        let pos = if next == 0 {
+            0
+        } else if line < pos {
+            line
+        } else if line >= pos + height {
+            line + 1 - height
+        } else {
+            pos
+        };
+        self.scroll[self.focus] = pos;
+        true
+    }
+
+    /// The role of pane `i`.
+    fn pane_role(&self, i: usize) -> Option<Role> {
+        self.panes
+            .get(i)
+            .and_then(|p| panes::role_of(p.as_ref(), &self.report))
+    }
+
+    /// The first pane with `role`.
+    fn role_index(&self, role: Role) -> Option<usize> {
+        (0..self.panes.len()).find(|&i| self.pane_role(i) == Some(role))
+    }
+
+    /// The letter key that reaches pane `i`, for its tab.
+    fn role_key(&self, i: usize) -> Option<char> {
+        let role = self.pane_role(i)?;
+        self.keymap.bindings().iter().find_map(|b| {
+            let reaches = match b.action {
+                Action::GoToRole(r) => r == role,
+                Action::GoToWorkbench => role == Role::Workbench,
+                _ => false,
+            };
+            match b.key.code {
+                KeyCode::Char(c) if reaches && b.mode == Mode::Normal && b.key.mods.is_empty() => {
+                    Some(c)
+                }
+                _ => None,
+            }
+        })
+    }
+
+    /// The pane shown beside the focused one on a wide screen, if any.
+    fn companion(&self, area: Rect) -> Option<usize> {
+        if self.zoom || area.width < WIDE.0 || area.height < WIDE.1 || self.focus == self.wb_pane {
+            return None;
+        }
+        let crash = self.crash.and_then(|i| self.report.crashes.get(i))?;
+        if crash.backtrace.is_empty() {
+            return None;
+        }
+        let want = match self.pane_role(self.focus) {
+            Some(Role::Backtrace) => Role::Source,
+            // The timeline puts the monitor beside itself; it needs the room.
+            Some(Role::Timeline) if area.width < WIDE_TIMELINE => return None,
+            _ => Role::Backtrace,
+        };
+        self.role_index(want)
     }
 
     /// Live mode: the title shows where the run is.
@@ -207,11 +322,29 @@ impl App {
 
     /// Folds one run event in and shows the new state.
     pub fn live_event(&mut self, event: RunEvent, at_ms: u64) {
-        if let Some(live) = &mut self.live {
-            live.apply(event, at_ms);
-            self.live_clock_ms = at_ms;
+        self.live_events([(event, at_ms)]);
+    }
+
+    /// Folds run events (with their host times) in, then rebuilds the report
+    /// once: a guest flooding the console costs one rebuild per batch, not
+    /// one per line.
+    pub fn live_events(&mut self, events: impl IntoIterator<Item = (RunEvent, u64)>) {
+        let mut folded = false;
+        for (event, at_ms) in events {
+            if let Some(live) = &mut self.live {
+                live.apply(event, at_ms);
+                self.live_clock_ms = at_ms;
+                folded = true;
+            }
+        }
+        if folded {
             self.refresh_live();
         }
+    }
+
+    /// How many times the live run's report was rebuilt.
+    pub fn live_refreshes(&self) -> u64 {
+        self.live_refreshes
     }
 
     /// The run thread ended; `message` says how (kept in the status bar).
@@ -233,6 +366,7 @@ impl App {
                 self.live_clock_ms as f64 / 1000.0
             );
             let report = live.report();
+            self.live_refreshes += 1;
             self.set_source(title);
             self.replace_report(report);
         }
@@ -257,24 +391,23 @@ impl App {
         };
         let focused = old.get(self.focus).map(|o| o.0.clone());
         let had_crash = self.crash.is_some();
-        let finds: Vec<(String, (String, String))> = {
+        let finds: Vec<(String, panes::text::FindState)> = {
             let ctx = self.ctx();
             self.panes
                 .iter()
                 .filter_map(|p| Some((p.title(&ctx), p.text()?.find_state())))
-                .filter(|(_, (q, f))| !q.is_empty() || !f.is_empty())
+                .filter(|(_, state)| *state != panes::text::FindState::default())
                 .collect()
         };
         self.report = report;
         self.panes = panes::build(&self.report);
-        for (title, (query, filter)) in finds {
+        for (title, state) in finds {
             let ctx = self.ctx();
             let Some(i) = self.panes.iter().position(|p| p.title(&ctx) == title) else {
                 continue;
             };
             if let Some(t) = self.panes[i].text_mut() {
-                t.set_filter(&filter);
-                t.set_query(&query);
+                t.restore_find_state(&state);
             }
         }
         self.wb_pane = self.panes.len() - 1;
@@ -426,7 +559,10 @@ impl App {
 
     /// The focused text pane's search query and filter, if it is one.
     pub fn find_state(&self) -> Option<(String, String)> {
-        self.panes[self.focus].text().map(|t| t.find_state())
+        self.panes[self.focus].text().map(|t| {
+            let state = t.find_state();
+            (state.query, state.filter)
+        })
     }
 
     pub fn help_visible(&self) -> bool {
@@ -460,7 +596,7 @@ impl App {
     fn select_crash(&mut self, crash: Option<usize>) {
         self.crash = crash;
         self.frame = None;
-        self.frame_source = None;
+        self.frame_source = self.lookup_frame_source();
         for (pane, scroll) in self.panes.iter().zip(&mut self.scroll) {
             if pane.follows_crash() {
                 *scroll = 0;
@@ -490,6 +626,8 @@ impl App {
         match action {
             Action::NextCrash => self.report.crashes.len() > 1,
             Action::GoToWorkbench => self.focus != self.wb_pane,
+            Action::GoToRole(role) => self.role_index(role).is_some(),
+            Action::OpenFrame => self.pane_role(self.focus) == Some(Role::Backtrace),
             Action::NextMatch | Action::PrevMatch if self.focus == self.wb_pane => wb.has_matches(),
             Action::NextMatch | Action::PrevMatch => self.panes[self.focus]
                 .text()
@@ -514,6 +652,15 @@ impl App {
         if self.prompt.is_some() && self.prompt_key(action) {
             return;
         }
+        let frame_move = matches!(
+            action,
+            Action::ScrollDown | Action::ScrollUp | Action::Top | Action::Bottom
+        ) && !self.help
+            && self.export.is_none()
+            && self.pane_role(self.focus) == Some(Role::Backtrace);
+        if frame_move && self.move_frame(action) {
+            return;
+        }
         let wb = &mut self.workbench;
         match action {
             Action::Quit | Action::None => {}
@@ -530,6 +677,24 @@ impl App {
             }
             Action::GoToWorkbench => {
                 self.focus_pane(self.wb_pane);
+            }
+            Action::GoToRole(role) => match self.role_index(role) {
+                Some(i) => {
+                    self.focus_pane(i);
+                }
+                None => self.status = Some(role.absent_reason().to_string()),
+            },
+            Action::OpenFrame => {
+                if self.pane_role(self.focus) == Some(Role::Backtrace) {
+                    if self.frame.is_none() {
+                        if let Some(top) = self.ctx().crash.and_then(|(_, c)| c.top_frame_index()) {
+                            self.select_frame(top);
+                        }
+                    }
+                    if let Some(i) = self.role_index(Role::Source) {
+                        self.focus_pane(i);
+                    }
+                }
             }
             Action::ScrollDown
             | Action::ScrollUp
@@ -595,7 +760,7 @@ impl App {
             Action::StartSearch => self.start_prompt(false),
             Action::StartFilter => self.start_prompt(true),
             // Handled by `prompt_key` while a prompt is open.
-            Action::AcceptPrompt | Action::CancelPrompt => {}
+            Action::AcceptPrompt | Action::CancelPrompt | Action::ToggleRegex => {}
             Action::ToggleZoom => {
                 self.zoom = !self.zoom;
                 if self.zoom {
@@ -660,6 +825,13 @@ impl App {
         match event.kind {
             MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
                 let overlay = self.help || self.export.is_some();
+                if let (false, Some((i, side, _))) = (overlay, areas.side) {
+                    if side.contains(at) {
+                        let down = event.kind == MouseEventKind::ScrollDown;
+                        self.scroll_side(i, &areas, if down { 3 } else { -3 });
+                        return true;
+                    }
+                }
                 if !overlay && !areas.main.contains(at) {
                     return false;
                 }
@@ -696,12 +868,16 @@ impl App {
                         None => false,
                     };
                 }
-                if areas.body.contains(at) {
-                    let line = self.scroll() + usize::from(at.y - areas.body.y);
-                    let frame = self.panes[self.focus].frame_at_line(&self.ctx(), line);
-                    if frame.is_some() {
-                        self.frame = frame;
-                        self.frame_source = self.lookup_frame_source();
+                let (pane, top, body) = match areas.side {
+                    Some((i, _, body)) if body.contains(at) => {
+                        (i, self.side_scroll(i, &areas), body)
+                    }
+                    _ => (self.focus, self.scroll(), areas.body),
+                };
+                if body.contains(at) {
+                    let line = top + usize::from(at.y - body.y);
+                    if let Some(frame) = self.panes[pane].frame_at_line(&self.ctx(), line) {
+                        self.select_frame(frame);
                         return true;
                     }
                 }
@@ -723,7 +899,14 @@ impl App {
         self.prompt = Some(Prompt {
             filter,
             input: LineInput::default(),
+            mode: if filter {
+                t.filter_mode()
+            } else {
+                t.search_mode()
+            },
+            error: None,
             saved_query: t.query().to_string(),
+            saved_mode: t.search_mode(),
             saved_current: t.current_match(),
             saved_scroll: top,
             origin: t.offset_of_row(top),
@@ -762,6 +945,10 @@ impl App {
                 input.insert(c);
                 true
             }
+            Action::ToggleRegex => {
+                prompt.mode = prompt.mode.toggled();
+                true
+            }
             Action::AcceptPrompt => {
                 self.accept_prompt();
                 return true;
@@ -774,27 +961,52 @@ impl App {
         };
         if changed && !prompt.filter {
             self.search_typed();
+        } else if changed {
+            self.filter_typed();
         }
         true
     }
 
+    /// A regex filter is checked as it is typed (it applies on Enter).
+    fn filter_typed(&mut self) {
+        let Some(p) = &mut self.prompt else { return };
+        p.error = panes::find::Needle::for_filter(p.input.text(), p.mode).err();
+        if let Some(e) = &p.error {
+            self.status = Some(format!("regex error: {e}"));
+        }
+    }
+
     /// Incremental search: the first match from the top line on screen when
     /// the prompt opened, wrapping around.
+    /// An invalid regex highlights nothing and leaves the view where it was.
     fn search_typed(&mut self) {
-        let Some(p) = &self.prompt else { return };
-        let (query, origin, saved) = (p.input.text().to_string(), p.origin, p.saved_scroll);
-        self.scroll[self.focus] = saved;
+        let Some(p) = &mut self.prompt else { return };
+        let (query, mode) = (p.input.text().to_string(), p.mode);
+        let (origin, saved) = (p.origin, p.saved_scroll);
         let Some(t) = self.panes[self.focus].text_mut() else {
             return;
         };
-        t.set_query(&query);
-        if let Some(j) = t.jump_from(origin, true, true) {
+        let result = t.set_search(&query, mode);
+        p.error = result.as_ref().err().cloned();
+        if let Err(e) = result {
+            self.status = Some(format!("regex error: {e}"));
+            return;
+        }
+        let jump = t.jump_from(origin, true, true);
+        self.scroll[self.focus] = saved;
+        if let Some(j) = jump {
             self.show_row(j.row);
         }
     }
 
     fn accept_prompt(&mut self) {
         let Some(p) = self.prompt.take() else { return };
+        if let Some(e) = &p.error {
+            // Keep the prompt to fix the regex; the pane is as it was.
+            self.status = Some(format!("regex error: {e}"));
+            self.prompt = Some(p);
+            return;
+        }
         let top = self.scroll();
         let text = p.input.text().to_string();
         let Some(t) = self.panes[self.focus].text_mut() else {
@@ -803,16 +1015,23 @@ impl App {
         if p.filter {
             let top_line = t.line_at_row(top);
             let was = !t.filter_text().is_empty();
-            let shown = t.set_filter(&text);
+            let shown = match t.apply_filter(&text, p.mode) {
+                Ok(shown) => shown,
+                Err(e) => {
+                    self.status = Some(format!("regex error: {e}"));
+                    self.prompt = Some(p);
+                    return;
+                }
+            };
             let row = t.row_of_line(top_line);
             self.status = Some(if text.is_empty() {
                 if was { "filter cleared" } else { "no filter" }.to_string()
             } else {
-                format!("filter \"{text}\": {shown} lines")
+                format!("filter {}: {shown} lines", p.mode.quote(&text))
             });
             self.scroll[self.focus] = row;
         } else if text.is_empty() {
-            t.set_query("");
+            let _ = t.set_search("", p.mode);
             self.scroll[self.focus] = p.saved_scroll;
             self.status = Some("search cleared".into());
         } else {
@@ -826,7 +1045,8 @@ impl App {
             return;
         }
         if let Some(t) = self.panes[self.focus].text_mut() {
-            t.set_query(&p.saved_query);
+            // It was valid when the prompt opened.
+            let _ = t.set_search(&p.saved_query, p.saved_mode);
             t.set_current(p.saved_current);
         }
         self.scroll[self.focus] = p.saved_scroll;
@@ -1132,6 +1352,30 @@ impl App {
         }
     }
 
+    /// The companion pane's top line as shown: clamped to its content.
+    fn side_scroll(&self, i: usize, areas: &Areas) -> usize {
+        let Some((_, _, body)) = areas.side else {
+            return 0;
+        };
+        let ctx = self.ctx();
+        let total = self.panes[i].line_count(&ctx, body.width);
+        let rows = self.panes[i].viewport_rows(&ctx, body);
+        self.scroll[i].min(total.saturating_sub(rows))
+    }
+
+    /// Scrolls the companion pane by `delta` lines (the wheel over it).
+    fn scroll_side(&mut self, i: usize, areas: &Areas, delta: isize) {
+        let Some((_, _, body)) = areas.side else {
+            return;
+        };
+        let ctx = self.ctx();
+        let max = self.panes[i]
+            .line_count(&ctx, body.width)
+            .saturating_sub(self.panes[i].viewport_rows(&ctx, body));
+        let pos = self.side_scroll(i, areas);
+        self.scroll[i] = pos.saturating_add_signed(delta).min(max);
+    }
+
     /// Splits the screen: title, answer lines, tabs, the focused pane and the
     /// status bar. Shrinks from the answer lines first and never panics on a
     /// tiny screen.
@@ -1170,19 +1414,26 @@ impl App {
             y += h;
             r
         };
-        let (title, answer, tabs, main, status) = (
+        let (title, answer, tabs, mut main, status) = (
             take(title),
             take(answer),
             take(tabs),
             take(main),
             take(status),
         );
+        let side = self.companion(area).map(|i| {
+            let width = (main.width * 2 / 5).clamp(60, 110);
+            main.width -= width;
+            let side = Rect::new(main.right(), main.y, width, main.height);
+            (i, side, Block::bordered().inner(side))
+        });
         Areas {
             title,
             answer,
             tabs,
             main,
             body: Block::bordered().inner(main),
+            side,
             status,
             single: single && !self.zoom,
         }
@@ -1233,8 +1484,35 @@ impl App {
             };
             let label = self.tab_label(ctx, i);
             buf.set_stringn(x0, area.y, &label, usize::from(x1 - x0), style);
+            self.underline_key(ctx, i, x0, x1, area.y, buf);
             if usize::from(x1 - x0) < Line::raw(label.as_str()).width() {
                 buf.set_string(right - 1, area.y, "›", self.theme.dim);
+            }
+        }
+    }
+
+    /// Underlines the letter key of tab `i` (drawn in columns `x0..x1`) in
+    /// its title: the first occurrence, either case for a lower-case key.
+    fn underline_key(&self, ctx: &Ctx<'_>, i: usize, x0: u16, x1: u16, y: u16, buf: &mut Buffer) {
+        let Some(key) = self.role_key(i) else {
+            return;
+        };
+        let label = self.tab_label(ctx, i);
+        let title = self.panes[i].title(ctx);
+        let Some(start) = label.find(&title) else {
+            return;
+        };
+        let hit = title.char_indices().find(|&(_, c)| {
+            c == key || (key.is_ascii_lowercase() && c == key.to_ascii_uppercase())
+        });
+        let Some((at, _)) = hit else {
+            return;
+        };
+        let col = Line::raw(&label[..start + at]).width();
+        let x = x0.saturating_add(u16::try_from(col).unwrap_or(u16::MAX));
+        if x < x1 {
+            if let Some(cell) = buf.cell_mut((x, y)) {
+                cell.modifier.insert(Modifier::UNDERLINED);
             }
         }
     }
@@ -1291,17 +1569,38 @@ impl App {
     }
 
     fn render_main(&self, ctx: &Ctx<'_>, areas: &Areas, buf: &mut Buffer) {
-        let pane = &self.panes[self.focus];
-        let body = areas.body;
+        self.render_pane(ctx, self.focus, areas.main, areas.body, true, buf);
+        if let Some((i, side, body)) = areas.side {
+            self.render_pane(ctx, i, side, body, false, buf);
+        }
+    }
+
+    /// Pane `i` in its bordered `area`; the focused one has the focused
+    /// border and a bold title, so focus shows without colour.
+    fn render_pane(
+        &self,
+        ctx: &Ctx<'_>,
+        i: usize,
+        area: Rect,
+        body: Rect,
+        focused: bool,
+        buf: &mut Buffer,
+    ) {
+        let pane = &self.panes[i];
         let total = pane.line_count(ctx, body.width);
         let height = pane.viewport_rows(ctx, body);
-        let top = self.scroll[self.focus].min(total.saturating_sub(height));
+        let top = self.scroll[i].min(total.saturating_sub(height));
+        let (border, title) = if focused {
+            (self.theme.focused_border, format!(" {} ", pane.title(ctx)))
+        } else {
+            (
+                self.theme.border,
+                format!(" {} · {} ", pane.title(ctx), self.companion_hint(i)),
+            )
+        };
         let mut block = Block::bordered()
-            .border_style(self.theme.focused_border)
-            .title(Line::styled(
-                format!(" {} ", pane.title(ctx)),
-                self.theme.label,
-            ));
+            .border_style(border)
+            .title(Line::styled(title, self.theme.label));
         if let Some(note) = pane.border_note() {
             block = block.title(Line::styled(format!(" {note} "), self.theme.warning));
         }
@@ -1310,8 +1609,16 @@ impl App {
             block =
                 block.title(Line::raw(format!(" {}-{last} of {total} ", top + 1)).right_aligned());
         }
-        block.render(areas.main, buf);
+        block.render(area, buf);
         pane.render(ctx, body, top, buf);
+    }
+
+    /// How to reach the companion pane, for its border.
+    fn companion_hint(&self, i: usize) -> String {
+        match self.role_key(i) {
+            Some(k) => format!("{k} focuses it"),
+            None => "Tab to reach it".to_string(),
+        }
     }
 
     fn render_status(&self, area: Rect, buf: &mut Buffer) {
@@ -1322,12 +1629,22 @@ impl App {
                 self.theme.key,
             ));
             spans.push(Span::raw(p.input.text().to_string()));
-            let what = if p.filter {
-                "  filter: lines holding this (Enter applies, empty clears)  "
-            } else {
-                "  search  "
+            let what = match (p.filter, p.mode.is_regex()) {
+                (true, false) => "  filter: lines holding this (Enter applies, empty clears)  ",
+                (true, true) => {
+                    "  filter (regex): lines matching this (Enter applies, empty clears)  "
+                }
+                (false, false) => "  search  ",
+                (false, true) => "  search (regex)  ",
             };
             spans.push(Span::styled(what, self.theme.dim));
+            // The status message says it until the next key; this stays.
+            if let (Some(e), None) = (&p.error, &self.status) {
+                spans.push(Span::styled(
+                    format!("regex error: {e}  "),
+                    self.theme.error,
+                ));
+            }
         }
         if let Some(msg) = &self.status {
             spans.push(Span::styled(format!("{msg}  "), self.theme.label));

@@ -7,6 +7,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+use crate::panes::Role;
+
 mod user;
 
 pub use user::KeymapError;
@@ -58,6 +60,10 @@ pub enum Action {
     NextCrash,
     OpenHelp,
     CloseHelp,
+    /// Focus the pane showing this (a letter key each: `l` scheduler log).
+    GoToRole(Role),
+    /// Show the selected backtrace frame's source.
+    OpenFrame,
     /// Focus the matcher workbench.
     GoToWorkbench,
     /// Start editing the focused workbench field.
@@ -103,6 +109,8 @@ pub enum Action {
     AcceptPrompt,
     /// Close the prompt and restore the search or filter as it was.
     CancelPrompt,
+    /// Read the search or filter query as a regex, or as plain text again.
+    ToggleRegex,
     /// Show the focused pane full screen, or go back.
     ToggleZoom,
     /// An unbound key.
@@ -232,10 +240,21 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('8'), Action::GoToPane(8), "go to pane N", None),
     bind(N, Key::ch('9'), Action::GoToPane(9), "go to pane N", None),
     bind(N, Key::ch('0'), Action::GoToPane(10), "go to pane 10", None),
-    bind(N, Key::ch('j'), Action::ScrollDown, "scroll down", Some("scroll")),
-    bind(N, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down", None),
-    bind(N, Key::ch('k'), Action::ScrollUp, "scroll up", Some("scroll")),
-    bind(N, Key::plain(KeyCode::Up), Action::ScrollUp, "scroll up", None),
+    bind(N, Key::ch('b'), Action::GoToRole(Role::Backtrace), "go to backtrace", None),
+    bind(N, Key::ch('v'), Action::GoToRole(Role::Source), "go to the selected frame's source", None),
+    bind(N, Key::ch('t'), Action::GoToRole(Role::Timeline), "go to timeline", None),
+    bind(N, Key::ch('S'), Action::GoToRole(Role::Stats), "go to stats", None),
+    bind(N, Key::ch('x'), Action::GoToRole(Role::Diagnostics), "go to diagnostics", None),
+    bind(N, Key::ch('l'), Action::GoToRole(Role::SchedulerLog), "go to scheduler log", None),
+    bind(N, Key::ch('m'), Action::GoToRole(Role::Monitor), "go to monitor", None),
+    bind(N, Key::ch('d'), Action::GoToRole(Role::SchedExtDump), "go to sched_ext dump", None),
+    bind(N, Key::ch('r'), Action::GoToRole(Role::AutoRepro), "go to auto-repro", None),
+    bind(N, Key::ch('o'), Action::GoToRole(Role::Console), "go to console", None),
+    bind(N, Key::plain(KeyCode::Enter), Action::OpenFrame, "show the selected frame's source", None),
+    bind(N, Key::ch('j'), Action::ScrollDown, "scroll down (Backtrace: next frame)", Some("scroll")),
+    bind(N, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down (Backtrace: next frame)", None),
+    bind(N, Key::ch('k'), Action::ScrollUp, "scroll up (Backtrace: previous frame)", Some("scroll")),
+    bind(N, Key::plain(KeyCode::Up), Action::ScrollUp, "scroll up (Backtrace: previous frame)", None),
     bind(N, Key::plain(KeyCode::PageDown), Action::PageDown, "page down", None),
     bind(N, Key::plain(KeyCode::PageUp), Action::PageUp, "page up", None),
     bind(N, Key::ch('g'), Action::Top, "top", Some("top/end")),
@@ -278,6 +297,7 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(E, Key::ctrl('c'), Action::Quit, "quit", Some("quit")),
     bind(S, Key::plain(KeyCode::Enter), Action::AcceptPrompt, "keep the query", Some("keep")),
     bind(S, Key::plain(KeyCode::Esc), Action::CancelPrompt, "cancel", Some("cancel")),
+    bind(S, Key::ctrl('r'), Action::ToggleRegex, "toggle regex / text", Some("regex")),
     bind(S, Key::plain(KeyCode::Left), Action::CursorLeft, "cursor left", None),
     bind(S, Key::plain(KeyCode::Right), Action::CursorRight, "cursor right", None),
     bind(S, Key::plain(KeyCode::Home), Action::CursorHome, "start of query", None),
@@ -468,7 +488,7 @@ mod tests {
         let esc = Key::plain(KeyCode::Esc);
         assert_eq!(km.action(Mode::Normal, esc), Action::Quit);
         assert_eq!(km.action(Mode::Help, esc), Action::CloseHelp);
-        assert_eq!(km.action(Mode::Normal, Key::ch('x')), Action::None);
+        assert_eq!(km.action(Mode::Normal, Key::ch('Z')), Action::None);
     }
 
     #[test]
@@ -478,7 +498,8 @@ mod tests {
         assert_eq!(km.action(Mode::Workbench, Key::ch('q')), Action::Quit);
         assert_eq!(km.action(Mode::Workbench, Key::ch('n')), Action::NextMatch);
         assert_eq!(km.action(Mode::Normal, Key::ch('n')), Action::NextMatch);
-        // Only Esc is meant to shadow a pane key with another action.
+        // Only Esc (no quit) and Enter (edit, not "open frame") are meant to
+        // shadow a pane key with another action.
         let shadowed: Vec<Key> = km
             .bindings()
             .iter()
@@ -489,7 +510,10 @@ mod tests {
             })
             .map(|b| b.key)
             .collect();
-        assert_eq!(shadowed, [Key::plain(KeyCode::Esc)]);
+        assert_eq!(
+            shadowed,
+            [Key::plain(KeyCode::Enter), Key::plain(KeyCode::Esc)]
+        );
         let bar = km.bar_hints(Mode::Workbench, |_| true);
         assert_eq!(bar[0], ("i/Enter".to_string(), "edit"));
         assert!(bar.contains(&("q".to_string(), "quit")));
@@ -513,7 +537,8 @@ mod tests {
         let km = Keymap::default();
         let help = km.help_rows(Mode::Normal);
         assert!(help.contains(&("1-9".to_string(), "go to pane N")));
-        assert!(help.contains(&("j ↓".to_string(), "scroll down")));
+        assert!(help.contains(&("j ↓".to_string(), "scroll down (Backtrace: next frame)")));
+        assert!(help.contains(&("l".to_string(), "go to scheduler log")));
         let bar = km.bar_hints(Mode::Normal, |a| a != Action::NextCrash);
         assert_eq!(bar[0], ("q".to_string(), "quit"));
         assert!(bar.contains(&("j/k".to_string(), "scroll")));

@@ -17,6 +17,7 @@
 use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
@@ -30,6 +31,7 @@ pub mod app;
 pub mod keymap;
 pub mod panes;
 pub mod runner;
+pub mod syntax;
 pub mod terminal;
 pub mod theme;
 pub mod worker;
@@ -114,6 +116,7 @@ pub fn run_app(
         tui.terminal(),
         &mut app,
         || rx.recv().context("all event sources stopped"),
+        || rx.try_recv().ok(),
         |app| {
             for effect in app.take_effects() {
                 let outcome = perform(effect, &mut io::stdout().lock());
@@ -151,13 +154,51 @@ where
     B: Backend,
     B::Error: Send + Sync + 'static,
 {
-    event_loop(terminal, app, next_event, |_| {})
+    event_loop(terminal, app, next_event, || None, |_| {})
+}
+
+/// Most run events folded into one report rebuild.
+const RUN_BATCH_EVENTS: usize = 100_000;
+/// Longest time spent folding one batch, so a guest that floods faster than
+/// the UI reads still gets the screen redrawn.
+const RUN_BATCH_TIME: Duration = Duration::from_millis(8);
+
+/// Folds `first` and the run events already queued behind it (`try_next`,
+/// bounded by [`RUN_BATCH_EVENTS`] and [`RUN_BATCH_TIME`]) into the app with
+/// one report rebuild. Returns the first other event taken off the queue, to
+/// be handled next, before anything still queued.
+fn fold_run_events(
+    app: &mut App,
+    first: (scxray::run::live::Event, u64),
+    try_next: &mut impl FnMut() -> Option<AppEvent>,
+) -> Option<AppEvent> {
+    let start = Instant::now();
+    let mut taken = 1;
+    let mut other = None;
+    let queued = std::iter::from_fn(|| {
+        if other.is_some() || taken >= RUN_BATCH_EVENTS || start.elapsed() >= RUN_BATCH_TIME {
+            return None;
+        }
+        match try_next()? {
+            AppEvent::Run(event, at) => {
+                taken += 1;
+                Some((event, at))
+            }
+            e => {
+                other = Some(e);
+                None
+            }
+        }
+    });
+    app.live_events(std::iter::once(first).chain(queued));
+    other
 }
 
 fn event_loop<B>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut next_event: impl FnMut() -> anyhow::Result<AppEvent>,
+    mut try_next_event: impl FnMut() -> Option<AppEvent>,
     mut perform_effects: impl FnMut(&mut App),
 ) -> anyhow::Result<()>
 where
@@ -166,6 +207,8 @@ where
 {
     let size = terminal.size().context("cannot read the terminal size")?;
     app.resize(size.width, size.height);
+    // An event taken off the queue while batching run events: the next one.
+    let mut pending: Option<AppEvent> = None;
     loop {
         terminal
             .draw(|frame| {
@@ -176,7 +219,11 @@ where
             })
             .context("cannot draw")?;
         loop {
-            match next_event()? {
+            let event = match pending.take() {
+                Some(e) => e,
+                None => next_event()?,
+            };
+            match event {
                 AppEvent::Term(Event::Key(key)) => match handle_key(app, key) {
                     Action::Quit => return Ok(()),
                     Action::None => continue,
@@ -206,7 +253,8 @@ where
                     return Err(e).context("cannot read terminal input");
                 }
                 AppEvent::Run(event, at) => {
-                    app.live_event(event, at);
+                    // Everything already queued, one rebuild, one draw.
+                    pending = fold_run_events(app, (event, at), &mut try_next_event);
                     break;
                 }
                 AppEvent::RunDone(message) => {
@@ -266,5 +314,93 @@ pub fn perform(effect: Effect, terminal: &mut impl Write) -> EffectOutcome {
                 Err(e) => EffectOutcome::Failed(format!("cannot write {}: {e}", path.display())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyEvent};
+    use ratatui::backend::TestBackend;
+    use scxray::report::SectionKind;
+    use scxray::run::live::{Event as RunEvent, LiveRun, RunMeta};
+
+    fn live_app() -> App {
+        let live = LiveRun::new(RunMeta {
+            test_name: "flood".into(),
+            ..RunMeta::default()
+        });
+        App::new(live.report(), "test").with_live(live)
+    }
+
+    fn console(i: u64) -> AppEvent {
+        AppEvent::Run(RunEvent::Console(format!("flood line {i}")), i)
+    }
+
+    fn console_body(app: &App) -> String {
+        app.report()
+            .section(&SectionKind::Console)
+            .map_or_else(String::new, |s| s.body.to_string())
+    }
+
+    fn quit() -> AppEvent {
+        AppEvent::Term(Event::Key(KeyEvent::from(KeyCode::Char('q'))))
+    }
+
+    fn run_queue(app: &mut App, rx: &mpsc::Receiver<AppEvent>) {
+        let mut terminal = Terminal::new(TestBackend::new(100, 30)).expect("terminal");
+        event_loop(
+            &mut terminal,
+            app,
+            || rx.recv().context("all event sources stopped"),
+            || rx.try_recv().ok(),
+            |_| {},
+        )
+        .expect("event loop");
+    }
+
+    #[test]
+    fn live_events_rebuild_the_report_once() {
+        let mut app = live_app();
+        let before = app.live_refreshes();
+        app.live_events((0..10_000).map(|i| (RunEvent::Console(format!("flood line {i}")), i)));
+        assert_eq!(app.live_refreshes(), before + 1);
+        assert!(console_body(&app).ends_with("flood line 9999"));
+    }
+
+    #[test]
+    fn queued_run_events_share_one_rebuild() {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..10_000 {
+            tx.send(console(i)).expect("send");
+        }
+        tx.send(quit()).expect("send");
+        let mut app = live_app();
+        let before = app.live_refreshes();
+        run_queue(&mut app, &rx);
+        let rebuilds = app.live_refreshes() - before;
+        // One batch, or a few where the time bound cut it.
+        assert!((1..=20).contains(&rebuilds), "{rebuilds} rebuilds");
+        assert!(console_body(&app).ends_with("flood line 9999"));
+    }
+
+    #[test]
+    fn a_key_behind_run_events_is_handled_before_later_ones() {
+        let (tx, rx) = mpsc::channel();
+        for i in 0..100 {
+            tx.send(console(i)).expect("send");
+        }
+        tx.send(quit()).expect("send");
+        for i in 100..200 {
+            tx.send(console(i)).expect("send");
+        }
+        let mut app = live_app();
+        run_queue(&mut app, &rx);
+        assert!(console_body(&app).ends_with("flood line 99"));
+        assert_eq!(
+            rx.try_iter().count(),
+            100,
+            "events after the quit key stay queued"
+        );
     }
 }

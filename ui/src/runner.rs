@@ -90,6 +90,8 @@ pub fn plan(
         attach_timeout: Duration::from_secs(20),
         cache_dir: cache.root().join("runs"),
         cmdline: String::new(),
+        btf: kernel.btf.clone(),
+        vmlinux: kernel.vmlinux.clone(),
     };
     let meta = RunMeta {
         test_name: req.test_name.clone(),

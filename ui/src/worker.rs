@@ -25,6 +25,8 @@ use scxray::matcher::{
 };
 use scxray::report::Report;
 
+use crate::panes::workbench::LazyView;
+
 /// Most match positions kept per field for one viewport window.
 pub const MAX_KEPT: usize = DEFAULT_MAX_KEPT;
 
@@ -34,8 +36,24 @@ pub struct Job {
     pub gen: u64,
     /// Set when a newer generation supersedes this job.
     pub cancel: Arc<AtomicBool>,
-    pub corpus: Corpus,
+    pub corpus: JobCorpus,
     pub request: Request,
+}
+
+/// The corpus a job searches.
+#[derive(Clone)]
+pub enum JobCorpus {
+    Ready(Corpus),
+    /// Built by the first job that needs it: the copy of a 100 MB report
+    /// happens here, not on the UI thread. The worker sends
+    /// [`Reply::CorpusReady`] when it built it.
+    Lazy(Arc<LazyView>),
+}
+
+impl From<Corpus> for JobCorpus {
+    fn from(corpus: Corpus) -> JobCorpus {
+        JobCorpus::Ready(corpus)
+    }
 }
 
 pub enum Request {
@@ -101,6 +119,8 @@ pub enum Reply {
         gen: u64,
         result: Result<PinSuggestion, String>,
     },
+    /// The worker built the workbench's corpus view: it can be drawn.
+    CorpusReady,
     /// The worker thread panicked; the app cannot go on without it.
     Died,
 }
@@ -126,6 +146,16 @@ impl WorkerState {
         if cancelled() {
             return;
         }
+        let corpus = match corpus {
+            JobCorpus::Ready(corpus) => corpus,
+            JobCorpus::Lazy(lazy) => {
+                let (view, built) = lazy.build();
+                if built && !send(Reply::CorpusReady) {
+                    return;
+                }
+                view.corpus.clone()
+            }
+        };
         match request {
             Request::Evaluate { pin, window, clean } => {
                 let start = Instant::now();
@@ -365,7 +395,7 @@ mod tests {
         Job {
             gen,
             cancel: Arc::clone(cancel),
-            corpus: corpus.clone(),
+            corpus: corpus.clone().into(),
             request,
         }
     }

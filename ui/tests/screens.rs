@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::screen;
+
 use std::collections::VecDeque;
 use std::io;
 
@@ -16,19 +18,6 @@ const SOURCE: &str = "lavd-mixed-load.txt";
 
 fn app(report: Report) -> App {
     App::new(report, SOURCE).with_theme(Theme::plain())
-}
-
-fn screen(app: &mut App, width: u16, height: u16) -> String {
-    app.resize(width, height);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| frame.render_widget(&*app, frame.area()))
-        .unwrap();
-    if width == 0 {
-        // TestBackend's Display divides the buffer into rows of `width` cells.
-        return String::new();
-    }
-    terminal.backend().to_string()
 }
 
 fn key(code: KeyCode) -> KeyEvent {
@@ -173,6 +162,7 @@ fn tab_digits_and_backtab_switch_panes() {
             "CPU states",
             "scheduler log",
             "sched_ext dump",
+            "Source",
             "Notes (1)",
             "Workbench"
         ]
@@ -286,7 +276,7 @@ fn quit_keys() {
     assert_eq!(press(&mut app, KeyCode::Esc), Action::Quit);
     let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
     assert_eq!(handle_key(&mut app, ctrl_c), Action::Quit);
-    assert_eq!(ch(&mut app, 'x'), Action::None);
+    assert_eq!(ch(&mut app, 'Z'), Action::None);
     let release = KeyEvent::new_with_kind(
         KeyCode::Char('q'),
         KeyModifiers::NONE,

@@ -72,7 +72,7 @@ fn workbench_verdict_and_regex_error_on_screen() {
     t.wait_for("scx_bpf_error (1025)");
 
     t.keys(&["w"]);
-    t.wait_for("[7 Workbench]");
+    t.wait_for("[8 Workbench]");
     // The crash message's suggestion arrives from the worker.
     t.wait_for("suggested from the crash message");
 

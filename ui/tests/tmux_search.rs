@@ -71,6 +71,23 @@ fn search_filter_zoom_resize_quit() {
     t.keys(&["&", "Enter"]);
     t.wait_for("filter cleared");
 
+    // Regex search: Ctrl-R in the prompt.
+    t.keys(&["/", "C-r"]);
+    t.type_text("enqueue #[0-9]+");
+    t.keys(&["Enter"]);
+    t.wait_for("match 1 of ");
+
+    // Letter keys by role; j walks the backtrace, Enter opens the source.
+    t.keys(&["b"]);
+    t.wait_for("[2 Backtrace]");
+    t.keys(&["j"]);
+    t.wait_for("» bpf_prog_3a0600fe7b4b0a35_apply_cell_config");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("[7 Source]");
+    assert!(s.contains("No source found for apply_cell_config"), "{s}");
+    t.keys(&["l"]);
+    t.wait_for("[5 scheduler log]");
+
     t.keys(&["q"]);
     t.assert_restored("scheduler log");
     assert_eq!(

@@ -156,6 +156,45 @@ fn demo_scx_bpf_error_from_nested_function() {
     ] {
         assert!(timeline.body.contains(part), "{part}: {}", &*timeline.body);
     }
+    host_monitor_saw_the_scheduler(&r);
+}
+
+/// The host monitor read the guest's runqueues from its RAM: samples every
+/// ~100 ms, sched_ext tasks on the runqueues while the demo ran and none once
+/// it crashed (the kernel moved them back to the fair class), the crash time
+/// recorded with them, and ktstr's monitor summary.
+fn host_monitor_saw_the_scheduler(r: &Report) {
+    use scxray::monitor::samples_text::{parse_crash_ms, parse_samples};
+    let raw = r
+        .section(&SectionKind::MonitorSamples)
+        .expect("a monitor samples section (is the monitor off? see diagnostics)");
+    let samples = parse_samples(&raw.body);
+    let crash = parse_crash_ms(&raw.body).expect("the crash time");
+    assert!(samples.len() >= 10, "{} samples", samples.len());
+    assert!(samples.iter().all(|s| s.cpus.len() == 2));
+    let scx_before = samples
+        .iter()
+        .filter(|s| s.at_ms < crash)
+        .any(|s| s.cpus.iter().any(|c| c.scx_nr_running > 0));
+    assert!(
+        scx_before,
+        "no sched_ext task seen before the crash: {}",
+        &*raw.body
+    );
+    let last = samples.last().unwrap();
+    assert!(last.at_ms > crash);
+    assert!(
+        last.cpus.iter().all(|c| c.scx_nr_running == 0),
+        "sched_ext tasks after the crash: {}",
+        &*raw.body
+    );
+    // Runqueue clocks advance between samples of a live guest.
+    assert!(samples
+        .windows(2)
+        .any(|w| w[1].cpus[0].clock > w[0].cpus[0].clock));
+    let monitor = r.section(&SectionKind::Monitor).expect("monitor section");
+    assert!(monitor.body.starts_with("samples="), "{}", &*monitor.body);
+    assert!(monitor.body.contains("verdict: "), "{}", &*monitor.body);
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::screen;
+
 use std::collections::VecDeque;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
@@ -45,15 +47,6 @@ fn type_str(app: &mut App, s: &str) {
 
 fn text(app: &App, field: Field) -> &str {
     app.workbench().input(field).text()
-}
-
-fn screen(app: &mut App, width: u16, height: u16) -> String {
-    app.resize(width, height);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| frame.render_widget(&*app, frame.area()))
-        .unwrap();
-    terminal.backend().to_string()
 }
 
 /// Opens the workbench and types `contains` and `matches` (either may be empty).

@@ -166,6 +166,10 @@ pub enum GuestEvent {
     /// The stage the watchdog would name changed (`booting`, `agent
     /// started`, a `Record::Stage` name, `phase 2/3 (spin)`...).
     Stage(String),
+    /// Nothing happened for a while (at most every 50 ms while the guest
+    /// is quiet): a chance for periodic work such as the host monitor's
+    /// sampling, which runs on the sink's thread.
+    Tick,
     /// The boot oopsed before the agent said hello under TCG: the guest is
     /// booted again as `attempt`.
     Retrying { attempt: u32, oops: String },

@@ -62,5 +62,6 @@ pub mod backend;
 pub mod cancel;
 pub mod initramfs;
 pub mod kernel;
+pub mod monitor;
 pub mod qemu;
 pub mod session;

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use scxray::run::live::{Event, GuestEnd, Stage};
+use scxray::run::record::Record;
 use scxray::run::scenario::{RunConfig, Scenario, RUN_CONFIG_PATH};
 
 use crate::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestSpec, VmError};
 use crate::cancel::Cancel;
 use crate::initramfs::{InitramfsBuilder, InitramfsError};
+use crate::monitor::{self, Monitor};
 
 /// Where the scheduler sits in the guest.
 pub const GUEST_SCHEDULER: &str = "/scxray/scheduler";
@@ -35,6 +37,10 @@ pub struct RunPlan {
     pub cache_dir: PathBuf,
     /// Extra kernel command line.
     pub cmdline: String,
+    /// The kernel's raw BTF and ELF vmlinux, for the host monitor's layout
+    /// (either will do; without both the monitor is off).
+    pub btf: Option<PathBuf>,
+    pub vmlinux: Option<PathBuf>,
 }
 
 impl RunPlan {
@@ -120,11 +126,13 @@ pub fn run(
             source,
         })?;
     let initrd = scratch.path().join("initramfs.cpio");
+    let mut monitor = Monitor::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.cpus);
     let config = RunConfig {
         scheduler: GUEST_SCHEDULER.to_string(),
         args: plan.args.clone(),
         attach_timeout_ms: plan.attach_timeout.as_millis() as u64,
         scenario: plan.scenario.clone(),
+        kallsyms: monitor::wanted_symbols(),
     };
     let mut builder = InitramfsBuilder::new()
         .init(&plan.agent)
@@ -152,7 +160,25 @@ pub fn run(
         let t = at(t0);
         match ev {
             GuestEvent::Console(line) => on_event(Event::Console(line), t),
+            GuestEvent::Record(Record::Symbols { symbols }) => {
+                monitor.symbols(&symbols);
+                if monitor.running() {
+                    on_event(
+                        Event::Note(format!(
+                            "host monitor: sampling {} CPUs every {} ms from guest memory",
+                            plan.cpus,
+                            monitor::INTERVAL.as_millis()
+                        )),
+                        t,
+                    );
+                }
+            }
             GuestEvent::Record(r) => on_event(Event::Record(r), t),
+            GuestEvent::Stopped { .. } => {
+                if let Some(sample) = monitor.stopped(t) {
+                    on_event(Event::Monitor(sample), t);
+                }
+            }
             GuestEvent::Retrying { attempt, oops } => on_event(
                 Event::Note(format!(
                     "boot attempt {} oopsed ({}); retrying as attempt {attempt}",
@@ -162,9 +188,23 @@ pub fn run(
                 t,
             ),
             GuestEvent::Started {
-                attempt: 1, accel, ..
-            } => on_event(Event::Note(format!("guest started with {accel}")), t),
+                attempt,
+                accel,
+                memory,
+                ..
+            } => {
+                monitor.started(memory.as_ref());
+                if attempt == 1 {
+                    on_event(Event::Note(format!("guest started with {accel}")), t);
+                }
+            }
             _ => {}
+        }
+        if let Some(note) = monitor.take_note() {
+            on_event(Event::Note(note), t);
+        }
+        if let Some(sample) = monitor.poll(t) {
+            on_event(Event::Monitor(sample), t);
         }
     };
     let exit = backend.boot(&spec, &mut sink, cancel)?;

@@ -8,6 +8,7 @@
 //! its cgroup before it starts working.
 
 pub mod channel;
+pub mod kallsyms;
 pub mod kmsg;
 pub mod mounts;
 pub mod run;

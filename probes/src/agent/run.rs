@@ -10,7 +10,7 @@ use scxray::run::scenario::{PhaseSpec, RunConfig, Work, RUN_CONFIG_PATH};
 
 use super::channel::Channel;
 use super::worker::WorkerResult;
-use super::{kmsg, mounts, power_off, say, scheduler, trace, uptime_ms, Deadline};
+use super::{kallsyms, kmsg, mounts, power_off, say, scheduler, trace, uptime_ms, Deadline};
 
 const RECORD_PORT: &str = "/dev/ttyS1";
 const CGROUP_ROOT: &str = "/sys/fs/cgroup/scxray";
@@ -79,6 +79,16 @@ fn stage(channel: &Channel, name: &str) {
 
 /// Returns true when the scheduler survived the whole scenario.
 fn run(cfg: &RunConfig, channel: &Channel) -> bool {
+    if !cfg.kallsyms.is_empty() {
+        match std::fs::read_to_string("/proc/kallsyms") {
+            Ok(text) => channel.send(Record::Symbols {
+                symbols: kallsyms::find(&text, &cfg.kallsyms),
+            }),
+            Err(e) => channel.send(Record::Error {
+                message: format!("cannot read /proc/kallsyms for the host monitor: {e}"),
+            }),
+        }
+    }
     stage(channel, "arming tracepoints");
     let missing = trace::enable();
     if !missing.is_empty() {

@@ -414,6 +414,7 @@ mod tests {
         assert_eq!(action_name_of(Action::NextPane), "next_pane");
         assert_eq!(action_name_of(Action::GoToPane(3)), "go_to_pane_3");
         assert_eq!(action_by_name("cycle_theme"), Some(Action::CycleTheme));
+        assert_eq!(action_by_name("toggle_regex"), Some(Action::ToggleRegex));
         assert_eq!(action_by_name("go_to_pane_12"), Some(Action::GoToPane(12)));
         assert_eq!(action_by_name("go_to_pane_0"), None);
         assert_eq!(action_by_name("none"), None);
@@ -426,15 +427,15 @@ mod tests {
 
     #[test]
     fn overrides_replace_an_actions_keys_in_place() {
-        let km = load("[normal]\nquit = [\"x\", \"C-c\"]\nnext_pane = \"o\"\n").unwrap();
-        assert_eq!(km.action(Mode::Normal, Key::ch('x')), Action::Quit);
+        let km = load("[normal]\nquit = [\"Z\", \"C-c\"]\nnext_pane = \"O\"\n").unwrap();
+        assert_eq!(km.action(Mode::Normal, Key::ch('Z')), Action::Quit);
         assert_eq!(km.action(Mode::Normal, Key::ch('q')), Action::None);
         assert_eq!(
             km.action(Mode::Normal, Key::plain(KeyCode::Esc)),
             Action::None
         );
         assert_eq!(km.action(Mode::Normal, Key::ctrl('c')), Action::Quit);
-        assert_eq!(km.action(Mode::Normal, Key::ch('o')), Action::NextPane);
+        assert_eq!(km.action(Mode::Normal, Key::ch('O')), Action::NextPane);
         assert_eq!(
             km.action(Mode::Normal, Key::plain(KeyCode::Tab)),
             Action::None
@@ -443,10 +444,10 @@ mod tests {
         assert_eq!(km.action(Mode::Help, Key::ch('q')), Action::Quit);
         // Hints and the bar follow: the first new key takes the bar label, in place.
         let bar = km.bar_hints(Mode::Normal, |_| true);
-        assert_eq!(bar[0], ("x".to_string(), "quit"));
+        assert_eq!(bar[0], ("Z".to_string(), "quit"));
         assert!(km
             .help_rows(Mode::Normal)
-            .contains(&("x C-c".to_string(), "quit")));
+            .contains(&("Z C-c".to_string(), "quit")));
         assert!(km.conflicts().is_empty());
     }
 
@@ -519,9 +520,9 @@ mod tests {
             Keymap::default()
         );
         assert_eq!(Keymap::load_from(None).unwrap(), Keymap::default());
-        std::fs::write(dir.path().join("keys.toml"), "[normal]\nquit = \"x\"\n").unwrap();
+        std::fs::write(dir.path().join("keys.toml"), "[normal]\nquit = \"Z\"\n").unwrap();
         let km = Keymap::load_from(Some(dir.path())).unwrap();
-        assert_eq!(km.action(Mode::Normal, Key::ch('x')), Action::Quit);
+        assert_eq!(km.action(Mode::Normal, Key::ch('Z')), Action::Quit);
         std::fs::write(dir.path().join("keys.toml"), "[normal]\nquit = \"k\"\n").unwrap();
         let e = Keymap::load_from(Some(dir.path())).unwrap_err().to_string();
         assert!(

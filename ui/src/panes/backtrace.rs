@@ -22,6 +22,10 @@ impl Pane for BacktracePane {
         "Backtrace".to_string()
     }
 
+    fn role(&self) -> Option<super::Role> {
+        Some(super::Role::Backtrace)
+    }
+
     fn follows_crash(&self) -> bool {
         true
     }
@@ -98,9 +102,9 @@ impl Pane for BacktracePane {
     }
 }
 
-/// What is known about the clicked frame: its kind and, when `--source`
-/// directories hold it, where its function is defined (found by name).
-/// Probe data comes with auto-repro.
+/// What is known about the selected frame: its kind and, when `--source`
+/// directories hold it, where its function is defined (found by name; the
+/// Source pane shows the code). Probe data comes with auto-repro.
 fn frame_details<'a>(
     (i, frame): (usize, &Frame),
     source: Option<&scxray::source::SourceHit>,
@@ -117,33 +121,20 @@ fn frame_details<'a>(
         FrameClass::Kernel => "kernel function".to_string(),
     };
     lines.push(Line::raw(format!("  {what}")));
-    match source {
-        Some(hit) => {
-            lines.push(Line::styled(
-                format!(
-                    "  source: {}:{} (found by name; no debug info yet)",
-                    hit.path.display(),
-                    hit.line
-                ),
-                theme.label,
-            ));
-            for (n, text) in &hit.context {
-                let style = if *n == hit.line {
-                    theme.matched
-                } else {
-                    Style::new()
-                };
-                lines.push(Line::from(vec![
-                    Span::styled(format!("  {n:>5} "), theme.line_number),
-                    Span::styled(text.replace('\t', "    "), style),
-                ]));
-            }
-        }
-        None => lines.push(Line::styled(
+    lines.push(match source {
+        Some(hit) => Line::styled(
+            format!(
+                "  source: {}:{} (found by name) · Enter or v shows it",
+                hit.path.display(),
+                hit.line
+            ),
+            theme.label,
+        ),
+        None => Line::styled(
             "  source: not found (scxray open --source DIR looks functions up by name)",
             theme.dim,
-        )),
-    }
+        ),
+    });
     lines.push(Line::styled(
         "  probe data: not available yet (auto-repro)",
         theme.dim,

@@ -17,6 +17,10 @@ impl Pane for CpuStatesPane {
         "CPU states".to_string()
     }
 
+    fn role(&self) -> Option<super::Role> {
+        Some(super::Role::CpuStates)
+    }
+
     fn follows_crash(&self) -> bool {
         true
     }

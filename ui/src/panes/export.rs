@@ -1,26 +1,15 @@
 //! The export overlay: the pin rendered as a `#[ktstr_test]` block, syntax
 //! highlighted with syntect, ready to copy (OSC 52) or write to a file.
 
-use std::sync::LazyLock;
-
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line, Span};
+use ratatui::text::Line;
 use ratatui::widgets::{Block, Clear, Widget};
 use scxray::matcher::{render_test, ExportSpec};
-use syntect::easy::HighlightLines;
-use syntect::highlighting::{FontStyle, ThemeSet};
-use syntect::parsing::SyntaxSet;
-use syntect::util::LinesWithEndings;
 
 use super::render_lines;
+use crate::syntax::highlight;
 use crate::theme::Theme;
-
-/// Loading syntect's bundled syntaxes and themes takes a few milliseconds:
-/// done once, on the first export.
-static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(SyntaxSet::load_defaults_newlines);
-static THEMES: LazyLock<ThemeSet> = LazyLock::new(ThemeSet::load_defaults);
 
 /// Widest the overlay gets: the rendered test is under 100 columns unless
 /// the pattern is long.
@@ -40,7 +29,7 @@ impl ExportView {
     pub fn new(spec: &ExportSpec, theme: &Theme) -> ExportView {
         let text = render_test(spec).map_err(|e| e.to_string());
         let lines = match &text {
-            Ok(src) => highlight_rust(src, theme.syntax_theme),
+            Ok(src) => highlight("rs", src, theme.syntax_theme),
             Err(e) => vec![
                 Line::styled(format!("cannot export: {e}"), theme.error),
                 Line::raw(""),
@@ -91,84 +80,5 @@ impl ExportView {
         }
         block.render(area, buf);
         render_lines(self.lines.clone(), inner, top, buf);
-    }
-}
-
-/// Rust source as styled lines. With no syntect theme (or one not bundled)
-/// the lines are plain, as `NO_COLOR` asks.
-pub fn highlight_rust(src: &str, theme_name: Option<&str>) -> Vec<Line<'static>> {
-    let plain = || src.lines().map(|l| Line::raw(l.to_string())).collect();
-    let Some(theme) = theme_name.and_then(|n| THEMES.themes.get(n)) else {
-        return plain();
-    };
-    let Some(syntax) = SYNTAXES.find_syntax_by_extension("rs") else {
-        return plain();
-    };
-    let mut h = HighlightLines::new(syntax, theme);
-    let mut out = Vec::new();
-    for line in LinesWithEndings::from(src) {
-        let Ok(regions) = h.highlight_line(line, &SYNTAXES) else {
-            return plain();
-        };
-        let spans: Vec<Span<'static>> = regions
-            .into_iter()
-            .map(|(style, text)| {
-                Span::styled(
-                    text.trim_end_matches(['\n', '\r']).to_string(),
-                    to_ratatui(style),
-                )
-            })
-            .filter(|s| !s.content.is_empty())
-            .collect();
-        out.push(Line::from(spans));
-    }
-    out
-}
-
-/// Foreground and font style only: the overlay keeps the UI's background
-/// so the block sits on the same palette as the rest of the screen.
-fn to_ratatui(s: syntect::highlighting::Style) -> Style {
-    let c = s.foreground;
-    let mut style = Style::new().fg(Color::Rgb(c.r, c.g, c.b));
-    for (font, modifier) in [
-        (FontStyle::BOLD, Modifier::BOLD),
-        (FontStyle::ITALIC, Modifier::ITALIC),
-        (FontStyle::UNDERLINE, Modifier::UNDERLINED),
-    ] {
-        if s.font_style.contains(font) {
-            style = style.add_modifier(modifier);
-        }
-    }
-    style
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn highlighting_keeps_the_text_and_colours_it() {
-        let src = "const P: &str = r#\"a\"#;\nfn t() {}\n";
-        let lines = highlight_rust(src, Theme::dark().syntax_theme);
-        let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-        assert_eq!(text, ["const P: &str = r#\"a\"#;", "fn t() {}"]);
-        let colours: std::collections::HashSet<_> = lines
-            .iter()
-            .flat_map(|l| l.spans.iter().filter_map(|s| s.style.fg))
-            .collect();
-        assert!(
-            colours.len() > 2,
-            "keywords, strings and names differ: {colours:?}"
-        );
-        let plain = highlight_rust(src, None);
-        assert!(plain
-            .iter()
-            .all(|l| l.spans.iter().all(|s| s.style == Style::new())));
-    }
-
-    #[test]
-    fn the_dark_syntax_theme_is_bundled() {
-        let name = Theme::dark().syntax_theme.expect("dark has one");
-        assert!(THEMES.themes.contains_key(name), "{name}");
     }
 }

@@ -10,7 +10,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use scxray::report::{Crash, Report};
+use scxray::report::{Crash, Report, SectionKind};
 use unicode_width::UnicodeWidthChar;
 
 use crate::theme::Theme;
@@ -20,7 +20,9 @@ pub mod cpu_states;
 pub mod export;
 pub mod find;
 pub mod help;
+pub mod monitor_chart;
 pub mod notes;
+pub mod source;
 pub mod summary;
 pub mod text;
 pub mod timeline;
@@ -64,6 +66,82 @@ pub fn centred_popup(screen: Rect, line_count: usize, max_width: u16) -> Rect {
     }
 }
 
+/// What a pane shows, independent of where it sits in the tab bar: the
+/// letter keys (`l` scheduler log, `d` dump...) go by role, so they reach the
+/// same pane whatever sections a report has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Summary,
+    Backtrace,
+    CpuStates,
+    Timeline,
+    Source,
+    Stats,
+    Diagnostics,
+    SchedulerLog,
+    Monitor,
+    SchedExtDump,
+    AutoRepro,
+    Console,
+    Workbench,
+}
+
+impl Role {
+    /// The role of a pane showing a section of this kind.
+    pub fn of_section(kind: &SectionKind) -> Option<Role> {
+        Some(match kind {
+            SectionKind::Stats => Role::Stats,
+            SectionKind::Diagnostics => Role::Diagnostics,
+            SectionKind::SchedulerLog => Role::SchedulerLog,
+            SectionKind::Monitor => Role::Monitor,
+            SectionKind::SchedExtDump => Role::SchedExtDump,
+            SectionKind::AutoRepro => Role::AutoRepro,
+            SectionKind::Console => Role::Console,
+            _ => return None,
+        })
+    }
+
+    /// How help and the status bar name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Summary => "summary",
+            Role::Backtrace => "backtrace",
+            Role::CpuStates => "CPU states",
+            Role::Timeline => "timeline",
+            Role::Source => "source",
+            Role::Stats => "stats",
+            Role::Diagnostics => "diagnostics",
+            Role::SchedulerLog => "scheduler log",
+            Role::Monitor => "monitor",
+            Role::SchedExtDump => "sched_ext dump",
+            Role::AutoRepro => "auto-repro",
+            Role::Console => "console",
+            Role::Workbench => "workbench",
+        }
+    }
+
+    /// Why a report has no pane for this role, and how to get one.
+    pub fn absent_reason(self) -> &'static str {
+        match self {
+            Role::Timeline => "no timeline: ktstr prints one only when the monitor sampled phases",
+            Role::Monitor => {
+                "no monitor section in this report: ktstr prints one only for an active \
+                 scx scheduler with monitor data"
+            }
+            Role::AutoRepro => {
+                "no auto-repro section in this report: ktstr adds one when it reran a crash \
+                 with probes"
+            }
+            Role::Stats => "no stats section in this report",
+            Role::Diagnostics => "no diagnostics section in this report",
+            Role::SchedulerLog => "no scheduler log in this report",
+            Role::SchedExtDump => "no sched_ext dump in this report",
+            Role::Console => "no console section in this report",
+            _ => "that pane is not available",
+        }
+    }
+}
+
 /// One entry of the tab bar.
 pub trait Pane {
     /// Tab and border label.
@@ -71,6 +149,12 @@ pub trait Pane {
 
     /// The report section this pane shows, if it shows one.
     fn section(&self) -> Option<usize> {
+        None
+    }
+
+    /// What the pane shows, for the letter keys; section panes take theirs
+    /// from the section's kind (see [`role_of`]).
+    fn role(&self) -> Option<Role> {
         None
     }
 
@@ -125,8 +209,8 @@ pub trait Pane {
     }
 }
 
-/// The panes for a report: the fixed ones, one per section, notes, then the
-/// matcher workbench, always last (after the digit keys' reach; `w` jumps
+/// The panes for a report: the fixed ones, one per section, the selected
+/// frame's source, notes, then the matcher workbench, always last (`w` jumps
 /// there).
 pub fn build(report: &Report) -> Vec<Box<dyn Pane>> {
     let mut panes: Vec<Box<dyn Pane>> = vec![
@@ -138,11 +222,23 @@ pub fn build(report: &Report) -> Vec<Box<dyn Pane>> {
     for (i, section) in report.sections.iter().enumerate() {
         panes.push(Box::new(text::TextPane::for_section(i, section)));
     }
+    if !report.crashes.is_empty() {
+        panes.push(Box::new(source::SourcePane::default()));
+    }
     if !report.notes.is_empty() {
         panes.push(Box::new(notes::NotesPane));
     }
     panes.push(Box::new(workbench::WorkbenchPane));
     panes
+}
+
+/// A pane's role: its own, or its section's.
+pub fn role_of(pane: &dyn Pane, report: &Report) -> Option<Role> {
+    pane.role().or_else(|| {
+        pane.section()
+            .and_then(|i| report.sections.get(i))
+            .and_then(|s| Role::of_section(&s.kind))
+    })
 }
 
 /// Draws `lines[scroll..]`, one per row, clipped to the area's width.

@@ -169,6 +169,10 @@ impl Pane for SummaryPane {
         "Summary".to_string()
     }
 
+    fn role(&self) -> Option<super::Role> {
+        Some(super::Role::Summary)
+    }
+
     fn follows_crash(&self) -> bool {
         true
     }

@@ -17,7 +17,7 @@ use ratatui::text::{Line, Span};
 use scxray::report::{Section, Text};
 use unicode_width::UnicodeWidthChar;
 
-use super::find::{self, Needle};
+use super::find::{self, FindMode, Needle};
 use super::{Ctx, Pane};
 use crate::theme::Theme;
 
@@ -35,6 +35,19 @@ pub struct TextPane {
     index: OnceCell<LineIndex>,
     search: Option<Search>,
     filter: Option<Filter>,
+    /// How the last search and filter were read, kept when they are
+    /// cleared: the next prompt opens in the same mode.
+    search_mode: FindMode,
+    filter_mode: FindMode,
+}
+
+/// A pane's search and filter, to carry to a rebuilt pane (live mode).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FindState {
+    pub query: String,
+    pub search_mode: FindMode,
+    pub filter: String,
+    pub filter_mode: FindMode,
 }
 
 /// The search query and where n/N stand.
@@ -51,6 +64,7 @@ struct Search {
 /// The lines holding the filter text, computed once per filter change.
 struct Filter {
     text: String,
+    mode: FindMode,
     lines: Vec<u32>,
 }
 
@@ -79,6 +93,8 @@ impl TextPane {
             index: OnceCell::new(),
             search: None,
             filter: None,
+            search_mode: FindMode::Text,
+            filter_mode: FindMode::Text,
         }
     }
 
@@ -140,10 +156,31 @@ impl TextPane {
         self.search.as_ref().and_then(|s| s.current)
     }
 
-    /// Sets the search query (empty clears it) and counts its matches on the
-    /// shown lines; the current match is cleared.
+    /// How the search query is read (also once it is cleared).
+    pub fn search_mode(&self) -> FindMode {
+        self.search_mode
+    }
+
+    /// How the filter is read (also once it is cleared).
+    pub fn filter_mode(&self) -> FindMode {
+        self.filter_mode
+    }
+
+    /// Sets the search query as plain text (empty clears it).
     pub fn set_query(&mut self, query: &str) {
-        self.search = Needle::new(query).map(|needle| Search {
+        // Text needles cannot fail.
+        let _ = self.set_search(query, FindMode::Text);
+    }
+
+    /// Sets the search query (empty clears it) and counts its matches on the
+    /// shown lines; the current match is cleared. An invalid regex, or one
+    /// matching empty text, clears the search (nothing is highlighted) and
+    /// gives the one-line reason.
+    pub fn set_search(&mut self, query: &str, mode: FindMode) -> Result<(), String> {
+        self.search_mode = mode;
+        let needle = Needle::for_search(query, mode);
+        let ok = needle.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.search = needle.ok().flatten().map(|needle| Search {
             query: query.to_string(),
             needle,
             current: None,
@@ -151,6 +188,7 @@ impl TextPane {
             capped: false,
         });
         self.recount();
+        ok
     }
 
     fn recount(&mut self) {
@@ -168,10 +206,23 @@ impl TextPane {
         }
     }
 
-    /// Sets the filter (empty clears it). Returns the number of lines shown.
+    /// Sets the filter as plain text (empty clears it). Returns the number
+    /// of lines shown.
     pub fn set_filter(&mut self, text: &str) -> usize {
-        self.filter = Needle::new(text).map(|needle| Filter {
+        match self.apply_filter(text, FindMode::Text) {
+            Ok(shown) => shown,
+            Err(_) => self.row_count(),
+        }
+    }
+
+    /// Sets the filter (empty clears it). Returns the number of lines shown;
+    /// an invalid regex changes nothing and gives the one-line reason.
+    pub fn apply_filter(&mut self, text: &str, mode: FindMode) -> Result<usize, String> {
+        let needle = Needle::for_filter(text, mode)?;
+        self.filter_mode = mode;
+        self.filter = needle.map(|needle| Filter {
             text: text.to_string(),
+            mode,
             lines: find::filter_lines(&self.body, self.index(), &needle),
         });
         if let Some(c) = self.current_match() {
@@ -180,7 +231,7 @@ impl TextPane {
             }
         }
         self.recount();
-        self.row_count()
+        Ok(self.row_count())
     }
 
     /// Moves to the next (or previous) match on a shown line from byte
@@ -189,38 +240,39 @@ impl TextPane {
         let s = self.search.as_ref()?;
         let hay = self.body.as_bytes();
         let index = self.index();
-        let step = |pos: Option<usize>| -> Option<usize> {
+        let step = |pos: usize| -> Option<usize> {
+            if !forward {
+                return s
+                    .needle
+                    .rfind_where(hay, pos, |at| self.shown(index.line_of(at)));
+            }
             let mut pos = pos;
             loop {
-                let at = if forward {
-                    s.needle.find(hay, pos?)?
-                } else {
-                    s.needle.rfind(hay, pos?)?
-                };
+                let at = s.needle.find(hay, pos)?;
                 let line = index.line_of(at);
                 if self.shown(line) {
                     return Some(at);
                 }
                 // Skip the rest of a hidden line.
-                pos = if forward {
-                    Some(if line + 1 < index.len() {
-                        index.start(line + 1)
-                    } else {
-                        hay.len() + 1
-                    })
+                pos = if line + 1 < index.len() {
+                    index.start(line + 1)
                 } else {
-                    Some(index.start(line))
+                    hay.len() + 1
                 };
             }
         };
         let first = if forward {
-            step(Some(if inclusive { from } else { from + 1 }))
+            step(if inclusive {
+                from
+            } else {
+                s.needle.after(hay, from)
+            })
         } else {
-            step(Some(from))
+            step(from)
         };
         let (at, wrapped) = match first {
             Some(at) => (at, false),
-            None => (step(Some(if forward { 0 } else { hay.len() }))?, true),
+            None => (step(if forward { 0 } else { hay.len() })?, true),
         };
         let row = self.row_of_line(index.line_of(at));
         self.set_current(Some(at));
@@ -238,7 +290,7 @@ impl TextPane {
             } else {
                 ""
             };
-            return format!("no match for \"{}\"{on}", s.query);
+            return format!("no match for {}{on}", s.needle.mode().quote(&s.query));
         }
         let n = if s.capped {
             format!("{}+", s.counted.len())
@@ -263,22 +315,42 @@ impl TextPane {
             return Vec::new();
         };
         let start = self.index().start(i);
+        // Up to the newline: the matches the body search finds on this line.
+        let end = if i + 1 < self.index().len() {
+            self.index().start(i + 1) - 1
+        } else {
+            self.body.len()
+        };
         s.needle
-            .find_all(line.as_bytes())
-            .map(|at| {
-                let style = if s.current == Some(start + at) {
+            .matches(self.body.as_bytes(), start..end)
+            .map(|m| {
+                let style = if s.current == Some(m.start) {
                     theme.current_match
                 } else {
                     theme.matched
                 };
-                (at..at + s.needle.len(), style)
+                let at = m.start - start;
+                (at..(m.end - start).min(line.len()).max(at), style)
             })
             .collect()
     }
 
-    /// For live mode: the query and filter, to carry to the rebuilt pane.
-    pub fn find_state(&self) -> (String, String) {
-        (self.query().to_string(), self.filter_text().to_string())
+    /// For live mode: the query, filter and their modes, to carry to the
+    /// rebuilt pane.
+    pub fn find_state(&self) -> FindState {
+        FindState {
+            query: self.query().to_string(),
+            search_mode: self.search_mode,
+            filter: self.filter_text().to_string(),
+            filter_mode: self.filter_mode,
+        }
+    }
+
+    /// Applies a [`TextPane::find_state`]: the filter, then the search.
+    pub fn restore_find_state(&mut self, state: &FindState) {
+        // Both were valid when saved; an error would leave them cleared.
+        let _ = self.apply_filter(&state.filter, state.filter_mode);
+        let _ = self.set_search(&state.query, state.search_mode);
     }
 }
 
@@ -301,9 +373,12 @@ impl Pane for TextPane {
 
     fn border_note(&self) -> Option<String> {
         self.filter.as_ref().map(|f| {
+            let text = match f.mode {
+                FindMode::Text => f.text.clone(),
+                FindMode::Regex => f.mode.quote(&f.text),
+            };
             format!(
-                "filter: {} ({} of {} lines)",
-                f.text,
+                "filter: {text} ({} of {} lines)",
                 f.lines.len(),
                 self.index().len()
             )
@@ -320,13 +395,16 @@ impl Pane for TextPane {
         let total = index.len();
         let rows = self.row_count();
         if total == 0 || rows == 0 {
-            let text = if total == 0 {
-                "(empty section)".to_string()
-            } else {
-                format!(
+            let text = match &self.filter {
+                Some(f) if total > 0 && f.mode.is_regex() => format!(
+                    "(no line matches {}; & then Enter clears the filter)",
+                    f.mode.quote(&f.text)
+                ),
+                Some(f) if total > 0 => format!(
                     "(no line contains \"{}\"; & then Enter clears the filter)",
-                    self.filter_text()
-                )
+                    f.text
+                ),
+                _ => "(empty section)".to_string(),
             };
             let line = Line::styled(text, theme.dim);
             buf.set_line(area.x, area.y, &line, area.width);
@@ -647,6 +725,87 @@ mod tests {
             buf,
             Buffer::with_lines(["10│line 10 xxxx…", "11│line 11 xxxx…", "12│line 12 xxxx…",])
         );
+    }
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::*;
+
+    fn pane(body: &str) -> TextPane {
+        TextPane::new("log".into(), None, Text::from(body.to_string()))
+    }
+
+    #[test]
+    fn regex_search_marks_and_jumps_over_hidden_lines() {
+        let body = "cpu 1 dsq_id 0x8\nidle\ndsq_id 0x1f and dsq_id 0x2\nidle dsq_id 0x3\n";
+        let mut p = pane(body);
+        p.set_search(r"dsq_id 0x[0-9a-f]+", FindMode::Regex)
+            .unwrap();
+        assert_eq!(p.match_status(), "4 matches");
+        let t = Theme::dark();
+        let line = p.index().line(body, 2);
+        let marks: Vec<Range<usize>> = p
+            .search_marks(&t, 2, line)
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
+        assert_eq!(marks, [0..11, 16..26]);
+        // Hide line 2: n/N skip its two matches both ways.
+        assert_eq!(p.apply_filter("^cpu|^idle ", FindMode::Regex), Ok(2));
+        assert_eq!(p.match_status(), "2 matches");
+        let j = p.jump_from(0, true, true).unwrap();
+        assert_eq!((j.row, p.current_match()), (0, Some(6)));
+        let j = p.jump_from(6, false, true).unwrap();
+        assert_eq!((j.row, j.wrapped), (1, false));
+        assert_eq!(p.match_status(), "match 2 of 2");
+        let j = p
+            .jump_from(p.current_match().unwrap(), false, false)
+            .unwrap();
+        assert_eq!((j.row, j.wrapped, p.current_match()), (0, false, Some(6)));
+        assert_eq!(
+            p.border_note().unwrap(),
+            "filter: /^cpu|^idle / (2 of 4 lines)"
+        );
+    }
+
+    #[test]
+    fn errors_keep_the_filter_and_clear_the_search() {
+        let mut p = pane("a\nb\nab\n");
+        p.apply_filter("a", FindMode::Text).unwrap();
+        p.set_search("b", FindMode::Text).unwrap();
+        assert!(p.apply_filter("(", FindMode::Regex).is_err());
+        assert_eq!((p.filter_text(), p.row_count()), ("a", 2));
+        assert_eq!(p.filter_mode(), FindMode::Text);
+        let e = p.set_search("b|", FindMode::Regex).unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+        assert_eq!((p.query(), p.search_mode()), ("", FindMode::Regex));
+        assert_eq!(p.match_status(), "no search");
+    }
+
+    #[test]
+    fn find_state_carries_the_modes() {
+        let body = "x1\ny22\nx333\n";
+        let mut p = pane(body);
+        p.apply_filter(r"^x\d", FindMode::Regex).unwrap();
+        p.set_search(r"\d+", FindMode::Regex).unwrap();
+        let state = p.find_state();
+        assert_eq!(
+            state,
+            FindState {
+                query: r"\d+".into(),
+                search_mode: FindMode::Regex,
+                filter: r"^x\d".into(),
+                filter_mode: FindMode::Regex,
+            }
+        );
+        let mut q = pane(body);
+        q.restore_find_state(&state);
+        assert_eq!(q.find_state(), state);
+        assert_eq!((q.row_count(), q.match_status()), (2, "2 matches".into()));
+        // A cleared search keeps its mode for the next prompt.
+        q.set_search("", FindMode::Regex).unwrap();
+        assert_eq!(q.find_state().search_mode, FindMode::Regex);
     }
 }
 

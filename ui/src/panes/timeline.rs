@@ -14,13 +14,15 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::report::Report;
+use scxray::monitor::sample::Sample;
+use scxray::monitor::samples_text::{parse_crash_ms, parse_samples};
+use scxray::report::{Report, SectionKind};
 use scxray::sections::{
     self, Direction, Monitor, Phase, PhaseEvent, Stall, Timeline, VerdictStatus,
 };
 use unicode_width::UnicodeWidthStr;
 
-use super::{render_lines, wrap, Ctx, Pane};
+use super::{monitor_chart, render_lines, wrap, Ctx, Pane};
 use crate::theme::Theme;
 
 /// Below this width the monitor goes under the timeline.
@@ -33,16 +35,26 @@ const FILLS: [&str; 2] = ["█", "▒"];
 pub struct TimelinePane {
     timeline: Option<Timeline>,
     monitor: Option<Monitor>,
+    /// The host monitor's raw samples (scxray's `monitor samples` section)
+    /// and the crash time recorded with them.
+    samples: Vec<Sample>,
+    crash_ms: Option<u64>,
 }
 
 impl TimelinePane {
     /// The pane, when the report has something for it.
     pub fn for_report(report: &Report) -> Option<TimelinePane> {
+        let raw = report
+            .section(&SectionKind::MonitorSamples)
+            .map(|s| &*s.body);
         let pane = TimelinePane {
             timeline: sections::timeline(report),
             monitor: sections::monitor(report),
+            samples: raw.map(parse_samples).unwrap_or_default(),
+            crash_ms: raw.and_then(parse_crash_ms),
         };
-        (pane.timeline.is_some() || pane.monitor.is_some()).then_some(pane)
+        (pane.timeline.is_some() || pane.monitor.is_some() || !pane.samples.is_empty())
+            .then_some(pane)
     }
 
     /// (left lines, right lines, left width): right is empty when stacked.
@@ -72,10 +84,12 @@ impl TimelinePane {
     fn timeline_lines(&self, ctx: &Ctx<'_>, width: usize) -> Vec<Line<'static>> {
         let theme = ctx.theme;
         let Some(t) = &self.timeline else {
-            return vec![Line::styled(
+            let mut lines = vec![Line::styled(
                 "No timeline section: ktstr prints one only when the monitor sampled phases.",
                 theme.dim,
             )];
+            lines.extend(self.chart(ctx, width));
+            return lines;
         };
         let mut lines = Vec::new();
         let h = &t.header;
@@ -107,11 +121,16 @@ impl TimelinePane {
             lines.push(Line::styled(u.clone(), theme.dim));
         }
         if t.phases.is_empty() {
-            lines.push(Line::styled("(no phases)", theme.dim));
+            if t.unknown.is_empty() {
+                lines.push(Line::styled("(no phases)", theme.dim));
+            }
+            lines.extend(self.chart(ctx, width));
             return lines;
         }
         lines.push(Line::default());
         lines.extend(self.bar_lines(ctx, t, width));
+        lines.extend(self.around_crash(ctx, t, width));
+        lines.extend(self.chart(ctx, width));
         for (i, (phase, (start, end))) in t.phases.iter().zip(t.spans()).enumerate() {
             lines.push(Line::default());
             lines.extend(phase_lines(theme, phase, i, start, end, width));
@@ -178,6 +197,136 @@ impl TimelinePane {
             lines.push(Line::from(vec![
                 Span::raw(" ".repeat(col)),
                 Span::styled(text, style),
+            ]));
+        }
+        lines
+    }
+
+    /// The raw samples around the crash (or the last ones), after a blank.
+    fn chart(&self, ctx: &Ctx<'_>, width: usize) -> Vec<Line<'static>> {
+        let at = self.crash_ms.filter(|_| ctx.crash.is_some());
+        let chart = monitor_chart::lines(&self.samples, at, "crash", width, ctx.theme);
+        if chart.is_empty() {
+            return chart;
+        }
+        let mut lines = vec![Line::default()];
+        lines.extend(chart);
+        lines
+    }
+
+    /// What the monitor saw around the crash: the crash ends the run, so
+    /// its samples are the last phase's; each metric is shown next to the
+    /// phase before, in the warning style where it got worse. Then the
+    /// monitor's violations. Nothing without a crash or phase metrics.
+    fn around_crash(&self, ctx: &Ctx<'_>, t: &Timeline, width: usize) -> Vec<Line<'static>> {
+        let theme = ctx.theme;
+        let (Some(_), Some(last)) = (ctx.crash, t.phases.last()) else {
+            return Vec::new();
+        };
+        let Some(m) = &last.metrics else {
+            return Vec::new();
+        };
+        let n = t.phases.len();
+        let prev = n.checked_sub(2).map(|i| &t.phases[i]);
+        let pm = prev.and_then(|p| p.metrics.as_ref());
+        let (start, end) = t.spans()[n - 1];
+        let mut lines = vec![
+            Line::default(),
+            Line::from(vec![
+                Span::styled("Around the crash", theme.label),
+                Span::styled(
+                    format!(
+                        "  {} · {}–{}{}",
+                        long_name(last),
+                        seconds(start),
+                        seconds(end),
+                        prev.map_or(String::new(), |p| format!(" · before: {}", long_name(p)))
+                    ),
+                    theme.dim,
+                ),
+            ]),
+        ];
+        // (name, before, now, worse when higher)
+        let f1 = |v: Option<f64>| v.map(|v| (format!("{v:.1}"), v));
+        let int = |v: Option<u64>| v.map(|v| (v.to_string(), v as f64));
+        let rows = [
+            (
+                "imbalance max",
+                f1(pm.and_then(|m| m.imbalance_max)),
+                f1(m.imbalance_max),
+                true,
+            ),
+            (
+                "dsq max",
+                int(pm.and_then(|m| m.dsq_max)),
+                int(m.dsq_max),
+                true,
+            ),
+            (
+                "stalls",
+                int(prev.and_then(|p| p.stalls.or(p.metrics.as_ref().map(|_| 0)))),
+                int(last.stalls.or(Some(0))),
+                true,
+            ),
+            (
+                "fallback/s",
+                f1(pm.and_then(|m| m.fallback_per_s)),
+                f1(m.fallback_per_s),
+                true,
+            ),
+            (
+                "keep_last/s",
+                f1(pm.and_then(|m| m.keep_last_per_s)),
+                f1(m.keep_last_per_s),
+                true,
+            ),
+            (
+                "iter/s",
+                f1(pm.and_then(|m| m.throughput_iter_per_s)),
+                f1(m.throughput_iter_per_s),
+                false,
+            ),
+        ];
+        let mut parts = Vec::new();
+        for (name, before, now, higher_is_worse) in rows {
+            let Some((now_text, now_v)) = now else {
+                continue;
+            };
+            let mut part = vec![Span::styled(format!("{name} "), theme.dim)];
+            let worse = match &before {
+                Some((_, b)) => {
+                    if higher_is_worse {
+                        now_v > *b
+                    } else {
+                        now_v < *b
+                    }
+                }
+                None => false,
+            };
+            if let Some((b, _)) = &before {
+                part.push(Span::raw(format!("{b}→")));
+            }
+            part.push(Span::styled(
+                now_text,
+                if worse { theme.warning } else { Style::new() },
+            ));
+            parts.push(part);
+        }
+        lines.extend(flow(parts, width.saturating_sub(2), "  ", 2));
+        if let Some(v) = self.monitor.as_ref().and_then(|m| m.verdict.as_ref()) {
+            let style = match v.status {
+                VerdictStatus::Ok => theme.ok,
+                VerdictStatus::Failed(_) => theme.error,
+                _ => theme.warning,
+            };
+            let text = if v.details.is_empty() {
+                v.text.clone()
+            } else {
+                v.details.join("; ")
+            };
+            lines.push(Line::from(vec![
+                Span::styled("  monitor ", theme.dim),
+                Span::styled(cut(&text, width.saturating_sub(10)), style),
             ]));
         }
         lines
@@ -342,6 +491,10 @@ impl TimelinePane {
 impl Pane for TimelinePane {
     fn title(&self, _ctx: &Ctx<'_>) -> String {
         "Timeline".to_string()
+    }
+
+    fn role(&self) -> Option<super::Role> {
+        Some(super::Role::Timeline)
     }
 
     fn follows_crash(&self) -> bool {

@@ -12,7 +12,7 @@
 use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ratatui::buffer::Buffer;
@@ -25,13 +25,13 @@ use scxray::matcher::{
     ControlReport, Corpus, Evaluation, ExportSpec, Field, NamedCorpus, Pin, PinSuggestion,
     PrefixHint, Severity,
 };
-use scxray::report::Report;
+use scxray::report::{Report, SectionKind, Text};
 use unicode_width::UnicodeWidthChar;
 
 use super::text::{caret, LineIndex, TAB_WIDTH};
 use super::{wrap, Ctx, Pane};
 use crate::theme::Theme;
-use crate::worker::{Engine, Job, Reply, Request, SuggestFrom};
+use crate::worker::{Engine, Job, JobCorpus, Reply, Request, SuggestFrom};
 
 /// Rows the corpus view keeps (plus its rule) before info lines are cut.
 const MIN_CORPUS_ROWS: u16 = 3;
@@ -137,6 +137,7 @@ impl LineInput {
 
 /// The corpus and where its lines start, built once on first use: a 100 MB
 /// report costs one copy and one memchr pass only if the workbench is opened.
+/// See [`LazyView`] for which thread pays for them.
 pub struct CorpusView {
     pub corpus: Corpus,
     lines: LineIndex,
@@ -175,9 +176,52 @@ impl CorpusView {
     }
 }
 
+/// The [`CorpusView`] of a report, built by the first thread that needs it.
+/// With a worker thread that is the worker (the first job carries this handle
+/// instead of a corpus) while the pane draws a placeholder; a UI call that
+/// needs the view meanwhile waits for that build instead of repeating it.
+pub struct LazyView {
+    /// The report's section bodies: shared slices, no copy.
+    log: Option<Text>,
+    dump: Option<Text>,
+    view: OnceLock<CorpusView>,
+}
+
+impl LazyView {
+    /// The same sections as [`Corpus::from_report`].
+    pub fn new(report: &Report) -> LazyView {
+        let body = |kind| report.section(&kind).map(|s| s.body.clone());
+        LazyView {
+            log: body(SectionKind::SchedulerLog),
+            dump: body(SectionKind::SchedExtDump),
+            view: OnceLock::new(),
+        }
+    }
+
+    /// The view, built now (or waited for) if need be; true if this call
+    /// built it.
+    pub fn build(&self) -> (&CorpusView, bool) {
+        let mut built = false;
+        let view = self.view.get_or_init(|| {
+            built = true;
+            CorpusView::new(Corpus::new(self.log.as_deref(), self.dump.as_deref()))
+        });
+        (view, built)
+    }
+
+    pub fn get(&self) -> &CorpusView {
+        self.build().0
+    }
+
+    /// The view if it is built.
+    pub fn ready(&self) -> Option<&CorpusView> {
+        self.view.get()
+    }
+}
+
 /// The workbench's state: the pin being typed and what is known about it.
 pub struct Workbench {
-    view: OnceCell<CorpusView>,
+    view: OnceCell<Arc<LazyView>>,
     contains: LineInput,
     matches: LineInput,
     focus: Field,
@@ -268,9 +312,24 @@ impl Workbench {
         self.clean = clean.into();
     }
 
+    /// The corpus view, built now if no thread has built it yet.
     pub fn view(&self, report: &Report) -> &CorpusView {
-        self.view
-            .get_or_init(|| CorpusView::new(Corpus::from_report(report)))
+        self.lazy_view(report).get()
+    }
+
+    fn lazy_view(&self, report: &Report) -> &Arc<LazyView> {
+        self.view.get_or_init(|| Arc::new(LazyView::new(report)))
+    }
+
+    /// The corpus view for drawing: `None` while the worker thread builds
+    /// it (its `Reply::CorpusReady` asks for a redraw). An inline engine
+    /// (tests) has it built now.
+    pub fn view_if_ready(&self, report: &Report) -> Option<&CorpusView> {
+        let lazy = self.lazy_view(report);
+        match self.engine {
+            Engine::Inline { .. } => Some(lazy.get()),
+            Engine::Thread { .. } => lazy.ready(),
+        }
     }
 
     pub fn input(&self, field: Field) -> &LineInput {
@@ -379,7 +438,7 @@ impl Workbench {
         Job {
             gen,
             cancel,
-            corpus: self.view(report).corpus.clone(),
+            corpus: JobCorpus::Lazy(Arc::clone(self.lazy_view(report))),
             request,
         }
     }
@@ -543,6 +602,7 @@ impl Workbench {
                 self.suggestion = Some(result);
                 Applied::Changed
             }
+            Reply::CorpusReady => Applied::Changed,
             Reply::Died => Applied::Died,
             _ => Applied::Stale,
         }
@@ -1005,15 +1065,7 @@ impl Workbench {
         if self.kept_truncated {
             label.push_str("── highlights capped ");
         }
-        let w = usize::from(area.width);
-        let used = Line::raw(label.as_str()).width();
-        label.push_str(&"─".repeat(w.saturating_sub(used)));
-        buf.set_line(
-            area.x,
-            area.y,
-            &Line::from(cut(&label, w)).style(theme.dim),
-            area.width,
-        );
+        rule(label, area, buf, theme);
     }
 
     fn render_corpus(
@@ -1173,6 +1225,22 @@ fn field_view(input: &LineInput, width: usize, editing: bool) -> (String, usize)
     (out, cursor_col - skipped.min(cursor_col))
 }
 
+/// The line above the corpus: `label`, then `─` to the edge.
+fn rule(mut label: String, area: Rect, buf: &mut Buffer, theme: &Theme) {
+    if area.is_empty() {
+        return;
+    }
+    let w = usize::from(area.width);
+    let used = Line::raw(label.as_str()).width();
+    label.push_str(&"─".repeat(w.saturating_sub(used)));
+    buf.set_line(
+        area.x,
+        area.y,
+        &Line::from(cut(&label, w)).style(theme.dim),
+        area.width,
+    );
+}
+
 /// `s` cut to `width` columns, with `…` when something was left out.
 fn cut(s: &str, width: usize) -> String {
     if Line::raw(s).width() <= width {
@@ -1281,9 +1349,14 @@ impl Pane for WorkbenchPane {
         "Workbench".into()
     }
 
+    fn role(&self) -> Option<super::Role> {
+        Some(super::Role::Workbench)
+    }
+
     fn line_count(&self, ctx: &Ctx<'_>, _width: u16) -> usize {
         ctx.workbench
-            .map_or(0, |wb| wb.view(ctx.report).line_count())
+            .and_then(|wb| wb.view_if_ready(ctx.report))
+            .map_or(0, CorpusView::line_count)
     }
 
     fn viewport_rows(&self, ctx: &Ctx<'_>, body: Rect) -> usize {
@@ -1299,9 +1372,18 @@ impl Pane for WorkbenchPane {
         for (row, line) in layout.info.rows().zip(&layout.info_lines) {
             buf.set_line(row.x, row.y, line, row.width);
         }
-        let view = wb.view(ctx.report);
-        wb.render_rule(view, layout.rule, buf, ctx.theme);
-        wb.render_corpus(view, layout.corpus, scroll, buf, ctx.theme);
+        match wb.view_if_ready(ctx.report) {
+            Some(view) => {
+                wb.render_rule(view, layout.rule, buf, ctx.theme);
+                wb.render_corpus(view, layout.corpus, scroll, buf, ctx.theme);
+            }
+            None => rule(
+                "── corpus: scheduler log + sched_ext dump, loading… ".into(),
+                layout.rule,
+                buf,
+                ctx.theme,
+            ),
+        }
     }
 }
 
@@ -1372,5 +1454,36 @@ mod tests {
         let spans = styled_line("0123456789abc", 0, &marks[1..], 6, &theme);
         let last = spans.last().expect("mark");
         assert_eq!((last.content.as_ref(), last.style), ("…", theme.matched));
+    }
+
+    #[test]
+    fn the_worker_builds_the_corpus_view() {
+        let section = |kind, body: &str| scxray::report::Section {
+            kind,
+            body: Text::from(body),
+        };
+        let report = Report {
+            header: Default::default(),
+            sections: vec![
+                section(SectionKind::SchedulerLog, "l1\nl2"),
+                section(SectionKind::SchedExtDump, "d1"),
+            ],
+            crashes: vec![],
+            selected: None,
+            notes: vec![],
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut wb = Workbench::default();
+        wb.set_engine(Engine::spawn(move |r| tx.send(r).is_ok()).expect("spawn"));
+        assert!(wb.view_if_ready(&report).is_none(), "not built for drawing");
+        wb.request_suggestion(&report, SuggestFrom::Line("l2".into()), "l2".into());
+        let wait = || rx.recv_timeout(Duration::from_secs(20)).expect("reply");
+        let ready = wait();
+        assert!(matches!(ready, Reply::CorpusReady), "{ready:?}");
+        assert_eq!(wb.apply_reply(ready), Applied::Changed, "a redraw");
+        let view = wb.view_if_ready(&report).expect("built by the worker");
+        assert_eq!(view.corpus, Corpus::from_report(&report));
+        assert_eq!(view.line_count(), 6);
+        assert!(matches!(wait(), Reply::Suggested { .. }));
     }
 }

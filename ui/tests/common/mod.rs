@@ -1,5 +1,6 @@
 //! Hand-built reports shaped like a real scx_lavd crash, shared by the screen
-//! tests, the demo example and the benchmark (the parser is not written yet).
+//! tests, the demo example and the benchmark, and the screen helper the
+//! snapshot tests use.
 // Each includer uses a different subset.
 #![allow(dead_code)]
 
@@ -393,4 +394,20 @@ pub fn bail_report() -> Report {
         ..lavd_crash()
     }];
     report
+}
+
+/// `app` drawn on a `width`x`height` test terminal, as text rows.
+pub fn screen(app: &mut scxray_ui::App, width: u16, height: u16) -> String {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    app.resize(width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| frame.render_widget(&*app, frame.area()))
+        .unwrap();
+    if width == 0 {
+        // TestBackend's Display divides the buffer into rows of `width` cells.
+        return String::new();
+    }
+    terminal.backend().to_string()
 }

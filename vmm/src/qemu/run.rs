@@ -28,6 +28,8 @@ const PANIC_GRACE: Duration = Duration::from_secs(5);
 /// After QEMU has gone, how long the readers get to deliver the rest.
 const DRAIN: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_millis(20);
+/// How often a quiet guest still gives the sink a [`GuestEvent::Tick`].
+const QUIET_TICK: Duration = Duration::from_millis(50);
 const STDERR_LINES: usize = 20;
 
 /// The stage before the agent says anything.
@@ -321,6 +323,7 @@ pub(crate) fn attempt(
     };
 
     // Watch until the guest ends or must be stopped.
+    let mut last_tick = Instant::now();
     let (stop, status) = loop {
         if let Some(stop) = watch.stop_reason(cancel, p) {
             break (Some(stop), qemu.kill());
@@ -331,6 +334,9 @@ pub(crate) fn attempt(
         }
         if let Some(item) = queue.pop(TICK) {
             watch.handle(item, sink);
+        } else if last_tick.elapsed() >= QUIET_TICK {
+            last_tick = Instant::now();
+            sink(GuestEvent::Tick);
         }
     };
     // QEMU is gone: its connection may still wait in the backlog, and

@@ -1,0 +1,156 @@
+//! The selected backtrace frame's source: its function's definition, found
+//! by name in the `--source` directories, highlighted in the theme's syntax
+//! theme.
+//!
+//! With no frame selected it shows the first frame worth reading, so opening
+//! the pane after a crash lands on the likely culprit. The match is by name
+//! (no debug info yet), and the pane says so; line-exact locations and probe
+//! data come with symbolization and auto-repro.
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+use ratatui::text::{Line, Span};
+use scxray::report::{Crash, FrameClass};
+use scxray::source::SourceHit;
+
+use super::backtrace::{class_tag, frame_style, frame_text};
+use super::{Ctx, Pane, Role};
+use crate::syntax::highlight;
+
+/// Lines above the code: the frame, where it was found, a blank.
+const HEADER_LINES: usize = 3;
+
+#[derive(Default)]
+pub struct SourcePane {
+    /// The highlighted code of the last hit drawn, keyed by what it depends
+    /// on: highlighting is far slower than drawing, and frames are redrawn
+    /// on every key.
+    cache: RefCell<Option<(CacheKey, Vec<Line<'static>>)>>,
+}
+
+type CacheKey = (PathBuf, usize, Option<&'static str>);
+
+/// The frame the pane shows: the selected one, else the top frame.
+pub fn shown_frame(ctx: &Ctx<'_>, crash: &Crash) -> Option<usize> {
+    ctx.frame
+        .filter(|&i| i < crash.backtrace.len())
+        .or_else(|| crash.top_frame_index())
+}
+
+/// The name a frame's function has in its source.
+pub fn source_name(crash: &Crash, frame: usize) -> Option<&str> {
+    let frame = crash.backtrace.get(frame)?;
+    Some(match &frame.class {
+        FrameClass::BpfProg { name, .. } if !name.is_empty() => name.as_str(),
+        _ => frame.function.as_str(),
+    })
+}
+
+impl SourcePane {
+    fn code(&self, hit: &SourceHit, syntax_theme: Option<&'static str>) -> Vec<Line<'static>> {
+        let key = (hit.path.clone(), hit.line, syntax_theme);
+        if let Some((k, lines)) = &*self.cache.borrow() {
+            if *k == key {
+                return lines.clone();
+            }
+        }
+        let src: String = hit.context.iter().map(|(_, l)| format!("{l}\n")).collect();
+        let ext = hit.path.extension().and_then(|e| e.to_str()).unwrap_or("c");
+        let lines = highlight(ext, &src, syntax_theme);
+        *self.cache.borrow_mut() = Some((key, lines.clone()));
+        lines
+    }
+}
+
+impl Pane for SourcePane {
+    fn title(&self, _ctx: &Ctx<'_>) -> String {
+        "Source".to_string()
+    }
+
+    fn role(&self) -> Option<Role> {
+        Some(Role::Source)
+    }
+
+    fn follows_crash(&self) -> bool {
+        true
+    }
+
+    fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
+        let theme = ctx.theme;
+        let Some((_, crash)) = ctx.crash else {
+            return vec![Line::styled(
+                "No crash was found, so there is no frame to show.",
+                theme.warning,
+            )];
+        };
+        let Some(i) = shown_frame(ctx, crash) else {
+            return vec![Line::styled(
+                "This crash has no backtrace, so there is no frame to show.",
+                theme.warning,
+            )];
+        };
+        let frame = &crash.backtrace[i];
+        let mut head = vec![
+            Span::styled(format!("#{i} "), theme.line_number),
+            Span::styled(frame_text(frame), frame_style(&frame.class, theme)),
+        ];
+        let tag = class_tag(&frame.class);
+        if !tag.is_empty() {
+            head.push(Span::styled(format!("  {tag}"), theme.dim));
+        }
+        if ctx.frame.is_none() {
+            head.push(Span::styled(
+                "  (first frame worth reading; j/k in Backtrace picks another)",
+                theme.dim,
+            ));
+        }
+        let mut lines = vec![Line::from(head)];
+        let name = source_name(crash, i).unwrap_or_default();
+        let Some(hit) = ctx.frame_source else {
+            lines.push(Line::styled(
+                format!("No source found for {name}."),
+                theme.warning,
+            ));
+            lines.push(Line::styled(
+                "scxray open --source DIR looks functions up by name in the C and BPF C files \
+                 under DIR; scxray demo adds the demo scheduler's source.",
+                theme.dim,
+            ));
+            lines.push(Line::raw(""));
+            lines.push(Line::styled(
+                "Probe data (arguments, file:line) comes with auto-repro.",
+                theme.dim,
+            ));
+            return lines;
+        };
+        lines.push(Line::styled(
+            format!(
+                "{}:{} · {name} found by name, not from debug info",
+                hit.path.display(),
+                hit.line
+            ),
+            theme.label,
+        ));
+        lines.push(Line::raw(""));
+        debug_assert_eq!(lines.len(), HEADER_LINES);
+        let code = self.code(hit, theme.syntax_theme);
+        for ((n, _), code) in hit.context.iter().zip(code) {
+            let here = *n == hit.line;
+            let mut spans = vec![
+                Span::styled(
+                    format!("{n:>5}"),
+                    if here {
+                        theme.selected
+                    } else {
+                        theme.line_number
+                    },
+                ),
+                Span::raw(if here { " ▶ " } else { "   " }),
+            ];
+            spans.extend(code.spans);
+            lines.push(Line::from(spans));
+        }
+        lines
+    }
+}

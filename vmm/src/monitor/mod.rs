@@ -1,0 +1,250 @@
+//! The host-side monitor: per-CPU runqueue state read straight out of a
+//! running guest's RAM every 100 ms, with no help from the guest beyond
+//! three symbol addresses the agent looks up once (Debian ships no
+//! System.map).
+//!
+//! [`Monitor`] is driven from the run's event loop: [`Monitor::started`]
+//! when the VM's RAM file appears, [`Monitor::symbols`] when the agent's
+//! record arrives, [`Monitor::poll`] on every event (it samples when one is
+//! due), [`Monitor::stopped`] for a last sample of the dead guest. Anything
+//! missing (no BTF, no shared RAM, a layout that does not check out) turns
+//! the monitor off with one note saying why; the run goes on.
+
+mod layout;
+mod memory;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use scxray::monitor::btf::Btf;
+use scxray::monitor::sample::{CpuSample, Sample};
+use scxray::run::record::KernelSymbol;
+
+use crate::backend::MemoryInfo;
+use memory::GuestRam;
+
+pub use layout::{wanted_symbols, RqLayout};
+
+/// How often a sample is taken (ktstr's monitor: 100 ms).
+pub const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Why the monitor is off.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("no BTF for this kernel (a cache entry has one; a build tree's vmlinux carries it)")]
+    NoBtf,
+    #[error("cannot read BTF {path}: {why}")]
+    BtfFile { path: PathBuf, why: String },
+    #[error("kernel BTF: {0}")]
+    Btf(String),
+    #[error("{field} is {got} bytes in this kernel's BTF, expected {expected}")]
+    FieldSize {
+        field: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("guest RAM is not shared with the host (the backend gave no RAM file)")]
+    NoSharedRam,
+    #[error("cannot map guest RAM {path}: {source}")]
+    Ram {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the guest did not report kernel symbol {name}")]
+    MissingSymbol { name: &'static str },
+    #[error("{what} at guest address {addr:#x} is outside guest RAM")]
+    Unreadable { what: String, addr: u64 },
+    #[error(
+        "the runqueue of CPU {cpu} says it is CPU {read}: the layout does not match this kernel"
+    )]
+    LayoutMismatch { cpu: u32, read: u32 },
+}
+
+/// The monitor of one run.
+pub struct Monitor {
+    layout: Result<RqLayout, MonitorError>,
+    cpus: u32,
+    /// The RAM file, mapped once the guest runs: QEMU sizes the file after
+    /// it starts, so a mapping taken at start could be empty.
+    memory: Option<MemoryInfo>,
+    ram: Option<GuestRam>,
+    /// Guest physical address of each CPU's `struct rq`, once resolved.
+    rqs: Vec<u64>,
+    last_ms: Option<u64>,
+    /// Why the monitor is off, until taken by [`Monitor::take_note`].
+    note: Option<String>,
+    off: bool,
+}
+
+impl Monitor {
+    /// A monitor for a guest with `cpus` CPUs whose kernel's BTF is `btf`
+    /// (raw BTF) or inside `vmlinux`.
+    pub fn new(btf: Option<&Path>, vmlinux: Option<&Path>, cpus: u32) -> Monitor {
+        Monitor {
+            layout: load_layout(btf, vmlinux),
+            cpus,
+            memory: None,
+            ram: None,
+            rqs: Vec::new(),
+            last_ms: None,
+            note: None,
+            off: false,
+        }
+    }
+
+    /// The VM started; `memory` is its RAM file, if shared.
+    pub fn started(&mut self, memory: Option<&MemoryInfo>) {
+        self.ram = None;
+        self.rqs.clear();
+        if let Err(e) = &self.layout {
+            let why = e.to_string();
+            return self.turn_off(why);
+        }
+        match memory {
+            Some(m) => self.memory = Some(m.clone()),
+            None => self.turn_off(MonitorError::NoSharedRam.to_string()),
+        }
+    }
+
+    /// The agent sent the symbol addresses (the guest is up, its RAM file
+    /// full size): map the RAM, find every CPU's runqueue and check the
+    /// layout against what the guest holds there.
+    pub fn symbols(&mut self, symbols: &[KernelSymbol]) {
+        if self.off {
+            return;
+        }
+        let Some(memory) = &self.memory else {
+            return;
+        };
+        match GuestRam::open(memory) {
+            Ok(ram) => self.ram = Some(ram),
+            Err(e) => return self.turn_off(e.to_string()),
+        }
+        match self.resolve(symbols) {
+            Ok(rqs) => self.rqs = rqs,
+            Err(e) => self.turn_off(e.to_string()),
+        }
+    }
+
+    fn resolve(&self, symbols: &[KernelSymbol]) -> Result<Vec<u64>, MonitorError> {
+        let (Some(ram), Ok(layout)) = (&self.ram, &self.layout) else {
+            return Err(MonitorError::NoSharedRam);
+        };
+        let syms = layout::Symbols::from_record(symbols)?;
+        let unreadable = |what: &str, addr: u64| MonitorError::Unreadable {
+            what: what.to_string(),
+            addr,
+        };
+        let page_offset = match syms.page_offset_base {
+            Some(va) => layout::image_pa(va)
+                .and_then(|pa| ram.read_u64(pa))
+                .ok_or_else(|| unreadable("page_offset_base", va))?,
+            None => layout::DEFAULT_PAGE_OFFSET,
+        };
+        let mut rqs = Vec::new();
+        for cpu in 0..self.cpus {
+            let slot = syms.per_cpu_offset + 8 * u64::from(cpu);
+            let offset = layout::image_pa(slot)
+                .and_then(|pa| ram.read_u64(pa))
+                .ok_or_else(|| unreadable("__per_cpu_offset", slot))?;
+            let va = syms.runqueues.wrapping_add(offset);
+            let pa = layout::direct_map_pa(va, page_offset)
+                .ok_or_else(|| unreadable("the runqueue", va))?;
+            let read = ram
+                .read_u32(pa + layout.cpu.offset)
+                .ok_or_else(|| unreadable("the runqueue", va))?;
+            if read != cpu {
+                return Err(MonitorError::LayoutMismatch { cpu, read });
+            }
+            rqs.push(pa);
+        }
+        Ok(rqs)
+    }
+
+    /// A sample when one is due (every [`INTERVAL`]) and the monitor is on.
+    pub fn poll(&mut self, at_ms: u64) -> Option<Sample> {
+        let due = self
+            .last_ms
+            .is_none_or(|last| at_ms >= last + INTERVAL.as_millis() as u64);
+        if due {
+            self.sample(at_ms)
+        } else {
+            None
+        }
+    }
+
+    /// A sample now, whatever the interval says.
+    pub fn sample(&mut self, at_ms: u64) -> Option<Sample> {
+        let (Some(ram), Ok(layout)) = (&self.ram, &self.layout) else {
+            return None;
+        };
+        if self.off || self.rqs.is_empty() {
+            return None;
+        }
+        let mut cpus = Vec::with_capacity(self.rqs.len());
+        for &rq in &self.rqs {
+            let u32_at = |f: layout::Field| ram.read_u32(rq + f.offset);
+            cpus.push(CpuSample {
+                nr_running: u32_at(layout.nr_running)?,
+                scx_nr_running: u32_at(layout.scx_nr_running)?,
+                local_dsq: u32_at(layout.local_dsq_nr)?,
+                clock: ram.read_u64(rq + layout.clock.offset)?,
+            });
+        }
+        self.last_ms = Some(at_ms);
+        Some(Sample { at_ms, cpus })
+    }
+
+    /// The VM is gone (its RAM still readable until this returns): a last
+    /// sample of the dead guest, then the mapping is dropped.
+    pub fn stopped(&mut self, at_ms: u64) -> Option<Sample> {
+        let last = self.sample(at_ms);
+        self.ram = None;
+        self.memory = None;
+        self.rqs.clear();
+        last
+    }
+
+    /// Why the monitor turned off, once.
+    pub fn take_note(&mut self) -> Option<String> {
+        self.note.take()
+    }
+
+    /// Whether samples are being taken.
+    pub fn running(&self) -> bool {
+        !self.off && !self.rqs.is_empty()
+    }
+
+    fn turn_off(&mut self, why: String) {
+        if !self.off {
+            self.off = true;
+            self.ram = None;
+            self.note = Some(format!("host monitor off: {why}"));
+        }
+    }
+}
+
+fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, MonitorError> {
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| MonitorError::BtfFile {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })
+    };
+    let bytes = match (btf, vmlinux) {
+        (Some(path), _) => read(path)?,
+        (None, Some(path)) => {
+            let elf = read(path)?;
+            crate::kernel::extract::btf_section(&elf, path)
+                .map_err(|e| MonitorError::BtfFile {
+                    path: path.to_path_buf(),
+                    why: e.to_string(),
+                })?
+                .to_vec()
+        }
+        (None, None) => return Err(MonitorError::NoBtf),
+    };
+    let btf = Btf::parse(&bytes).map_err(|e| MonitorError::Btf(e.to_string()))?;
+    RqLayout::from_btf(&btf)
+}
