@@ -52,25 +52,29 @@ shot workbench 140 40 "$example" w i "apply_cell_config returned" Tab "-E[A-Z]+ 
 
 # A live `scxray demo`: mid-way through the workload, then after the crash.
 # Needs a cached sched_ext kernel (`scxray kernel fetch`) and qemu.
-# live NAME SECONDS "DEMO ARGS" KEYS...
+# live NAME COLS ROWS SECONDS "DEMO ARGS" KEYS...
 live() {
-    name=$1 wait=$2 args=$3
-    shift 3
+    name=$1 cols=$2 rows=$3 wait=$4 args=$5
+    shift 5
     sock="scxray-shots-$$-$name"
-    tmux -L "$sock" new-session -d -x 140 -y 40 "TERM=xterm-256color XDG_STATE_HOME=$tmp $bin demo $args"
+    tmux -L "$sock" new-session -d -x "$cols" -y "$rows" "TERM=xterm-256color XDG_STATE_HOME=$tmp $bin demo $args"
     sleep "$wait"
     for k in "$@"; do tmux -L "$sock" send-keys -- "$k"; sleep 0.3; done
     tmux -L "$sock" capture-pane -e -p > "$tmp/$name.txt"
     tmux -L "$sock" send-keys q
     sleep 1
     tmux -L "$sock" kill-server 2>/dev/null || true
-    /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" 140 40 dark
+    /usr/bin/python3 scripts/ansi2png.py "$tmp/$name.txt" "screenshots/$name.png" "$cols" "$rows" dark
     echo "screenshots/$name.png"
 }
 if command -v qemu-system-x86_64 >/dev/null && "$bin" kernel list 2>/dev/null | grep -q yes; then
     # A clean run with long phases, caught mid-way, on its timeline pane.
-    live demo-running 9 "--crash none --phase-ms 4000" 7
-    live demo-crashed 16 "" 2
+    live demo-running 140 40 9 "--crash none --phase-ms 4000" t
+    # After the crash: the backtrace with the source of the frame worth
+    # reading beside it (wide layout), and the host monitor's samples
+    # around the crash on the timeline.
+    live demo-crashed 176 46 16 "" b
+    live demo-monitor 150 44 16 "" t
 else
     echo "skipping the live demo shots: needs qemu and a cached kernel (scxray kernel fetch)" >&2
 fi

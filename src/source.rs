@@ -81,12 +81,15 @@ fn search(path: &Path, name: &str, budget: &mut usize, depth: usize) -> Option<S
 }
 
 /// `static s32 name(...)` at the start of a line, or a struct_ops macro
-/// `BPF_STRUCT_OPS(name, ...)`; not a call (indented) nor a prototype (`;`).
+/// `BPF_STRUCT_OPS(name, ...)`; not a call (indented), a prototype (`;`) nor
+/// a comment that names it (`/* name() does ... */`).
 fn is_definition(line: &str, name: &str) -> bool {
     if line.starts_with(char::is_whitespace)
         || line.trim_end().ends_with(';')
         || line.starts_with('#')
         || line.starts_with("//")
+        || line.starts_with("/*")
+        || line.starts_with('*')
     {
         return false;
     }
@@ -108,7 +111,7 @@ fn is_definition(line: &str, name: &str) -> bool {
 mod tests {
     use super::*;
 
-    const SRC: &str = "#include \"vmlinux.h\"\nstatic s32 validate_cell(u32 cell);\n\n/* the check */\nstatic __noinline s32 validate_cell(u32 cell)\n{\n\tif (cell)\n\t\tscx_bpf_error(\"bad\");\n\treturn validate_cell_inner(cell);\n}\n\nvoid BPF_STRUCT_OPS(demo_enqueue, struct task_struct *p, u64 enq_flags)\n{\n\tvalidate_cell(0);\n}\n";
+    const SRC: &str = "#include \"vmlinux.h\"\nstatic s32 validate_cell(u32 cell);\n\n/* validate_cell() checks */\nstatic __noinline s32 validate_cell(u32 cell)\n{\n\tif (cell)\n\t\tscx_bpf_error(\"bad\");\n\treturn validate_cell_inner(cell);\n}\n\nvoid BPF_STRUCT_OPS(demo_enqueue, struct task_struct *p, u64 enq_flags)\n{\n\tvalidate_cell(0);\n}\n";
 
     #[test]
     fn finds_definitions_not_calls_or_prototypes() {

@@ -126,6 +126,9 @@ pub struct App {
     /// Directories searched for a clicked frame's source (`--source`).
     source_roots: Vec<PathBuf>,
     frame_source: Option<scxray::source::SourceHit>,
+    /// The function name `frame_source` was looked up for: a lookup walks
+    /// directories, so it runs again only when the shown frame changes.
+    frame_source_for: Option<String>,
 }
 
 /// Where each part of the screen goes.
@@ -177,6 +180,7 @@ impl App {
             frame: None,
             source_roots: Vec::new(),
             frame_source: None,
+            frame_source_for: None,
         };
         app.select_crash(crash);
         app
@@ -196,31 +200,42 @@ impl App {
     /// Directories where a clicked frame's function is looked up by name.
     pub fn with_source_roots(mut self, roots: Vec<PathBuf>) -> App {
         self.source_roots = roots;
-        self.frame_source = self.lookup_frame_source();
+        self.frame_source_for = None;
+        self.refresh_frame_source();
         self
     }
 
-    /// Where the shown frame's function is defined: the selected frame, or
-    /// the first one worth reading.
-    fn lookup_frame_source(&self) -> Option<scxray::source::SourceHit> {
-        if self.source_roots.is_empty() {
-            return None;
+    /// Looks up where the shown frame's function (the selected frame, or
+    /// the first one worth reading) is defined, unless that name was the
+    /// last one looked up. A live report's crash gains its backtrace late,
+    /// so this runs on every report change too.
+    fn refresh_frame_source(&mut self) {
+        let name = self
+            .crash
+            .and_then(|i| self.report.crashes.get(i))
+            .and_then(|crash| {
+                let frame = self
+                    .frame
+                    .filter(|&i| i < crash.backtrace.len())
+                    .or_else(|| crash.top_frame_index())?;
+                panes::source::source_name(crash, frame).map(str::to_string)
+            });
+        if name == self.frame_source_for {
+            return;
         }
-        let crash = self.crash.and_then(|i| self.report.crashes.get(i))?;
-        let frame = self
-            .frame
-            .filter(|&i| i < crash.backtrace.len())
-            .or_else(|| crash.top_frame_index())?;
-        let name = panes::source::source_name(crash, frame)?;
-        scxray::source::find_definition(&self.source_roots, name)
+        self.frame_source = match &name {
+            Some(n) if !self.source_roots.is_empty() => {
+                scxray::source::find_definition(&self.source_roots, n)
+            }
+            _ => None,
+        };
+        self.frame_source_for = name;
     }
 
     /// Selects backtrace frame `i` and looks its source up.
     fn select_frame(&mut self, i: usize) {
-        if self.frame != Some(i) {
-            self.frame = Some(i);
-            self.frame_source = self.lookup_frame_source();
-        }
+        self.frame = Some(i);
+        self.refresh_frame_source();
     }
 
     /// j/k/g/G in the backtrace move the frame selection (the first move
@@ -438,6 +453,7 @@ impl App {
             // The crash just appeared: show it, as `scxray open` would.
             self.select_crash(selected);
         }
+        self.refresh_frame_source();
     }
 
     /// Corpora of clean runs for the workbench's negative control.
@@ -596,7 +612,7 @@ impl App {
     fn select_crash(&mut self, crash: Option<usize>) {
         self.crash = crash;
         self.frame = None;
-        self.frame_source = self.lookup_frame_source();
+        self.refresh_frame_source();
         for (pane, scroll) in self.panes.iter().zip(&mut self.scroll) {
             if pane.follows_crash() {
                 *scroll = 0;

@@ -156,6 +156,7 @@ pub fn run_live(
     live.apply(Event::Stage(scxray::run::live::Stage::FetchingKernel), 0);
     let mut app = crate::App::new(live.report(), "starting")
         .with_clean(options.clean)
+        .with_source_roots(options.source_roots)
         .with_live(live);
     if let Some(theme) = options.theme {
         app = app.with_theme(theme);

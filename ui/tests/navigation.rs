@@ -253,3 +253,19 @@ fn clicking_a_frame_in_the_companion_selects_it() {
     });
     assert_eq!(app.scroll(), before);
 }
+
+#[test]
+fn a_live_crash_that_gains_its_backtrace_gets_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lavd.bpf.c"), LAVD_SRC).unwrap();
+    // The EXIT line arrives first: a crash without frames.
+    let mut early = common::sample_report();
+    early.crashes[0].backtrace.clear();
+    let mut app = app(early).with_source_roots(vec![dir.path().to_path_buf()]);
+    ch(&mut app, 'v');
+    assert!(screen(&mut app, 100, 30).contains("no frame to show"));
+    // Then the dump, with the backtrace.
+    app.replace_report(common::sample_report());
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("4 ▶ void BPF_STRUCT_OPS(lavd_dispatch"), "{s}");
+}

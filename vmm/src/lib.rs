@@ -50,7 +50,10 @@
 //!   when nothing could be run (no QEMU: install `qemu-system-x86`).
 //! - Guest RAM is a file in /dev/shm while the guest runs
 //!   ([`MemoryInfo`](backend::MemoryInfo), in `Started`), still readable
-//!   during the `Stopped` event, removed right after.
+//!   during the `Stopped` event, removed right after. The host-side
+//!   [`monitor`] samples the guest's runqueues out of it every 100 ms, on the
+//!   sink's thread ([`GuestEvent::Tick`](backend::GuestEvent::Tick) gives it a
+//!   turn while the guest is quiet).
 //! - KVM is used only where a probe boot shows it runs this kernel (cached in
 //!   scxray's cache dir); else TCG. `SCXRAY_ACCEL=kvm|tcg|auto` overrides.
 //! - Teardown: QEMU runs in its own process group with a parent-death signal
