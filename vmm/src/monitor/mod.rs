@@ -248,3 +248,144 @@ fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, M
     let btf = Btf::parse(&bytes).map_err(|e| MonitorError::Btf(e.to_string()))?;
     RqLayout::from_btf(&btf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::layout::{Field, START_KERNEL_MAP};
+    use super::*;
+
+    const PAGE_OFFSET: u64 = layout::DEFAULT_PAGE_OFFSET;
+    /// Where the fake kernel image keeps its variables, and the runqueues.
+    const PER_CPU_OFFSET_PA: u64 = 0x1000;
+    const PAGE_OFFSET_BASE_PA: u64 = 0x1100;
+    const RUNQUEUES: u64 = START_KERNEL_MAP + 0x2000;
+    const RQ_PA: [u64; 2] = [0x4000, 0x6000];
+
+    fn layout() -> RqLayout {
+        let f = |offset, size| Field { offset, size };
+        RqLayout {
+            cpu: f(0x10, 4),
+            nr_running: f(0, 4),
+            clock: f(0x20, 8),
+            scx_nr_running: f(0x30, 4),
+            local_dsq_nr: f(0x34, 4),
+        }
+    }
+
+    /// A 64 KiB "guest" whose two runqueues say they are CPU `ids`, with
+    /// 3 and 5 tasks.
+    fn guest(dir: &Path, ids: [u32; 2]) -> MemoryInfo {
+        let mut ram = vec![0u8; 64 << 10];
+        let mut put = |pa: u64, bytes: &[u8]| {
+            ram[pa as usize..pa as usize + bytes.len()].copy_from_slice(bytes);
+        };
+        put(PAGE_OFFSET_BASE_PA, &PAGE_OFFSET.to_le_bytes());
+        for (cpu, &pa) in RQ_PA.iter().enumerate() {
+            // runqueues + __per_cpu_offset[cpu] = the runqueue's direct-map address.
+            let offset = (PAGE_OFFSET + pa).wrapping_sub(RUNQUEUES);
+            put(PER_CPU_OFFSET_PA + 8 * cpu as u64, &offset.to_le_bytes());
+            put(pa + 0x10, &ids[cpu].to_le_bytes());
+            put(pa, &(3 + 2 * cpu as u32).to_le_bytes());
+            put(pa + 0x20, &1234u64.to_le_bytes());
+            put(pa + 0x30, &(1 + cpu as u32).to_le_bytes());
+        }
+        let path = dir.join("ram");
+        std::fs::write(&path, &ram).unwrap();
+        MemoryInfo {
+            path,
+            size: ram.len() as u64,
+            low_end: ram.len() as u64,
+        }
+    }
+
+    fn symbols() -> Vec<KernelSymbol> {
+        let s = |name: &str, addr| KernelSymbol {
+            name: name.into(),
+            addr,
+        };
+        vec![
+            s("runqueues", RUNQUEUES),
+            s("__per_cpu_offset", START_KERNEL_MAP + PER_CPU_OFFSET_PA),
+            s("page_offset_base", START_KERNEL_MAP + PAGE_OFFSET_BASE_PA),
+        ]
+    }
+
+    fn monitor() -> Monitor {
+        let mut m = Monitor::new(None, None, 2);
+        m.layout = Ok(layout());
+        m
+    }
+
+    #[test]
+    fn samples_every_interval_from_the_runqueues() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = monitor();
+        m.started(Some(&guest(dir.path(), [0, 1])));
+        assert_eq!(m.poll(0), None, "no runqueues before the symbols");
+        m.symbols(&symbols());
+        assert!(m.running(), "{:?}", m.take_note());
+        let s = m.poll(100).unwrap();
+        assert_eq!(s.at_ms, 100);
+        let got: Vec<(u32, u32, u64)> = s
+            .cpus
+            .iter()
+            .map(|c| (c.nr_running, c.scx_nr_running, c.clock))
+            .collect();
+        assert_eq!(got, [(3, 1, 1234), (5, 2, 1234)]);
+        assert_eq!(m.poll(150), None, "not due yet");
+        assert!(m.poll(200).is_some());
+        assert!(m.stopped(250).is_some(), "a last sample of the dead guest");
+        assert_eq!(m.poll(400), None, "nothing after the guest is gone");
+        assert_eq!(m.take_note(), None);
+    }
+
+    #[test]
+    fn a_layout_that_does_not_match_turns_it_off_with_a_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut m = monitor();
+        m.started(Some(&guest(dir.path(), [0, 7])));
+        m.symbols(&symbols());
+        assert!(!m.running());
+        let note = m.take_note().unwrap();
+        assert!(
+            note.contains("runqueue of CPU 1 says it is CPU 7"),
+            "{note}"
+        );
+        assert_eq!(m.poll(100), None);
+        assert_eq!(m.take_note(), None, "said once");
+    }
+
+    #[test]
+    fn missing_pieces_say_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = guest(dir.path(), [0, 1]);
+
+        let mut m = monitor();
+        m.started(Some(&mem));
+        m.symbols(&symbols()[..1]);
+        assert!(m.take_note().unwrap().contains("__per_cpu_offset"));
+
+        let mut m = monitor();
+        m.started(None);
+        assert!(m.take_note().unwrap().contains("not shared"));
+
+        let mut m = Monitor::new(None, None, 2);
+        m.started(Some(&mem));
+        assert!(m.take_note().unwrap().contains("no BTF"));
+
+        let garbage = dir.path().join("btf");
+        std::fs::write(&garbage, b"not btf at all").unwrap();
+        let mut m = Monitor::new(Some(&garbage), None, 2);
+        m.started(Some(&mem));
+        let note = m.take_note().unwrap();
+        assert!(note.starts_with("host monitor off: kernel BTF"), "{note}");
+
+        // A symbol pointing outside guest RAM.
+        let mut m = monitor();
+        m.started(Some(&mem));
+        let mut syms = symbols();
+        syms[1].addr = START_KERNEL_MAP + (1 << 30);
+        m.symbols(&syms);
+        assert!(m.take_note().unwrap().contains("outside guest RAM"));
+    }
+}
