@@ -47,6 +47,14 @@ fn draw(terminal: &mut Terminal<TestBackend>, app: &App) {
         .unwrap();
 }
 
+/// Types `text` into the app, then Enter.
+fn type_and_enter(app: &mut App, text: &str) {
+    for c in text.chars() {
+        handle_key(app, KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    handle_key(app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+}
+
 fn new_app(report: &Report) -> App {
     // Cloning a report shares section bodies; no text is copied.
     let mut app = App::new(report.clone(), "big.txt").with_theme(Theme::dark());
@@ -100,13 +108,7 @@ fn bench(c: &mut Criterion) {
         let mut app = new_app(&report);
         app.focus_pane(console_pane(&app));
         let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
-        for c in "/nr_active".chars() {
-            handle_key(
-                &mut app,
-                KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
-            );
-        }
-        handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+        type_and_enter(&mut app, "/nr_active");
         let mut down = true;
         b.iter(|| {
             let key = if down {
@@ -130,13 +132,7 @@ fn bench(c: &mut Criterion) {
         let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
         draw(&mut terminal, &app);
         b.iter(|| {
-            for c in "&nr_active=3 ".chars() {
-                handle_key(
-                    &mut app,
-                    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
-                );
-            }
-            handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            type_and_enter(&mut app, "&nr_active=3 ");
             draw(&mut terminal, black_box(&app));
         });
     });
@@ -155,13 +151,7 @@ fn bench(c: &mut Criterion) {
                 &mut app,
                 KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL),
             );
-            for c in "nr_active=[0-3] ".chars() {
-                handle_key(
-                    &mut app,
-                    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE),
-                );
-            }
-            handle_key(&mut app, KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+            type_and_enter(&mut app, "nr_active=[0-3] ");
             draw(&mut terminal, black_box(&app));
         });
     });

@@ -8,8 +8,6 @@ use common::screen;
 use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 use scxray::report::Report;
 use scxray_ui::theme::Theme;
 use scxray_ui::{handle_key, Action, App};
@@ -103,11 +101,7 @@ fn letter_keys_reach_panes_by_role_wherever_they_sit() {
 #[test]
 fn tabs_underline_the_letter_key() {
     let mut app = App::new(common::sample_report(), "x").with_theme(Theme::dark());
-    app.resize(120, 30);
-    let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
-    terminal
-        .draw(|frame| frame.render_widget(&app, frame.area()))
-        .unwrap();
+    let terminal = common::render(&mut app, 120, 30);
     let buf = terminal.backend().buffer();
     let tabs = 6;
     let row: String = (0..120)

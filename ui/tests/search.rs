@@ -3,10 +3,10 @@
 
 mod common;
 
+use common::{render, screen};
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
-use ratatui::Terminal;
 use scxray::report::{Section, SectionKind, Text};
 use scxray_ui::keymap::Mode;
 use scxray_ui::theme::Theme;
@@ -25,26 +25,8 @@ fn app() -> App {
     app
 }
 
-fn render(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
-    app.resize(width, height);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| frame.render_widget(&*app, frame.area()))
-        .unwrap();
-    terminal
-}
-
 fn draw(app: &mut App, width: u16, height: u16) -> Buffer {
     render(app, width, height).backend().buffer().clone()
-}
-
-fn screen(app: &mut App, width: u16, height: u16) -> String {
-    let terminal = render(app, width, height);
-    if width == 0 {
-        // TestBackend's Display divides the buffer into rows of `width` cells.
-        return String::new();
-    }
-    terminal.backend().to_string()
 }
 
 fn press(app: &mut App, code: KeyCode) -> Action {

@@ -3,14 +3,15 @@
 //! colour, so those list each cell's style), the cycle key, and sizes down to
 //! nothing.
 
+mod common;
+
+use common::{render, screen};
 use std::collections::HashMap;
 use std::path::Path;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::Terminal;
 use scxray::report::Report;
 use scxray_ui::theme::Theme;
 use scxray_ui::{handle_key, App};
@@ -36,23 +37,6 @@ fn app(name: &str, theme: Theme) -> App {
         .expect("a Timeline pane");
     app.focus_pane(at);
     app
-}
-
-fn draw(app: &mut App, width: u16, height: u16) -> Terminal<TestBackend> {
-    app.resize(width, height);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| frame.render_widget(&*app, frame.area()))
-        .unwrap();
-    terminal
-}
-
-fn screen(app: &mut App, width: u16, height: u16) -> String {
-    let terminal = draw(app, width, height);
-    if width == 0 {
-        return String::new();
-    }
-    terminal.backend().to_string()
 }
 
 /// The text, then the same grid with one letter per distinct style (`.` for
@@ -135,7 +119,7 @@ fn one_styled_screen_per_theme() {
     let mut seen = HashMap::new();
     for name in Theme::names_in(None) {
         let theme = Theme::load(None, &name).unwrap();
-        let terminal = draw(&mut app(MONITOR_FAILED, theme), 80, 24);
+        let terminal = render(&mut app(MONITOR_FAILED, theme), 80, 24);
         let s = styled(terminal.backend().buffer());
         insta::assert_snapshot!(format!("theme_{name}_80x24"), s);
         // The legend differs per theme: a theme change shows in the snapshot.
@@ -152,7 +136,7 @@ fn warning_style_marks_degraded_phases() {
     let theme = Theme::load(None, "dark").unwrap();
     let warning = theme.warning;
     let mut app = app(MONITOR_FAILED, theme);
-    let terminal = draw(&mut app, 160, 48);
+    let terminal = render(&mut app, 160, 48);
     let buf = terminal.backend().buffer();
     let row = (0..48)
         .find(|&y| {
@@ -170,12 +154,12 @@ fn warning_style_marks_degraded_phases() {
 fn cycle_key_switches_theme_and_says_so() {
     let dark = Theme::load(None, "dark").unwrap();
     let mut app = app(MONITOR_FAILED, dark.clone());
-    let before = draw(&mut app, 80, 24).backend().buffer()[(0, 0)].bg;
+    let before = render(&mut app, 80, 24).backend().buffer()[(0, 0)].bg;
     handle_key(
         &mut app,
         KeyEvent::new(KeyCode::Char('T'), KeyModifiers::SHIFT),
     );
-    let terminal = draw(&mut app, 80, 24);
+    let terminal = render(&mut app, 80, 24);
     let after = terminal.backend().buffer()[(0, 0)].bg;
     assert_ne!(before, after, "the title bar changed colour");
     assert!(terminal.backend().to_string().contains("theme: light"));

@@ -396,18 +396,27 @@ pub fn bail_report() -> Report {
     report
 }
 
-/// `app` drawn on a `width`x`height` test terminal, as text rows.
-pub fn screen(app: &mut scxray_ui::App, width: u16, height: u16) -> String {
-    use ratatui::backend::TestBackend;
-    use ratatui::Terminal;
+/// `app` drawn on a `width`x`height` test terminal.
+pub fn render(
+    app: &mut scxray_ui::App,
+    width: u16,
+    height: u16,
+) -> ratatui::Terminal<ratatui::backend::TestBackend> {
     app.resize(width, height);
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::TestBackend::new(width, height)).unwrap();
     terminal
         .draw(|frame| frame.render_widget(&*app, frame.area()))
         .unwrap();
+    terminal
+}
+
+/// [`render`], as text rows.
+pub fn screen(app: &mut scxray_ui::App, width: u16, height: u16) -> String {
     if width == 0 {
         // TestBackend's Display divides the buffer into rows of `width` cells.
+        render(app, width, height);
         return String::new();
     }
-    terminal.backend().to_string()
+    render(app, width, height).backend().to_string()
 }
