@@ -3,9 +3,9 @@
 //! (goal: ≤ 16 ms and ≤ 100 ms for a typical literal and regex).
 
 use std::hint::black_box;
-use std::sync::atomic::AtomicBool;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use scxray::cancel::Cancel;
 use scxray::matcher::{evaluate, Corpus, Field, Pin, Searcher, DEFAULT_MAX_KEPT};
 
 /// A scheduler log of about `size` bytes (periodic stats, task and kernel
@@ -85,7 +85,7 @@ fn keystroke(corpus: &Corpus, field: Field, pattern: &str) -> usize {
         Field::Matches => Pin::matches(pattern),
     };
     let mid = corpus.len() / 2;
-    let never = AtomicBool::new(false);
+    let never = Cancel::new();
     let e =
         evaluate(&pin, corpus, mid..mid + 8192, DEFAULT_MAX_KEPT, &never).expect("not cancelled");
     let out = e.outcome(field).expect("valid bench pattern");
@@ -136,7 +136,7 @@ fn bench(c: &mut Criterion) {
     }
     // "Why no match" runs once, on demand, not per keystroke.
     let corpus = corpus(10 << 20);
-    let never = AtomicBool::new(false);
+    let never = Cancel::new();
     let mut group = c.benchmark_group("why_no_match_10MB");
     group.sample_size(10);
     for (name, field, pattern) in [

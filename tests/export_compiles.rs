@@ -2,6 +2,9 @@
 //! pattern bytes: builds a throwaway crate against the stub attribute in
 //! tests/ktstr-stub and compares what the compiled program prints.
 
+#[path = "support/require.rs"]
+mod require;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -99,7 +102,10 @@ fn parse_records(mut out: &[u8]) -> Vec<(usize, String, String)> {
 #[test]
 fn exported_tests_compile_and_round_trip() {
     let Some(cargo) = cargo() else {
-        println!("skipped: cargo is not on PATH");
+        require::skip(
+            "exported_tests_compile_and_round_trip",
+            "cargo is not on PATH",
+        );
         return;
     };
     let tmp = tempfile::tempdir().expect("tempdir");

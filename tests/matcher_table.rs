@@ -1,6 +1,7 @@
 //! Table of pins against hand-built corpora: ktstr's verdict, the gate's
 //! errors and the workbench's warnings, one row per rule.
 
+use scxray::cancel::Cancel;
 use scxray::matcher::{
     check_pin, Corpus, DiagnosticKind as D, NamedCorpus, Pin, PinError, Verdict,
 };
@@ -413,7 +414,7 @@ fn table() {
             .into_iter()
             .collect();
         let pin = Pin::new(case.contains, case.matches);
-        let check = check_pin(&pin, &corpus, &clean);
+        let check = check_pin(&pin, &corpus, &clean, &Cancel::new()).expect("not cancelled");
         let mut got: Vec<K> = check
             .validation
             .diagnostics

@@ -1,6 +1,9 @@
 //! `parse(write(r)) == r`: writing any parsed report back to ktstr's layout
 //! and parsing it again gives the same report.
 
+#[path = "support/require.rs"]
+mod require;
+
 use proptest::prelude::*;
 use scxray::parse::parse_str;
 use scxray::write::to_ktstr;
@@ -146,11 +149,10 @@ proptest! {
 
 #[test]
 fn real_fixtures_round_trip() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/public");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipping: {} not present", dir.display());
+    let Some(shared) = require::require_shared_fixtures("real_fixtures_round_trip") else {
         return;
     };
+    let entries = std::fs::read_dir(shared.join("public")).expect("shared/fixtures/public");
     for e in entries.flatten() {
         let text = std::fs::read_to_string(e.path()).unwrap();
         let r = parse_str(&text);

@@ -8,8 +8,9 @@
 use std::fmt;
 
 use super::corpus::{Corpus, Location};
+use super::gate::Field;
 use super::search::Searcher;
-use super::validate::{CompiledPin, Field};
+use super::validate::CompiledPin;
 
 /// A clean run's corpus and the name to report it by (usually its path).
 #[derive(Debug, Clone)]
@@ -132,7 +133,7 @@ impl fmt::Display for ControlReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matcher::validate::Pin;
+    use crate::matcher::gate::Pin;
 
     fn pin(c: Option<&str>, m: Option<&str>) -> CompiledPin {
         CompiledPin::new(&Pin::new(c, m)).expect("valid pin")

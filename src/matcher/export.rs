@@ -8,7 +8,8 @@
 
 use std::fmt::Write as _;
 
-use super::validate::{CompiledPin, Pin, PinError};
+use super::gate::{Pin, PinError};
+use super::validate::CompiledPin;
 
 /// What to export.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,18 +2,21 @@
 //! `_matches` pins, checked, searched, suggested and exported.
 //!
 //! - [`corpus`]: the exact text ktstr matches against.
-//! - [`validate`](mod@validate): ktstr's gate plus warnings for pins that pass it but mislead.
+//! - [`gate`]: the pin vocabulary ([`Pin`], [`Field`]), ktstr's gate and its AND rule.
+//! - [`validate`](mod@validate): the gate on a whole pin, plus warnings for pins that pass it
+//!   but mislead.
 //! - [`search`]: bounded, cancellable match counting and n/N navigation.
 //! - [`suggest`]: pin candidates from a crash line.
 //! - [`control`]: negative control against clean runs.
 //! - [`export`]: the `#[ktstr_test]` source for a pin.
 //! - [`workbench`]: one keystroke: search each field, then validate.
-//! - [`pin`]: the library side of `scxray pin check` / `pin suggest`.
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+//! - [`pin`]: the library side of `scxray pin check` / `pin suggest`, and the one
+//!   [`Verdict`] (PASS / FAIL / TOO BROAD / INVALID) the CLI and the TUI show.
 
 pub mod control;
 pub mod corpus;
 pub mod export;
+pub mod gate;
 pub mod pin;
 pub mod search;
 pub mod suggest;
@@ -23,11 +26,12 @@ pub mod workbench;
 pub use control::{negative_control, CleanHit, CleanResult, ControlReport, NamedCorpus};
 pub use corpus::{Corpus, Location, Region, DUMP_HEADER};
 pub use export::{render_test, ExportError, ExportSpec};
+pub use gate::{gate_contains, gate_matches, ktstr_accepts, Field, InvalidRegex, Pin, PinError};
 pub use pin::{check_pin, suggest_pin, FieldResult, PinCheck, SuggestReport, Verdict};
 pub use search::{Cancelled, PrefixHint, SearchOutcome, Searcher, DEFAULT_MAX_KEPT};
 pub use suggest::{suggest_for_line, suggest_for_report, PinSuggestion, SuggestError};
 pub use validate::{
-    gate_contains, gate_matches, validate, validate_known, CompiledPin, Diagnostic, DiagnosticKind,
-    Field, InvalidRegex, KnownHits, Pin, PinError, Severity, Suggestion, Validation,
+    validate, validate_known, CompiledPin, Diagnostic, DiagnosticKind, KnownHits, Severity,
+    Suggestion, Validation,
 };
 pub use workbench::{evaluate, Evaluation};

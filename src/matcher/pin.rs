@@ -5,17 +5,22 @@
 //! would not (or when the pin also passes on a clean run), 2 when ktstr's
 //! gate rejects the pin. Mismatch text follows ktstr's own wording so the
 //! output can be compared with a failing CI log.
+//!
+//! [`Verdict`] is the one place that turns an [`Evaluation`] (plus an optional
+//! negative control) into PASS / FAIL / TOO BROAD / INVALID and words it, so
+//! the CLI and the TUI cannot drift apart.
 
 use std::fmt;
-use std::sync::atomic::AtomicBool;
 
 use super::control::{negative_control, ControlReport, NamedCorpus};
 use super::corpus::{floor_char_boundary, Corpus, Location};
 use super::export::{render_test, suggest_test_name, ExportSpec};
-use super::search::PrefixHint;
+use super::gate::{Field, Pin};
+use super::search::{Cancelled, PrefixHint};
 use super::suggest::{suggest_for_report, PinSuggestion, SuggestError};
-use super::validate::{validate, Field, Pin, Severity, Validation};
+use super::validate::{Severity, Validation};
 use super::workbench::{evaluate, Evaluation};
+use crate::cancel::Cancel;
 use crate::report::Report;
 
 /// How many corpus bytes ktstr prints after a mismatch.
@@ -24,6 +29,7 @@ pub const MISMATCH_HEAD_BYTES: usize = 400;
 /// Most bytes of a match quoted in the explanation.
 const QUOTED: usize = 200;
 
+/// What ktstr would make of a pin on a corpus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Every matcher matches: ktstr accepts the failure as the pinned bug.
@@ -37,7 +43,44 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn exit_code(self) -> i32 {
+    /// The verdict for `eval`, with `control` (the pin on clean corpora) when
+    /// there is one: a pin that passes here and on a clean run is too broad.
+    pub fn of(eval: &Evaluation, control: Option<&ControlReport>) -> Verdict {
+        match eval.satisfied() {
+            None => Verdict::Invalid,
+            Some(false) => Verdict::Fail,
+            Some(true) if control.is_some_and(ControlReport::too_broad) => Verdict::TooBroad,
+            Some(true) => Verdict::Pass,
+        }
+    }
+
+    /// The verdict in one or two words: `PASS`, `FAIL`, `TOO BROAD`, `INVALID`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::TooBroad => "TOO BROAD",
+            Verdict::Invalid => "INVALID",
+        }
+    }
+
+    /// What the verdict means for the test, to show after the [`label`](Verdict::label).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Verdict::Pass => "ktstr would accept this failure as the pinned bug",
+            Verdict::Fail => "ktstr would reject this failure: the pinned bug did not fire",
+            Verdict::TooBroad => "ktstr would accept this failure, but also a clean run",
+            Verdict::Invalid => "ktstr's pin check rejects this pin",
+        }
+    }
+
+    /// `LABEL: reason`, the first line of `scxray pin check`.
+    pub fn headline(self) -> String {
+        format!("{}: {}", self.label(), self.reason())
+    }
+
+    /// `scxray pin check`'s exit status: 0 pass, 1 fail or too broad, 2 invalid.
+    pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Pass => 0,
             Verdict::Fail | Verdict::TooBroad => 1,
@@ -74,22 +117,21 @@ pub struct PinCheck {
 }
 
 impl PinCheck {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         self.verdict.exit_code()
     }
 }
 
 /// Evaluates `pin` on `corpus` as ktstr would, then on each clean corpus.
-pub fn check_pin(pin: &Pin, corpus: &Corpus, clean: &[NamedCorpus]) -> PinCheck {
-    let never = AtomicBool::new(false);
+/// Fails only when `cancel` is cancelled meanwhile.
+pub fn check_pin(
+    pin: &Pin,
+    corpus: &Corpus,
+    clean: &[NamedCorpus],
+    cancel: &Cancel,
+) -> Result<PinCheck, Cancelled> {
     let text = corpus.as_str();
-    // `never` stays false, so the search cannot be cancelled; the fallback
-    // only keeps this free of unwrap.
-    let eval = evaluate(pin, corpus, 0..0, 0, &never).unwrap_or_else(|_| Evaluation {
-        validation: validate(pin, corpus),
-        contains: None,
-        matches: None,
-    });
+    let eval = evaluate(pin, corpus, 0..0, 0, cancel)?;
     let mut check = PinCheck {
         verdict: Verdict::Invalid,
         fields: Vec::new(),
@@ -99,7 +141,7 @@ pub fn check_pin(pin: &Pin, corpus: &Corpus, clean: &[NamedCorpus]) -> PinCheck 
         validation: eval.validation.clone(),
     };
     let Some(compiled) = check.validation.pin.clone() else {
-        return check;
+        return Ok(check);
     };
     for outcome in [&eval.contains, &eval.matches].into_iter().flatten() {
         let s = outcome.searcher();
@@ -108,7 +150,7 @@ pub fn check_pin(pin: &Pin, corpus: &Corpus, clean: &[NamedCorpus]) -> PinCheck 
             (corpus.locate(m.start), text[m.start..end].to_string())
         });
         let hint = if first.is_none() {
-            s.longest_matching_prefix(corpus, &never).ok().flatten()
+            s.longest_matching_prefix(corpus, cancel)?
         } else {
             None
         };
@@ -120,30 +162,16 @@ pub fn check_pin(pin: &Pin, corpus: &Corpus, clean: &[NamedCorpus]) -> PinCheck 
             hint,
         });
     }
-    check.verdict = if eval.satisfied() == Some(true) {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
     if !clean.is_empty() {
-        let control = negative_control(&compiled, clean);
-        if check.verdict == Verdict::Pass && control.too_broad() {
-            check.verdict = Verdict::TooBroad;
-        }
-        check.control = Some(control);
+        check.control = Some(negative_control(&compiled, clean));
     }
-    check
+    check.verdict = Verdict::of(&eval, check.control.as_ref());
+    Ok(check)
 }
 
 impl fmt::Display for PinCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headline = match self.verdict {
-            Verdict::Pass => "PASS: ktstr would accept this failure as the pinned bug",
-            Verdict::Fail => "FAIL: ktstr would reject this failure (the pinned bug did not fire)",
-            Verdict::TooBroad => "TOO BROAD: the pin matches here but also passes on a clean run",
-            Verdict::Invalid => "INVALID: ktstr's pin check rejects this pin",
-        };
-        writeln!(f, "{headline} (exit {})", self.exit_code())?;
+        writeln!(f, "{} (exit {})", self.verdict.headline(), self.exit_code())?;
         if self.verdict == Verdict::Invalid {
             for d in self.validation.with_severity(Severity::Error) {
                 writeln!(f, "{d}")?;
@@ -312,7 +340,7 @@ mod tests {
     #[test]
     fn pass_reports_location() {
         let c = Corpus::new(Some("a\nscx_bpf_error (boom)"), None);
-        let r = check_pin(&Pin::contains("boom"), &c, &[]);
+        let r = check_pin(&Pin::contains("boom"), &c, &[], &Cancel::new()).expect("not cancelled");
         assert_eq!(r.exit_code(), 0);
         assert_eq!(r.fields[0].count, 1);
         let text = r.to_string();
@@ -323,7 +351,13 @@ mod tests {
     #[test]
     fn fail_prints_ktstr_mismatch_text_and_hint() {
         let c = Corpus::new(Some("scx_bpf_error (boom)"), None);
-        let r = check_pin(&Pin::contains("scx_bpf_error (bang)"), &c, &[]);
+        let r = check_pin(
+            &Pin::contains("scx_bpf_error (bang)"),
+            &c,
+            &[],
+            &Cancel::new(),
+        )
+        .expect("not cancelled");
         assert_eq!(r.exit_code(), 1);
         let text = r.to_string();
         assert!(text.contains(
@@ -337,13 +371,25 @@ mod tests {
     #[test]
     fn head_is_cut_at_400_bytes_on_a_char_boundary() {
         let log = format!("{}é tail", "a".repeat(399));
-        let r = check_pin(&Pin::contains("zzz"), &Corpus::new(Some(&log), None), &[]);
+        let r = check_pin(
+            &Pin::contains("zzz"),
+            &Corpus::new(Some(&log), None),
+            &[],
+            &Cancel::new(),
+        )
+        .expect("not cancelled");
         assert_eq!(r.corpus_head.len(), 399);
     }
 
     #[test]
     fn invalid_pin_exits_2() {
-        let r = check_pin(&Pin::matches("(?:)"), &Corpus::from_raw("x"), &[]);
+        let r = check_pin(
+            &Pin::matches("(?:)"),
+            &Corpus::from_raw("x"),
+            &[],
+            &Cancel::new(),
+        )
+        .expect("not cancelled");
         assert_eq!(r.exit_code(), 2);
         assert!(r.to_string().contains("every position"));
     }
@@ -358,10 +404,47 @@ mod tests {
             &Pin::contains("scheduler"),
             &Corpus::from_raw("scheduler boom"),
             &clean,
-        );
+            &Cancel::new(),
+        )
+        .expect("not cancelled");
         assert_eq!(r.verdict, Verdict::TooBroad);
         assert_eq!(r.exit_code(), 1);
         assert!(r.to_string().contains("clean.txt"));
+    }
+
+    #[test]
+    fn verdict_of_each_evaluation() {
+        let corpus = Corpus::from_raw("scheduler boom");
+        let clean = [NamedCorpus::new(
+            "clean.txt",
+            Corpus::new(Some("scheduler up"), None),
+        )];
+        let verdict = |pin: Pin| {
+            let eval = evaluate(&pin, &corpus, 0..0, 0, &Cancel::new()).expect("not cancelled");
+            let control = eval
+                .validation
+                .pin
+                .as_ref()
+                .map(|p| negative_control(p, &clean));
+            (
+                Verdict::of(&eval, None),
+                Verdict::of(&eval, control.as_ref()),
+            )
+        };
+        use Verdict::*;
+        assert_eq!(verdict(Pin::contains("boom")), (Pass, Pass));
+        assert_eq!(verdict(Pin::contains("scheduler")), (Pass, TooBroad));
+        // A miss stays a miss even when the clean run matches.
+        assert_eq!(
+            verdict(Pin::new(Some("scheduler"), Some("bang"))),
+            (Fail, Fail)
+        );
+        assert_eq!(verdict(Pin::matches("(")), (Invalid, Invalid));
+        assert_eq!(TooBroad.exit_code(), 1);
+        assert_eq!(
+            Fail.headline(),
+            "FAIL: ktstr would reject this failure: the pinned bug did not fire"
+        );
     }
 
     #[test]

@@ -5,21 +5,21 @@
 //! of match starts ("checkpoints") so that n/N jumps and viewport changes can
 //! resume the exact same non-overlapping match sequence near the target
 //! instead of rescanning from the start. A newer keystroke cancels an older
-//! search through an `AtomicBool`: a literal search checks it between 1 MiB
+//! search through a [`Cancel`]: a literal search checks it between 1 MiB
 //! chunks (overlapping by the needle's length, so no match is lost or
 //! counted twice); a regex search never cuts the text, since matches may
 //! span lines and `^`/`$` see the whole text, and checks it between matches
 //! (or between candidate lines, see [`Searcher::regex`]).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use memchr::memmem::Finder;
 use regex::Regex;
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 
 use super::corpus::{Corpus, Location};
-use super::validate::{gate_contains, gate_matches, Field, PinError};
+use super::gate::{gate_contains, gate_matches, Field, PinError};
+use crate::cancel::Cancel;
 
 /// Most positions a search keeps by default.
 pub const DEFAULT_MAX_KEPT: usize = 10_000;
@@ -30,7 +30,8 @@ const LITERAL_CHUNK: usize = 1 << 20;
 /// One checkpoint at most per this many bytes of corpus.
 const CHECKPOINT_SPACING: usize = 64 << 10;
 
-/// The search was cancelled by a newer one.
+/// The search was cancelled by a newer one. Names the pattern, unlike the
+/// token's own [`crate::cancel::Cancelled`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("search for \"{pattern}\" cancelled")]
 pub struct Cancelled {
@@ -118,7 +119,7 @@ impl Searcher {
         text: &str,
         window: Range<usize>,
         max_kept: usize,
-        cancel: &AtomicBool,
+        cancel: &Cancel,
     ) -> Result<SearchOutcome, Cancelled> {
         let mut out = SearchOutcome {
             searcher: self.clone(),
@@ -133,7 +134,7 @@ impl Searcher {
         let cancelled = || Cancelled {
             pattern: self.pattern.clone(),
         };
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.is_cancelled() {
             return Err(cancelled());
         }
         match &self.kind {
@@ -145,7 +146,7 @@ impl Searcher {
                 let bytes = text.as_bytes();
                 let mut pos = 0;
                 while pos < bytes.len() {
-                    if cancel.load(Ordering::Relaxed) {
+                    if cancel.is_cancelled() {
                         return Err(cancelled());
                     }
                     // Overlap the next chunk by n-1 bytes so a match straddling
@@ -172,7 +173,7 @@ impl Searcher {
                 // cancellation is checked between matches (a scan without
                 // matches takes under 10 ms per 100 MB).
                 for (i, m) in re.find_iter(text).enumerate() {
-                    if i % 1024 == 0 && cancel.load(Ordering::Relaxed) {
+                    if i % 1024 == 0 && cancel.is_cancelled() {
                         return Err(cancelled());
                     }
                     out.push(m.range(), max_kept);
@@ -223,7 +224,7 @@ impl Searcher {
     pub fn longest_matching_prefix(
         &self,
         corpus: &Corpus,
-        cancel: &AtomicBool,
+        cancel: &Cancel,
     ) -> Result<Option<PrefixHint>, Cancelled> {
         let text = corpus.as_str();
         let cancelled = || Cancelled {
@@ -244,7 +245,7 @@ impl Searcher {
                 let (mut lo, mut hi) = (0usize, ends.len());
                 let mut best = None;
                 while lo < hi {
-                    if cancel.load(Ordering::Relaxed) {
+                    if cancel.is_cancelled() {
                         return Err(cancelled());
                     }
                     let mid = (lo + hi) / 2;
@@ -260,7 +261,7 @@ impl Searcher {
             }
             Kind::Regex(..) => {
                 for &len in ends.iter().rev() {
-                    if cancel.load(Ordering::Relaxed) {
+                    if cancel.is_cancelled() {
                         return Err(cancelled());
                     }
                     let Ok(re) = gate_matches(&p[..len]) else {
@@ -380,7 +381,7 @@ struct LineScan<'a> {
     pos: usize,
     /// End of the line being searched, while inside one.
     line_end: Option<usize>,
-    cancel: Option<&'a AtomicBool>,
+    cancel: Option<&'a Cancel>,
     cancelled: bool,
 }
 
@@ -390,7 +391,7 @@ impl<'a> LineScan<'a> {
         finder: &'a Finder<'static>,
         text: &'a str,
         start: usize,
-        cancel: Option<&'a AtomicBool>,
+        cancel: Option<&'a Cancel>,
     ) -> LineScan<'a> {
         LineScan {
             re,
@@ -421,7 +422,7 @@ impl Iterator for LineScan<'_> {
             if self.pos > bytes.len() {
                 return None;
             }
-            if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            if self.cancel.is_some_and(Cancel::is_cancelled) {
                 self.cancelled = true;
                 return None;
             }
@@ -551,8 +552,8 @@ pub struct PrefixHint {
 mod tests {
     use super::*;
 
-    fn no_cancel() -> AtomicBool {
-        AtomicBool::new(false)
+    fn no_cancel() -> Cancel {
+        Cancel::new()
     }
 
     fn re(p: &str) -> Searcher {
@@ -601,7 +602,8 @@ mod tests {
 
     #[test]
     fn cancelled_search_stops() {
-        let cancel = AtomicBool::new(true);
+        let cancel = Cancel::new();
+        cancel.cancel();
         let err = re("a")
             .search("aaa", 0..3, 10, &cancel)
             .expect_err("cancelled");

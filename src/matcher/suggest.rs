@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::corpus::Corpus;
-use super::validate::{validate, Pin, Severity};
+use super::gate::Pin;
+use super::validate::{validate, Severity};
 use crate::report::{Crash, Report};
 
 /// Volatile tokens, leftmost-first: the first alternative that matches at a

@@ -1,16 +1,17 @@
 //! One keystroke of the matcher workbench: search each field, then validate
 //! with what the search found.
 //!
-//! A UI pane runs [`evaluate`] on a worker thread with a fresh cancel flag
-//! per keystroke (setting the previous one), and draws the diagnostics and
+//! A UI pane runs [`evaluate`] on a worker thread with a fresh [`Cancel`]
+//! per keystroke (cancelling the previous one), and draws the diagnostics and
 //! the viewport's matches from the result. `scxray pin check` runs the same.
 
 use std::ops::Range;
-use std::sync::atomic::AtomicBool;
 
 use super::corpus::Corpus;
+use super::gate::{ktstr_accepts, Field, Pin};
 use super::search::{Cancelled, SearchOutcome, Searcher};
-use super::validate::{validate_known, Field, KnownHits, Pin, Validation};
+use super::validate::{validate_known, KnownHits, Validation};
+use crate::cancel::Cancel;
 
 /// Everything a keystroke computes.
 #[derive(Debug, Clone)]
@@ -23,15 +24,15 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// ktstr's verdict on this corpus: `None` when the pin is invalid.
+    /// ktstr's verdict on this corpus ([`ktstr_accepts`]): `None` when the
+    /// pin is invalid. A valid pin has a search for each field it sets.
     pub fn satisfied(&self) -> Option<bool> {
         self.validation.pin.as_ref()?;
-        Some(
-            [&self.contains, &self.matches]
-                .into_iter()
-                .flatten()
-                .all(|o| o.total > 0),
-        )
+        let hits = |o: &SearchOutcome| o.total > 0;
+        Some(ktstr_accepts(
+            self.contains.as_ref().map(|o| move || hits(o)),
+            self.matches.as_ref().map(|o| move || hits(o)),
+        ))
     }
 
     pub fn outcome(&self, field: Field) -> Option<&SearchOutcome> {
@@ -50,7 +51,7 @@ pub fn evaluate(
     corpus: &Corpus,
     window: Range<usize>,
     max_kept: usize,
-    cancel: &AtomicBool,
+    cancel: &Cancel,
 ) -> Result<Evaluation, Cancelled> {
     let search = |field: Field| -> Result<Option<SearchOutcome>, Cancelled> {
         let Some(pattern) = pin.get(field) else {
@@ -92,7 +93,7 @@ mod tests {
             Pin::new(Some(""), Some("scx_bpf_error \\(x\\)")),
             Pin::matches("("),
         ];
-        let never = AtomicBool::new(false);
+        let never = Cancel::new();
         for pin in pins {
             let e = evaluate(&pin, &corpus, 0..corpus.len(), 100, &never).expect("search");
             assert_eq!(
@@ -106,7 +107,7 @@ mod tests {
     #[test]
     fn valid_field_is_searched_beside_an_invalid_one() {
         let corpus = Corpus::from_raw("scx_bpf_error");
-        let never = AtomicBool::new(false);
+        let never = Cancel::new();
         let e = evaluate(
             &Pin::new(Some("scx"), Some("a?")),
             &corpus,
@@ -142,7 +143,8 @@ mod tests {
     #[test]
     fn cancel_stops_evaluation() {
         let corpus = Corpus::from_raw("abc");
-        let cancel = AtomicBool::new(true);
+        let cancel = Cancel::new();
+        cancel.cancel();
         assert!(evaluate(&Pin::contains("abc"), &corpus, 0..3, 10, &cancel).is_err());
     }
 }

@@ -78,6 +78,11 @@ pub fn detect(text: &str) -> bool {
     false
 }
 
+/// `line` without the report's `indent` (or, lacking it, any leading blanks).
+fn dedent<'a>(line: &'a str, indent: &str) -> &'a str {
+    line.strip_prefix(indent).unwrap_or(line.trim_start())
+}
+
 /// Result of reading the layout.
 pub struct Layout {
     pub header: Header,
@@ -119,9 +124,16 @@ pub fn parse(text: &Text) -> Layout {
     };
     let indent_len = lines[anchor].1.len() - lines[anchor].1.trim_start().len();
     let indent = &lines[anchor].1[..indent_len];
-    let dedent = |l: &'_ str| -> String {
-        let l = l.strip_prefix(indent).unwrap_or(l.trim_start());
-        l.to_string()
+    // Preamble lines stay slices of `text`: a long log in front of the report is not copied.
+    let preamble = |upto: usize| -> Vec<Text> {
+        let mut p: Vec<Text> = lines[..upto]
+            .iter()
+            .map(|&(at, l)| text.slice(at..at + l.len()))
+            .collect();
+        while p.last().is_some_and(|l| l.trim().is_empty()) {
+            p.pop();
+        }
+        p
     };
 
     let mut header = Header::default();
@@ -148,10 +160,7 @@ pub fn parse(text: &Text) -> Layout {
                 top -= 1;
             }
         }
-        header.preamble = lines[..top].iter().map(|(_, l)| l.to_string()).collect();
-        while header.preamble.last().is_some_and(|l| l.trim().is_empty()) {
-            header.preamble.pop();
-        }
+        header.preamble = preamble(top);
         parse_error_line(
             &clean(lines[anchor].1).trim_start()[HEADER_WORD.len()..],
             &mut header,
@@ -159,10 +168,10 @@ pub fn parse(text: &Text) -> Layout {
         i = anchor + 1;
         while i < lines.len() {
             let l = clean(lines[i].1);
-            let d = dedent(&l);
+            let d = dedent(&l, indent);
             // Details run up to the first section header, blank lines included.
             // Headers are recognised on the raw line, as the section loop does.
-            let raw = dedent(lines[i].1.strip_suffix('\r').unwrap_or(lines[i].1));
+            let raw = dedent(lines[i].1.strip_suffix('\r').unwrap_or(lines[i].1), indent);
             let starts_section = header_name(raw.trim_end())
                 .is_some_and(|n| SectionKind::from_known_name(n).is_some() || !is_nested_name(n));
             if starts_section {
@@ -170,17 +179,14 @@ pub fn parse(text: &Text) -> Layout {
             }
             header
                 .details
-                .push(d.strip_prefix("  ").unwrap_or(&d).trim_end().to_string());
+                .push(d.strip_prefix("  ").unwrap_or(d).trim_end().to_string());
             i += 1;
         }
         while header.details.last().is_some_and(|d| d.is_empty()) {
             header.details.pop();
         }
     } else {
-        header.preamble = lines[..anchor].iter().map(|(_, l)| l.to_string()).collect();
-        while header.preamble.last().is_some_and(|l| l.trim().is_empty()) {
-            header.preamble.pop();
-        }
+        header.preamble = preamble(anchor);
     }
 
     // Sections.
@@ -200,14 +206,22 @@ pub fn parse(text: &Text) -> Layout {
             let b = lines[to - 1].0 + lines[to - 1].1.len();
             text.slice(a..b)
         } else {
-            let joined: Vec<String> = lines[from..to].iter().map(|(_, l)| dedent(l)).collect();
-            Text::from(joined.join("\n"))
+            // Built in place: one copy of the body, not a String per line and then their join.
+            let mut body =
+                String::with_capacity(lines[to - 1].0 + lines[to - 1].1.len() - lines[from].0);
+            for (k, &(_, l)) in lines[from..to].iter().enumerate() {
+                if k > 0 {
+                    body.push('\n');
+                }
+                body.push_str(dedent(l, indent));
+            }
+            Text::from(body)
         };
         sections.push(Section { kind, body });
     };
     while i < lines.len() {
         let raw = lines[i].1;
-        let l = dedent(raw.strip_suffix('\r').unwrap_or(raw));
+        let l = dedent(raw.strip_suffix('\r').unwrap_or(raw), indent);
         let name = header_name(l.trim_end()).filter(|_| prev_blank || current.is_none());
         // Free-text sections (logs, consoles, repro tails) may contain `--- x ---`
         // lines of their own: only a known name ends them.
@@ -233,7 +247,7 @@ pub fn parse(text: &Text) -> Layout {
             current = Some((kind, i + 1));
         } else if current.is_none() && !l.trim().is_empty() {
             // Unreachable after the detail loop above; kept so no text is ever lost.
-            header.details.push(l.clone());
+            header.details.push(l.to_string());
         }
         prev_blank = l.trim().is_empty();
         i += 1;

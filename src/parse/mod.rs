@@ -50,9 +50,10 @@ pub fn parse_path(path: &Path) -> Result<Report, ParseError> {
 /// Parses a shared text without copying it.
 pub fn parse_text(text: Text) -> Report {
     let mut notes = Vec::new();
-    // CRLF files are rare and small: normalise them once instead of everywhere.
-    let text = if memchr::memmem::find(text.as_bytes(), b"\r\n").is_some() || text.ends_with('\r') {
-        Text::from(strip_cr_before_lf(&text))
+    // Normalised once instead of everywhere. `parse_path` already repaired its
+    // input while reading it, so only text handed in from memory is copied here.
+    let text = if input::has_line_end_cr(text.as_bytes()) {
+        Text::from(input::strip_line_end_cr(&text))
     } else {
         text
     };
@@ -149,24 +150,20 @@ fn raw_sections(text: &Text) -> Vec<Section> {
     }];
     if has_dump_lines {
         // ktstr's rule: the dump is every line containing `sched_ext_dump`.
-        let lines: Vec<&str> = body
-            .lines()
-            .filter(|l| l.contains("sched_ext_dump"))
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .collect();
+        let mut dump = String::new();
+        let lines = body.lines().filter(|l| l.contains("sched_ext_dump"));
+        for (i, l) in lines.enumerate() {
+            if i > 0 {
+                dump.push('\n');
+            }
+            dump.push_str(l.strip_suffix('\r').unwrap_or(l));
+        }
         sections.push(Section {
             kind: SectionKind::SchedExtDump,
-            body: Text::from(lines.join("\n")),
+            body: Text::from(dump),
         });
     }
     sections
-}
-
-/// Drops every `\r` that ends a line (also runs of them, also on the last
-/// line), so that normalising twice changes nothing.
-fn strip_cr_before_lf(s: &str) -> String {
-    let lines: Vec<&str> = s.split('\n').map(|l| l.trim_end_matches('\r')).collect();
-    lines.join("\n")
 }
 
 /// Length of `s` without its trailing blank lines (no section body ends in one).
@@ -378,10 +375,17 @@ fn newest_first(body: &str) -> bool {
     down > 0 && down > up * 3
 }
 
+/// The lines of `body` last first, built in place (no vector of lines: a
+/// reversed journal can be as big as any log).
 fn reverse_lines(body: &str) -> String {
-    let mut lines: Vec<&str> = body.lines().collect();
-    lines.reverse();
-    lines.join("\n")
+    let mut out = String::with_capacity(body.len());
+    for (i, l) in body.lines().rev().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(l);
+    }
+    out
 }
 
 /// Byte offset → 0-based line number, for increasing offsets.

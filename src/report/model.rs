@@ -28,7 +28,8 @@ pub struct Report {
 pub struct Header {
     /// Lines before the report proper (nextest/libtest noise), verbatim
     /// (colour codes included: cleaning them could turn a line into a header).
-    pub preamble: Vec<String>,
+    /// Slices of the input: a long log in front of the report is not copied.
+    pub preamble: Vec<Text>,
     /// Last scheduler-log line, printed by ktstr above the error line.
     pub fingerprint: Option<String>,
     /// NEWER ktstr's `BUG SUMMARY: <text>` line.
@@ -83,7 +84,7 @@ pub enum SectionKind {
     SchedulerLog,
     Monitor,
     /// scxray's own: the host monitor's raw samples, one line per 100 ms
-    /// (`scxray::monitor::samples_text`), so a saved report keeps them.
+    /// (`scxray::host_monitor::samples_text`), so a saved report keeps them.
     MonitorSamples,
     SchedExtDump,
     AutoRepro,

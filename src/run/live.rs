@@ -10,9 +10,9 @@ use crate::parse::parse_text;
 use crate::report::{Header, Outcome, Report, Section, SectionKind, Text};
 use crate::write::to_ktstr;
 
-use crate::monitor::sample::Sample;
-use crate::monitor::samples_text::write_samples;
-use crate::monitor::summary::{Summary, Thresholds};
+use crate::host_monitor::sample::Sample;
+use crate::host_monitor::samples_text::write_samples;
+use crate::host_monitor::summary::{Summary, Thresholds};
 
 use super::bounded::BoundedLog;
 use super::record::{CgroupStats, Record, Stream};
@@ -453,7 +453,7 @@ impl LiveRun {
         let samples: Vec<Sample> = self.samples.iter().cloned().collect();
         let mut s = String::new();
         if let Some(t) = self.marks.crash {
-            s.push_str(&crate::monitor::samples_text::crash_line(t));
+            s.push_str(&crate::host_monitor::samples_text::crash_line(t));
         }
         s.push_str(&write_samples(&samples));
         s

@@ -13,7 +13,9 @@ pub mod monitor;
 pub mod stats;
 pub mod timeline;
 
-pub use monitor::{BpfProg, Counter, Monitor, MonitorAvg, Stall, Verdict, VerdictStatus};
+pub use monitor::{
+    BpfProg, Counter, MonitorAvg, MonitorSection, SectionVerdict, Stall, VerdictStatus,
+};
 pub use stats::{CgroupStats, Stats, StatsTotals};
 pub use timeline::{Change, Direction, Phase, PhaseEvent, PhaseMetrics, Timeline, TimelineHeader};
 
@@ -32,8 +34,8 @@ pub fn timeline(report: &Report) -> Option<Timeline> {
 }
 
 /// The report's `--- monitor ---` section, parsed.
-pub fn monitor(report: &Report) -> Option<Monitor> {
-    section_body(report, &SectionKind::Monitor).map(Monitor::parse)
+pub fn monitor(report: &Report) -> Option<MonitorSection> {
+    section_body(report, &SectionKind::Monitor).map(MonitorSection::parse)
 }
 
 /// The report's `--- stats ---` section, parsed.

@@ -17,8 +17,9 @@ use serde::Serialize;
 
 use super::{content_lines, num, num_with, tokens};
 
+/// A parsed `--- monitor ---` body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Monitor {
+pub struct MonitorSection {
     pub samples: Option<u64>,
     pub max_imbalance: Option<f64>,
     pub max_dsq_depth: Option<u64>,
@@ -31,7 +32,7 @@ pub struct Monitor {
     pub schedstat: Vec<Counter>,
     /// One per struct_ops program that ran.
     pub bpf: Vec<BpfProg>,
-    pub verdict: Option<Verdict>,
+    pub verdict: Option<SectionVerdict>,
     /// `key=value` pairs of the first line with an unknown key.
     pub extra: Vec<(String, String)>,
     pub unknown: Vec<String>,
@@ -80,8 +81,10 @@ pub struct BpfProg {
     pub ns_per_call: Option<f64>,
 }
 
+/// The `verdict:` line as the report prints it. Computing one from samples
+/// is [`MonitorVerdict`](crate::host_monitor::MonitorVerdict)'s job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
+pub struct SectionVerdict {
     /// The whole text after `verdict: `.
     pub text: String,
     pub status: VerdictStatus,
@@ -99,10 +102,10 @@ pub enum VerdictStatus {
     Other,
 }
 
-impl Monitor {
+impl MonitorSection {
     /// Parses a monitor body. Never fails: what is not understood is kept.
-    pub fn parse(body: &str) -> Monitor {
-        let mut m = Monitor::default();
+    pub fn parse(body: &str) -> MonitorSection {
+        let mut m = MonitorSection::default();
         for line in content_lines(body) {
             if line.starts_with("samples=") {
                 m.parse_first(line);
@@ -126,7 +129,7 @@ impl Monitor {
             } else if let Some(rest) = line.strip_prefix("bpf:") {
                 m.bpf.push(BpfProg::parse(rest));
             } else if let Some(rest) = line.strip_prefix("verdict:") {
-                m.verdict = Some(Verdict::parse(rest.trim()));
+                m.verdict = Some(SectionVerdict::parse(rest.trim()));
             } else {
                 m.unknown.push(line.to_string());
             }
@@ -150,7 +153,7 @@ impl Monitor {
     pub fn failed(&self) -> bool {
         matches!(
             self.verdict,
-            Some(Verdict {
+            Some(SectionVerdict {
                 status: VerdictStatus::Failed(_),
                 ..
             })
@@ -198,8 +201,8 @@ impl BpfProg {
     }
 }
 
-impl Verdict {
-    pub fn parse(text: &str) -> Verdict {
+impl SectionVerdict {
+    pub fn parse(text: &str) -> SectionVerdict {
         let mut details = Vec::new();
         let status = if text.starts_with("monitor OK") {
             VerdictStatus::Ok
@@ -220,7 +223,7 @@ impl Verdict {
         } else {
             VerdictStatus::Other
         };
-        Verdict {
+        SectionVerdict {
             text: text.to_string(),
             status,
             details,
@@ -255,7 +258,7 @@ verdict: monitor OK";
 
     #[test]
     fn newer_example() {
-        let m = Monitor::parse(NEWER);
+        let m = MonitorSection::parse(NEWER);
         assert_eq!(m.samples, Some(41));
         assert_eq!(m.max_imbalance, Some(2.0));
         assert_eq!(m.max_dsq_depth, Some(0));
@@ -302,7 +305,7 @@ verdict: monitor OK";
 
     #[test]
     fn mirror_stall_flag_and_failed_verdict() {
-        let m = Monitor::parse(
+        let m = MonitorSection::parse(
             "samples=130 max_imbalance=7.00 max_dsq_depth=41 stall=true future=1\n\
              events+: bypass_duration=40112845ns\n\
              verdict: monitor FAILED: 2 violation(s): imbalance ratio 7.0 exceeded threshold 4.0 for 14 consecutive samples (ending at sample 90); rq_clock stall on cpu1 for 5 consecutive samples (ending at sample 12, clock=77)\n\
@@ -333,7 +336,7 @@ verdict: monitor OK";
             ("monitor FAILED", VerdictStatus::Failed(None)),
             ("something new", VerdictStatus::Other),
         ] {
-            assert_eq!(Verdict::parse(text).status, status, "{text}");
+            assert_eq!(SectionVerdict::parse(text).status, status, "{text}");
         }
     }
 
@@ -349,7 +352,7 @@ verdict: monitor OK";
             "verdict: monitor FAILED: : ;",
             "avg: =",
         ] {
-            let _ = Monitor::parse(body);
+            let _ = MonitorSection::parse(body);
         }
     }
 }

@@ -2,6 +2,8 @@
 //! `version`; fields are only added within a version, never renamed or removed.
 //! README.md ("JSON export") documents every field.
 
+use std::io;
+
 use serde::Serialize;
 
 use crate::report::Report;
@@ -18,14 +20,27 @@ struct Envelope<'a> {
     report: &'a Report,
 }
 
+impl<'a> Envelope<'a> {
+    fn new(report: &'a Report, source: &'a str) -> Self {
+        Envelope {
+            schema: JSON_SCHEMA_NAME,
+            version: JSON_SCHEMA_VERSION,
+            source,
+            report,
+        }
+    }
+}
+
 /// Pretty-printed JSON for `report`, read from `source` (a path or `-`).
 pub fn to_json(report: &Report, source: &str) -> String {
-    let env = Envelope {
-        schema: JSON_SCHEMA_NAME,
-        version: JSON_SCHEMA_VERSION,
-        source,
-        report,
-    };
     // The model holds only strings, numbers and plain enums: serialization cannot fail.
-    serde_json::to_string_pretty(&env).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    serde_json::to_string_pretty(&Envelope::new(report, source))
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+/// [`to_json`] streamed into `out` (no trailing newline): the section bodies
+/// are escaped on the way out instead of into a second whole-report string.
+pub fn write_json(report: &Report, source: &str, out: impl io::Write) -> io::Result<()> {
+    // Only the writer can fail (see `to_json`); its error is handed back as is.
+    serde_json::to_writer_pretty(out, &Envelope::new(report, source)).map_err(io::Error::from)
 }

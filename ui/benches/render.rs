@@ -1,8 +1,10 @@
 //! Frame cost with huge sections: a full 200x60 frame over a 1,000,000-line
 //! body, and the time to the first frame for a 100 MB body (with the Summary
 //! focused, as `run_open` starts, and with the big section focused, which
-//! includes building its line index); and the matcher workbench's keystroke
-//! to frame on 10 MB and 100 MB.
+//! includes building its line index); the matcher workbench's keystroke
+//! to frame on 10 MB and 100 MB; and a live run with 32 MB of console and
+//! scheduler log: what the live feed thread pays per batch and per frame,
+//! and what the UI thread pays to show a frame.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -314,5 +316,91 @@ fn bench_workbench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, bench_workbench);
+/// A run that already holds `mb` MB of console and scheduler log.
+fn flooded_run(mb: usize) -> scxray::run::live::LiveRun {
+    use scxray::run::live::{Event, LiveRun, RunMeta};
+    use scxray::run::record::{Record, Stream};
+    let mut live = LiveRun::new(RunMeta {
+        test_name: "flood".into(),
+        ..RunMeta::default()
+    });
+    let line = "[  12.345678] scx_lavd: sys_stat: nr_active=3 avg_lat_cri=400 thr_perf_cri=80";
+    let lines = mb * (1 << 20) / 2 / (line.len() + 1);
+    for i in 0..lines {
+        live.apply(Event::Console(line.to_string()), i as u64);
+        live.apply(
+            Event::Record(Record::SchedLine {
+                stream: Stream::Stdout,
+                line: line.to_string(),
+            }),
+            i as u64,
+        );
+    }
+    live
+}
+
+/// The console searched: a pane whose section only grows.
+fn search_console(app: &mut App) {
+    app.resize(200, 60);
+    handle_key(app, KeyEvent::new(KeyCode::Char('o'), KeyModifiers::NONE));
+    handle_key(app, KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE));
+    type_and_enter(app, "lavd");
+}
+
+/// 100 console lines, as one batch of the event loop folds them.
+fn batch(at: u64) -> impl Iterator<Item = (scxray::run::live::Event, u64)> {
+    (0..100).map(move |i| {
+        (
+            scxray::run::live::Event::Console(format!("new line {i}")),
+            at + i,
+        )
+    })
+}
+
+fn bench_live(c: &mut Criterion) {
+    use scxray_ui::live_feed::LiveFrame;
+    let mut group = c.benchmark_group("live_rebuild_32MB");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    let mut live = flooded_run(32);
+    let mut at = 1 << 30;
+    // The feed thread, while streaming: a batch folded, no frame due.
+    group.bench_function("feed_fold_batch", |b| {
+        b.iter(|| {
+            at += 100;
+            for (event, t) in batch(at) {
+                live.apply(event, t);
+            }
+        })
+    });
+    // The feed thread, once per interval: the report written and parsed.
+    group.bench_function("feed_build_frame", |b| {
+        b.iter(|| black_box(LiveFrame::of(&live, at)))
+    });
+    // The UI thread, once per interval: the frame shown (panes kept and
+    // grown, the console's search extended) and drawn. Between frames the
+    // UI does no live work at all.
+    let mut app = App::new(live.report(), "live").with_theme(Theme::dark());
+    search_console(&mut app);
+    group.bench_function("ui_show_frame", |b| {
+        b.iter_batched(
+            || {
+                at += 100;
+                for (event, t) in batch(at) {
+                    live.apply(event, t);
+                }
+                LiveFrame::of(&live, at)
+            },
+            |frame| {
+                app.show_live_frame(frame);
+                draw(&mut terminal, &app);
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_workbench, bench_live);
 criterion_main!(benches);

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
+use scxray::cancel::Cancel;
 use scxray::matcher::{check_pin, suggest_pin, Corpus, NamedCorpus, Pin};
 
 #[derive(Subcommand)]
@@ -53,9 +54,10 @@ pub fn run(command: PinCommand) -> anyhow::Result<ExitCode> {
         } => {
             let corpus = Corpus::from_report(&crate::load(&report)?);
             let clean = load_clean(&clean)?;
-            let check = check_pin(&Pin { contains, matches }, &corpus, &clean);
+            // Nothing cancels a one-shot check: Ctrl-C ends the process.
+            let check = check_pin(&Pin { contains, matches }, &corpus, &clean, &Cancel::new())?;
             print(&check.to_string())?;
-            Ok(ExitCode::from(u8::try_from(check.exit_code()).unwrap_or(2)))
+            Ok(ExitCode::from(check.exit_code()))
         }
         PinCommand::Suggest { report, clean } => {
             let report = crate::load(&report)?;

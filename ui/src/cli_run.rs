@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use scxray::run::live::{GuestEnd, LiveRun};
 use scxray::run::scenario::Scenario;
-use scxray_ui::runner::{self, RunRequest};
+use scxray_ui::live_run::{self, RunRequest};
 
 /// Options shared by `demo` and `run`.
 #[derive(Args, Debug, Clone)]
@@ -170,10 +170,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
 fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
     let theme = scxray_ui::theme::Theme::by_name_from_env(&vm.theme)?;
     let (live, result) = if vm.headless {
-        let (plan, meta) = runner::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
-        let cancel = scxray_vmm::cancel::Cancel::on_interrupt()
-            .context("cannot install the Ctrl-C handler")?;
-        let (live, result) = runner::run_headless(&plan, meta, &cancel)?;
+        let (plan, meta) = live_run::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
+        let cancel =
+            scxray_vmm::cancel::on_interrupt().context("cannot install the Ctrl-C handler")?;
+        let (live, result) = live_run::run_headless(&plan, meta, &cancel)?;
         (live, Ok(result))
     } else {
         let mut source_roots = vm.source.clone();
@@ -201,10 +201,10 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
             scenario: req.scenario_name.clone(),
             ..Default::default()
         };
-        runner::run_live(req, meta, options)?
+        live_run::run_live(req, meta, options)?
     };
     let report = live.report();
-    let path = runner::save_report(&report, &live.meta, &runner::report_dir())?;
+    let path = live_run::save_report(&report, &live.meta, &live_run::report_dir())?;
     if vm.headless {
         print!("{}", scxray::write::to_ktstr(&report));
     }

@@ -117,6 +117,26 @@ pub enum Action {
     None,
 }
 
+impl Action {
+    /// The top line after this scroll action (line, page, top or bottom;
+    /// anything else goes to the bottom) from `pos`, for `total` lines shown
+    /// `rows` at a time: never past the last screenful.
+    pub fn scrolled(self, pos: usize, total: usize, rows: usize) -> usize {
+        let max = total.saturating_sub(rows);
+        let pos = pos.min(max);
+        let page = rows.max(1);
+        match self {
+            Action::ScrollDown => pos + 1,
+            Action::ScrollUp => pos.saturating_sub(1),
+            Action::PageDown => pos + page,
+            Action::PageUp => pos.saturating_sub(page),
+            Action::Top => 0,
+            _ => max,
+        }
+        .min(max)
+    }
+}
+
 /// A key with the modifiers that matter (Ctrl, Alt). Shift is folded into the
 /// key itself: `G`, BackTab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,23 +1,30 @@
 //! scxray's terminal UI: shows a parsed crash [`Report`] in panes.
 //!
-//! - [`app`]: state, the pure key handler, layout and drawing of the screen.
-//! - [`keymap`]: the key table that also generates hints and help.
-//! - [`panes`]: one file per pane (summary, backtrace, CPU states, section text,
-//!   notes, the matcher workbench) plus the help and export overlays.
-//! - [`worker`]: the workbench's searches, on a thread of their own.
-//! - [`theme`]: styles by role; [`terminal`]: raw mode, alternate screen and
-//!   the panic hook that restores them.
+//! scxray's terminal UI: shows a parsed crash [`Report`] in panes, live or
+//! from a file.
 //!
-//! [`run_open`] is what the binary calls: an input thread and the matcher
-//! worker both send into one channel, and the loop blocks on it, so it wakes
-//! for a key or a search result and an idle UI uses no CPU. [`run`] is the
-//! same loop over any backend and a synchronous event source, with searches
-//! run inline, for tests.
+//! | module | holds |
+//! |---|---|
+//! | [`app`] | state and the pure key handler; layout, chrome, prompt, mouse, live mode (one file each) |
+//! | [`panes`] | one file per pane (the pane list is in `panes/mod.rs`) and the help and export overlays |
+//! | [`workbench`] | the matcher workbench component: pin, results, corpus, its scroll |
+//! | [`matcher_worker`] | the workbench's searches, on a thread of their own |
+//! | [`corpus_view`] | the workbench's corpus with its line index, shared by both |
+//! | [`source_lookup`] | where a frame's function is defined, on a thread of its own |
+//! | [`find`] | search and filter in text panes (plain or regex, smart case) |
+//! | [`line_index`], [`widgets`] | line starts of a large text; a fitted styled line, a text field |
+//! | [`live_run`], [`live_feed`] | `scxray demo`/`run`: planning, the run thread, headless mode, saving; the live report built off the UI thread |
+//! | [`keymap`], [`theme`], [`syntax`], [`terminal`] | keys as data, styles by role, syntect, raw mode and the panic hook |
+//!
+//! [`run_open`] is what the binary calls: the input thread, the matcher
+//! worker, the source lookup and a live run's thread all send into one
+//! channel, and the loop blocks on it, so it wakes for a key or a result and
+//! an idle UI uses no CPU. [`run_with_events`] is the same loop over any backend and a
+//! synchronous event source, with everything run inline, for tests.
 
 use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
@@ -28,17 +35,24 @@ use scxray::matcher::NamedCorpus;
 use scxray::report::Report;
 
 pub mod app;
+pub mod corpus_view;
+pub mod find;
 pub mod keymap;
+pub mod line_index;
+pub mod live_feed;
+pub mod live_run;
+pub mod matcher_worker;
 pub mod panes;
-pub mod runner;
+pub mod source_lookup;
 pub mod syntax;
 pub mod terminal;
 pub mod theme;
-pub mod worker;
+pub mod widgets;
+pub mod workbench;
 
 pub use app::{handle_key, App, Effect, EffectOutcome};
 pub use keymap::Action;
-pub use worker::Reply;
+pub use matcher_worker::Reply;
 
 /// What wakes the event loop.
 #[derive(Debug)]
@@ -47,10 +61,12 @@ pub enum AppEvent {
     Worker(Reply),
     /// Reading the terminal failed; the loop stops with this error.
     InputFailed(io::Error),
-    /// A live run's event, with its host time (ms since the run started).
-    Run(scxray::run::live::Event, u64),
-    /// The live run's thread ended; how, in words.
+    /// A new frame of a live run (built on the live feed thread).
+    LiveFrame(Box<live_feed::LiveFrame>),
+    /// The live run ended; how, in words.
     RunDone(String),
+    /// A source lookup finished.
+    Source(source_lookup::SourceReply),
 }
 
 /// Options of `scxray open`.
@@ -74,9 +90,8 @@ pub fn run_open(report: Report, source: &str) -> anyhow::Result<()> {
 
 /// [`run_open`] with options.
 pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyhow::Result<()> {
-    let mut app = App::new(report, source)
-        .with_clean(options.clean)
-        .with_source_roots(options.source_roots);
+    let mut app = App::new(report, source).with_clean(options.clean);
+    app.set_source_roots(options.source_roots);
     if let Some(theme) = options.theme {
         app = app.with_theme(theme);
     }
@@ -95,9 +110,12 @@ pub fn run_app(
     let (tx, rx) = mpsc::channel();
     let worker_tx = tx.clone();
     app.set_engine(
-        worker::Engine::spawn(move |reply| worker_tx.send(AppEvent::Worker(reply)).is_ok())
+        matcher_worker::Engine::spawn(move |reply| worker_tx.send(AppEvent::Worker(reply)).is_ok())
             .context("cannot start the matcher worker thread")?,
     );
+    let source_tx = tx.clone();
+    app.start_source_lookup(move |reply| source_tx.send(AppEvent::Source(reply)).is_ok())
+        .context("cannot start the source lookup thread")?;
     start(tx.clone())?;
     let mut tui = terminal::Tui::enter()?;
     thread::Builder::new()
@@ -127,7 +145,9 @@ pub fn run_app(
     Ok(app)
 }
 
-pub fn run<B>(
+/// The event loop over any backend, fed terminal events by `next_event`,
+/// with searches and lookups run inline: what tests and benches drive.
+pub fn run_with_events<B>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     mut next_event: impl FnMut() -> io::Result<Event>,
@@ -136,16 +156,16 @@ where
     B: Backend,
     B::Error: Send + Sync + 'static,
 {
-    run_events(terminal, app, || {
+    run_with_app_events(terminal, app, || {
         next_event()
             .map(AppEvent::Term)
             .context("cannot read terminal input")
     })
 }
 
-/// [`run`] over [`AppEvent`]s: terminal events and worker replies in the
-/// order a test chooses.
-pub fn run_events<B>(
+/// [`run_with_events`] over [`AppEvent`]s: terminal events, worker replies
+/// and run events in the order a test chooses.
+pub fn run_with_app_events<B>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     next_event: impl FnMut() -> anyhow::Result<AppEvent>,
@@ -157,41 +177,20 @@ where
     event_loop(terminal, app, next_event, || None, |_| {})
 }
 
-/// Most run events folded into one report rebuild.
-const RUN_BATCH_EVENTS: usize = 100_000;
-/// Longest time spent folding one batch, so a guest that floods faster than
-/// the UI reads still gets the screen redrawn.
-const RUN_BATCH_TIME: Duration = Duration::from_millis(8);
-
-/// Folds `first` and the run events already queued behind it (`try_next`,
-/// bounded by [`RUN_BATCH_EVENTS`] and [`RUN_BATCH_TIME`]) into the app with
-/// one report rebuild. Returns the first other event taken off the queue, to
-/// be handled next, before anything still queued.
-fn fold_run_events(
-    app: &mut App,
-    first: (scxray::run::live::Event, u64),
+/// Takes `first` and any newer frames queued right behind it (`try_next`):
+/// only the newest is worth showing. Returns the newest frame and the first
+/// other event taken off the queue, to be handled next.
+fn newest_frame(
+    first: Box<live_feed::LiveFrame>,
     try_next: &mut impl FnMut() -> Option<AppEvent>,
-) -> Option<AppEvent> {
-    let start = Instant::now();
-    let mut taken = 1;
-    let mut other = None;
-    let queued = std::iter::from_fn(|| {
-        if other.is_some() || taken >= RUN_BATCH_EVENTS || start.elapsed() >= RUN_BATCH_TIME {
-            return None;
+) -> (Box<live_feed::LiveFrame>, Option<AppEvent>) {
+    let mut newest = first;
+    loop {
+        match try_next() {
+            Some(AppEvent::LiveFrame(frame)) => newest = frame,
+            other => return (newest, other),
         }
-        match try_next()? {
-            AppEvent::Run(event, at) => {
-                taken += 1;
-                Some((event, at))
-            }
-            e => {
-                other = Some(e);
-                None
-            }
-        }
-    });
-    app.live_events(std::iter::once(first).chain(queued));
-    other
+    }
 }
 
 fn event_loop<B>(
@@ -207,7 +206,7 @@ where
 {
     let size = terminal.size().context("cannot read the terminal size")?;
     app.resize(size.width, size.height);
-    // An event taken off the queue while batching run events: the next one.
+    // An event taken off the queue while skipping stale frames: the next one.
     let mut pending: Option<AppEvent> = None;
     loop {
         terminal
@@ -252,14 +251,20 @@ where
                 AppEvent::InputFailed(e) => {
                     return Err(e).context("cannot read terminal input");
                 }
-                AppEvent::Run(event, at) => {
-                    // Everything already queued, one rebuild, one draw.
-                    pending = fold_run_events(app, (event, at), &mut try_next_event);
+                AppEvent::LiveFrame(frame) => {
+                    let (newest, next) = newest_frame(frame, &mut try_next_event);
+                    pending = next;
+                    app.show_live_frame(*newest);
                     break;
                 }
                 AppEvent::RunDone(message) => {
                     app.live_finished(message);
                     break;
+                }
+                AppEvent::Source(reply) => {
+                    if app.on_source(reply) {
+                        break;
+                    }
                 }
             }
         }
@@ -325,16 +330,8 @@ mod tests {
     use scxray::report::SectionKind;
     use scxray::run::live::{Event as RunEvent, LiveRun, RunMeta};
 
-    fn live_app() -> App {
-        let live = LiveRun::new(RunMeta {
-            test_name: "flood".into(),
-            ..RunMeta::default()
-        });
-        App::new(live.report(), "test").with_live(live)
-    }
-
-    fn console(i: u64) -> AppEvent {
-        AppEvent::Run(RunEvent::Console(format!("flood line {i}")), i)
+    fn frame(live: &LiveRun) -> AppEvent {
+        AppEvent::LiveFrame(Box::new(live_feed::LiveFrame::of(live, 0)))
     }
 
     fn console_body(app: &App) -> String {
@@ -360,47 +357,49 @@ mod tests {
     }
 
     #[test]
-    fn live_events_rebuild_the_report_once() {
-        let mut app = live_app();
-        let before = app.live_refreshes();
-        app.live_events((0..10_000).map(|i| (RunEvent::Console(format!("flood line {i}")), i)));
-        assert_eq!(app.live_refreshes(), before + 1);
-        assert!(console_body(&app).ends_with("flood line 9999"));
-    }
-
-    #[test]
-    fn queued_run_events_share_one_rebuild() {
+    fn queued_frames_show_only_the_newest_and_keys_behind_them_come_next() {
         let (tx, rx) = mpsc::channel();
-        for i in 0..10_000 {
-            tx.send(console(i)).expect("send");
+        let mut live = LiveRun::new(RunMeta::default());
+        for i in 0..10 {
+            live.apply(RunEvent::Console(format!("flood line {i}")), i);
+            tx.send(frame(&live)).expect("send");
         }
         tx.send(quit()).expect("send");
-        let mut app = live_app();
-        let before = app.live_refreshes();
+        live.apply(RunEvent::Console("after quit".into()), 11);
+        tx.send(frame(&live)).expect("send");
+        let mut app = App::new(LiveRun::new(RunMeta::default()).report(), "test");
         run_queue(&mut app, &rx);
-        let rebuilds = app.live_refreshes() - before;
-        // One batch, or a few where the time bound cut it.
-        assert!((1..=20).contains(&rebuilds), "{rebuilds} rebuilds");
-        assert!(console_body(&app).ends_with("flood line 9999"));
-    }
-
-    #[test]
-    fn a_key_behind_run_events_is_handled_before_later_ones() {
-        let (tx, rx) = mpsc::channel();
-        for i in 0..100 {
-            tx.send(console(i)).expect("send");
-        }
-        tx.send(quit()).expect("send");
-        for i in 100..200 {
-            tx.send(console(i)).expect("send");
-        }
-        let mut app = live_app();
-        run_queue(&mut app, &rx);
-        assert!(console_body(&app).ends_with("flood line 99"));
+        assert_eq!(app.live_frames(), 1, "one frame drawn for ten queued");
+        assert!(console_body(&app).ends_with("flood line 9"));
         assert_eq!(
             rx.try_iter().count(),
-            100,
-            "events after the quit key stay queued"
+            1,
+            "the frame after the quit key stays queued"
         );
+    }
+
+    #[test]
+    fn a_live_log_pane_keeps_its_search_as_lines_arrive() {
+        let mut live = LiveRun::new(RunMeta::default());
+        live.apply(RunEvent::Console("flood line 0".into()), 0);
+        let mut app = App::new(live.report(), "test");
+        app.resize(100, 30);
+        let key = |app: &mut App, code| {
+            handle_key(app, KeyEvent::from(code));
+        };
+        key(&mut app, KeyCode::Char('o'));
+        key(&mut app, KeyCode::Char('/'));
+        for c in "flood".chars() {
+            key(&mut app, KeyCode::Char(c));
+        }
+        key(&mut app, KeyCode::Enter);
+        for i in 1..5 {
+            live.apply(RunEvent::Console(format!("flood line {i}")), i);
+        }
+        app.show_live_frame(live_feed::LiveFrame::of(&live, 5));
+        assert_eq!(app.find_state().map(|f| f.0).as_deref(), Some("flood"));
+        key(&mut app, KeyCode::Char('n'));
+        let status = app.status_message().unwrap_or_default().to_string();
+        assert!(status.ends_with("of 5"), "{status}");
     }
 }

@@ -8,6 +8,7 @@
 mod cli_pin;
 mod cli_run;
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -136,18 +137,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ktstr,
         } => {
             let report = load(&file)?;
-            let text = if json {
-                write::to_json(&report, &file.display().to_string()) + "\n"
+            // Before any output: an unknown section name is a usage error.
+            let section = section
+                .map(|name| section_text(&report, &name))
+                .transpose()?;
+            // Streamed, not built into one String first: the bodies are slices
+            // of the mapped input, and a copy would double a big log's footprint.
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            let written = if json {
+                write::write_json(&report, &file.display().to_string(), &mut out)
+                    .and_then(|()| out.write_all(b"\n"))
             } else if ktstr {
-                write::to_ktstr(&report)
-            } else if let Some(name) = section {
-                section_text(&report, &name)?
+                write::write_ktstr(&report, &mut out)
+            } else if let Some(text) = section {
+                out.write_all(text.as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
             } else {
-                format!("{}\n{}", write::summary(&report), write::to_ktstr(&report))
+                out.write_all(write::summary(&report).as_bytes())
+                    .and_then(|()| out.write_all(b"\n"))
+                    .and_then(|()| write::write_ktstr(&report, &mut out))
             };
-            let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a message.
-            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            if let Err(e) = written.and_then(|()| out.flush()) {
                 if e.kind() != std::io::ErrorKind::BrokenPipe {
                     return Err(e).context("writing to stdout");
                 }
@@ -171,8 +182,8 @@ fn kernel_command(command: KernelCommand) -> anyhow::Result<ExitCode> {
     match command {
         KernelCommand::Fetch { version, force } => {
             // Ctrl-C stops apt/dpkg and removes the work directory; a second one exits at once.
-            let cancel = scxray_vmm::cancel::Cancel::on_interrupt()
-                .context("installing the Ctrl-C handler")?;
+            let cancel =
+                scxray_vmm::cancel::on_interrupt().context("installing the Ctrl-C handler")?;
             let opts = fetch::FetchOptions {
                 version,
                 force,
@@ -225,11 +236,16 @@ fn load(file: &std::path::Path) -> anyhow::Result<Report> {
     parse_path(file).map_err(|e: ParseError| anyhow::anyhow!(e))
 }
 
-/// One section's body by name; names are matched loosely (`scheduler-log`, `dump`).
-fn section_text(report: &Report, name: &str) -> anyhow::Result<String> {
+/// One section's body by name (borrowed, not copied), without its final
+/// newline; names are matched loosely (`scheduler-log`, `dump`).
+fn section_text<'a>(report: &'a Report, name: &str) -> anyhow::Result<Cow<'a, str>> {
     let want = name.trim().to_ascii_lowercase().replace(['-', '_'], " ");
     if want == "crash" || want == "summary" {
-        return Ok(write::summary(report));
+        let mut summary = write::summary(report);
+        if summary.ends_with('\n') {
+            summary.pop();
+        }
+        return Ok(Cow::Owned(summary));
     }
     let alias = match want.as_str() {
         "dump" | "sched ext dump" => "sched_ext dump",
@@ -242,7 +258,7 @@ fn section_text(report: &Report, name: &str) -> anyhow::Result<String> {
         .iter()
         .find(|s| s.kind.name().replace(['-', '_'], " ") == alias.replace(['-', '_'], " "));
     match found {
-        Some(s) => Ok(format!("{}\n", &*s.body)),
+        Some(s) => Ok(Cow::Borrowed(&s.body)),
         None => {
             let have: Vec<&str> = report.sections.iter().map(|s| s.kind.name()).collect();
             let known: Vec<&str> = SectionKind::KNOWN.iter().map(SectionKind::name).collect();

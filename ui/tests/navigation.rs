@@ -263,3 +263,39 @@ fn a_live_crash_that_gains_its_backtrace_gets_its_source() {
     let s = screen(&mut app, 100, 30);
     assert!(s.contains("4 ▶ void BPF_STRUCT_OPS(lavd_dispatch"), "{s}");
 }
+
+/// Regression (issue 13, bug 2): every j/k onto a new function walked the
+/// `--source` tree on the UI thread (0.3–0.8 s per key on a headers tree).
+/// With the lookup thread started, a key only hands the name over: the pane
+/// says "looking up…" until the reply is given to the app.
+#[test]
+fn frame_keys_hand_source_lookups_to_a_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lavd.bpf.c"), LAVD_SRC).unwrap();
+    let mut app = app(common::sample_report());
+    app.set_source_roots(vec![dir.path().to_path_buf()]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.start_source_lookup(move |reply| tx.send(reply).is_ok())
+        .unwrap();
+    let wait = || {
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the lookup thread answers")
+    };
+    // The first frame worth reading, asked for when the thread started.
+    app.on_source(wait());
+    ch(&mut app, 'b');
+    ch(&mut app, 'j');
+    ch(&mut app, 'j');
+    assert_eq!(app.selected_frame(), Some(3));
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(focused_title(&app), "Source");
+    let s = screen(&mut app, 100, 30);
+    assert!(s.contains("looking up"), "{s}");
+    // The answer for the newest name makes it to the pane.
+    let mut shown = false;
+    while !shown {
+        shown = app.on_source(wait());
+    }
+    let s = screen(&mut app, 100, 30);
+    assert!(!s.contains("looking up"), "{s}");
+}

@@ -1,6 +1,9 @@
 //! `scxray pin check` / `pin suggest` end to end: exit codes 0/1/2 and the
 //! reasons printed, on the bundled example and on a real run's trace.
 
+#[path = "../../tests/support/require.rs"]
+mod require;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,14 +23,8 @@ fn example() -> String {
 }
 
 fn real_trace() -> Option<String> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/real-runs/rust-loader/trace.txt");
-    if p.exists() {
-        Some(p.display().to_string())
-    } else {
-        eprintln!("skipping: {} not present", p.display());
-        None
-    }
+    let p = require::require_shared_fixtures("pin_cli")?.join("real-runs/rust-loader/trace.txt");
+    Some(p.display().to_string())
 }
 
 fn out(o: &Output) -> String {

@@ -2,6 +2,9 @@
 
 mod common;
 
+#[path = "../../tests/support/require.rs"]
+mod require;
+
 use common::screen;
 
 use std::collections::VecDeque;
@@ -333,7 +336,7 @@ fn event_loop_redraws_on_resize_and_stops_on_quit() {
         Event::Key(key(KeyCode::Char('3'))),
     ]
     .into();
-    scxray_ui::run(&mut terminal, &mut app, || {
+    scxray_ui::run_with_events(&mut terminal, &mut app, || {
         events
             .pop_front()
             .ok_or_else(|| io::Error::other("ran out of events"))
@@ -367,11 +370,11 @@ fn big_section_shows_its_last_lines() {
 /// common and tiny sizes. Skipped when the shared corpus is not checked out.
 #[test]
 fn public_fixtures_render_at_any_size() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/public");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipping: {} not present", dir.display());
+    let Some(shared) = require::require_shared_fixtures("public_fixtures_render_at_any_size")
+    else {
         return;
     };
+    let entries = std::fs::read_dir(shared.join("public")).expect("shared/fixtures/public");
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {

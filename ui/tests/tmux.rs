@@ -2,6 +2,8 @@
 //! panes, open help, resize, use the matcher workbench, quit, and check that
 //! the terminal came back in cooked mode on the main screen.
 
+#[path = "../../tests/support/require.rs"]
+mod require;
 #[path = "common/tmux.rs"]
 mod tmux;
 

@@ -3,6 +3,8 @@
 //! it, zoom, shrink the window to 20x5 and back, quit, and check that the
 //! terminal (raw mode, alternate screen, mouse reporting) is restored.
 
+#[path = "../../tests/support/require.rs"]
+mod require;
 #[path = "common/tmux.rs"]
 mod tmux;
 

@@ -2,8 +2,14 @@
 //! failure knobs, a clean run, a kernel without sched_ext, Ctrl-C during
 //! boot. They need qemu-system-x86_64, a cached sched_ext kernel (`scxray
 //! kernel fetch`) and the probes binaries (`cargo build -p scxray-probes`);
-//! without them each test says why it skips, unless SCXRAY_REQUIRE_VM=1
-//! (set by scripts/test.sh) turns the skip into a failure.
+//! without them each test prints one `skipped:` line, unless
+//! SCXRAY_REQUIRE_VM or CI (set by scripts/test.sh and CI) turns the skip
+//! into a failure (`tests/support/require.rs`).
+
+#[path = "../../tests/support/require.rs"]
+mod require;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -49,14 +55,7 @@ fn missing() -> Option<String> {
 }
 
 fn ready(test: &str) -> bool {
-    match missing() {
-        None => true,
-        Some(why) if std::env::var_os("SCXRAY_REQUIRE_VM").is_some() => panic!("{test}: {why}"),
-        Some(why) => {
-            eprintln!("skipping {test}: {why}");
-            false
-        }
-    }
+    require::require_vm(test, missing())
 }
 
 fn state_dir() -> tempfile::TempDir {
@@ -164,7 +163,7 @@ fn demo_scx_bpf_error_from_nested_function() {
 /// it crashed (the kernel moved them back to the fair class), the crash time
 /// recorded with them, and ktstr's monitor summary.
 fn host_monitor_saw_the_scheduler(r: &Report) {
-    use scxray::monitor::samples_text::{parse_crash_ms, parse_samples};
+    use scxray::host_monitor::samples_text::{parse_crash_ms, parse_samples};
     let raw = r
         .section(&SectionKind::MonitorSamples)
         .expect("a monitor samples section (is the monitor off? see diagnostics)");
@@ -338,7 +337,10 @@ fn kernel_without_sched_ext_is_refused() {
         return;
     }
     let Some(kernel) = debian_61_kernel() else {
-        eprintln!("skipping kernel_without_sched_ext_is_refused: cannot download Debian's 6.1 cloud kernel with apt-get");
+        require::skip(
+            "kernel_without_sched_ext_is_refused",
+            "cannot download Debian's 6.1 cloud kernel with apt-get",
+        );
         return;
     };
     let state = state_dir();
@@ -442,4 +444,47 @@ fn scheduler_that_never_attaches_is_reported() {
         "{:?}",
         r.header.details
     );
+}
+
+/// The live TUI end to end: `scxray demo` in a real terminal shows the run's
+/// stages as frames arrive from the live feed thread, stays on the crashed
+/// report, and its workbench pins against that final report (issue 13: it
+/// pinned against the first, empty one). `q` tears everything down.
+#[test]
+fn live_demo_tui_shows_the_crash_and_pins_against_the_final_report() {
+    if !ready("live_demo_tui_shows_the_crash_and_pins_against_the_final_report") {
+        return;
+    }
+    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let state = state_dir();
+    let cmd = format!(
+        "XDG_STATE_HOME={} TERM=xterm-256color {} demo --crash scx-bpf-error --phase-ms 1200; \
+         echo EXITED rc=$?; sleep 30",
+        state.path().display(),
+        bin().display()
+    );
+    let Some(t) = tmux::Tmux::start(160, 48, &cmd) else {
+        return;
+    };
+    // The title follows the run; the final report shows the crash.
+    let s = t.wait_until_within(Duration::from_secs(240), "the crashed report", |s| {
+        s.contains("cell 0 has no usable CPU left") && s.contains("run finished")
+    });
+    assert!(s.contains("scx_bpf_error"), "{s}");
+    t.keys(&["w", "i"]);
+    t.type_text("has no usable CPU left");
+    let s = t.wait_until("a verdict", |s| {
+        s.contains("PASS  ") || s.contains("FAIL  ")
+    });
+    assert!(
+        s.contains("PASS  ktstr would accept"),
+        "pinned against an old report:\n{s}"
+    );
+    t.keys(&["Escape", "q"]);
+    let s = t.wait_for("EXITED rc=");
+    assert!(s.contains("EXITED rc=1"), "a crash exits 1:\n{s}");
+    let saved = std::fs::read_dir(state.path().join("scxray/runs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(saved, 1, "the report is saved");
 }

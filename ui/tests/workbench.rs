@@ -7,7 +7,6 @@ mod common;
 use common::screen;
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +14,11 @@ use std::time::Duration;
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
+use scxray::cancel::Cancel;
 use scxray::matcher::{evaluate, Corpus, Field, NamedCorpus, Pin};
 use scxray_ui::keymap::Mode;
+use scxray_ui::matcher_worker::Engine;
 use scxray_ui::theme::Theme;
-use scxray_ui::worker::Engine;
 use scxray_ui::{handle_key, perform, Action, App, AppEvent, Effect, EffectOutcome, Reply};
 
 fn app() -> App {
@@ -438,14 +438,7 @@ fn stale_results_are_dropped() {
     let mut app = with_pin("lavd_dispatch", "");
     let gen = app.workbench().generation();
     let corpus = Corpus::from_report(app.report());
-    let old = evaluate(
-        &Pin::contains("zzz"),
-        &corpus,
-        0..10,
-        10,
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let old = evaluate(&Pin::contains("zzz"), &corpus, 0..10, 10, &Cancel::new()).unwrap();
     let stale = Reply::Evaluated {
         gen: gen - 1,
         window: 0..10,
@@ -496,7 +489,7 @@ fn event_loop_wakes_on_worker_replies() {
     // are handled in order, so the frame before `q` shows it.
     let mut tail: VecDeque<AppEvent> = VecDeque::new();
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    scxray_ui::run_events(&mut terminal, &mut app, || {
+    scxray_ui::run_with_app_events(&mut terminal, &mut app, || {
         if let Some(ev) = tail.pop_front() {
             return Ok(ev);
         }
@@ -607,4 +600,44 @@ fn matches_on_screen_are_drawn_in_the_matched_style() {
     }
     let before = &buf[(col - 1, row)];
     assert_ne!(before.bg, theme.matched.bg.unwrap());
+}
+
+/// Regression (issue 13, bug 1): a live run's workbench pinned against the
+/// first, empty report forever, even on the final report the TUI stays on.
+#[test]
+fn the_workbench_pins_against_the_newest_live_report() {
+    use scxray::run::live::{Event as RunEvent, LiveRun, RunMeta};
+    use scxray::run::record::{Record, Stream};
+    use scxray_ui::live_feed::LiveFrame;
+
+    let mut live = LiveRun::new(RunMeta::default());
+    let mut app = App::new(live.report(), "live").with_theme(Theme::plain());
+    screen(&mut app, 100, 30);
+    // A pin typed before the line exists: no match yet.
+    ch(&mut app, 'w');
+    ch(&mut app, 'i');
+    type_str(&mut app, "late crash text");
+    assert_eq!(
+        app.workbench().evaluation().unwrap().satisfied(),
+        Some(false)
+    );
+    live.apply(
+        RunEvent::Record(Record::SchedLine {
+            stream: Stream::Stderr,
+            line: "scx_bpf_error late crash text".into(),
+        }),
+        10,
+    );
+    app.show_live_frame(LiveFrame::of(&live, 10));
+    let view = app.workbench().view();
+    assert!(
+        view.corpus.as_str().contains("late crash text"),
+        "corpus: {:?}",
+        view.corpus.as_str()
+    );
+    assert_eq!(
+        app.workbench().evaluation().map(|e| e.satisfied()),
+        Some(Some(true)),
+        "the pin is evaluated again against the new report"
+    );
 }

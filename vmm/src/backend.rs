@@ -134,16 +134,10 @@ pub struct MemoryInfo {
 }
 
 impl MemoryInfo {
-    /// File offset of guest physical address `gpa`, if it is RAM.
+    /// File offset of guest physical address `gpa`, if it is RAM (see
+    /// [`layout::ram_offset`](crate::layout::ram_offset)).
     pub fn offset_of(&self, gpa: u64) -> Option<u64> {
-        const FOUR_GIB: u64 = 1 << 32;
-        if gpa < self.low_end {
-            Some(gpa)
-        } else if gpa >= FOUR_GIB && gpa - FOUR_GIB < self.size - self.low_end {
-            Some(gpa - FOUR_GIB + self.low_end)
-        } else {
-            None
-        }
+        crate::layout::ram_offset(gpa, self.size, self.low_end)
     }
 }
 

@@ -2,27 +2,32 @@
 //! scheduler, a workload and scxray's guest agent; feeds it; reads its memory;
 //! tears it down leaving no process or file behind.
 //!
-//! Implemented so far: [`kernel`] (which kernel to boot, scxray's kernel
-//! cache, `scxray kernel fetch` of Debian's sched_ext cloud kernel with its
-//! vmlinux and BTF), [`initramfs`], [`cancel`] (the Ctrl-C flag that long
-//! operations check so their cleanup guards run), and the VM itself:
-//! [`backend`] (what any VM backend is) with [`qemu`] (the one there is).
-//! Planned: scxray's own KVM VMM behind the same trait, and one `layout` file
-//! holding every guest address.
+//! | module | holds |
+//! |---|---|
+//! | [`session`] | one scheduler run: checks its inputs, builds the initramfs, boots it on a backend, turns what the guest says into the core crate's live events |
+//! | [`kernel`] | which kernel to boot, scxray's kernel cache, `scxray kernel fetch` of Debian's sched_ext cloud kernel with its vmlinux and BTF |
+//! | [`initramfs`] | the guest's cpio archives: agent, scheduler, workload and their libraries |
+//! | [`backend`] | what any VM backend is: [`GuestSpec`](backend::GuestSpec) in, [`GuestEvent`](backend::GuestEvent)s and a [`GuestExit`](backend::GuestExit) out |
+//! | [`qemu`] | the backend there is: QEMU on KVM or TCG (its own module table) |
+//! | [`layout`] | every guest address: q35's RAM split around the PCI hole, the kernel's image and direct map |
+//! | [`monitor`] | the host-side sampler reading the guest's runqueues out of its RAM |
+//! | [`io_at`] | the error for an I/O failure on a named path, shared by the kernel cache and fetch |
+//! | [`cancel`] | Ctrl-C and SIGTERM cancelling the core crate's `Cancel` token, which long operations check so their cleanup guards run |
+//!
+//! Planned: scxray's own KVM VMM behind the same [`Backend`](backend::Backend) trait.
 //!
 //! # Running a guest
 //!
 //! ```no_run
 //! use std::time::Duration;
 //! use scxray_vmm::backend::{Backend, ExitHow, GuestEvent, GuestSpec};
-//! use scxray_vmm::cancel::Cancel;
 //! use scxray_vmm::qemu::QemuBackend;
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let backend = QemuBackend::from_env()?; // $SCXRAY_QEMU, $SCXRAY_ACCEL
 //! let mut spec = GuestSpec::new("/path/vmlinuz", "/path/initramfs.cpio");
 //! spec.cmdline = "loglevel=7".into(); // after `console=ttyS0 nokaslr panic=-1 quiet`
 //! spec.deadline = Duration::from_secs(30); // scenario length + margin
-//! let cancel = Cancel::on_interrupt()?;
+//! let cancel = scxray_vmm::cancel::on_interrupt()?;
 //! let exit = backend.boot(&spec, &mut |event| match event {
 //!     GuestEvent::Console(line) => println!("console: {line}"),
 //!     GuestEvent::Record(record) => println!("agent: {record:?}"),
@@ -64,7 +69,9 @@
 pub mod backend;
 pub mod cancel;
 pub mod initramfs;
+pub mod io_at;
 pub mod kernel;
+pub mod layout;
 pub mod monitor;
 pub mod qemu;
 pub mod session;

@@ -2,7 +2,8 @@
 //! through a temporary apt source, into a kernel cache.
 //!
 //! It needs root, apt-get/apt-cache/dpkg-deb and the Debian mirror; without
-//! them it prints why and passes. Not to download 15 MB on every run, it uses a
+//! them it prints `skipped: <test>: <reason>` and passes, or fails under
+//! `SCXRAY_REQUIRE_VM`/`CI` (`tests/support/require.rs`). Not to download 15 MB on every run, it uses a
 //! persistent cache outside the repository: `$SCXRAY_TEST_CACHE`, else
 //! `~/.cache/scxray-test`. A kernel already there is reused (the fetch still
 //! updates the index to learn the newest release). `SCXRAY_TEST_FETCH_FRESH=1`
@@ -19,8 +20,13 @@ use scxray_vmm::kernel::{
     fetch, FetchError, FetchOptions, KernelCache, KernelSource, Resolver, Stage,
 };
 
+#[path = "../../tests/support/require.rs"]
+mod require;
+
+const TEST: &str = "fetches_the_cloud_kernel_and_reuses_it";
+
 fn skip(reason: &str) {
-    eprintln!("SKIPPED real kernel fetch: {reason}");
+    require::skip(TEST, reason);
 }
 
 fn is_root() -> bool {

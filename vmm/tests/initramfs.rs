@@ -12,6 +12,9 @@ use scxray_vmm::initramfs::{
     CacheUse, ElfError, ElfInfo, FoundVia, InitramfsBuilder, InitramfsError, LibraryResolver,
 };
 
+#[path = "../../tests/support/require.rs"]
+mod require;
+
 const EM_X86_64: u16 = 62;
 const EM_AARCH64: u16 = 183;
 
@@ -337,7 +340,10 @@ fn ldd_names(bin: &str) -> Option<Vec<String>> {
 fn closure_of_real_dynamic_binary_matches_ldd() {
     let ls = "/bin/ls";
     if !Path::new(ls).exists() {
-        eprintln!("skipped: no {ls} on this machine");
+        require::skip(
+            "closure_of_real_dynamic_binary_matches_ldd",
+            &format!("no {ls} on this machine"),
+        );
         return;
     }
     let r = LibraryResolver::from_host().unwrap();
@@ -399,7 +405,7 @@ fn sh_builder() -> InitramfsBuilder {
 #[test]
 fn archive_of_sh_holds_its_closure() {
     if !Path::new("/bin/sh").exists() || !Path::new("/bin/ls").exists() {
-        eprintln!("skipped: no /bin/sh or /bin/ls");
+        require::skip("archive_of_sh_holds_its_closure", "no /bin/sh or /bin/ls");
         return;
     }
     let t = Instant::now();
@@ -518,7 +524,10 @@ fn cpio_list(segment: &[u8]) -> Option<Vec<String>> {
         .stderr(Stdio::piped())
         .spawn()
     else {
-        eprintln!("skipped the `cpio -it` check: no cpio binary on this machine");
+        require::skip(
+            "archive_of_sh_holds_its_closure",
+            "its `cpio -it` cross-check: no cpio binary (apt-get install cpio)",
+        );
         return None;
     };
     let mut stdin = child.stdin.take().unwrap();
@@ -551,7 +560,10 @@ fn extracted_archive_runs_in_a_chroot() {
         .ok()
         .is_some_and(|o| o.stdout.starts_with(b"0\n"));
     if !root_ok || !Path::new("/usr/sbin/chroot").exists() {
-        eprintln!("skipped: needs root and chroot(8) to run the closure");
+        require::skip(
+            "extracted_archive_runs_in_a_chroot",
+            "needs root and chroot(8) to run the closure",
+        );
         return;
     }
     let mut buf = Vec::new();
@@ -566,7 +578,13 @@ fn extracted_archive_runs_in_a_chroot() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if stderr.contains("Operation not permitted") {
-        eprintln!("skipped: chroot not permitted here ({stderr})");
+        require::not_on_this_machine(
+            "extracted_archive_runs_in_a_chroot",
+            &format!(
+                "chroot is not permitted in this container ({})",
+                stderr.trim()
+            ),
+        );
         return;
     }
     assert!(out.status.success(), "{stderr}");

@@ -6,8 +6,14 @@
 //! `$SCXRAY_KERNEL`, scxray's kernel cache (`scxray kernel fetch`), the
 //! host's /boot, else the test cache of `tests/fetch.rs`
 //! (`$SCXRAY_TEST_CACHE` or `~/.cache/scxray-test`). Without them each test
-//! prints why it skips and passes. VM tests take a lock so that they run
-//! one at a time even without `--test-threads=1`: TCG guests are CPU-heavy.
+//! prints `skipped: <test>: <reason>` and passes, or fails under
+//! `SCXRAY_REQUIRE_VM`/`CI` (`tests/support/require.rs`). VM tests take a
+//! lock so that they run one at a time even without `--test-threads=1`: TCG
+//! guests are CPU-heavy.
+//!
+//! How long a boot takes against a bare QEMU boot is measured by
+//! `scripts/perf.sh`, not asserted here: a timing on a shared host is not a
+//! test.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -22,6 +28,9 @@ use scxray_vmm::initramfs::InitramfsBuilder;
 use scxray_vmm::kernel::{KernelCache, Resolver};
 use scxray_vmm::qemu::{self, AccelChoice, QemuBackend};
 
+#[path = "../../tests/support/require.rs"]
+mod require;
+
 static VM: Mutex<()> = Mutex::new(());
 
 struct Env {
@@ -35,8 +44,9 @@ struct Env {
     _dir: tempfile::TempDir,
 }
 
-fn skip(test: &str, why: &str) -> Option<Env> {
-    eprintln!("SKIPPED {test}: {why}");
+/// `None` after [`require::require_vm`] has skipped `test` (or failed it).
+fn missing(test: &str, why: &str) -> Option<Env> {
+    require::require_vm(test, Some(why.to_owned()));
     None
 }
 
@@ -58,13 +68,13 @@ fn find_kernel() -> Option<PathBuf> {
 fn env(test: &str) -> Option<Env> {
     let lock = VM.lock().unwrap_or_else(|e| e.into_inner());
     let Ok(qemu) = QemuBackend::from_env().and_then(|b| b.qemu_path()) else {
-        return skip(
+        return missing(
             test,
             "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)",
         );
     };
     let Some(kernel) = find_kernel() else {
-        return skip(
+        return missing(
             test,
             "no sched_ext kernel: run `scxray kernel fetch` (or tests/fetch.rs) first",
         );
@@ -534,8 +544,11 @@ fn accelerator_probe_and_cache() {
 
 /// scxray's boot (spawn → hello, and the whole `boot` call) against a bare
 /// QEMU boot of the same kernel and initramfs (spawn → powered off), in
-/// one run, alternating to share the host's load fairly.
+/// one run, alternating to share the host's load fairly. A measurement, so
+/// ignored: `scripts/perf.sh` runs it and reports the times; only that
+/// each boot powers off and leaves nothing behind is asserted.
 #[test]
+#[ignore = "a measurement: scripts/perf.sh runs it"]
 fn boot_time_against_bare_qemu() {
     let Some(env) = env("boot_time_against_bare_qemu") else {
         return;
@@ -601,17 +614,17 @@ fn boot_time_against_bare_qemu() {
     let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
     let (bare_s, hello_s, wall_s) = (min(&bare), min(&hello), min(&wall));
     eprintln!(
-        "boot timing ({}): bare QEMU spawn→powered off {bare_s:.2} s {bare:.2?}; scxray spawn→hello {hello_s:.2} s \
-         {hello:.2?}, whole boot() call {wall_s:.2} s {wall:.2?}; ratio hello/bare {:.2}, boot()/bare {:.2}",
+        "boot timing: {}, kernel {}",
         accel.why,
+        env.kernel.display()
+    );
+    eprintln!("  bare QEMU, spawn → powered off:    {bare_s:6.2} s (best of {bare:.2?})");
+    eprintln!("  scxray boot(), spawn → hello:      {hello_s:6.2} s (best of {hello:.2?})");
+    eprintln!("  scxray boot(), the whole call:     {wall_s:6.2} s (best of {wall:.2?})");
+    eprintln!(
+        "  ratio hello/bare {:.2}, boot()/bare {:.2}",
         hello_s / bare_s,
         wall_s / bare_s
-    );
-    // Generous: the host is shared; a real regression (a stall in the run
-    // loop, a slow teardown) shows as a multiple.
-    assert!(
-        wall_s < bare_s * 1.6 + 1.0,
-        "scxray {wall_s:.2} s against bare {bare_s:.2} s"
     );
 }
 

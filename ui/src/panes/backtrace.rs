@@ -6,10 +6,11 @@
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::report::{Frame, FrameClass};
+use scxray::report::{Frame, FrameClass, Report};
 use unicode_width::UnicodeWidthStr;
 
 use super::{Ctx, Pane};
+use crate::source_lookup::SourceState;
 use crate::theme::Theme;
 
 /// Frame text wider than this is not padded to align the class column.
@@ -96,7 +97,11 @@ impl Pane for BacktracePane {
             .frame
             .and_then(|i| crash.backtrace.get(i).map(|f| (i, f)))
         {
-            lines.extend(frame_details(frame, ctx.frame_source, theme));
+            let source = match ctx.source {
+                SourceState::Found(hit) => Some(hit),
+                _ => None,
+            };
+            lines.extend(frame_details(frame, source, theme));
         }
         lines
     }
@@ -174,6 +179,11 @@ pub(crate) fn class_tag(class: &FrameClass) -> &'static str {
         FrameClass::Generic => "generic",
         FrameClass::Kernel => "",
     }
+}
+
+/// The pane list's entry: always there, it says when there is no crash.
+pub fn panes(_report: &Report) -> Vec<Box<dyn Pane>> {
+    vec![Box::new(BacktracePane)]
 }
 
 #[cfg(test)]

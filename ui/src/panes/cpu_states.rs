@@ -3,7 +3,7 @@
 //! `ops.dump_task` lines.
 
 use ratatui::text::{Line, Span};
-use scxray::report::{CpuState, TaskState};
+use scxray::report::{CpuState, Report, TaskState};
 use unicode_width::UnicodeWidthStr;
 
 use super::backtrace::{class_tag, frame_style, frame_text};
@@ -124,6 +124,11 @@ fn fields<'a>(pairs: &[(String, String)], indent: usize, width: usize, out: &mut
     if !line.is_empty() {
         out.push(Line::raw(format!("{:indent$}{line}", "")));
     }
+}
+
+/// The pane list's entry: always there, it says when the dump has none.
+pub fn panes(_report: &Report) -> Vec<Box<dyn Pane>> {
+    vec![Box::new(CpuStatesPane)]
 }
 
 #[cfg(test)]

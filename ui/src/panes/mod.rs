@@ -1,11 +1,12 @@
 //! The panes listed in the tab bar, one per file, and what they share.
 //!
 //! A pane is anything implementing [`Pane`]. Adding one means writing its file
-//! and pushing it in [`build`]; the tab bar, digit keys, scrolling and the
-//! position shown in the border come for free from the app.
+//! and adding its name to the `pane_list!` below; the tab bar, digit keys,
+//! scrolling and the position shown in the border come for free from the app.
 //!
 //! Panes draw from `&self` and a read-only [`Ctx`]: drawing never mutates app
-//! state. The only cache (a text pane's line index) sits in a `OnceCell`.
+//! state. Caches of derived data (a text pane's line index, the Source
+//! pane's highlighted code) sit in cells and depend only on the pane's input.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -15,18 +16,32 @@ use unicode_width::UnicodeWidthChar;
 
 use crate::theme::Theme;
 
-pub mod backtrace;
-pub mod cpu_states;
 pub mod export;
-pub mod find;
 pub mod help;
 pub mod monitor_chart;
-pub mod notes;
-pub mod source;
-pub mod summary;
-pub mod text;
-pub mod timeline;
-pub mod workbench;
+
+/// Declares each pane module and lists it in tab order: a report gets the
+/// panes each module's `panes(&Report)` returns, in this order.
+macro_rules! pane_list {
+    ($($pane:ident),* $(,)?) => {
+        $(pub mod $pane;)*
+        const PANE_LIST: &[fn(&Report) -> Vec<Box<dyn Pane>>] = &[$($pane::panes),*];
+    };
+}
+
+// Adding a pane: write `panes/NAME.rs` with a `Pane` impl and
+// `pub fn panes(&Report) -> Vec<Box<dyn Pane>>`, then add NAME here. The
+// workbench stays last.
+pane_list! {
+    summary,
+    backtrace,
+    cpu_states,
+    timeline,
+    text,
+    source,
+    notes,
+    workbench,
+}
 
 /// What a pane may read while drawing or measuring.
 #[derive(Clone, Copy)]
@@ -36,11 +51,11 @@ pub struct Ctx<'a> {
     pub crash: Option<(usize, &'a Crash)>,
     pub theme: &'a Theme,
     /// The matcher workbench's state, for its pane.
-    pub workbench: Option<&'a workbench::Workbench>,
+    pub workbench: Option<&'a crate::workbench::Workbench>,
     /// The backtrace frame clicked, if any.
     pub frame: Option<usize>,
-    /// Where that frame's function is defined, when `--source` found it.
-    pub frame_source: Option<&'a scxray::source::SourceHit>,
+    /// Where that frame's function is defined, or how the lookup stands.
+    pub source: &'a crate::source_lookup::SourceState,
 }
 
 /// An overlay of `line_count` lines (plus borders) at most `max_width` wide,
@@ -209,27 +224,11 @@ pub trait Pane {
     }
 }
 
-/// The panes for a report: the fixed ones, one per section, the selected
-/// frame's source, notes, then the matcher workbench, always last (`w` jumps
-/// there).
+/// The panes for a report, in tab order (see [`pane_list!`]): the fixed
+/// ones, one per section, the selected frame's source, notes, then the
+/// matcher workbench, always last (`w` jumps there).
 pub fn build(report: &Report) -> Vec<Box<dyn Pane>> {
-    let mut panes: Vec<Box<dyn Pane>> = vec![
-        Box::new(summary::SummaryPane),
-        Box::new(backtrace::BacktracePane),
-        Box::new(cpu_states::CpuStatesPane),
-    ];
-    panes.extend(timeline::TimelinePane::for_report(report).map(|p| Box::new(p) as Box<dyn Pane>));
-    for (i, section) in report.sections.iter().enumerate() {
-        panes.push(Box::new(text::TextPane::for_section(i, section)));
-    }
-    if !report.crashes.is_empty() {
-        panes.push(Box::new(source::SourcePane::default()));
-    }
-    if !report.notes.is_empty() {
-        panes.push(Box::new(notes::NotesPane));
-    }
-    panes.push(Box::new(workbench::WorkbenchPane));
-    panes
+    PANE_LIST.iter().flat_map(|panes| panes(report)).collect()
 }
 
 /// A pane's role: its own, or its section's.

@@ -7,7 +7,7 @@
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::monitor::sample::{stuck_cpus, Sample};
+use scxray::host_monitor::sample::{stuck_cpus, Sample};
 
 use crate::theme::Theme;
 
@@ -221,7 +221,7 @@ pub fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scxray::monitor::sample::CpuSample;
+    use scxray::host_monitor::sample::CpuSample;
 
     fn sample(at_ms: u64, cpus: &[(u32, u32, u64)]) -> Sample {
         Sample {

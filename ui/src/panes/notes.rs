@@ -4,6 +4,8 @@
 
 use ratatui::text::{Line, Span};
 
+use scxray::report::Report;
+
 use super::{wrap, Ctx, Pane};
 
 pub struct NotesPane;
@@ -40,4 +42,12 @@ impl Pane for NotesPane {
         }
         lines
     }
+}
+
+/// The pane list's entry: only when something was skipped or repaired.
+pub fn panes(report: &Report) -> Vec<Box<dyn Pane>> {
+    if report.notes.is_empty() {
+        return Vec::new();
+    }
+    vec![Box::new(NotesPane)]
 }

@@ -11,11 +11,12 @@ use std::cell::RefCell;
 use std::path::PathBuf;
 
 use ratatui::text::{Line, Span};
-use scxray::report::{Crash, FrameClass};
+use scxray::report::{Crash, FrameClass, Report};
 use scxray::source::SourceHit;
 
 use super::backtrace::{class_tag, frame_style, frame_text};
 use super::{Ctx, Pane, Role};
+use crate::source_lookup::SourceState;
 use crate::syntax::highlight;
 
 /// Lines above the code: the frame, where it was found, a blank.
@@ -107,11 +108,20 @@ impl Pane for SourcePane {
         }
         let mut lines = vec![Line::from(head)];
         let name = source_name(crash, i).unwrap_or_default();
-        let Some(hit) = ctx.frame_source else {
-            lines.push(Line::styled(
-                format!("No source found for {name}."),
-                theme.warning,
-            ));
+        let hit = match ctx.source {
+            SourceState::Found(hit) => hit,
+            SourceState::LookingUp => {
+                lines.push(Line::styled(
+                    format!("looking up {name} in the --source directories…"),
+                    theme.dim,
+                ));
+                return lines;
+            }
+            SourceState::Idle | SourceState::NotFound => {
+                lines.push(Line::styled(
+                    format!("No source found for {name}."),
+                    theme.warning,
+                ));
             lines.push(Line::styled(
                 "scxray open --source DIR looks functions up by name in the C and BPF C files \
                  under DIR; scxray demo adds the demo scheduler's source.",
@@ -119,10 +129,11 @@ impl Pane for SourcePane {
             ));
             lines.push(Line::raw(""));
             lines.push(Line::styled(
-                "Probe data (arguments, file:line) comes with auto-repro.",
-                theme.dim,
-            ));
-            return lines;
+                    "Probe data (arguments, file:line) comes with auto-repro.",
+                    theme.dim,
+                ));
+                return lines;
+            }
         };
         lines.push(Line::styled(
             format!(
@@ -153,4 +164,12 @@ impl Pane for SourcePane {
         }
         lines
     }
+}
+
+/// The pane list's entry: a crash has frames whose source can be shown.
+pub fn panes(report: &Report) -> Vec<Box<dyn Pane>> {
+    if report.crashes.is_empty() {
+        return Vec::new();
+    }
+    vec![Box::new(SourcePane::default())]
 }

@@ -396,6 +396,11 @@ fn outcome_label(outcome: &Outcome) -> Option<String> {
     }
 }
 
+/// The pane list's entry: every report has a summary.
+pub fn panes(_report: &Report) -> Vec<Box<dyn Pane>> {
+    vec![Box::new(SummaryPane)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

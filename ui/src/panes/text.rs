@@ -14,15 +14,13 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::report::{Section, Text};
-use unicode_width::UnicodeWidthChar;
+use scxray::report::{Report, Section, Text};
 
-use super::find::{self, FindMode, Needle};
+use crate::find::{self, FindError, FindMode, Needle};
+use crate::line_index::LineIndex;
 use super::{Ctx, Pane};
 use crate::theme::Theme;
-
-/// Tab stops in section text, as terminals and kernel logs assume.
-pub(crate) const TAB_WIDTH: usize = 8;
+use crate::widgets::text_line;
 
 /// Bytes of a line looked at for log colouring: what can be on screen.
 const COLOUR_SCAN: usize = 1024;
@@ -96,6 +94,11 @@ impl TextPane {
             search_mode: FindMode::Text,
             filter_mode: FindMode::Text,
         }
+    }
+
+    /// The section's index in a rebuilt report (live mode keeps the pane).
+    pub fn set_section(&mut self, section: usize) {
+        self.section = Some(section);
     }
 
     fn index(&self) -> &LineIndex {
@@ -176,7 +179,7 @@ impl TextPane {
     /// shown lines; the current match is cleared. An invalid regex, or one
     /// matching empty text, clears the search (nothing is highlighted) and
     /// gives the one-line reason.
-    pub fn set_search(&mut self, query: &str, mode: FindMode) -> Result<(), String> {
+    pub fn set_search(&mut self, query: &str, mode: FindMode) -> Result<(), FindError> {
         self.search_mode = mode;
         let needle = Needle::for_search(query, mode);
         let ok = needle.as_ref().map(|_| ()).map_err(Clone::clone);
@@ -217,7 +220,7 @@ impl TextPane {
 
     /// Sets the filter (empty clears it). Returns the number of lines shown;
     /// an invalid regex changes nothing and gives the one-line reason.
-    pub fn apply_filter(&mut self, text: &str, mode: FindMode) -> Result<usize, String> {
+    pub fn apply_filter(&mut self, text: &str, mode: FindMode) -> Result<usize, FindError> {
         let needle = Needle::for_filter(text, mode)?;
         self.filter_mode = mode;
         self.filter = needle.map(|needle| Filter {
@@ -346,6 +349,57 @@ impl TextPane {
         }
     }
 
+    /// Live mode: the section grew to `body`. When `body` starts with the
+    /// current body, the pane keeps its search, filter and current match and
+    /// scans only the new lines; otherwise nothing changes and this returns
+    /// false (the caller builds a new pane).
+    pub fn grow(&mut self, body: Text) -> bool {
+        let old_len = self.body.len();
+        if body.len() < old_len || body.as_bytes()[..old_len] != *self.body.as_bytes() {
+            return false;
+        }
+        let Some(index) = self.index.take() else {
+            // Never drawn nor searched: nothing to extend.
+            self.body = body;
+            return true;
+        };
+        // The old last line may have been cut mid-line: scan from its start.
+        let first_line = index.len().saturating_sub(1);
+        let index = index.extend(&body, old_len);
+        let from = if index.is_empty() {
+            0
+        } else {
+            index.start(first_line.min(index.len() - 1))
+        };
+        self.body = body;
+        if let Some(f) = &mut self.filter {
+            f.lines.retain(|&l| (l as usize) < first_line);
+            // It was valid when applied.
+            if let Ok(Some(needle)) = Needle::for_filter(&f.text, f.mode) {
+                f.lines
+                    .extend(find::filter_lines_from(&self.body, &index, &needle, from));
+            }
+        }
+        let _ = self.index.set(index);
+        if let Some(s) = &self.search {
+            let mut counted = s.counted.clone();
+            counted.retain(|&at| at < from);
+            let capped = find::count_into(
+                    &mut counted,
+                    &self.body,
+                    self.index(),
+                    &s.needle,
+                    from,
+                    |l| self.shown(l),
+                );
+            if let Some(s) = &mut self.search {
+                s.counted = counted;
+                s.capped = capped;
+            }
+        }
+        true
+    }
+
     /// Applies a [`TextPane::find_state`]: the filter, then the search.
     pub fn restore_find_state(&mut self, state: &FindState) {
         // Both were valid when saved; an error would leave them cleared.
@@ -417,35 +471,22 @@ impl Pane for TextPane {
             .filter(|o| Some(o.section) == self.section)
             .map(|o| o.first_line..=o.last_line);
 
-        let digits = total.to_string().len();
-        // Below this width the gutter would leave no room for text.
-        let gutter = usize::from(area.width) >= digits + 8;
-        let text_width = usize::from(area.width) - if gutter { digits + 1 } else { 0 };
+        let digits = text_line::gutter_digits(total, area.width);
+        let text_width = usize::from(area.width) - digits.map_or(0, |d| d + 1);
         let first = scroll.min(rows - 1);
         for (row, r) in area.rows().zip(first..rows) {
             let i = self.line_at_row(r);
             let raw = index.line(&self.body, i);
             let mut marks = log_marks(theme, raw);
             marks.extend(self.search_marks(theme, i, raw));
-            let (text, cut) = fit_styled(raw, text_width, &marks);
-            let mut spans = Vec::with_capacity(text.len() + 3);
-            if gutter {
+            let fitted = text_line::fit(raw, 0, text_width, &marks);
+            let mut spans = Vec::with_capacity(fitted.spans.len() + 3);
+            if let Some(digits) = digits {
                 let in_crash = crash_lines.as_ref().is_some_and(|r| r.contains(&i));
-                spans.push(Span::styled(
-                    format!("{:>digits$}", i + 1),
-                    if in_crash {
-                        theme.warning
-                    } else {
-                        theme.line_number
-                    },
-                ));
-                spans.push(Span::styled(
-                    if in_crash { "▌" } else { "│" },
-                    if in_crash { theme.warning } else { theme.dim },
-                ));
+                spans.extend(text_line::gutter(i, digits, in_crash, theme));
             }
-            spans.extend(text);
-            if cut {
+            spans.extend(fitted.spans);
+            if fitted.cut_at.is_some() {
                 spans.push(Span::styled("…", theme.dim));
             }
             buf.set_line(row.x, row.y, &Line::from(spans), row.width);
@@ -526,138 +567,14 @@ fn kernel_timestamp(head: &[u8]) -> Option<Range<usize>> {
     ok.then_some(open..close + 1)
 }
 
-/// Byte offsets where each line starts. `u32` halves the index for the
-/// common case of bodies under 4 GiB.
-pub(crate) enum LineIndex {
-    Narrow(Vec<u32>),
-    Wide(Vec<usize>),
-}
-
-impl LineIndex {
-    pub(crate) fn build(body: &str) -> LineIndex {
-        let bytes = body.as_bytes();
-        let starts = std::iter::once(0)
-            .chain(memchr::memchr_iter(b'\n', bytes).map(|nl| nl + 1))
-            // A final newline ends the last line; it does not start an empty one.
-            .filter(|&start| start < bytes.len());
-        if u32::try_from(bytes.len()).is_ok() {
-            // Every start is below the length, so it fits too.
-            LineIndex::Narrow(starts.map(|s| s as u32).collect())
-        } else {
-            LineIndex::Wide(starts.collect())
-        }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            LineIndex::Narrow(v) => v.len(),
-            LineIndex::Wide(v) => v.len(),
-        }
-    }
-
-    /// 0-based line holding byte `offset` (the last line past the end).
-    pub(crate) fn line_of(&self, offset: usize) -> usize {
-        let after = match self {
-            LineIndex::Narrow(v) => v.partition_point(|&s| s as usize <= offset),
-            LineIndex::Wide(v) => v.partition_point(|&s| s <= offset),
-        };
-        after.saturating_sub(1)
-    }
-
-    pub(crate) fn start(&self, i: usize) -> usize {
-        match self {
-            LineIndex::Narrow(v) => v[i] as usize,
-            LineIndex::Wide(v) => v[i],
-        }
-    }
-
-    /// Line `i` (< len) without its newline or a trailing CR.
-    pub(crate) fn line<'s>(&self, body: &'s str, i: usize) -> &'s str {
-        let start = self.start(i);
-        let end = if i + 1 < self.len() {
-            self.start(i + 1) - 1
-        } else {
-            body.len()
-        };
-        let line = &body[start..end];
-        line.strip_suffix('\n')
-            .unwrap_or(line)
-            .trim_end_matches('\r')
-    }
-}
-
-/// The part of `line` that fits in `width` columns, tabs expanded and control
-/// characters in caret notation (`^[` for ESC) so escape sequences in logs
-/// cannot move the cursor. True when the line was cut; one column is then
-/// left for the mark. Reads at most about `width` characters of the line.
-#[cfg(test)]
-fn fit_line(line: &str, width: usize) -> (String, bool) {
-    let (spans, cut) = fit_styled(line, width, &[]);
-    (spans.iter().map(|s| s.content.as_ref()).collect(), cut)
-}
-
-/// [`fit_line`] as spans: each character takes the styles of the `marks`
-/// (byte ranges of `line`) holding it, later marks patching earlier ones.
-fn fit_styled(
-    line: &str,
-    width: usize,
-    marks: &[(Range<usize>, Style)],
-) -> (Vec<Span<'static>>, bool) {
-    // (text, columns, style) per character, to back off for the cut mark.
-    let mut pieces: Vec<(String, usize, Style)> = Vec::with_capacity(width.min(line.len()));
-    let mut cols = 0;
-    let mut cut = false;
-    for (at, c) in line.char_indices() {
-        let (text, w) = match c {
-            '\t' => {
-                let n = TAB_WIDTH - cols % TAB_WIDTH;
-                (" ".repeat(n), n)
-            }
-            c if c.is_control() => (format!("^{}", caret(c)), 2),
-            c => (c.to_string(), c.width().unwrap_or(0)),
-        };
-        if cols + w > width {
-            while cols + 1 > width {
-                let Some((_, w, _)) = pieces.pop() else {
-                    break;
-                };
-                cols -= w;
-            }
-            cut = width > 0;
-            break;
-        }
-        let style = marks
-            .iter()
-            .filter(|(r, _)| r.contains(&at))
-            .fold(Style::new(), |s, (_, m)| s.patch(*m));
-        cols += w;
-        pieces.push((text, w, style));
-    }
-    let mut spans: Vec<Span<'static>> = Vec::new();
-    let mut text = String::new();
-    let mut style = None;
-    for (t, _, s) in pieces {
-        if style.is_some_and(|st| st != s) {
-            spans.push(Span::styled(
-                std::mem::take(&mut text),
-                style.unwrap_or_default(),
-            ));
-        }
-        style = Some(s);
-        text.push_str(&t);
-    }
-    if !text.is_empty() {
-        spans.push(Span::styled(text, style.unwrap_or_default()));
-    }
-    (spans, cut)
-}
-
-/// `^@`..`^_` for C0 controls, `^?` for DEL and anything else.
-pub(crate) fn caret(c: char) -> char {
-    match c as u32 {
-        n @ 0..=0x1f => char::from(b'@' + n as u8),
-        _ => '?',
-    }
+/// The pane list's entry: one text pane per section, in report order.
+pub fn panes(report: &Report) -> Vec<Box<dyn Pane>> {
+    report
+        .sections
+        .iter()
+        .enumerate()
+        .map(|(i, section)| Box::new(TextPane::for_section(i, section)) as Box<dyn Pane>)
+        .collect()
 }
 
 #[cfg(test)]
@@ -665,35 +582,6 @@ mod tests {
     use super::*;
     use crate::theme::Theme;
     use scxray::report::{Header, Report};
-
-    fn lines_of(body: &str) -> Vec<String> {
-        let idx = LineIndex::build(body);
-        (0..idx.len())
-            .map(|i| idx.line(body, i).to_string())
-            .collect()
-    }
-
-    #[test]
-    fn index_splits_lines_like_str_lines() {
-        for body in ["", "a", "a\n", "a\nb", "a\r\nb\r\n", "\n\nx", "a\n\n"] {
-            let want: Vec<String> = body.lines().map(str::to_string).collect();
-            assert_eq!(lines_of(body), want, "body {body:?}");
-        }
-    }
-
-    #[test]
-    fn fit_line_cuts_at_width_with_room_for_the_mark() {
-        assert_eq!(fit_line("hello", 5), ("hello".to_string(), false));
-        assert_eq!(fit_line("hello!", 5), ("hell".to_string(), true));
-        assert_eq!(fit_line("a\tb", 20), ("a       b".to_string(), false));
-        assert_eq!(
-            fit_line("\x1b[31mred", 20),
-            ("^[[31mred".to_string(), false)
-        );
-        assert_eq!(fit_line("漢字漢字", 5), ("漢字".to_string(), true));
-        assert_eq!(fit_line("abc", 0), (String::new(), false));
-        assert_eq!(fit_line("", 0), (String::new(), false));
-    }
 
     #[test]
     fn renders_only_what_fits_and_marks_cut_lines() {
@@ -711,7 +599,7 @@ mod tests {
             theme: &theme,
             workbench: None,
             frame: None,
-            frame_source: None,
+            source: &crate::source_lookup::SourceState::Idle,
         };
         let body: String = (1..=12)
             .map(|i| format!("line {i} {}\n", "x".repeat(i)))
@@ -734,6 +622,27 @@ mod find_tests {
 
     fn pane(body: &str) -> TextPane {
         TextPane::new("log".into(), None, Text::from(body.to_string()))
+    }
+
+    #[test]
+    fn a_grown_body_keeps_search_and_filter_as_if_built_anew() {
+        let old = "a dsq 1\nidle\nb dsq";
+        let new = "a dsq 1\nidle\nb dsq 2\nidle\nc dsq 3\n";
+        let mut p = pane(old);
+        p.apply_filter("dsq", FindMode::Text).unwrap();
+        p.set_search(r"dsq \d", FindMode::Regex).unwrap();
+        assert_eq!(p.match_status(), "1 matches");
+        assert!(p.grow(Text::from(new.to_string())));
+        let mut fresh = pane(new);
+        fresh.apply_filter("dsq", FindMode::Text).unwrap();
+        fresh.set_search(r"dsq \d", FindMode::Regex).unwrap();
+        assert_eq!(p.match_status(), fresh.match_status());
+        assert_eq!(p.match_status(), "3 matches");
+        assert_eq!(p.row_count(), fresh.row_count());
+        assert_eq!(p.border_note(), fresh.border_note());
+        // Not an append: the caller must build a new pane.
+        assert!(!p.grow(Text::from("other".to_string())));
+        assert_eq!(p.row_count(), 3);
     }
 
     #[test]
@@ -777,7 +686,7 @@ mod find_tests {
         assert!(p.apply_filter("(", FindMode::Regex).is_err());
         assert_eq!((p.filter_text(), p.row_count()), ("a", 2));
         assert_eq!(p.filter_mode(), FindMode::Text);
-        let e = p.set_search("b|", FindMode::Regex).unwrap_err();
+        let e = p.set_search("b|", FindMode::Regex).unwrap_err().to_string();
         assert!(e.contains("empty"), "{e}");
         assert_eq!((p.query(), p.search_mode()), ("", FindMode::Regex));
         assert_eq!(p.match_status(), "no search");
@@ -834,9 +743,10 @@ mod colour_tests {
     #[test]
     fn marks_style_the_characters_they_cover() {
         let t = Theme::dark();
-        let (spans, cut) = fit_styled("ab\tcd", 20, &[(1..4, t.matched)]);
-        assert!(!cut);
-        let parts: Vec<(&str, Style)> = spans
+        let fitted = text_line::fit("ab\tcd", 0, 20, &[(1..4, t.matched)]);
+        assert!(fitted.cut_at.is_none());
+        let parts: Vec<(&str, Style)> = fitted
+            .spans
             .iter()
             .map(|s| (s.content.as_ref(), s.style))
             .collect();

@@ -14,11 +14,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::monitor::sample::Sample;
-use scxray::monitor::samples_text::{parse_crash_ms, parse_samples};
+use scxray::host_monitor::sample::Sample;
+use scxray::host_monitor::samples_text::{parse_crash_ms, parse_samples};
 use scxray::report::{Report, SectionKind};
 use scxray::sections::{
-    self, Direction, Monitor, Phase, PhaseEvent, Stall, Timeline, VerdictStatus,
+    self, Direction, MonitorSection, Phase, PhaseEvent, Stall, Timeline, VerdictStatus,
 };
 use unicode_width::UnicodeWidthStr;
 
@@ -34,7 +34,7 @@ const FILLS: [&str; 2] = ["█", "▒"];
 
 pub struct TimelinePane {
     timeline: Option<Timeline>,
-    monitor: Option<Monitor>,
+    monitor: Option<MonitorSection>,
     /// The host monitor's raw samples (scxray's `monitor samples` section)
     /// and the crash time recorded with them.
     samples: Vec<Sample>,
@@ -791,6 +791,14 @@ fn cut(text: &str, width: usize) -> String {
 
 fn pad(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(width.saturating_sub(text.width())))
+}
+
+/// The pane list's entry: only when there is something to put on a time axis.
+pub fn panes(report: &Report) -> Vec<Box<dyn Pane>> {
+    TimelinePane::for_report(report)
+        .map(|p| Box::new(p) as Box<dyn Pane>)
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,35 +3,26 @@
 //! accept it, how often each field matches, every diagnostic, where a
 //! missing match stops matching, and whether clean runs match too.
 //!
-//! [`Workbench`] is the state (the two fields, the latest results, the
-//! engine that runs searches); the app owns it and hands it to
-//! [`WorkbenchPane`] through [`Ctx`] for drawing. Results arrive as
-//! [`Reply`]s tagged with a generation; anything older than the current
-//! pin is dropped.
+//! This file draws; the state (the two fields, the latest results, the
+//! corpus and its scroll) is the [`Workbench`] component in
+//! `ui/src/workbench.rs`, which the app owns and hands to [`WorkbenchPane`]
+//! through [`Ctx`].
 
-use std::cell::OnceCell;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Position, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::matcher::export::suggest_test_name;
-use scxray::matcher::pin::scheduler_const;
-use scxray::matcher::{
-    ControlReport, Corpus, Evaluation, ExportSpec, Field, NamedCorpus, Pin, PinSuggestion,
-    PrefixHint, Severity,
-};
-use scxray::report::{Report, SectionKind, Text};
+use scxray::matcher::{Evaluation, Field, Severity, Verdict};
 use unicode_width::UnicodeWidthChar;
 
-use super::text::{caret, LineIndex, TAB_WIDTH};
 use super::{wrap, Ctx, Pane};
+use crate::corpus_view::CorpusView;
 use crate::theme::Theme;
-use crate::worker::{Engine, Job, JobCorpus, Reply, Request, SuggestFrom};
+use crate::widgets::line_input::LineInput;
+use crate::widgets::text_line::{self, caret};
+use crate::workbench::Workbench;
 
 /// Rows the corpus view keeps (plus its rule) before info lines are cut.
 const MIN_CORPUS_ROWS: u16 = 3;
@@ -40,626 +31,7 @@ const LABEL_WIDTH: usize = 11;
 /// Room for the match count right of a field.
 const COUNT_WIDTH: usize = 14;
 
-/// One editable line of text with a cursor (a byte offset on a char boundary).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LineInput {
-    text: String,
-    cursor: usize,
-}
-
-impl LineInput {
-    pub fn text(&self) -> &str {
-        &self.text
-    }
-
-    pub fn cursor(&self) -> usize {
-        self.cursor
-    }
-
-    /// Replaces the text; the cursor goes to the end.
-    pub fn set(&mut self, text: &str) {
-        self.text = text.to_string();
-        self.cursor = self.text.len();
-    }
-
-    pub fn insert(&mut self, c: char) {
-        self.text.insert(self.cursor, c);
-        self.cursor += c.len_utf8();
-    }
-
-    fn prev(&self) -> Option<usize> {
-        self.text[..self.cursor]
-            .char_indices()
-            .last()
-            .map(|(i, _)| i)
-    }
-
-    fn next(&self) -> Option<usize> {
-        self.text[self.cursor..]
-            .chars()
-            .next()
-            .map(|c| self.cursor + c.len_utf8())
-    }
-
-    /// Each edit returns whether the text changed (and a search is due).
-    pub fn backspace(&mut self) -> bool {
-        let Some(p) = self.prev() else { return false };
-        self.text.replace_range(p..self.cursor, "");
-        self.cursor = p;
-        true
-    }
-
-    pub fn delete(&mut self) -> bool {
-        let Some(n) = self.next() else { return false };
-        self.text.replace_range(self.cursor..n, "");
-        true
-    }
-
-    pub fn left(&mut self) {
-        self.cursor = self.prev().unwrap_or(0);
-    }
-
-    pub fn right(&mut self) {
-        self.cursor = self.next().unwrap_or(self.text.len());
-    }
-
-    pub fn home(&mut self) {
-        self.cursor = 0;
-    }
-
-    pub fn end(&mut self) {
-        self.cursor = self.text.len();
-    }
-
-    /// Ctrl-U: delete from the start to the cursor.
-    pub fn delete_to_start(&mut self) -> bool {
-        let changed = self.cursor > 0;
-        self.text.replace_range(..self.cursor, "");
-        self.cursor = 0;
-        changed
-    }
-
-    /// Ctrl-W: delete the spaces before the cursor, then the word before them.
-    pub fn delete_word(&mut self) -> bool {
-        let before = &self.text[..self.cursor];
-        let trimmed = before.trim_end_matches(char::is_whitespace);
-        let start = trimmed
-            .char_indices()
-            .rev()
-            .find(|(_, c)| c.is_whitespace())
-            .map_or(0, |(i, c)| i + c.len_utf8());
-        let changed = start < self.cursor;
-        self.text.replace_range(start..self.cursor, "");
-        self.cursor = start;
-        changed
-    }
-}
-
-/// The corpus and where its lines start, built once on first use: a 100 MB
-/// report costs one copy and one memchr pass only if the workbench is opened.
-/// See [`LazyView`] for which thread pays for them.
-pub struct CorpusView {
-    pub corpus: Corpus,
-    lines: LineIndex,
-}
-
-impl CorpusView {
-    fn new(corpus: Corpus) -> CorpusView {
-        let lines = LineIndex::build(corpus.as_str());
-        CorpusView { corpus, lines }
-    }
-
-    pub fn line_count(&self) -> usize {
-        self.lines.len()
-    }
-
-    /// 0-based line holding byte `offset`.
-    pub fn line_of(&self, offset: usize) -> usize {
-        self.lines.line_of(offset)
-    }
-
-    /// Line `i` without its newline.
-    pub fn line(&self, i: usize) -> &str {
-        self.lines.line(self.corpus.as_str(), i)
-    }
-
-    pub fn line_start(&self, i: usize) -> usize {
-        if i >= self.lines.len() {
-            return self.corpus.len();
-        }
-        self.lines.start(i)
-    }
-
-    /// Bytes of lines `first..last` (clamped), newlines included.
-    pub fn bytes_of_lines(&self, first: usize, last: usize) -> Range<usize> {
-        self.line_start(first)..self.line_start(last)
-    }
-}
-
-/// The [`CorpusView`] of a report, built by the first thread that needs it.
-/// With a worker thread that is the worker (the first job carries this handle
-/// instead of a corpus) while the pane draws a placeholder; a UI call that
-/// needs the view meanwhile waits for that build instead of repeating it.
-pub struct LazyView {
-    /// The report's section bodies: shared slices, no copy.
-    log: Option<Text>,
-    dump: Option<Text>,
-    view: OnceLock<CorpusView>,
-}
-
-impl LazyView {
-    /// The same sections as [`Corpus::from_report`].
-    pub fn new(report: &Report) -> LazyView {
-        let body = |kind| report.section(&kind).map(|s| s.body.clone());
-        LazyView {
-            log: body(SectionKind::SchedulerLog),
-            dump: body(SectionKind::SchedExtDump),
-            view: OnceLock::new(),
-        }
-    }
-
-    /// The view, built now (or waited for) if need be; true if this call
-    /// built it.
-    pub fn build(&self) -> (&CorpusView, bool) {
-        let mut built = false;
-        let view = self.view.get_or_init(|| {
-            built = true;
-            CorpusView::new(Corpus::new(self.log.as_deref(), self.dump.as_deref()))
-        });
-        (view, built)
-    }
-
-    pub fn get(&self) -> &CorpusView {
-        self.build().0
-    }
-
-    /// The view if it is built.
-    pub fn ready(&self) -> Option<&CorpusView> {
-        self.view.get()
-    }
-}
-
-/// The workbench's state: the pin being typed and what is known about it.
-pub struct Workbench {
-    view: OnceCell<Arc<LazyView>>,
-    contains: LineInput,
-    matches: LineInput,
-    focus: Field,
-    editing: bool,
-    clean: Arc<[NamedCorpus]>,
-    engine: Engine,
-    /// Bumped on every pin change; replies of older generations are dropped.
-    gen: u64,
-    cancel: Arc<AtomicBool>,
-    /// The latest evaluation and the generation it belongs to (older than
-    /// `gen` while a search is running: it stays on screen until replaced).
-    evaluation: Option<Arc<Evaluation>>,
-    evaluated_gen: u64,
-    took: Option<Duration>,
-    /// Match positions near the viewport, per field, and the window they cover.
-    kept: Vec<(Field, Vec<Range<usize>>)>,
-    kept_window: Range<usize>,
-    kept_truncated: bool,
-    hints: Vec<(Field, Option<PrefixHint>)>,
-    control: Option<ControlReport>,
-    /// The n/N position.
-    current: Option<Range<usize>>,
-    suggestion: Option<Result<PinSuggestion, String>>,
-    /// Where the suggestion comes from, for its label.
-    suggestion_from: String,
-    suggest_gen: u64,
-    suggest_requested: bool,
-}
-
-impl Default for Workbench {
-    fn default() -> Workbench {
-        Workbench::new(Vec::new())
-    }
-}
-
-/// What a reply changed, for the app to react to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// Older generation: nothing changed, no redraw.
-    Stale,
-    Changed,
-    /// A new evaluation: the app may scroll to its first match.
-    Evaluated,
-    Jumped {
-        target: Option<Range<usize>>,
-        wrapped: bool,
-    },
-    /// Where the longest matching prefix of a missing pattern matches.
-    Hint(Range<usize>),
-    /// The worker thread is gone.
-    Died,
-}
-
 impl Workbench {
-    /// `clean` holds corpora of runs where the bug did not fire (negative control).
-    pub fn new(clean: Vec<NamedCorpus>) -> Workbench {
-        Workbench {
-            view: OnceCell::new(),
-            contains: LineInput::default(),
-            matches: LineInput::default(),
-            focus: Field::Contains,
-            editing: false,
-            clean: clean.into(),
-            engine: Engine::default(),
-            gen: 0,
-            cancel: Arc::new(AtomicBool::new(false)),
-            evaluation: None,
-            evaluated_gen: 0,
-            took: None,
-            kept: Vec::new(),
-            kept_window: 0..0,
-            kept_truncated: false,
-            hints: Vec::new(),
-            control: None,
-            current: None,
-            suggestion: None,
-            suggestion_from: String::new(),
-            suggest_gen: 0,
-            suggest_requested: false,
-        }
-    }
-
-    pub fn set_engine(&mut self, engine: Engine) {
-        self.engine = engine;
-    }
-
-    pub fn set_clean(&mut self, clean: Vec<NamedCorpus>) {
-        self.clean = clean.into();
-    }
-
-    /// The corpus view, built now if no thread has built it yet.
-    pub fn view(&self, report: &Report) -> &CorpusView {
-        self.lazy_view(report).get()
-    }
-
-    fn lazy_view(&self, report: &Report) -> &Arc<LazyView> {
-        self.view.get_or_init(|| Arc::new(LazyView::new(report)))
-    }
-
-    /// The corpus view for drawing: `None` while the worker thread builds
-    /// it (its `Reply::CorpusReady` asks for a redraw). An inline engine
-    /// (tests) has it built now.
-    pub fn view_if_ready(&self, report: &Report) -> Option<&CorpusView> {
-        let lazy = self.lazy_view(report);
-        match self.engine {
-            Engine::Inline { .. } => Some(lazy.get()),
-            Engine::Thread { .. } => lazy.ready(),
-        }
-    }
-
-    pub fn input(&self, field: Field) -> &LineInput {
-        match field {
-            Field::Contains => &self.contains,
-            Field::Matches => &self.matches,
-        }
-    }
-
-    pub fn input_mut(&mut self) -> &mut LineInput {
-        match self.focus {
-            Field::Contains => &mut self.contains,
-            Field::Matches => &mut self.matches,
-        }
-    }
-
-    pub fn focus(&self) -> Field {
-        self.focus
-    }
-
-    pub fn switch_field(&mut self) {
-        self.focus = match self.focus {
-            Field::Contains => Field::Matches,
-            Field::Matches => Field::Contains,
-        };
-    }
-
-    pub fn editing(&self) -> bool {
-        self.editing
-    }
-
-    pub fn set_editing(&mut self, editing: bool) {
-        self.editing = editing;
-    }
-
-    /// The pin as typed: an empty field is not set.
-    pub fn pin(&self) -> Pin {
-        let get = |i: &LineInput| Some(i.text().to_string()).filter(|t| !t.is_empty());
-        Pin {
-            contains: get(&self.contains),
-            matches: get(&self.matches),
-        }
-    }
-
-    pub fn generation(&self) -> u64 {
-        self.gen
-    }
-
-    /// The evaluation of the pin as typed, once it has arrived.
-    pub fn evaluation(&self) -> Option<&Evaluation> {
-        self.evaluation
-            .as_deref()
-            .filter(|_| self.evaluated_gen == self.gen)
-    }
-
-    /// How long the last evaluation took on the worker.
-    pub fn last_took(&self) -> Option<Duration> {
-        self.took
-    }
-
-    pub fn pending(&self) -> bool {
-        self.evaluated_gen != self.gen
-    }
-
-    pub fn current_match(&self) -> Option<Range<usize>> {
-        self.current.clone()
-    }
-
-    pub fn set_current_match(&mut self, m: Option<Range<usize>>) {
-        self.current = m;
-    }
-
-    pub fn kept_window(&self) -> Range<usize> {
-        self.kept_window.clone()
-    }
-
-    pub fn suggestion(&self) -> Option<&PinSuggestion> {
-        self.suggestion.as_ref()?.as_ref().ok()
-    }
-
-    pub fn suggest_requested(&self) -> bool {
-        self.suggest_requested
-    }
-
-    /// The fix of the first diagnostic that offers one, if it differs from
-    /// the field already.
-    pub fn fix(&self) -> Option<(Field, String)> {
-        self.evaluation()?
-            .validation
-            .diagnostics
-            .iter()
-            .filter_map(|d| d.suggestion.as_ref())
-            .find(|s| self.input(s.field).text() != s.pattern)
-            .map(|s| (s.field, s.pattern.clone()))
-    }
-
-    pub fn has_matches(&self) -> bool {
-        self.evaluation().is_some_and(|e| {
-            [Field::Contains, Field::Matches]
-                .iter()
-                .any(|&f| e.outcome(f).is_some_and(|o| o.total > 0))
-        })
-    }
-
-    fn job(&self, report: &Report, gen: u64, cancel: Arc<AtomicBool>, request: Request) -> Job {
-        Job {
-            gen,
-            cancel,
-            corpus: JobCorpus::Lazy(Arc::clone(self.lazy_view(report))),
-            request,
-        }
-    }
-
-    /// Starts a new generation for the pin as now typed: cancels the running
-    /// search and asks for an evaluation with positions kept in `window`.
-    pub fn pin_changed(&mut self, report: &Report, window: Range<usize>) {
-        self.gen += 1;
-        self.cancel.store(true, Ordering::Relaxed);
-        self.cancel = Arc::new(AtomicBool::new(false));
-        self.current = None;
-        self.hints.clear();
-        self.control = None;
-        let pin = self.pin();
-        if pin.contains.is_none() && pin.matches.is_none() {
-            self.evaluation = None;
-            self.evaluated_gen = self.gen;
-            self.kept.clear();
-            return;
-        }
-        let request = Request::Evaluate {
-            pin,
-            window,
-            clean: Arc::clone(&self.clean),
-        };
-        let job = self.job(report, self.gen, Arc::clone(&self.cancel), request);
-        self.engine.submit(job);
-    }
-
-    /// Asks for the positions in another window (after scrolling).
-    pub fn request_window(&mut self, report: &Report, window: Range<usize>) {
-        if self.evaluation().is_none() {
-            return;
-        }
-        // Asked once per window: until the reply, scrolling inside it asks nothing.
-        self.kept_window = window.clone();
-        let job = self.job(
-            report,
-            self.gen,
-            Arc::clone(&self.cancel),
-            Request::Window { window },
-        );
-        self.engine.submit(job);
-    }
-
-    pub fn request_jump(&mut self, report: &Report, from: usize, inclusive: bool, forward: bool) {
-        let job = self.job(
-            report,
-            self.gen,
-            Arc::clone(&self.cancel),
-            Request::Jump {
-                from,
-                inclusive,
-                forward,
-            },
-        );
-        self.engine.submit(job);
-    }
-
-    /// Suggestions for the report's (selected) crash, or for one line.
-    pub fn request_suggestion(&mut self, report: &Report, from: SuggestFrom, label: String) {
-        self.suggest_requested = true;
-        self.suggest_gen += 1;
-        self.suggestion = None;
-        self.suggestion_from = label;
-        // Typing must not cancel a suggestion: it gets a flag nobody sets.
-        let job = self.job(
-            report,
-            self.suggest_gen,
-            Arc::new(AtomicBool::new(false)),
-            Request::Suggest(from),
-        );
-        self.engine.submit(job);
-    }
-
-    /// Fills the fields with the suggestion; false when there is none.
-    pub fn accept_suggestion(&mut self) -> bool {
-        let Some(s) = self.suggestion().cloned() else {
-            return false;
-        };
-        self.contains.set(s.contains.as_deref().unwrap_or(""));
-        self.matches.set(s.matches.as_deref().unwrap_or(""));
-        true
-    }
-
-    pub fn apply_fix(&mut self) -> bool {
-        let Some((field, pattern)) = self.fix() else {
-            return false;
-        };
-        match field {
-            Field::Contains => self.contains.set(&pattern),
-            Field::Matches => self.matches.set(&pattern),
-        }
-        self.focus = field;
-        true
-    }
-
-    /// A reply produced by an inline engine, if any is waiting.
-    pub fn take_inline_reply(&mut self) -> Option<Reply> {
-        self.engine.take_inline()
-    }
-
-    pub fn apply_reply(&mut self, reply: Reply) -> Applied {
-        match reply {
-            Reply::Evaluated {
-                gen,
-                window,
-                evaluation,
-                took,
-            } => {
-                if gen != self.gen {
-                    return Applied::Stale;
-                }
-                self.kept = [Field::Contains, Field::Matches]
-                    .into_iter()
-                    .filter_map(|f| evaluation.outcome(f).map(|o| (f, o.kept.clone())))
-                    .collect();
-                self.kept_truncated = [Field::Contains, Field::Matches]
-                    .iter()
-                    .any(|&f| evaluation.outcome(f).is_some_and(|o| o.kept_truncated));
-                self.kept_window = window;
-                self.evaluation = Some(evaluation);
-                self.evaluated_gen = gen;
-                self.took = Some(took);
-                Applied::Evaluated
-            }
-            Reply::Hint { gen, field, hint } if gen == self.gen => {
-                let at = hint.as_ref().map(|h| h.matched.clone());
-                self.hints.push((field, hint));
-                match at {
-                    Some(m) => Applied::Hint(m),
-                    None => Applied::Changed,
-                }
-            }
-            Reply::Control { gen, report } if gen == self.gen => {
-                self.control = Some(report);
-                Applied::Changed
-            }
-            Reply::Window {
-                gen,
-                window,
-                kept,
-                truncated,
-            } if gen == self.gen => {
-                self.kept = kept;
-                self.kept_window = window;
-                self.kept_truncated = truncated;
-                Applied::Changed
-            }
-            Reply::Jumped {
-                gen,
-                target,
-                wrapped,
-            } if gen == self.gen => {
-                if target.is_some() {
-                    self.current = target.clone();
-                }
-                Applied::Jumped { target, wrapped }
-            }
-            Reply::Suggested { gen, result } if gen == self.suggest_gen => {
-                self.suggestion = Some(result);
-                Applied::Changed
-            }
-            Reply::CorpusReady => Applied::Changed,
-            Reply::Died => Applied::Died,
-            _ => Applied::Stale,
-        }
-    }
-
-    /// Whether any kept match overlaps `bytes`.
-    pub fn kept_overlaps(&self, bytes: &Range<usize>) -> bool {
-        self.kept
-            .iter()
-            .flat_map(|(_, v)| v)
-            .any(|m| m.start < bytes.end && m.end > bytes.start)
-    }
-
-    /// The first kept match starting inside `bytes`.
-    pub fn first_kept_in(&self, bytes: &Range<usize>) -> Option<Range<usize>> {
-        self.kept
-            .iter()
-            .flat_map(|(_, v)| v)
-            .filter(|m| bytes.contains(&m.start))
-            .min_by_key(|m| m.start)
-            .cloned()
-    }
-
-    /// The earliest first match over both fields.
-    pub fn first_match(&self) -> Option<Range<usize>> {
-        let e = self.evaluation()?;
-        [Field::Contains, Field::Matches]
-            .iter()
-            .filter_map(|&f| e.outcome(f)?.first.clone())
-            .min_by_key(|m| m.start)
-    }
-
-    /// What `e`, `y` and `w` export: the pin as a `#[ktstr_test]`.
-    pub fn export_spec(&self, report: &Report, crash_scheduler: Option<&str>) -> ExportSpec {
-        let pin = self.pin();
-        let sched = report
-            .header
-            .scheduler
-            .as_deref()
-            .or(crash_scheduler)
-            .unwrap_or("sched");
-        let words = pin
-            .contains
-            .as_deref()
-            .or(pin.matches.as_deref())
-            .unwrap_or("pin");
-        ExportSpec {
-            test_name: suggest_test_name(sched, words),
-            scheduler: scheduler_const(sched),
-            contains: pin.contains,
-            matches: pin.matches,
-            matches_const: None,
-        }
-    }
-
-    // --- drawing ---
-
     /// Splits the pane: info lines on top (cut to leave the corpus
     /// [`MIN_CORPUS_ROWS`]), a rule, then the corpus.
     pub fn layout(&self, ctx: &Ctx<'_>, area: Rect) -> WbLayout {
@@ -870,37 +242,22 @@ impl Workbench {
 
     fn verdict_lines(&self, e: &Evaluation, width: usize, theme: &Theme) -> Vec<Line<'static>> {
         let both = self.pin().contains.is_some() && self.pin().matches.is_some();
-        let too_broad = self.control.as_ref().is_some_and(ControlReport::too_broad);
-        let (word, style, rest) = match e.satisfied() {
-            None => (
-                "INVALID",
-                theme.error,
-                "ktstr's pin check rejects this pin; through #[ktstr_test] it would \
-                 silently check nothing"
-                    .to_string(),
+        // The verdict and its wording are the CLI's; the pane adds a style
+        // and what the fields make of it.
+        let verdict = Verdict::of(e, self.control.as_ref());
+        let word = verdict.label();
+        let style = match verdict {
+            Verdict::Pass => theme.ok,
+            Verdict::TooBroad => theme.warning,
+            Verdict::Fail | Verdict::Invalid => theme.error,
+        };
+        let rest = match verdict {
+            Verdict::Invalid => format!(
+                "{}; through #[ktstr_test] it would silently check nothing",
+                verdict.reason()
             ),
-            Some(true) if too_broad => (
-                "TOO BROAD",
-                theme.warning,
-                "ktstr would accept this failure, but also a clean run".to_string(),
-            ),
-            Some(true) => (
-                "PASS",
-                theme.ok,
-                "ktstr would accept this failure as the pinned bug".to_string(),
-            ),
-            Some(false) => (
-                "FAIL",
-                theme.error,
-                format!(
-                    "ktstr would reject this failure: the pinned bug did not fire{}",
-                    if both {
-                        " (both fields must match)"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
+            Verdict::Fail if both => format!("{} (both fields must match)", verdict.reason()),
+            _ => verdict.reason().to_string(),
         };
         let pending = if self.pending() { " (checking…)" } else { "" };
         let full = format!("{word}  {rest}{pending}");
@@ -1110,27 +467,16 @@ impl Workbench {
         );
         marks.sort_by_key(|(m, _)| m.start);
         let current_line = self.current.as_ref().map(|m| view.line_of(m.start));
-        let digits = total.to_string().len();
-        let gutter = usize::from(area.width) >= digits + 8;
-        let text_width = usize::from(area.width) - if gutter { digits + 1 } else { 0 };
+        let digits = text_line::gutter_digits(total, area.width);
+        let text_width = usize::from(area.width) - digits.map_or(0, |d| d + 1);
+        // The first mark covering a byte wins: later marks patch earlier ones.
+        marks.reverse();
         for (row, i) in area.rows().zip(first..last) {
             let mut spans = Vec::new();
-            if gutter {
-                let here = current_line == Some(i);
-                spans.push(Span::styled(
-                    format!("{:>digits$}", i + 1),
-                    if here {
-                        theme.warning
-                    } else {
-                        theme.line_number
-                    },
-                ));
-                spans.push(Span::styled(
-                    if here { "▌" } else { "│" },
-                    if here { theme.warning } else { theme.dim },
-                ));
+            if let Some(digits) = digits {
+                spans.extend(text_line::gutter(i, digits, current_line == Some(i), theme));
             }
-            spans.extend(styled_line(
+            spans.extend(corpus_line(
                 view.line(i),
                 view.line_start(i),
                 &marks,
@@ -1260,72 +606,18 @@ fn cut(s: &str, width: usize) -> String {
     out
 }
 
-/// One corpus line in `width` columns, tabs expanded and controls in caret
-/// notation, with every byte inside a mark drawn in the mark's style. A cut
-/// line ends in `…`, in the match style when a match goes on past the cut.
-fn styled_line(
+/// One corpus line in `width` columns (see [`text_line::fit`]). A cut line
+/// ends in `…`, in the match style when a match goes on past the cut.
+fn corpus_line(
     line: &str,
     line_start: usize,
     marks: &[(Range<usize>, Style)],
     width: usize,
     theme: &Theme,
 ) -> Vec<Span<'static>> {
-    let char_width = |c: char, col: usize| match c {
-        '\t' => TAB_WIDTH - col % TAB_WIDTH,
-        c if c.is_control() => 2,
-        c => c.width().unwrap_or(0),
-    };
-    // Where the line is cut: the whole line when it fits, else leave a
-    // column for the mark.
-    let fits = |limit: usize| {
-        let mut col = 0;
-        for (i, c) in line.char_indices() {
-            let w = char_width(c, col);
-            if col + w > limit {
-                return (i, true);
-            }
-            col += w;
-        }
-        (line.len(), false)
-    };
-    let (mut end, mut is_cut) = fits(width);
-    if is_cut {
-        (end, is_cut) = (fits(width.saturating_sub(1)).0, width > 0);
-    }
-    let style_at = |abs: usize| {
-        marks
-            .iter()
-            .find(|(m, _)| m.start <= abs && abs < m.end)
-            .map(|(_, s)| *s)
-    };
-    let mut spans: Vec<Span<'static>> = Vec::new();
-    let mut piece = String::new();
-    let mut piece_style: Option<Style> = None;
-    let mut col = 0;
-    for (i, c) in line[..end].char_indices() {
-        let style = style_at(line_start + i);
-        if style != piece_style && !piece.is_empty() {
-            spans.push(Span::styled(
-                std::mem::take(&mut piece),
-                piece_style.unwrap_or_default(),
-            ));
-        }
-        piece_style = style;
-        let w = char_width(c, col);
-        match c {
-            '\t' => piece.extend(std::iter::repeat_n(' ', w)),
-            c if c.is_control() => {
-                piece.push('^');
-                piece.push(caret(c));
-            }
-            c => piece.push(c),
-        }
-        col += w;
-    }
-    if !piece.is_empty() {
-        spans.push(Span::styled(piece, piece_style.unwrap_or_default()));
-    }
-    if is_cut {
+    let fitted = text_line::fit(line, line_start, width, marks);
+    let mut spans = fitted.spans;
+    if let Some(end) = fitted.cut_at {
         let hidden_match = marks
             .iter()
             .any(|(m, _)| m.end > line_start + end && m.start < line_start + line.len());
@@ -1355,7 +647,7 @@ impl Pane for WorkbenchPane {
 
     fn line_count(&self, ctx: &Ctx<'_>, _width: u16) -> usize {
         ctx.workbench
-            .and_then(|wb| wb.view_if_ready(ctx.report))
+            .and_then(Workbench::view_if_ready)
             .map_or(0, CorpusView::line_count)
     }
 
@@ -1364,7 +656,9 @@ impl Pane for WorkbenchPane {
             .map_or(0, |wb| usize::from(wb.layout(ctx, body).corpus.height))
     }
 
-    fn render(&self, ctx: &Ctx<'_>, area: Rect, scroll: usize, buf: &mut Buffer) {
+    /// The workbench keeps its own scroll (`scroll` is not used): its
+    /// searches follow the corpus view.
+    fn render(&self, ctx: &Ctx<'_>, area: Rect, _scroll: usize, buf: &mut Buffer) {
         let Some(wb) = ctx.workbench else {
             return;
         };
@@ -1372,10 +666,11 @@ impl Pane for WorkbenchPane {
         for (row, line) in layout.info.rows().zip(&layout.info_lines) {
             buf.set_line(row.x, row.y, line, row.width);
         }
-        match wb.view_if_ready(ctx.report) {
+        match wb.view_if_ready() {
             Some(view) => {
                 wb.render_rule(view, layout.rule, buf, ctx.theme);
-                wb.render_corpus(view, layout.corpus, scroll, buf, ctx.theme);
+                let (top, _) = wb.viewport(usize::from(layout.corpus.height));
+                wb.render_corpus(view, layout.corpus, top, buf, ctx.theme);
             }
             None => rule(
                 "── corpus: scheduler log + sched_ext dump, loading… ".into(),
@@ -1387,39 +682,14 @@ impl Pane for WorkbenchPane {
     }
 }
 
+/// The pane list's entry: always last (`w` and the app rely on it).
+pub fn panes(_report: &scxray::report::Report) -> Vec<Box<dyn Pane>> {
+    vec![Box::new(WorkbenchPane)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_input_edits_on_char_boundaries() {
-        let mut i = LineInput::default();
-        for c in "héllo".chars() {
-            i.insert(c);
-        }
-        assert_eq!((i.text(), i.cursor()), ("héllo", 6));
-        i.left();
-        i.left();
-        i.left();
-        assert_eq!(i.cursor(), 3, "just after the 2-byte é");
-        assert!(i.backspace());
-        assert_eq!(i.text(), "hllo");
-        assert!(i.delete());
-        assert_eq!(i.text(), "hlo");
-        i.home();
-        assert!(!i.backspace(), "nothing before the start");
-        i.end();
-        assert!(!i.delete(), "nothing after the end");
-        i.set("scx_bpf_error  (x");
-        assert!(i.delete_word());
-        assert_eq!(i.text(), "scx_bpf_error  ");
-        assert!(i.delete_word());
-        assert_eq!(i.text(), "");
-        i.set("abc");
-        i.left();
-        assert!(i.delete_to_start());
-        assert_eq!((i.text(), i.cursor()), ("c", 0));
-    }
 
     #[test]
     fn field_view_scrolls_to_the_cursor() {
@@ -1434,10 +704,10 @@ mod tests {
     }
 
     #[test]
-    fn styled_line_marks_matches_and_cuts() {
+    fn corpus_line_marks_matches_and_cuts() {
         let theme = Theme::dark();
         let marks = [(2..4, theme.matched), (8..12, theme.matched)];
-        let spans = styled_line("a\tbc d", 0, &marks[..1], 20, &theme);
+        let spans = corpus_line("a\tbc d", 0, &marks[..1], 20, &theme);
         let text: Vec<(&str, Style)> = spans
             .iter()
             .map(|s| (s.content.as_ref(), s.style))
@@ -1451,39 +721,8 @@ mod tests {
             ]
         );
         // A match past the cut colours the cut mark.
-        let spans = styled_line("0123456789abc", 0, &marks[1..], 6, &theme);
+        let spans = corpus_line("0123456789abc", 0, &marks[1..], 6, &theme);
         let last = spans.last().expect("mark");
         assert_eq!((last.content.as_ref(), last.style), ("…", theme.matched));
-    }
-
-    #[test]
-    fn the_worker_builds_the_corpus_view() {
-        let section = |kind, body: &str| scxray::report::Section {
-            kind,
-            body: Text::from(body),
-        };
-        let report = Report {
-            header: Default::default(),
-            sections: vec![
-                section(SectionKind::SchedulerLog, "l1\nl2"),
-                section(SectionKind::SchedExtDump, "d1"),
-            ],
-            crashes: vec![],
-            selected: None,
-            notes: vec![],
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        let mut wb = Workbench::default();
-        wb.set_engine(Engine::spawn(move |r| tx.send(r).is_ok()).expect("spawn"));
-        assert!(wb.view_if_ready(&report).is_none(), "not built for drawing");
-        wb.request_suggestion(&report, SuggestFrom::Line("l2".into()), "l2".into());
-        let wait = || rx.recv_timeout(Duration::from_secs(20)).expect("reply");
-        let ready = wait();
-        assert!(matches!(ready, Reply::CorpusReady), "{ready:?}");
-        assert_eq!(wb.apply_reply(ready), Applied::Changed, "a redraw");
-        let view = wb.view_if_ready(&report).expect("built by the worker");
-        assert_eq!(view.corpus, Corpus::from_report(&report));
-        assert_eq!(view.line_count(), 6);
-        assert!(matches!(wait(), Reply::Suggested { .. }));
     }
 }

@@ -2,6 +2,8 @@
 //! test, keys in, screen text out. Included with `#[path]` by the tests that
 //! need it (not through `common/mod.rs`, which benches include too).
 
+#![allow(dead_code)] // each test binary uses a different part
+
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
@@ -44,7 +46,10 @@ impl Tmux {
     /// note) when tmux is not installed.
     pub fn start(cols: u16, rows: u16, shell_cmd: &str) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("skipping: tmux is not installed (scripts/deps.sh test installs it)");
+            crate::require::skip(
+                "tmux end-to-end test",
+                "tmux is not installed (scripts/deps.sh test installs it)",
+            );
             return None;
         }
         // Tests of one binary run in parallel: one server each.
@@ -138,7 +143,17 @@ impl Tmux {
 
     /// Waits until `ok` holds for the screen; `what` names it in the failure.
     pub fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_until_within(Duration::from_secs(20), what, ok)
+    }
+
+    /// [`Tmux::wait_until`] with a limit of its own (a VM boots under TCG).
+    pub fn wait_until_within(
+        &self,
+        limit: Duration,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let s = self.screen();
             if ok(&s) {

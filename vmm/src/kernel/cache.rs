@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{KernelConfig, KernelFeatures};
 use super::version::compare_releases;
+use crate::io_at::{io_at, IoAt};
 
 /// Overrides the cache root (tests, CI).
 pub const CACHE_DIR_ENV: &str = "SCXRAY_CACHE_DIR";
@@ -42,27 +43,14 @@ pub(crate) const WORK_PREFIX: &str = "work-";
 pub enum CacheError {
     #[error("cannot find a cache directory: set {CACHE_DIR_ENV}, XDG_CACHE_HOME or HOME")]
     NoCacheDir,
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error(
         "`{release}` is not a usable kernel release name (letters, digits and . + - _ ~ only)"
     )]
     InvalidRelease { release: String },
     #[error("cache entry {dir} is incomplete: it has no {missing}")]
     Incomplete { dir: PathBuf, missing: &'static str },
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CacheError + 'a {
-    move |source| CacheError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Where a cached kernel came from; stored as `meta.json`.
@@ -217,11 +205,11 @@ impl KernelCache {
         let entries = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io("read", &dir)(e)),
+            Err(e) => return Err(io_at("read", &dir)(e).into()),
         };
         let mut out = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(io("read", &dir))?;
+            let entry = entry.map_err(io_at("read", &dir))?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
@@ -258,12 +246,12 @@ impl KernelCache {
     pub fn stage(&self, release: &str) -> Result<Staging, CacheError> {
         check_release(release)?;
         let kernels = self.kernels_dir();
-        std::fs::create_dir_all(&kernels).map_err(io("create", &kernels))?;
+        std::fs::create_dir_all(&kernels).map_err(io_at("create", &kernels))?;
         sweep_stale(&kernels, &[STAGING_PREFIX, OLD_PREFIX]);
         let dir = tempfile::Builder::new()
             .prefix(&format!("{STAGING_PREFIX}{}-", std::process::id()))
             .tempdir_in(&kernels)
-            .map_err(io("create a staging directory in", &kernels))?;
+            .map_err(io_at("create a staging directory in", &kernels))?;
         Ok(Staging {
             dir,
             target: kernels.join(release),
@@ -275,12 +263,12 @@ impl KernelCache {
     /// directories left by dead processes (killed fetches) are removed first.
     pub fn work_dir(&self) -> Result<tempfile::TempDir, CacheError> {
         let tmp = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(io("create", &tmp))?;
+        std::fs::create_dir_all(&tmp).map_err(io_at("create", &tmp))?;
         sweep_stale(&tmp, &[WORK_PREFIX]);
         tempfile::Builder::new()
             .prefix(&format!("{WORK_PREFIX}{}-", std::process::id()))
             .tempdir_in(&tmp)
-            .map_err(io("create a work directory in", &tmp))
+            .map_err(|e| io_at("create a work directory in", &tmp)(e).into())
     }
 }
 
@@ -386,14 +374,14 @@ impl Staging {
             });
         }
         for entry in std::fs::read_dir(&staged)
-            .map_err(io("read", &staged))?
+            .map_err(io_at("read", &staged))?
             .flatten()
         {
             let path = entry.path();
             if path.is_file() {
                 std::fs::File::open(&path)
                     .and_then(|f| f.sync_all())
-                    .map_err(io("flush", &path))?;
+                    .map_err(io_at("flush", &path))?;
             }
         }
         let parent = self.target.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -404,13 +392,13 @@ impl Staging {
         ));
         let had_old = self.target.exists();
         if had_old {
-            std::fs::rename(&self.target, &old).map_err(io("move aside", &self.target))?;
+            std::fs::rename(&self.target, &old).map_err(io_at("move aside", &self.target))?;
         }
         if let Err(e) = std::fs::rename(&staged, &self.target) {
             if had_old {
                 let _ = std::fs::rename(&old, &self.target);
             }
-            return Err(io("rename into place", &staged)(e));
+            return Err(io_at("rename into place", &staged)(e).into());
         }
         // The staging path is gone now; keep TempDir from trying to remove it.
         let _ = self.dir.keep();

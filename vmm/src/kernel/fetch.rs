@@ -27,6 +27,7 @@ use super::config::{ConfigError, KernelConfig};
 use super::extract::{self, ExtractError};
 use super::image::{probe_image, ImageKind};
 use crate::cancel::Cancel;
+use crate::io_at::{io_at, IoAt};
 
 /// Overrides the Debian mirror read from the apt configuration.
 pub const MIRROR_ENV: &str = "SCXRAY_DEBIAN_MIRROR";
@@ -155,13 +156,8 @@ pub enum FetchError {
     },
     #[error("the unpacked packages in {tree} hold no {what}")]
     MissingFile { what: &'static str, tree: PathBuf },
-    #[error("cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -192,14 +188,6 @@ impl FetchError {
             ExtractError::Cancelled => FetchError::Cancelled,
             other => FetchError::Extract(other),
         }
-    }
-}
-
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> FetchError + 'a {
-    move |source| FetchError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
     }
 }
 
@@ -263,13 +251,13 @@ pub fn fetch(
     let debs = work_dir.join("debs");
     let tree = work_dir.join("root");
     for d in [&logs, &debs, &tree] {
-        std::fs::create_dir_all(d).map_err(io("create", d))?;
+        std::fs::create_dir_all(d).map_err(io_at("create", d))?;
     }
-    paths.create_dirs().map_err(io("create", &paths.lists))?;
+    paths.create_dirs().map_err(io_at("create", &paths.lists))?;
     let conf = paths.conf_text()?;
-    std::fs::write(&paths.conf, conf).map_err(io("write", &paths.conf))?;
+    std::fs::write(&paths.conf, conf).map_err(io_at("write", &paths.conf))?;
     let source_text = apt::temporary_source(&source, &opts.suite);
-    std::fs::write(&paths.source, source_text).map_err(io("write", &paths.source))?;
+    std::fs::write(&paths.source, source_text).map_err(io_at("write", &paths.source))?;
     let apt_cmd = |tool: &str| {
         let mut c = Command::new(tool);
         c.arg("-c").arg(&paths.conf).env("LC_ALL", "C");
@@ -407,7 +395,7 @@ pub fn fetch(
 
     report(Stage::Unpack, 0, None, &detail);
     let mut deb_files: Vec<PathBuf> = std::fs::read_dir(&debs)
-        .map_err(io("read", &debs))?
+        .map_err(io_at("read", &debs))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "deb"))
@@ -436,16 +424,14 @@ pub fn fetch(
     let origin = format!("debian {} ({})", opts.suite, source.uri);
     // `store` reports through `progress` itself.
     drop(report);
-    let kernel = store(
-        cache,
-        &image,
-        &config,
-        &release,
-        &origin,
-        packages.clone(),
-        cancel,
-        &mut |p| progress(p),
-    )?;
+    let request = StoreRequest {
+        image: &image,
+        config: &config,
+        release: &release,
+        origin: &origin,
+        packages: packages.clone(),
+    };
+    let kernel = store(cache, request, cancel, &mut |p| progress(p))?;
     drop(work);
     Ok(Fetched {
         kernel,
@@ -455,27 +441,42 @@ pub fn fetch(
     })
 }
 
+/// What [`store`] makes a cache entry of.
+#[derive(Debug, Clone)]
+pub struct StoreRequest<'a> {
+    /// The boot image (bzImage); copied, not moved.
+    pub image: &'a Path,
+    /// Its kernel config; copied, not moved.
+    pub config: &'a Path,
+    /// The release, for an image whose header names none (the header wins).
+    pub release: &'a str,
+    /// Where it came from, for `meta.json` (`debian <suite> (<mirror>)`).
+    pub origin: &'a str,
+    /// The packages it was unpacked from, for `meta.json`.
+    pub packages: Vec<String>,
+}
+
 /// Stores a boot image and its config as a cache entry: refuses a config
 /// without sched_ext, decompresses vmlinux, cuts out its BTF, writes
-/// `meta.json`, and renames the entry into place. The image's own release
-/// string wins over `release` when it has one. `image` and `config` are
-/// copied, not moved.
-#[allow(clippy::too_many_arguments)]
+/// `meta.json`, and renames the entry into place.
 pub fn store(
     cache: &KernelCache,
-    image: &Path,
-    config: &Path,
-    release: &str,
-    origin: &str,
-    packages: Vec<String>,
+    request: StoreRequest<'_>,
     cancel: &Cancel,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<CachedKernel, FetchError> {
+    let StoreRequest {
+        image,
+        config,
+        release,
+        origin,
+        packages,
+    } = request;
     let mut report = reporter(progress);
     report(Stage::Check, 0, None, &config.display().to_string());
     let parsed = KernelConfig::read(config)?;
     parsed.require_sched_ext()?;
-    let release = match probe_image(image).map_err(io("read", image))? {
+    let release = match probe_image(image).map_err(io_at("read", image))? {
         ImageKind::BzImage {
             release: Some(header),
         } => header,
@@ -484,7 +485,7 @@ pub fn store(
 
     let staging = cache.stage(&release)?;
     let dir = staging.dir().to_path_buf();
-    let data = std::fs::read(image).map_err(io("read", image))?;
+    let data = std::fs::read(image).map_err(io_at("read", image))?;
     report(Stage::Decompress, 0, None, &image.display().to_string());
     let vmlinux = extract::vmlinux_from_image(&data, image, cancel, &mut |n, total| {
         report(Stage::Decompress, n, Some(total), "")
@@ -503,10 +504,10 @@ pub fn store(
     );
     let write = |name: &str, bytes: &[u8]| {
         let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(io("write", &path))
+        std::fs::write(&path, bytes).map_err(io_at("write", &path))
     };
     write(IMAGE_FILE, &data)?;
-    std::fs::copy(config, dir.join(CONFIG_FILE)).map_err(io("copy", config))?;
+    std::fs::copy(config, dir.join(CONFIG_FILE)).map_err(io_at("copy", config))?;
     write(VMLINUX_FILE, &vmlinux)?;
     write(BTF_FILE, btf)?;
     let meta = KernelMeta::new(&release, origin, packages, parsed.features());
@@ -652,6 +653,17 @@ mod tests {
         (image, dir.join("config"))
     }
 
+    /// A request with no origin or packages to speak of.
+    fn request<'a>(image: &'a Path, config: &'a Path, release: &'a str) -> StoreRequest<'a> {
+        StoreRequest {
+            image,
+            config,
+            release,
+            origin: "t",
+            packages: vec![],
+        }
+    }
+
     #[test]
     fn store_writes_a_complete_entry() {
         let tmp = tempfile::tempdir().unwrap();
@@ -662,20 +674,18 @@ mod tests {
         assert_eq!(find_in_tree(&tree, "config"), Some(config.clone()));
 
         let mut stages = Vec::new();
-        let k = store(
-            &cache,
-            &image,
-            &config,
-            "ignored-header-wins",
-            "test",
-            vec!["linux-binary-x=1".into()],
-            &Cancel::new(),
-            &mut |p| {
-                if stages.last() != Some(&p.stage) {
-                    stages.push(p.stage)
-                }
-            },
-        )
+        let request = StoreRequest {
+            image: &image,
+            config: &config,
+            release: "ignored-header-wins",
+            origin: "test",
+            packages: vec!["linux-binary-x=1".into()],
+        };
+        let k = store(&cache, request, &Cancel::new(), &mut |p| {
+            if stages.last() != Some(&p.stage) {
+                stages.push(p.stage)
+            }
+        })
         .unwrap();
         assert_eq!(
             stages,
@@ -711,11 +721,7 @@ mod tests {
         let (image, config) = fake_tree(&tmp.path().join("root"), "6.1.0-40-amd64", bookworm);
         let err = store(
             &cache,
-            &image,
-            &config,
-            "6.1.0-40-amd64",
-            "t",
-            vec![],
+            request(&image, &config, "6.1.0-40-amd64"),
             &Cancel::new(),
             &mut |_| {},
         )
@@ -735,11 +741,7 @@ mod tests {
         cancel.cancel();
         let err = store(
             &cache,
-            &image,
-            &config,
-            "7.3.4",
-            "t",
-            vec![],
+            request(&image, &config, "7.3.4"),
             &cancel,
             &mut |_| {},
         )
@@ -777,11 +779,7 @@ mod tests {
         let (image, config) = fake_tree(&tmp.path().join("root"), "7.3.4+deb13-cloud-amd64", SCX);
         store(
             &cache,
-            &image,
-            &config,
-            "x",
-            "t",
-            vec![],
+            request(&image, &config, "x"),
             &Cancel::new(),
             &mut |_| {},
         )

@@ -10,20 +10,22 @@
 //! missing (no BTF, no shared RAM, a layout that does not check out) turns
 //! the monitor off with one note saying why; the run goes on.
 
-mod layout;
 mod memory;
+mod rq;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scxray::monitor::btf::Btf;
-use scxray::monitor::sample::{CpuSample, Sample};
+use scxray::btf::{Btf, BtfError};
+use scxray::host_monitor::sample::{CpuSample, Sample};
 use scxray::run::record::KernelSymbol;
 
 use crate::backend::MemoryInfo;
+use crate::kernel::extract::{btf_section, ExtractError};
+use crate::layout::{direct_map_pa, image_pa, DEFAULT_PAGE_OFFSET};
 use memory::GuestRam;
 
-pub use layout::{wanted_symbols, RqLayout};
+pub use rq::{wanted_symbols, RqLayout};
 
 /// How often a sample is taken (ktstr's monitor: 100 ms).
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -33,10 +35,22 @@ pub const INTERVAL: Duration = Duration::from_millis(100);
 pub enum MonitorError {
     #[error("no BTF for this kernel (a cache entry has one; a build tree's vmlinux carries it)")]
     NoBtf,
-    #[error("cannot read BTF {path}: {why}")]
-    BtfFile { path: PathBuf, why: String },
-    #[error("kernel BTF: {0}")]
-    Btf(String),
+    #[error("cannot read BTF {path}: {source}")]
+    BtfFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The vmlinux holds no `.BTF` section, or is no ELF file (the error
+    /// names the file).
+    #[error(transparent)]
+    BtfSection(#[from] ExtractError),
+    #[error("kernel BTF {path}: {source}")]
+    Btf {
+        path: PathBuf,
+        #[source]
+        source: BtfError,
+    },
     #[error("{field} is {got} bytes in this kernel's BTF, expected {expected}")]
     FieldSize {
         field: String,
@@ -131,26 +145,26 @@ impl Monitor {
         let (Some(ram), Ok(layout)) = (&self.ram, &self.layout) else {
             return Err(MonitorError::NoSharedRam);
         };
-        let syms = layout::Symbols::from_record(symbols)?;
+        let syms = rq::Symbols::from_record(symbols)?;
         let unreadable = |what: &str, addr: u64| MonitorError::Unreadable {
             what: what.to_string(),
             addr,
         };
         let page_offset = match syms.page_offset_base {
-            Some(va) => layout::image_pa(va)
+            Some(va) => image_pa(va)
                 .and_then(|pa| ram.read_u64(pa))
                 .ok_or_else(|| unreadable("page_offset_base", va))?,
-            None => layout::DEFAULT_PAGE_OFFSET,
+            None => DEFAULT_PAGE_OFFSET,
         };
         let mut rqs = Vec::new();
         for cpu in 0..self.cpus {
             let slot = syms.per_cpu_offset + 8 * u64::from(cpu);
-            let offset = layout::image_pa(slot)
+            let offset = image_pa(slot)
                 .and_then(|pa| ram.read_u64(pa))
                 .ok_or_else(|| unreadable("__per_cpu_offset", slot))?;
             let va = syms.runqueues.wrapping_add(offset);
-            let pa = layout::direct_map_pa(va, page_offset)
-                .ok_or_else(|| unreadable("the runqueue", va))?;
+            let pa =
+                direct_map_pa(va, page_offset).ok_or_else(|| unreadable("the runqueue", va))?;
             let read = ram
                 .read_u32(pa + layout.cpu.offset)
                 .ok_or_else(|| unreadable("the runqueue", va))?;
@@ -184,7 +198,7 @@ impl Monitor {
         }
         let mut cpus = Vec::with_capacity(self.rqs.len());
         for &rq in &self.rqs {
-            let u32_at = |f: layout::Field| ram.read_u32(rq + f.offset);
+            let u32_at = |f: rq::Field| ram.read_u32(rq + f.offset);
             cpus.push(CpuSample {
                 nr_running: u32_at(layout.nr_running)?,
                 scx_nr_running: u32_at(layout.scx_nr_running)?,
@@ -227,34 +241,31 @@ impl Monitor {
 
 fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, MonitorError> {
     let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| MonitorError::BtfFile {
+        std::fs::read(path).map_err(|source| MonitorError::BtfFile {
             path: path.to_path_buf(),
-            why: e.to_string(),
+            source,
         })
     };
-    let bytes = match (btf, vmlinux) {
-        (Some(path), _) => read(path)?,
-        (None, Some(path)) => {
-            let elf = read(path)?;
-            crate::kernel::extract::btf_section(&elf, path)
-                .map_err(|e| MonitorError::BtfFile {
-                    path: path.to_path_buf(),
-                    why: e.to_string(),
-                })?
-                .to_vec()
-        }
+    let (bytes, path) = match (btf, vmlinux) {
+        (Some(path), _) => (read(path)?, path),
+        (None, Some(path)) => (btf_section(&read(path)?, path)?.to_vec(), path),
         (None, None) => return Err(MonitorError::NoBtf),
     };
-    let btf = Btf::parse(&bytes).map_err(|e| MonitorError::Btf(e.to_string()))?;
-    RqLayout::from_btf(&btf)
+    let btf = Btf::parse(&bytes).map_err(|source| MonitorError::Btf {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    RqLayout::from_btf(&btf, path)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::layout::{Field, START_KERNEL_MAP};
+    use super::rq::Field;
     use super::*;
 
-    const PAGE_OFFSET: u64 = layout::DEFAULT_PAGE_OFFSET;
+    use crate::layout::START_KERNEL_MAP;
+
+    const PAGE_OFFSET: u64 = DEFAULT_PAGE_OFFSET;
     /// Where the fake kernel image keeps its variables, and the runqueues.
     const PER_CPU_OFFSET_PA: u64 = 0x1000;
     const PAGE_OFFSET_BASE_PA: u64 = 0x1100;
@@ -387,5 +398,35 @@ mod tests {
         syms[1].addr = START_KERNEL_MAP + (1 << 30);
         m.symbols(&syms);
         assert!(m.take_note().unwrap().contains("outside guest RAM"));
+    }
+
+    #[test]
+    fn btf_errors_keep_their_cause_and_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        match load_layout(Some(&missing), None) {
+            Err(MonitorError::BtfFile { path, source }) => {
+                assert_eq!(path, missing);
+                assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let garbage = dir.path().join("btf");
+        std::fs::write(&garbage, b"not btf at all").unwrap();
+        match load_layout(Some(&garbage), None) {
+            Err(MonitorError::Btf { path, source }) => {
+                assert_eq!(path, garbage);
+                assert!(matches!(source, BtfError::Truncated { .. }), "{source:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+
+        match load_layout(None, Some(&garbage)) {
+            Err(e @ MonitorError::BtfSection(ExtractError::NotElf { .. })) => {
+                assert!(e.to_string().contains(&*garbage.to_string_lossy()), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -16,7 +16,8 @@ use crate::backend::Accel;
 /// `quiet` because every console line costs boot time under TCG.
 pub const BASE_CMDLINE: &str = "console=ttyS0 nokaslr panic=-1 quiet";
 
-/// The machine type. Its RAM layout is what [`low_mem_end`] models.
+/// The machine type. Its RAM layout is what
+/// [`layout::low_mem_end`](crate::layout::low_mem_end) models.
 pub const MACHINE: &str = "q35";
 
 /// QEMU's id of the guest RAM backend object.
@@ -57,18 +58,6 @@ pub fn kernel_cmdline(extra: &str) -> String {
         BASE_CMDLINE.to_owned()
     } else {
         format!("{BASE_CMDLINE} {extra}")
-    }
-}
-
-/// Guest RAM below 4 GiB on q35: all of it up to 2.75 GiB, else 2 GiB (the
-/// rest is mapped from 4 GiB up).
-pub fn low_mem_end(memory_bytes: u64) -> u64 {
-    const Q35_SPLIT_ABOVE: u64 = 0xb000_0000;
-    const Q35_LOW: u64 = 0x8000_0000;
-    if memory_bytes >= Q35_SPLIT_ABOVE {
-        Q35_LOW
-    } else {
-        memory_bytes
     }
 }
 
@@ -287,14 +276,6 @@ mod tests {
             format!("{BASE_CMDLINE} loglevel=7")
         );
         assert!(BASE_CMDLINE.contains("nokaslr") && BASE_CMDLINE.contains("panic=-1"));
-    }
-
-    #[test]
-    fn q35_low_memory() {
-        assert_eq!(low_mem_end(1 << 30), 1 << 30);
-        assert_eq!(low_mem_end(0xafff_ffff), 0xafff_ffff);
-        assert_eq!(low_mem_end(0xb000_0000), 0x8000_0000);
-        assert_eq!(low_mem_end(8 << 30), 0x8000_0000);
     }
 
     #[test]

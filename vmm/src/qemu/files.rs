@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::backend::{MemoryInfo, VmError};
 
-use super::command::low_mem_end;
+use crate::layout::low_mem_end;
 
 /// Where guest RAM files go: tmpfs, so "the file" is memory, not disk.
 pub const SHM_DIR: &str = "/dev/shm";

@@ -13,19 +13,19 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use scxray::cancel::Cancel;
 use scxray::matcher::{
     evaluate, negative_control, suggest_for_line, suggest_for_report, ControlReport, Corpus,
-    Evaluation, Field, NamedCorpus, Pin, PinSuggestion, PrefixHint, DEFAULT_MAX_KEPT,
+    Evaluation, Field, NamedCorpus, Pin, PinSuggestion, PrefixHint, SuggestError, DEFAULT_MAX_KEPT,
 };
 use scxray::report::Report;
 
-use crate::panes::workbench::LazyView;
+use crate::corpus_view::LazyView;
 
 /// Most match positions kept per field for one viewport window.
 pub const MAX_KEPT: usize = DEFAULT_MAX_KEPT;
@@ -35,7 +35,7 @@ pub struct Job {
     /// The pin generation this job belongs to.
     pub gen: u64,
     /// Set when a newer generation supersedes this job.
-    pub cancel: Arc<AtomicBool>,
+    pub cancel: Cancel,
     pub corpus: JobCorpus,
     pub request: Request,
 }
@@ -117,7 +117,7 @@ pub enum Reply {
     Suggested {
         /// Suggestions have their own counter: typing does not cancel them.
         gen: u64,
-        result: Result<PinSuggestion, String>,
+        result: Result<PinSuggestion, SuggestError>,
     },
     /// The worker built the workbench's corpus view: it can be drawn.
     CorpusReady,
@@ -142,7 +142,7 @@ impl WorkerState {
             corpus,
             request,
         } = job;
-        let cancelled = || cancel.load(Ordering::Relaxed);
+        let cancelled = || cancel.is_cancelled();
         if cancelled() {
             return;
         }
@@ -231,9 +231,7 @@ impl WorkerState {
             }
             Request::Suggest(from) => {
                 let result = match from {
-                    SuggestFrom::Report(report) => {
-                        suggest_for_report(&report, &corpus).map_err(|e| e.to_string())
-                    }
+                    SuggestFrom::Report(report) => suggest_for_report(&report, &corpus),
                     SuggestFrom::Line(line) => Ok(suggest_for_line(&line, &corpus)),
                 };
                 send(Reply::Suggested { gen, result });
@@ -391,10 +389,10 @@ impl<F: FnMut(Reply) -> bool> Drop for DeathNotice<F> {
 mod tests {
     use super::*;
 
-    fn job(gen: u64, cancel: &Arc<AtomicBool>, corpus: &Corpus, request: Request) -> Job {
+    fn job(gen: u64, cancel: &Cancel, corpus: &Corpus, request: Request) -> Job {
         Job {
             gen,
-            cancel: Arc::clone(cancel),
+            cancel: cancel.clone(),
             corpus: corpus.clone().into(),
             request,
         }
@@ -413,9 +411,10 @@ mod tests {
         let corpus = Corpus::new(Some("a boom\nb\nboom c"), None);
         let (tx, rx) = mpsc::channel();
         let mut engine = Engine::spawn(move |r| tx.send(r).is_ok()).expect("spawn");
-        let old = Arc::new(AtomicBool::new(true));
+        let old = Cancel::new();
+        old.cancel();
         engine.submit(job(1, &old, &corpus, eval(Pin::contains("a"), 0..0)));
-        let cur = Arc::new(AtomicBool::new(false));
+        let cur = Cancel::new();
         engine.submit(job(2, &cur, &corpus, eval(Pin::contains("boom"), 0..100)));
         engine.submit(job(
             2,
@@ -445,7 +444,7 @@ mod tests {
     #[test]
     fn jumps_wrap_both_ways() {
         let corpus = Corpus::from_raw("x1 x2 x3");
-        let never = Arc::new(AtomicBool::new(false));
+        let never = Cancel::new();
         let mut engine = Engine::default();
         engine.submit(job(1, &never, &corpus, eval(Pin::contains("x"), 0..8)));
         assert!(matches!(
@@ -480,7 +479,7 @@ mod tests {
     #[test]
     fn miss_sends_a_prefix_hint_and_stale_generation_gets_no_window() {
         let corpus = Corpus::from_raw("scx_bpf_error here");
-        let never = Arc::new(AtomicBool::new(false));
+        let never = Cancel::new();
         let mut engine = Engine::default();
         engine.submit(job(
             3,

@@ -1,22 +1,15 @@
-//! Every guest address the monitor uses, and how kernel virtual addresses
-//! become guest physical ones. Nothing else in the monitor knows an address.
-//!
-//! Guests boot with `nokaslr`, so the kernel image sits where it was linked
-//! (`phys_base` 0: physical = virtual − `__START_KERNEL_map`) and the direct
-//! map starts at `page_offset_base`, read from the guest. Per-CPU data of the
-//! first chunk (the runqueues) lives in the direct map, so no page-table walk
-//! is needed for what is read here.
+//! What locates and shapes the runqueues the monitor reads: the kernel
+//! symbols the agent is asked for, and the `struct rq` fields taken from the
+//! kernel's BTF. The addresses themselves, and how a kernel virtual address
+//! becomes a guest physical one, are in [`crate::layout`].
 
-use scxray::monitor::btf::Btf;
+use std::path::Path;
+
+use scxray::btf::Btf;
 use scxray::run::record::KernelSymbol;
 
 use super::MonitorError;
 
-/// Where x86-64 links the kernel image.
-pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
-/// The direct map's start without KASLR; the guest's `page_offset_base`
-/// says for sure and is read when available.
-pub const DEFAULT_PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 /// `struct rq` of every CPU: `runqueues + __per_cpu_offset[cpu]`.
 pub const SYM_RUNQUEUES: &str = "runqueues";
 pub const SYM_PER_CPU_OFFSET: &str = "__per_cpu_offset";
@@ -27,20 +20,6 @@ pub fn wanted_symbols() -> Vec<String> {
     [SYM_RUNQUEUES, SYM_PER_CPU_OFFSET, SYM_PAGE_OFFSET_BASE]
         .map(String::from)
         .to_vec()
-}
-
-/// Physical address of a kernel-image (text, data, bss) virtual address.
-pub fn image_pa(va: u64) -> Option<u64> {
-    va.checked_sub(START_KERNEL_MAP)
-}
-
-/// The direct map covers at most 64 TiB with 4-level paging.
-const DIRECT_MAP_SIZE: u64 = 1 << 46;
-
-/// Physical address of a direct-map virtual address.
-pub fn direct_map_pa(va: u64, page_offset: u64) -> Option<u64> {
-    va.checked_sub(page_offset)
-        .filter(|&pa| pa < DIRECT_MAP_SIZE)
 }
 
 /// The symbol addresses the agent sent.
@@ -82,15 +61,16 @@ pub struct RqLayout {
 }
 
 impl RqLayout {
-    pub fn from_btf(btf: &Btf) -> Result<RqLayout, MonitorError> {
-        let field = |path: &[&str], size: u64| -> Result<Field, MonitorError> {
-            let name = path.join(".");
-            let offset = btf
-                .member_offset("rq", path)
-                .map_err(|e| MonitorError::Btf(e.to_string()))?;
-            let got = btf
-                .member_size("rq", path)
-                .map_err(|e| MonitorError::Btf(e.to_string()))?;
+    /// The fields out of `btf`, read from the file `path` (named in errors).
+    pub fn from_btf(btf: &Btf, path: &Path) -> Result<RqLayout, MonitorError> {
+        let btf_error = |source| MonitorError::Btf {
+            path: path.to_path_buf(),
+            source,
+        };
+        let field = |member: &[&str], size: u64| -> Result<Field, MonitorError> {
+            let name = member.join(".");
+            let offset = btf.member_offset("rq", member).map_err(btf_error)?;
+            let got = btf.member_size("rq", member).map_err(btf_error)?;
             if got != size {
                 return Err(MonitorError::FieldSize {
                     field: format!("rq.{name}"),
@@ -113,16 +93,6 @@ impl RqLayout {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_translate_as_the_feasibility_run_measured() {
-        // 7.3.4 under nokaslr: linux_banner and CPU 1's runqueue.
-        assert_eq!(image_pa(0xffff_ffff_8239_f680), Some(0x239_f680));
-        assert_eq!(image_pa(0x1000), None);
-        let rq1 = 0xffff_ffff_83cf_65c0_u64.wrapping_add(0xffff_8880_bac3_c000);
-        assert_eq!(direct_map_pa(rq1, DEFAULT_PAGE_OFFSET), Some(0x3e93_25c0));
-        assert_eq!(direct_map_pa(0x1000, DEFAULT_PAGE_OFFSET), None);
-    }
 
     #[test]
     fn symbols_need_runqueues_and_per_cpu_offsets() {

@@ -50,9 +50,11 @@ impl Default for Thresholds {
     }
 }
 
+/// ktstr's threshold verdict, computed from samples. A report's
+/// `verdict:` line read back is a [`SectionVerdict`](crate::sections::SectionVerdict).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "violations", rename_all = "snake_case")]
-pub enum Verdict {
+pub enum MonitorVerdict {
     /// `monitor OK`
     Ok,
     /// `monitor FAILED: <n> violation(s): <a>; <b>`
@@ -64,21 +66,21 @@ pub enum Verdict {
     NotInitialized,
 }
 
-impl Verdict {
+impl MonitorVerdict {
     /// The text after `verdict: `.
     pub fn text(&self) -> String {
         match self {
-            Verdict::Ok => "monitor OK".to_string(),
-            Verdict::Failed(v) => {
+            MonitorVerdict::Ok => "monitor OK".to_string(),
+            MonitorVerdict::Failed(v) => {
                 format!("monitor FAILED: {} violation(s): {}", v.len(), v.join("; "))
             }
-            Verdict::NoSamples => "no monitor samples".to_string(),
-            Verdict::NotInitialized => "monitor data not yet initialized".to_string(),
+            MonitorVerdict::NoSamples => "no monitor samples".to_string(),
+            MonitorVerdict::NotInitialized => "monitor data not yet initialized".to_string(),
         }
     }
 
     pub fn failed(&self) -> bool {
-        matches!(self, Verdict::Failed(_))
+        matches!(self, MonitorVerdict::Failed(_))
     }
 }
 
@@ -97,7 +99,7 @@ pub struct Summary {
     /// Stuck-CPU events: CPUs [`stuck_cpus`] reports, summed over consecutive
     /// pairs of valid samples.
     pub stuck: u64,
-    pub verdict: Verdict,
+    pub verdict: MonitorVerdict,
 }
 
 /// One run of consecutive violating samples.
@@ -221,9 +223,9 @@ impl Summary {
 /// ktstr's `MonitorThresholds::evaluate`, over the checks scxray's samples
 /// allow: sustained imbalance, sustained local DSQ depth, sustained per-CPU
 /// `rq.clock` stall. Sample indices in the messages count from 0 in `samples`.
-fn evaluate(samples: &[Sample], t: &Thresholds) -> Verdict {
+fn evaluate(samples: &[Sample], t: &Thresholds) -> MonitorVerdict {
     if samples.is_empty() {
-        return Verdict::NoSamples;
+        return MonitorVerdict::NoSamples;
     }
     let mut clocks = samples.iter().flat_map(|s| s.cpus.iter().map(|c| c.clock));
     let first = clocks.next();
@@ -236,7 +238,7 @@ fn evaluate(samples: &[Sample], t: &Thresholds) -> Verdict {
         same && more
     };
     if all_same_clock || !samples.iter().all(Sample::valid) {
-        return Verdict::NotInitialized;
+        return MonitorVerdict::NotInitialized;
     }
 
     let mut imbalance = Tracker::<f64>::new();
@@ -301,17 +303,17 @@ fn evaluate(samples: &[Sample], t: &Thresholds) -> Verdict {
         }
     }
     if violations.is_empty() {
-        Verdict::Ok
+        MonitorVerdict::Ok
     } else {
-        Verdict::Failed(violations)
+        MonitorVerdict::Failed(violations)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::monitor::CpuSample;
-    use crate::sections::monitor::{Monitor, Stall, VerdictStatus};
+    use crate::host_monitor::CpuSample;
+    use crate::sections::monitor::{MonitorSection, Stall, VerdictStatus};
 
     fn cpu(nr_running: u32, local_dsq: u32, clock: u64) -> CpuSample {
         CpuSample {
@@ -359,7 +361,7 @@ mod tests {
             (s.avg_nr_running, s.avg_dsq, s.max_dsq_depth),
             (1.5, 0.5, 1)
         );
-        assert_eq!((s.stuck, &s.verdict), (0, &Verdict::Ok));
+        assert_eq!((s.stuck, &s.verdict), (0, &MonitorVerdict::Ok));
         assert_eq!(
             s.to_section_text(),
             "samples=10 max_imbalance=2.00 max_dsq_depth=1 stuck=0\n\
@@ -378,7 +380,7 @@ mod tests {
         });
         let s = summary(&short);
         assert_eq!(s.max_imbalance, 5.0);
-        assert_eq!(s.verdict, Verdict::Ok);
+        assert_eq!(s.verdict, MonitorVerdict::Ok);
         // Two runs: 2..=6 (5 samples, peak 6) and 8..=10 (3): the first fails.
         let long = run(12, |i| {
             let mut c = healthy(i);
@@ -391,7 +393,7 @@ mod tests {
         });
         assert_eq!(
             summary(&long).verdict,
-            Verdict::Failed(vec![
+            MonitorVerdict::Failed(vec![
                 "imbalance ratio 6.0 exceeded threshold 4.0 for 5 consecutive samples (ending at sample 6)".into()
             ])
         );
@@ -410,7 +412,7 @@ mod tests {
         assert_eq!(s.max_dsq_depth, 58);
         assert_eq!(
             s.verdict,
-            Verdict::Failed(vec![
+            MonitorVerdict::Failed(vec![
                 "local DSQ depth 58 on cpu1 exceeded threshold 50 for 7 consecutive samples (ending at sample 7)".into()
             ])
         );
@@ -429,11 +431,11 @@ mod tests {
         assert_eq!(s.stuck, 306);
         assert_eq!(
             s.verdict,
-            Verdict::Failed(vec![
+            MonitorVerdict::Failed(vec![
                 "rq_clock stall on cpu1 for 306 consecutive samples (ending at sample 309, clock=2300): cpu1 stuck for 30600ms".into()
             ])
         );
-        let parsed = Monitor::parse(&s.to_section_text());
+        let parsed = MonitorSection::parse(&s.to_section_text());
         assert_eq!(parsed.stall, Some(Stall::Stuck(306)));
         assert!(parsed.verdict.unwrap().details[0].ends_with("cpu1 stuck for 30600ms"));
 
@@ -449,7 +451,7 @@ mod tests {
             c
         });
         let s = summary(&samples);
-        assert_eq!((s.stuck, &s.verdict), (3, &Verdict::Ok));
+        assert_eq!((s.stuck, &s.verdict), (3, &MonitorVerdict::Ok));
         let no_stall = Thresholds {
             fail_on_stall: false,
             ..Thresholds::DEFAULT
@@ -458,30 +460,33 @@ mod tests {
         assert!(summary(&frozen).verdict.failed());
         assert_eq!(
             Summary::from_samples(&frozen, &no_stall).verdict,
-            Verdict::Ok
+            MonitorVerdict::Ok
         );
     }
 
     #[test]
     fn no_samples_and_uninitialized() {
         let s = summary(&[]);
-        assert_eq!((s.samples, &s.verdict), (0, &Verdict::NoSamples));
+        assert_eq!((s.samples, &s.verdict), (0, &MonitorVerdict::NoSamples));
         assert_eq!(
             s.to_section_text(),
             "samples=0 max_imbalance=0.00 max_dsq_depth=0 stuck=0\nverdict: no monitor samples"
         );
         // Every clock the same: the rq was never written.
         let s = summary(&run(10, |_| vec![cpu(9, 0, 42), cpu(0, 0, 42)]));
-        assert_eq!(s.verdict, Verdict::NotInitialized);
+        assert_eq!(s.verdict, MonitorVerdict::NotInitialized);
         // One implausible sample: not counted, and no verdict is given.
         let mut samples = run(10, healthy);
         samples[4].cpus[0].local_dsq = 20_000;
         samples[5].cpus.clear();
         let s = summary(&samples);
         assert_eq!((s.samples, s.max_dsq_depth), (8, 1));
-        assert_eq!(s.verdict, Verdict::NotInitialized);
+        assert_eq!(s.verdict, MonitorVerdict::NotInitialized);
         assert_eq!(
-            Monitor::parse(&s.to_section_text()).verdict.unwrap().status,
+            MonitorSection::parse(&s.to_section_text())
+                .verdict
+                .unwrap()
+                .status,
             VerdictStatus::NotInitialized
         );
     }
@@ -501,7 +506,7 @@ mod tests {
         assert!(s.verdict.failed());
         for s in [s, summary(&run(10, healthy)), summary(&[])] {
             let text = s.to_section_text();
-            let m = Monitor::parse(&text);
+            let m = MonitorSection::parse(&text);
             assert!(m.unknown.is_empty() && m.extra.is_empty(), "{text}");
             assert_eq!(m.samples, Some(s.samples));
             let close = |a: Option<f64>, b: f64, eps: f64| {
@@ -522,10 +527,12 @@ mod tests {
             let v = m.verdict.unwrap();
             assert_eq!(v.text, s.verdict.text());
             match &s.verdict {
-                Verdict::Ok => assert_eq!(v.status, VerdictStatus::Ok),
-                Verdict::NoSamples => assert_eq!(v.status, VerdictStatus::NoSamples),
-                Verdict::NotInitialized => assert_eq!(v.status, VerdictStatus::NotInitialized),
-                Verdict::Failed(d) => {
+                MonitorVerdict::Ok => assert_eq!(v.status, VerdictStatus::Ok),
+                MonitorVerdict::NoSamples => assert_eq!(v.status, VerdictStatus::NoSamples),
+                MonitorVerdict::NotInitialized => {
+                    assert_eq!(v.status, VerdictStatus::NotInitialized)
+                }
+                MonitorVerdict::Failed(d) => {
                     assert_eq!(v.status, VerdictStatus::Failed(Some(d.len() as u32)));
                     assert_eq!(&v.details, d);
                 }

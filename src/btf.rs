@@ -1,6 +1,7 @@
 //! A minimal reader of raw kernel BTF (`/sys/kernel/btf/vmlinux`, or the
 //! `btf` file of a cached kernel): just enough to find the byte offset and size
-//! of a nested struct member such as `rq.scx.local_dsq.nr`.
+//! of a nested struct member such as `rq.scx.local_dsq.nr`, and the values of
+//! an enum such as sched_ext's `scx_ent_flags` (whose layout changed in 7.1).
 //!
 //! Format (kernel `Documentation/bpf/btf.rst`): a header (magic `0xeB9F`,
 //! version 1, flags, `hdr_len`, then the type and string sections as
@@ -86,6 +87,10 @@ pub enum BtfError {
     NoSize { path: String, reason: &'static str },
     #[error("{path}: type chain longer than {MAX_DEPTH} (reference cycle?)")]
     TooDeep { path: String },
+    #[error("BTF has no enum named '{0}' with enumerators")]
+    EnumNotFound(String),
+    #[error("BTF enum '{enum_name}': enumerator name at offset {name_off} is not UTF-8")]
+    BadEnumeratorName { enum_name: String, name_off: u32 },
 }
 
 /// One `btf_type` record, decoded as far as the lookups need.
@@ -302,6 +307,57 @@ impl Btf {
     pub fn member_size(&self, struct_name: &str, path: &[&str]) -> Result<u64, BtfError> {
         let found = self.find(struct_name, path)?;
         self.type_size(found.type_id, &join_path(struct_name, path), 0)
+    }
+
+    /// The enumerators of `enum enum_name` (`BTF_KIND_ENUM` or `ENUM64`; the
+    /// first one with enumerators), in declaration order. Each value is the
+    /// enumerator's bit pattern in the enum's size: a signed 4-byte enum's
+    /// `-2147483648` is `0x8000_0000`, which is what a flags word holds.
+    /// Kernel constants that are `enum`s (sched_ext's `scx_ent_flags`,
+    /// `scx_enq_flags`, ...) can be read from the guest's BTF this way; `#define`s
+    /// (`TASK_RUNNING`, ...) never reach BTF.
+    pub fn enum_values(&self, enum_name: &str) -> Result<Vec<(String, u64)>, BtfError> {
+        let rec = self
+            .types
+            .iter()
+            .find(|t| {
+                (t.kind == KIND_ENUM || t.kind == KIND_ENUM64)
+                    && t.vlen > 0
+                    && t.name_off != 0
+                    && self.name(t.name_off).ok() == Some(enum_name.as_bytes())
+            })
+            .copied()
+            .ok_or_else(|| BtfError::EnumNotFound(enum_name.to_string()))?;
+        let size = rec.size_or_type.min(8);
+        let size_mask = if size >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * size)) - 1
+        };
+        let word = |at: usize| read_u32(&self.types_sec, at, self.big_endian, "enumerator");
+        let entry = if rec.kind == KIND_ENUM64 { 12 } else { 8 };
+        let mut out = Vec::with_capacity(usize::from(rec.vlen));
+        for i in 0..usize::from(rec.vlen) {
+            let at = rec.tail + i * entry;
+            let name_off = word(at)?;
+            let lo = word(at + 4)?;
+            let value = if rec.kind == KIND_ENUM64 {
+                (u64::from(word(at + 8)?) << 32) | u64::from(lo)
+            } else if rec.kind_flag {
+                // Signed: sign-extend, then cut to the enum's size.
+                lo as i32 as i64 as u64
+            } else {
+                u64::from(lo)
+            };
+            let name = std::str::from_utf8(self.name(name_off)?).map_err(|_| {
+                BtfError::BadEnumeratorName {
+                    enum_name: enum_name.to_string(),
+                    name_off,
+                }
+            })?;
+            out.push((name.to_string(), value & size_mask));
+        }
+        Ok(out)
     }
 
     fn find(&self, struct_name: &str, path: &[&str]) -> Result<Found, BtfError> {
@@ -615,6 +671,31 @@ pub(crate) mod tests {
             self.composite(KIND_UNION, name, size, &m)
         }
 
+        /// A 4-byte `BTF_KIND_ENUM`; `signed` sets the kind flag.
+        pub(crate) fn enumeration(
+            &mut self,
+            name: &str,
+            signed: bool,
+            values: &[(&str, i32)],
+        ) -> u32 {
+            let id = self.push(name, KIND_ENUM, signed, values.len() as u16, 4);
+            for &(n, v) in values {
+                let n = self.str(n);
+                self.words(&[n, v as u32]);
+            }
+            id
+        }
+
+        /// An 8-byte `BTF_KIND_ENUM64`.
+        pub(crate) fn enumeration64(&mut self, name: &str, values: &[(&str, u64)]) -> u32 {
+            let id = self.push(name, KIND_ENUM64, false, values.len() as u16, 8);
+            for &(n, v) in values {
+                let n = self.str(n);
+                self.words(&[n, v as u32, (v >> 32) as u32]);
+            }
+            id
+        }
+
         pub(crate) fn build(&self) -> Vec<u8> {
             let mut out = Vec::new();
             out.extend_from_slice(&MAGIC.to_le_bytes());
@@ -863,7 +944,39 @@ pub(crate) mod tests {
         assert_eq!(btf.member_size("s", &["y"]), Ok(4));
     }
 
-    fn cached_kernel_btfs() -> Vec<std::path::PathBuf> {
+    #[test]
+    fn enum_values_in_order_as_bit_patterns() {
+        let mut b = Builder::new();
+        b.enumeration("empty", false, &[]);
+        b.enumeration(
+            "scx_ent_flags",
+            true,
+            &[("SCX_TASK_QUEUED", 1), ("SCX_TASK_CURSOR", i32::MIN)],
+        );
+        b.enumeration64("scx_enq_flags", &[("SCX_ENQ_PREEMPT", 1 << 32)]);
+        let btf = Btf::parse(&b.build()).unwrap();
+        assert_eq!(
+            btf.enum_values("scx_ent_flags").unwrap(),
+            vec![
+                ("SCX_TASK_QUEUED".to_string(), 1),
+                ("SCX_TASK_CURSOR".to_string(), 0x8000_0000)
+            ]
+        );
+        assert_eq!(
+            btf.enum_values("scx_enq_flags").unwrap(),
+            vec![("SCX_ENQ_PREEMPT".to_string(), 1 << 32)]
+        );
+        assert_eq!(
+            btf.enum_values("empty"),
+            Err(BtfError::EnumNotFound("empty".into()))
+        );
+        assert_eq!(
+            btf.enum_values("nope"),
+            Err(BtfError::EnumNotFound("nope".into()))
+        );
+    }
+
+    pub(crate) fn cached_kernel_btfs() -> Vec<std::path::PathBuf> {
         let base = match std::env::var_os("SCXRAY_CACHE_DIR").filter(|v| !v.is_empty()) {
             Some(dir) => std::path::PathBuf::from(dir),
             None => match std::env::var_os("HOME") {

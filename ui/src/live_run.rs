@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use crate::live_feed::{Feed, LiveFeed, Update, REBUILD_INTERVAL};
 use anyhow::Context;
 use scxray::report::Report;
 use scxray::run::live::{Event, LiveRun, RunMeta};
@@ -105,7 +106,7 @@ pub fn plan(
 }
 
 fn fetch_kernel(cache: &KernelCache, on_stage: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
-    let cancel = Cancel::on_interrupt().context("cannot install the Ctrl-C handler")?;
+    let cancel = scxray_vmm::cancel::on_interrupt().context("cannot install the Ctrl-C handler")?;
     let mut lines = scxray_vmm::kernel::fetch::ProgressLines::default();
     scxray_vmm::kernel::fetch::fetch(cache, &Default::default(), &cancel, &mut |p| {
         if let Some(l) = lines.line(p) {
@@ -154,25 +155,35 @@ pub fn run_live(
     let cancel = Cancel::new();
     let mut live = LiveRun::new(meta);
     live.apply(Event::Stage(scxray::run::live::Stage::FetchingKernel), 0);
-    let mut app = crate::App::new(live.report(), "starting")
-        .with_clean(options.clean)
-        .with_source_roots(options.source_roots)
-        .with_live(live);
+    let mut app = crate::App::new(live.report(), "starting").with_clean(options.clean);
+    app.set_source_roots(options.source_roots);
     if let Some(theme) = options.theme {
         app = app.with_theme(theme);
     }
     if let Some(keymap) = options.keymap {
         app = app.with_keymap(keymap);
     }
+    let mut feed = None;
     let mut handle = None;
     let thread_cancel = cancel.clone();
     let ui = crate::run_app(app, |tx| {
+        // The report is built on the feed thread; the UI only shows frames.
+        let live_feed = LiveFeed::spawn(live, REBUILD_INTERVAL, move |update| {
+            tx.send(match update {
+                Update::Frame(frame) => crate::AppEvent::LiveFrame(frame),
+                Update::Done(message) => crate::AppEvent::RunDone(message),
+            })
+            .is_ok()
+        })
+        .context("cannot start the live report thread")?;
+        let events = live_feed.sender();
+        feed = Some(live_feed);
         let h = std::thread::Builder::new()
             .name("scxray-run".into())
             .spawn(move || {
                 let t0 = std::time::Instant::now();
                 let send = |ev: Event, at: u64| {
-                    let _ = tx.send(crate::AppEvent::Run(ev, at));
+                    let _ = events.send(Feed::Event(ev, at));
                 };
                 let result = plan(&req, &mut |line| {
                     send(
@@ -193,7 +204,7 @@ pub fn run_live(
                         t0.elapsed().as_millis() as u64,
                     );
                 }
-                let _ = tx.send(crate::AppEvent::RunDone(describe(&result)));
+                let _ = events.send(Feed::Done(describe(&result)));
                 result
             })
             .context("cannot start the run thread")?;
@@ -208,8 +219,8 @@ pub fn run_live(
             .unwrap_or_else(|_| Err(anyhow::anyhow!("the run thread panicked"))),
         None => Err(anyhow::anyhow!("the run did not start")),
     };
-    let mut app = ui?;
-    let live = app.take_live().context("live state lost")?;
+    ui?;
+    let live = feed.context("the run did not start")?.finish()?;
     Ok((live, result))
 }
 

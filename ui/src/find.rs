@@ -46,13 +46,28 @@ use regex_syntax::hir::{
     self, Class, ClassBytes, ClassBytesRange, ClassUnicode, ClassUnicodeRange, Hir, HirKind,
 };
 
-use super::text::LineIndex;
+use crate::line_index::LineIndex;
 
 /// Matches counted for "match k of n"; past this the count reads "n+".
 pub const MAX_COUNT: usize = 100_000;
 
 /// Bytes before the offset the first backward regex scan looks at.
 const RFIND_WINDOW: usize = 16 * 1024;
+
+/// Why a query cannot be used. The message is one line, for the status bar;
+/// the pattern is kept for whoever reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FindError {
+    /// The regex does not parse or compile: the regex crate's reason.
+    #[error("{reason}")]
+    InvalidRegex { pattern: String, reason: String },
+    /// A search regex that can match empty text: nothing would be shown.
+    #[error(
+        "it matches empty text, nothing to show: use + rather than * or ?; ^ or $ alone work \
+         in a & filter"
+    )]
+    MatchesEmpty { pattern: String },
+}
 
 /// How a query is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,13 +151,17 @@ impl Needle {
 
     /// A regex needle; `Ok(None)` for an empty pattern, `Err` with a one-line
     /// message for an invalid one. Any valid regex: see [`Needle::for_search`].
-    pub fn regex(pattern: &str) -> Result<Option<Needle>, String> {
+    pub fn regex(pattern: &str) -> Result<Option<Needle>, FindError> {
         if pattern.is_empty() {
             return Ok(None);
         }
+        let invalid = |reason: String| FindError::InvalidRegex {
+            pattern: pattern.to_string(),
+            reason,
+        };
         let ast = ast::parse::Parser::new()
             .parse(pattern)
-            .map_err(|e| e.kind().to_string())?;
+            .map_err(|e| invalid(e.kind().to_string()))?;
         let fold = ast::visit(&ast, UpperCase).is_ok();
         let hir = hir::translate::TranslatorBuilder::new()
             .case_insensitive(fold)
@@ -151,14 +170,14 @@ impl Needle {
             .utf8(false)
             .build()
             .translate(pattern, &ast)
-            .map_err(|e| e.kind().to_string())?;
+            .map_err(|e| invalid(e.kind().to_string()))?;
         let hir = without_newline(hir);
         let matches_empty = can_be_empty(&hir);
         // The printed HIR spells out its flags and folded classes, so it
         // compiles with the builder's defaults.
         let re = RegexBuilder::new(&hir.to_string())
             .build()
-            .map_err(|e| first_line(&e.to_string()))?;
+            .map_err(|e| invalid(first_line(&e.to_string())))?;
         Ok(Some(Needle {
             kind: Kind::Regex(Pattern {
                 re,
@@ -170,17 +189,15 @@ impl Needle {
 
     /// A needle for `/`: a regex that can match the empty string is refused,
     /// there would be nothing to show.
-    pub fn for_search(query: &str, mode: FindMode) -> Result<Option<Needle>, String> {
+    pub fn for_search(query: &str, mode: FindMode) -> Result<Option<Needle>, FindError> {
         match mode {
             FindMode::Text => Ok(Needle::new(query)),
             FindMode::Regex => {
                 let needle = Needle::regex(query)?;
                 if needle.as_ref().is_some_and(Needle::matches_empty) {
-                    return Err(
-                        "it matches empty text, nothing to show: use + rather than * or ?; \
-                         ^ or $ alone work in a & filter"
-                            .into(),
-                    );
+                    return Err(FindError::MatchesEmpty {
+                        pattern: query.to_string(),
+                    });
                 }
                 Ok(needle)
             }
@@ -188,7 +205,7 @@ impl Needle {
     }
 
     /// A needle for `&`: lines with a match are kept, even an empty one.
-    pub fn for_filter(query: &str, mode: FindMode) -> Result<Option<Needle>, String> {
+    pub fn for_filter(query: &str, mode: FindMode) -> Result<Option<Needle>, FindError> {
         match mode {
             FindMode::Text => Ok(Needle::new(query)),
             FindMode::Regex => Needle::regex(query),
@@ -523,9 +540,20 @@ fn next_char(hay: &[u8], at: usize) -> usize {
 
 /// Indices of the lines holding `needle`, ascending.
 pub(crate) fn filter_lines(body: &str, index: &LineIndex, needle: &Needle) -> Vec<u32> {
+    filter_lines_from(body, index, needle, 0)
+}
+
+/// [`filter_lines`] over the lines from byte `from` (a line start) on: what
+/// a live pane whose body grew scans.
+pub(crate) fn filter_lines_from(
+    body: &str,
+    index: &LineIndex,
+    needle: &Needle,
+    from: usize,
+) -> Vec<u32> {
     let hay = body.as_bytes();
     let mut out = Vec::new();
-    let mut pos = 0;
+    let mut pos = from;
     while let Some(at) = needle.find_any(hay, pos) {
         let line = index.line_of(at);
         out.push(u32::try_from(line).unwrap_or(u32::MAX));
@@ -546,15 +574,31 @@ pub(crate) fn count(
     keep: impl Fn(usize) -> bool,
 ) -> (Vec<usize>, bool) {
     let mut out = Vec::new();
-    for at in needle.find_all(body.as_bytes()) {
+    let capped = count_into(&mut out, body, index, needle, 0, keep);
+    (out, capped)
+}
+
+/// Appends to `out` the match starts from byte `from` on, only on lines
+/// `keep` accepts, until `out` holds [`MAX_COUNT`]; true when it stopped
+/// there.
+pub(crate) fn count_into(
+    out: &mut Vec<usize>,
+    body: &str,
+    index: &LineIndex,
+    needle: &Needle,
+    from: usize,
+    keep: impl Fn(usize) -> bool,
+) -> bool {
+    let hay = body.as_bytes();
+    for at in needle.matches(hay, from..hay.len()).map(|m| m.start) {
         if keep(index.line_of(at)) {
             if out.len() == MAX_COUNT {
-                return (out, true);
+                return true;
             }
             out.push(at);
         }
     }
-    (out, false)
+    false
 }
 
 #[cfg(test)]
@@ -718,12 +762,18 @@ mod tests {
             ("a{2,1}", "invalid repetition count range"),
             (r"\p{Nope}", "Unicode property not found"),
         ] {
-            let err = Needle::regex(pattern).err().unwrap_or_default();
+            let err = Needle::regex(pattern)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
             assert!(err.contains(want), "{pattern}: {err}");
             assert!(!err.contains('\n'), "{pattern}: one line: {err}");
         }
         // Too big to compile is an error too, not a panic.
-        let err = Needle::regex(r"\w{50000}").err().unwrap_or_default();
+        let err = Needle::regex(r"\w{50000}")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(err.to_lowercase().contains("size limit"), "{err}");
         assert!(matches!(Needle::regex(""), Ok(None)));
     }
@@ -732,7 +782,10 @@ mod tests {
     fn empty_matching_regexes_are_refused_for_search_but_filter() {
         for pattern in ["a*", "^", "$", "^$", "x?", r"\b", "a|", r"\n*"] {
             let err = Needle::for_search(pattern, FindMode::Regex).err();
-            assert!(err.is_some_and(|e| e.contains("empty")), "{pattern}");
+            assert!(
+                matches!(err, Some(FindError::MatchesEmpty { .. })),
+                "{pattern}"
+            );
         }
         assert!(Needle::for_search("a*", FindMode::Text).unwrap().is_some());
         assert!(Needle::for_search("a+", FindMode::Regex).unwrap().is_some());
