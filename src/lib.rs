@@ -17,6 +17,7 @@
 //! | reading input of any supported layout | [`parse_path`](parse::parse_path), [`parse_text`](parse::parse_text), [`parse_str`](parse::parse_str) | [`parse`] |
 //! | writing ktstr's layout, JSON, a short summary | [`to_ktstr`](write::to_ktstr), [`to_json`](write::to_json), [`summary`](write::summary) | [`write`](mod@write) |
 //! | ktstr's numeric sections (`stats`, `timeline`, `monitor`) | [`Timeline`](sections::Timeline), [`MonitorSection`](sections::MonitorSection), [`Stats`](sections::Stats) | [`sections`] |
+//! | ktstr's `--- auto-repro ---` body (probe pipeline, call chain, status, tails), read and written back exactly | [`AutoRepro`](sections::AutoRepro), [`parse`](sections::auto_repro::parse), [`write`](sections::auto_repro::write) | [`sections::auto_repro`](mod@sections::auto_repro) |
 //! | the text a pin is matched against | [`Corpus`](matcher::Corpus) | [`matcher::corpus`] |
 //! | a pin, ktstr's gate and its AND rule | [`Pin`](matcher::Pin), [`Field`](matcher::Field), [`ktstr_accepts`](matcher::ktstr_accepts) | [`matcher::gate`] |
 //! | pin warnings, search, suggestions, negative control, export | [`validate`](matcher::validate()), [`Searcher`](matcher::Searcher), [`suggest_for_report`](matcher::suggest_for_report), [`negative_control`](matcher::negative_control), [`render_test`](matcher::render_test) | [`matcher`] |
@@ -24,7 +25,8 @@
 //! | a run as it happens, becoming a report | [`LiveRun`](run::live::LiveRun), [`Event`](run::live::Event) | [`run`] |
 //! | the guest agent's record stream | [`Record`](run::record::Record) | [`run::record`] |
 //! | host-side monitor samples and ktstr's summary of them | [`Sample`](host_monitor::Sample), [`Summary`](host_monitor::Summary), [`MonitorVerdict`](host_monitor::MonitorVerdict) | [`host_monitor`] |
-//! | runqueue field offsets from kernel BTF | [`Btf`](btf::Btf) | [`btf`] |
+//! | runqueue field offsets and enum values from kernel BTF | [`Btf`](btf::Btf) | [`btf`] |
+//! | auto-repro: a crash's probe targets, ktstr's probe value decoders | [`Chain`](repro::Chain), [`FieldDecoder`](repro::FieldDecoder), [`ScxTaskFlags`](repro::ScxTaskFlags) | [`repro`] |
 //! | stopping a long job (a search, a fetch, a VM run) | [`Cancel`](cancel::Cancel) | [`cancel`] |
 //! | a backtrace frame's function found in a source tree | [`find_definition`](source::find_definition) | [`source`] |
 //!
@@ -55,6 +57,7 @@ pub mod host_monitor;
 pub mod matcher;
 pub mod parse;
 pub mod report;
+pub mod repro;
 pub mod run;
 pub mod sections;
 pub mod source;

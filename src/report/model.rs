@@ -268,6 +268,15 @@ pub enum FrameClass {
     Generic,
 }
 
+impl FrameClass {
+    /// A kernel function or a BPF program: not plumbing, not a trampoline.
+    /// The Backtrace pane's first frame and auto-repro's crash chain
+    /// (`repro::chain`) both keep exactly these.
+    pub fn worth_reading(&self) -> bool {
+        matches!(self, FrameClass::Kernel | FrameClass::BpfProg { .. })
+    }
+}
+
 /// One CPU block of `CPU states` (older kernels: `Runqueue states`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct CpuState {
@@ -395,8 +404,6 @@ impl Crash {
 
     /// Index of [`Crash::top_frame`] in the backtrace.
     pub fn top_frame_index(&self) -> Option<usize> {
-        self.backtrace
-            .iter()
-            .position(|f| matches!(f.class, FrameClass::Kernel | FrameClass::BpfProg { .. }))
+        self.backtrace.iter().position(|f| f.class.worth_reading())
     }
 }

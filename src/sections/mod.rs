@@ -1,5 +1,6 @@
-//! Typed views of ktstr's numeric sections: `--- stats ---`, `--- timeline ---`
-//! and `--- monitor ---`.
+//! Typed views of ktstr's sections: the numeric `--- stats ---`,
+//! `--- timeline ---` and `--- monitor ---`, and the structured
+//! `--- auto-repro ---` (which also writes back, see [`mod@auto_repro`]).
 //!
 //! The report keeps every section verbatim; these parsers read a body on
 //! demand for views that need numbers (the timeline pane). They are lenient:
@@ -9,10 +10,12 @@
 
 use crate::report::{Report, SectionKind};
 
+pub mod auto_repro;
 pub mod monitor;
 pub mod stats;
 pub mod timeline;
 
+pub use auto_repro::AutoRepro;
 pub use monitor::{
     BpfProg, Counter, MonitorAvg, MonitorSection, SectionVerdict, Stall, VerdictStatus,
 };
@@ -36,6 +39,11 @@ pub fn timeline(report: &Report) -> Option<Timeline> {
 /// The report's `--- monitor ---` section, parsed.
 pub fn monitor(report: &Report) -> Option<MonitorSection> {
     section_body(report, &SectionKind::Monitor).map(MonitorSection::parse)
+}
+
+/// The report's `--- auto-repro ---` section, parsed.
+pub fn auto_repro(report: &Report) -> Option<AutoRepro> {
+    section_body(report, &SectionKind::AutoRepro).map(auto_repro::parse)
 }
 
 /// The report's `--- stats ---` section, parsed.

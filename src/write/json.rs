@@ -7,6 +7,7 @@ use std::io;
 use serde::Serialize;
 
 use crate::report::Report;
+use crate::sections::{self, AutoRepro};
 
 pub const JSON_SCHEMA_NAME: &str = "scxray-report";
 pub const JSON_SCHEMA_VERSION: u32 = 1;
@@ -18,6 +19,10 @@ struct Envelope<'a> {
     source: &'a str,
     #[serde(flatten)]
     report: &'a Report,
+    /// The `--- auto-repro ---` section, structured (its body stays verbatim
+    /// in `sections`); absent when the report has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    auto_repro: Option<AutoRepro>,
 }
 
 impl<'a> Envelope<'a> {
@@ -27,6 +32,7 @@ impl<'a> Envelope<'a> {
             version: JSON_SCHEMA_VERSION,
             source,
             report,
+            auto_repro: sections::auto_repro(report),
         }
     }
 }

@@ -206,7 +206,15 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
     let report = live.report();
     let path = live_run::save_report(&report, &live.meta, &live_run::report_dir())?;
     if vm.headless {
-        print!("{}", scxray::write::to_ktstr(&report));
+        // Streamed, and a closed pipe (`| head`) is not an error.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = scxray::write::write_ktstr(&report, &mut out)
+            .and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(e) = written {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(e).context("cannot write the report to stdout");
+            }
+        }
     }
     if let Err(e) = &result {
         eprintln!("scxray: {e:#}");

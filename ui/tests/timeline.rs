@@ -218,3 +218,33 @@ fn never_panics_at_any_size() {
         }
     }
 }
+
+/// `r` reaches the structured auto-repro pane of a ktstr report: the
+/// verdict-free nextest report still shows the pipeline, the call chain with
+/// locations and decoded fields, and counts the tails.
+#[test]
+fn auto_repro_pane_shows_the_pipeline_and_the_call_chain() {
+    let name = "ktstr-rusty-nextest-autorepro.txt";
+    let mut app = App::new(fixture(name), name).with_theme(Theme::plain());
+    handle_key(
+        &mut app,
+        KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE),
+    );
+    assert_eq!(app.pane_titles()[app.focused()], "Auto-repro");
+    let s = screen(&mut app, 120, 48);
+    for want in [
+        "Probe pipeline",
+        "trigger",
+        "fired (tp_btf)",
+        "Call chain (scx_exit fired)",
+        "rusty_enqueue  bpf  main.bpf.c:1207",
+        "do_enqueue_task  kernel  kernel/sched/ext.c:2068",
+        "task_struct *p",
+        "SCX_DSQ_INVALID",
+        "repro VM duration: 18.4s",
+    ] {
+        assert!(s.contains(want), "{want}:\n{s}");
+    }
+    // The section's text is still there, one Tab away.
+    assert!(app.pane_titles().iter().any(|t| t == "auto-repro"));
+}

@@ -37,6 +37,7 @@ pane_list! {
     backtrace,
     cpu_states,
     timeline,
+    auto_repro,
     text,
     source,
     notes,
