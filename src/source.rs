@@ -1,10 +1,11 @@
-//! Finding a function's source by name, for a backtrace frame.
+//! Finding source code in the directories the user names (`--source DIR`):
+//! a backtrace frame's function by name, or a `file:line` location that
+//! auto-repro's probes printed.
 //!
-//! Until symbolization with debug info arrives (auto-repro), a frame's
-//! function is looked up by name in source directories the user names
-//! (`--source DIR`): the definition line of `name(` in C and BPF C files,
-//! including BPF_STRUCT_OPS(name, ...) callbacks. The hit says it was found
-//! by name, so nobody mistakes it for a line-exact location.
+//! By name it is the definition line of `name(` in C and BPF C files,
+//! including BPF_STRUCT_OPS(name, ...) callbacks; the hit says it was found
+//! by name, so nobody mistakes it for a line-exact location. A location is
+//! exact: the file whose path ends with the printed one, at that line.
 
 use std::path::{Path, PathBuf};
 
@@ -36,12 +37,72 @@ pub fn find_definition(roots: &[PathBuf], function: &str) -> Option<SourceHit> {
         return None;
     }
     let mut budget = MAX_FILES;
-    roots
-        .iter()
-        .find_map(|root| search(root, name, &mut budget, 0))
+    roots.iter().find_map(|root| {
+        walk(root, &mut budget, 0, &mut |path, text| {
+            let lines: Vec<&str> = text.lines().collect();
+            let at = lines.iter().position(|l| is_definition(l, name))?;
+            Some(hit(path, &lines, at))
+        })
+    })
 }
 
-fn search(path: &Path, name: &str, budget: &mut usize, depth: usize) -> Option<SourceHit> {
+/// The source at a location a probe or debug info gave (`main.bpf.c:21`,
+/// `kernel/sched/ext.c:1344`): the first file under `roots` whose path ends
+/// with `file` (whole components), around 1-based `line`, through the
+/// function's closing brace. `None` when no such file has that line.
+pub fn find_location(roots: &[PathBuf], file: &str, line: usize) -> Option<SourceHit> {
+    let want: Vec<&str> = file
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if want.is_empty() || line == 0 {
+        return None;
+    }
+    let mut budget = MAX_FILES;
+    roots.iter().find_map(|root| {
+        walk(root, &mut budget, 0, &mut |path, text| {
+            let ends = path
+                .components()
+                .rev()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .zip(want.iter().rev())
+                .filter(|(have, want)| have == *want)
+                .count()
+                == want.len();
+            if !ends {
+                return None;
+            }
+            let lines: Vec<&str> = text.lines().collect();
+            (line <= lines.len()).then(|| hit(path, &lines, line - 1))
+        })
+    })
+}
+
+/// The hit for 0-based line `at` of `path`: a few lines before it, then
+/// through the function's closing brace (kernel style: `}` in column 0).
+fn hit(path: &Path, lines: &[&str], at: usize) -> SourceHit {
+    let from = at.saturating_sub(BEFORE);
+    let end = lines[at..]
+        .iter()
+        .take(MAX_AFTER + 1)
+        .position(|l| l.starts_with('}'))
+        .map_or(at + MAX_AFTER, |k| at + k);
+    let to = (end + 1).min(lines.len());
+    SourceHit {
+        path: path.to_path_buf(),
+        line: at + 1,
+        context: (from..to).map(|i| (i + 1, lines[i].to_string())).collect(),
+    }
+}
+
+/// Calls `visit` on each C or header file under `path` (sorted, at most
+/// [`MAX_FILES`] files of at most [`MAX_FILE_BYTES`]) until it returns a hit.
+fn walk(
+    path: &Path,
+    budget: &mut usize,
+    depth: usize,
+    visit: &mut dyn FnMut(&Path, &str) -> Option<SourceHit>,
+) -> Option<SourceHit> {
     if *budget == 0 || depth > 12 {
         return None;
     }
@@ -55,7 +116,7 @@ fn search(path: &Path, name: &str, budget: &mut usize, depth: usize) -> Option<S
         entries.sort();
         return entries
             .iter()
-            .find_map(|p| search(p, name, budget, depth + 1));
+            .find_map(|p| walk(p, budget, depth + 1, visit));
     }
     let is_source = path.extension().is_some_and(|e| e == "c" || e == "h");
     if !meta.is_file() || !is_source || meta.len() > MAX_FILE_BYTES {
@@ -63,21 +124,7 @@ fn search(path: &Path, name: &str, budget: &mut usize, depth: usize) -> Option<S
     }
     *budget -= 1;
     let text = std::fs::read_to_string(path).ok()?;
-    let lines: Vec<&str> = text.lines().collect();
-    let at = lines.iter().position(|l| is_definition(l, name))?;
-    let from = at.saturating_sub(BEFORE);
-    // Through the function's closing brace (kernel style: `}` in column 0).
-    let end = lines[at..]
-        .iter()
-        .take(MAX_AFTER + 1)
-        .position(|l| l.starts_with('}'))
-        .map_or(at + MAX_AFTER, |k| at + k);
-    let to = (end + 1).min(lines.len());
-    Some(SourceHit {
-        path: path.to_path_buf(),
-        line: at + 1,
-        context: (from..to).map(|i| (i + 1, lines[i].to_string())).collect(),
-    })
+    visit(path, &text)
 }
 
 /// `static s32 name(...)` at the start of a line, or a struct_ops macro
@@ -112,6 +159,31 @@ mod tests {
     use super::*;
 
     const SRC: &str = "#include \"vmlinux.h\"\nstatic s32 validate_cell(u32 cell);\n\n/* validate_cell() checks */\nstatic __noinline s32 validate_cell(u32 cell)\n{\n\tif (cell)\n\t\tscx_bpf_error(\"bad\");\n\treturn validate_cell_inner(cell);\n}\n\nvoid BPF_STRUCT_OPS(demo_enqueue, struct task_struct *p, u64 enq_flags)\n{\n\tvalidate_cell(0);\n}\n";
+
+    #[test]
+    fn finds_a_printed_location_by_path_suffix_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("src/bpf")).unwrap();
+        let file = dir.path().join("src/bpf/demo.bpf.c");
+        std::fs::write(&file, SRC).unwrap();
+        let roots = vec![dir.path().to_path_buf()];
+        let hit = find_location(&roots, "demo.bpf.c", 8).unwrap();
+        assert_eq!((hit.path.as_path(), hit.line), (file.as_path(), 8));
+        // Four lines before, then through the closing brace.
+        assert_eq!(hit.context.first().map(|c| c.0), Some(4));
+        assert_eq!(hit.context.last().map(|c| c.1.as_str()), Some("}"));
+        assert!(find_location(&roots, "bpf/demo.bpf.c", 8).is_some());
+        assert!(find_location(&roots, "other/demo.bpf.c", 8).is_none());
+        assert!(
+            find_location(&roots, "emo.bpf.c", 8).is_none(),
+            "whole components"
+        );
+        assert!(
+            find_location(&roots, "demo.bpf.c", 99).is_none(),
+            "past the end"
+        );
+        assert!(find_location(&roots, "demo.bpf.c", 0).is_none());
+    }
 
     #[test]
     fn finds_definitions_not_calls_or_prototypes() {

@@ -17,7 +17,25 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread;
 
-use scxray::source::{find_definition, SourceHit};
+use scxray::source::{find_definition, find_location, SourceHit};
+
+/// What to look up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// A function's definition, by name (a backtrace frame).
+    Name(String),
+    /// A printed `file:line` (an auto-repro probe's location).
+    At { file: String, line: usize },
+}
+
+impl Wanted {
+    fn find(&self, roots: &[PathBuf]) -> Option<SourceHit> {
+        match self {
+            Wanted::Name(name) => find_definition(roots, name),
+            Wanted::At { file, line } => find_location(roots, file, *line),
+        }
+    }
+}
 
 /// A finished lookup.
 #[derive(Debug, Clone)]
@@ -42,15 +60,15 @@ enum Engine {
     Inline,
     /// Requests wait for [`SourceLookup::spawn`].
     Deferred,
-    Thread(Sender<(u64, String)>),
+    Thread(Sender<(u64, Wanted)>),
 }
 
 /// The lookups of one app.
 pub struct SourceLookup {
     roots: Arc<[PathBuf]>,
     engine: Engine,
-    /// The name the state is about.
-    name: Option<String>,
+    /// What the state is about.
+    name: Option<Wanted>,
     gen: u64,
     state: SourceState,
 }
@@ -87,7 +105,7 @@ impl SourceLookup {
         &mut self,
         mut send: impl FnMut(SourceReply) -> bool + Send + 'static,
     ) -> std::io::Result<()> {
-        let (tx, rx) = mpsc::channel::<(u64, String)>();
+        let (tx, rx) = mpsc::channel::<(u64, Wanted)>();
         let roots = Arc::clone(&self.roots);
         thread::Builder::new()
             .name("scxray-source".into())
@@ -97,8 +115,8 @@ impl SourceLookup {
                     while let Ok(newer) = rx.try_recv() {
                         job = newer;
                     }
-                    let (gen, name) = job;
-                    let hit = find_definition(&roots, &name);
+                    let (gen, wanted) = job;
+                    let hit = wanted.find(&roots);
                     if !send(SourceReply { gen, hit }) {
                         break;
                     }
@@ -111,8 +129,8 @@ impl SourceLookup {
         Ok(())
     }
 
-    /// Asks for `name`'s definition unless it is the one already shown.
-    pub fn want(&mut self, name: Option<String>) {
+    /// Asks for `name`'s source unless it is the one already shown.
+    pub fn want(&mut self, name: Option<Wanted>) {
         if name == self.name {
             return;
         }
@@ -124,7 +142,7 @@ impl SourceLookup {
         };
         match &self.engine {
             Engine::Inline => {
-                self.state = found(find_definition(&self.roots, &name));
+                self.state = found(name.find(&self.roots));
             }
             Engine::Deferred => self.state = SourceState::LookingUp,
             Engine::Thread(tx) => {
@@ -181,12 +199,12 @@ mod tests {
     fn inline_lookups_answer_at_once_and_only_for_a_new_name() {
         let dir = tree();
         let mut l = SourceLookup::default();
-        l.want(Some("validate_cell".into()));
+        l.want(Some(Wanted::Name("validate_cell".into())));
         assert_eq!(*l.state(), SourceState::Idle, "no roots: nothing to walk");
         l.set_roots(vec![dir.path().to_path_buf()]);
-        l.want(Some("validate_cell".into()));
+        l.want(Some(Wanted::Name("validate_cell".into())));
         assert_eq!(l.hit().map(|h| h.line), Some(1));
-        l.want(Some("missing_fn".into()));
+        l.want(Some(Wanted::Name("missing_fn".into())));
         assert_eq!(*l.state(), SourceState::NotFound);
     }
 
@@ -197,9 +215,9 @@ mod tests {
         let mut l = SourceLookup::default();
         l.set_roots(vec![dir.path().to_path_buf()]);
         l.spawn(move |r| tx.send(r).is_ok()).expect("spawn");
-        l.want(Some("missing_fn".into()));
+        l.want(Some(Wanted::Name("missing_fn".into())));
         assert_eq!(*l.state(), SourceState::LookingUp);
-        l.want(Some("validate_cell".into()));
+        l.want(Some(Wanted::Name("validate_cell".into())));
         let wait = || rx.recv_timeout(Duration::from_secs(20)).expect("reply");
         let mut reply = wait();
         // The first name may have been taken before the second arrived.

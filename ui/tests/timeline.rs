@@ -248,3 +248,49 @@ fn auto_repro_pane_shows_the_pipeline_and_the_call_chain() {
     // The section's text is still there, one Tab away.
     assert!(app.pane_titles().iter().any(|t| t == "auto-repro"));
 }
+
+/// j/k select a function of the call chain and Enter shows its source at the
+/// `file:line` the probe printed, found by path suffix under `--source`.
+#[test]
+fn auto_repro_function_opens_its_source_at_the_printed_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bpf = dir.path().join("scx_rusty/src/bpf");
+    std::fs::create_dir_all(&bpf).unwrap();
+    let mut src: Vec<String> = (1..1207).map(|i| format!("/* line {i} */")).collect();
+    src.extend([
+        "void BPF_STRUCT_OPS(rusty_enqueue, struct task_struct *p, u64 enq_flags)".to_string(),
+        "{".to_string(),
+        "\tscx_bpf_error(\"task_ctx lookup failed for pid %d\", p->pid);".to_string(),
+        "}".to_string(),
+    ]);
+    std::fs::write(bpf.join("main.bpf.c"), src.join("\n")).unwrap();
+    let name = "ktstr-rusty-nextest-autorepro.txt";
+    let mut app = App::new(fixture(name), name)
+        .with_theme(Theme::plain())
+        .with_source_roots(vec![dir.path().to_path_buf()]);
+    let key = |app: &mut App, c| handle_key(app, KeyEvent::new(c, KeyModifiers::NONE));
+    key(&mut app, KeyCode::Char('r'));
+    key(&mut app, KeyCode::Char('j'));
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("» rusty_enqueue"), "{s}");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane_titles()[app.focused()], "Source");
+    let s = screen(&mut app, 120, 40).replace(&dir.path().display().to_string(), "<src>");
+    assert!(
+        s.contains("<src>/scx_rusty/src/bpf/main.bpf.c:1207 · rusty_enqueue at the location the probe printed"),
+        "{s}"
+    );
+    assert!(
+        s.contains(" 1207 ▶ void BPF_STRUCT_OPS(rusty_enqueue"),
+        "{s}"
+    );
+    // The kernel function's file is not under --source: it says so.
+    key(&mut app, KeyCode::Char('r'));
+    key(&mut app, KeyCode::Char('j'));
+    key(&mut app, KeyCode::Enter);
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("No source found for kernel/sched/ext.c:2068"),
+        "{s}"
+    );
+}

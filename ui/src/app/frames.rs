@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::App;
 use crate::keymap::Action;
 use crate::panes;
-use crate::source_lookup::SourceReply;
+use crate::source_lookup::{SourceReply, Wanted};
 
 impl App {
     /// Directories where a clicked frame's function is looked up by name,
@@ -47,6 +47,10 @@ impl App {
     /// live report's crash gains its backtrace late, so this runs on every
     /// report change too.
     pub(super) fn refresh_frame_source(&mut self) {
+        if let Some(wanted) = self.probe.and_then(|i| self.probe_wanted(i)) {
+            self.source.want(Some(wanted));
+            return;
+        }
         let name = self
             .crash
             .and_then(|i| self.report.crashes.get(i))
@@ -57,13 +61,66 @@ impl App {
                     .or_else(|| crash.top_frame_index())?;
                 panes::source::source_name(crash, frame).map(str::to_string)
             });
-        self.source.want(name);
+        self.source.want(name.map(Wanted::Name));
+    }
+
+    /// What auto-repro function `i` wants looked up: its printed location,
+    /// else its name.
+    fn probe_wanted(&self, i: usize) -> Option<Wanted> {
+        let model = scxray::sections::auto_repro(&self.report)?;
+        let f = *panes::auto_repro::functions(&model).get(i)?;
+        Some(match &f.location {
+            Some(l) => Wanted::At {
+                file: l.file.clone(),
+                line: l.line as usize,
+            },
+            None => Wanted::Name(f.name.clone()),
+        })
     }
 
     /// Selects backtrace frame `i` and looks its source up.
     pub(super) fn select_frame(&mut self, i: usize) {
         self.frame = Some(i);
+        self.probe = None;
         self.refresh_frame_source();
+    }
+
+    /// Selects auto-repro function `i` and looks its source up.
+    pub(super) fn select_probe(&mut self, i: usize) {
+        self.probe = Some(i);
+        self.refresh_frame_source();
+    }
+
+    /// j/k/g/G over a pane's items (the auto-repro pane's functions): the
+    /// first move lands on the first item; the item is kept on screen.
+    /// False when the pane has no items or the action is not a move.
+    pub(super) fn move_item(&mut self, action: Action) -> bool {
+        let lines = self.panes[self.focus].item_lines(&self.ctx());
+        let n = lines.len();
+        if n == 0 {
+            return false;
+        }
+        let next = match (action, self.probe.filter(|&i| i < n)) {
+            (Action::ScrollDown | Action::ScrollUp, None) | (Action::Top, _) => 0,
+            (Action::ScrollDown, Some(i)) => (i + 1).min(n - 1),
+            (Action::ScrollUp, Some(i)) => i.saturating_sub(1),
+            (Action::Bottom, _) => n - 1,
+            _ => return false,
+        };
+        self.select_probe(next);
+        self.keep_visible(lines[next]);
+        true
+    }
+
+    /// Scrolls the focused pane the least that shows content line `line`.
+    fn keep_visible(&mut self, line: usize) {
+        let (pos, _, height) = self.pane_scroll_state();
+        let height = height.max(1);
+        if line < pos {
+            self.scroll[self.focus] = line;
+        } else if line >= pos + height {
+            self.scroll[self.focus] = line + 1 - height;
+        }
     }
 
     /// j/k/g/G in the backtrace move the frame selection (the first move

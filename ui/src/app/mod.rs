@@ -104,6 +104,9 @@ pub struct App {
     zoom: bool,
     /// The backtrace frame selected.
     frame: Option<usize>,
+    /// The auto-repro function selected: the Source pane shows it rather
+    /// than the frame until a frame is selected again.
+    probe: Option<usize>,
     /// Where the shown frame's function is defined (`--source`).
     source: SourceLookup,
 }
@@ -137,6 +140,7 @@ impl App {
             prompt: None,
             zoom: false,
             frame: None,
+            probe: None,
             source: SourceLookup::default(),
         };
         let rows = app.wb_rows();
@@ -339,6 +343,7 @@ impl App {
             theme: &self.theme,
             workbench: Some(&self.workbench),
             frame: self.frame,
+            probe: self.probe,
             source: self.source.state(),
         }
     }
@@ -372,6 +377,12 @@ impl App {
         }
     }
 
+    /// Whether the focused pane selects items with j/k (the auto-repro
+    /// pane's functions).
+    pub(super) fn on_item_pane(&self) -> bool {
+        !self.panes[self.focus].item_lines(&self.ctx()).is_empty()
+    }
+
     /// Whether an action can do anything now; the status bar hides the rest.
     pub(super) fn available(&self, action: Action) -> bool {
         let wb = &self.workbench;
@@ -379,7 +390,9 @@ impl App {
             Action::NextCrash => self.report.crashes.len() > 1,
             Action::GoToWorkbench => self.focus != self.wb_pane,
             Action::GoToRole(role) => self.role_index(role).is_some(),
-            Action::OpenFrame => self.pane_role(self.focus) == Some(Role::Backtrace),
+            Action::OpenFrame => {
+                self.pane_role(self.focus) == Some(Role::Backtrace) || self.on_item_pane()
+            }
             Action::NextMatch | Action::PrevMatch if self.focus == self.wb_pane => wb.has_matches(),
             Action::NextMatch | Action::PrevMatch => self.panes[self.focus]
                 .text()
@@ -413,6 +426,16 @@ impl App {
         if frame_move && self.move_frame(action) {
             return;
         }
+        let item_move = matches!(
+            action,
+            Action::ScrollDown | Action::ScrollUp | Action::Top | Action::Bottom
+        ) && !self.help
+            && self.export.is_none()
+            && self.on_item_pane();
+        if item_move && self.move_item(action) {
+            return;
+        }
+        let on_item_pane = self.on_item_pane();
         let rows = self.wb_rows();
         let wb = &mut self.workbench;
         match action {
@@ -437,6 +460,14 @@ impl App {
                 }
                 None => self.status = Some(role.absent_reason().to_string()),
             },
+            Action::OpenFrame if on_item_pane => {
+                if self.probe.is_none() {
+                    self.select_probe(0);
+                }
+                if let Some(i) = self.role_index(Role::Source) {
+                    self.focus_pane(i);
+                }
+            }
             Action::OpenFrame => {
                 if self.pane_role(self.focus) == Some(Role::Backtrace) {
                     if self.frame.is_none() {

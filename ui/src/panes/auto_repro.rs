@@ -6,15 +6,16 @@
 //! one line per stage, then the call chain, each function with its location
 //! and its arguments' fields, a field that changed between entry and exit
 //! highlighted with both values. The tails stay in the section's text pane
-//! (Tab to it); here they are counted. Listed only when the report has the
-//! section.
+//! (Tab to it); here they are counted. j/k select a function and Enter
+//! shows its source at the printed `file:line` (looked up in `--source`).
+//! Listed only when the report has the section.
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use scxray::report::Report;
 use scxray::sections;
 use scxray::sections::auto_repro::{
-    Arg, AutoRepro, Block, Field, FunctionKind, ProbeEntry, StageInfo, StatusKind,
+    Arg, AutoRepro, Block, Field, Function, FunctionKind, ProbeEntry, StageInfo, StatusKind,
     TriggerState,
 };
 
@@ -43,8 +44,33 @@ impl Pane for AutoReproPane {
     }
 
     fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
+        self.layout(ctx).0
+    }
+
+    fn item_lines(&self, ctx: &Ctx<'_>) -> Vec<usize> {
+        self.layout(ctx).1
+    }
+}
+
+/// The functions of every AUTO-PROBE block, in order: what j/k select.
+pub fn functions(model: &AutoRepro) -> Vec<&Function> {
+    model
+        .blocks
+        .iter()
+        .filter_map(|b| match b {
+            Block::AutoProbe(p) => Some(p.functions()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+impl AutoReproPane {
+    /// The lines, and the line each function's name is on.
+    fn layout(&self, ctx: &Ctx<'_>) -> (Vec<Line<'static>>, Vec<usize>) {
         let theme = ctx.theme;
         let mut out = Vec::new();
+        let mut items = Vec::new();
         let blocks = &self.model.blocks;
         // The verdict first: whether the crash reproduced decides how far
         // the probe data can be trusted.
@@ -85,7 +111,7 @@ impl Pane for AutoReproPane {
                     format!("Call chain ({})", probe.title),
                     theme.label,
                 ));
-                chain_lines(&probe.entries, theme, &mut out);
+                chain_lines(&probe.entries, ctx.probe, theme, &mut out, &mut items);
             }
         }
         let tails: Vec<String> = blocks
@@ -120,20 +146,32 @@ impl Pane for AutoReproPane {
                 theme.warning,
             ));
         }
-        out
+        (out, items)
     }
 }
 
-fn chain_lines(entries: &[ProbeEntry], theme: &Theme, out: &mut Vec<Line<'static>>) {
+/// The call chain; the `selected` function (counted over all blocks, from
+/// `items.len()`) is marked, and each function's line goes to `items`.
+fn chain_lines(
+    entries: &[ProbeEntry],
+    selected: Option<usize>,
+    theme: &Theme,
+    out: &mut Vec<Line<'static>>,
+    items: &mut Vec<usize>,
+) {
     for entry in entries {
         match entry {
             ProbeEntry::Function(f) => {
+                let here = selected == Some(items.len());
+                items.push(out.len());
                 let (tag, style) = match f.kind {
                     FunctionKind::Bpf => ("bpf", theme.bpf_frame),
                     FunctionKind::Kernel => ("kernel", Style::new()),
                     FunctionKind::Unknown => ("", Style::new()),
                 };
-                let mut head = vec![Span::styled(format!("  {}", f.name), style)];
+                let mark = if here { "» " } else { "  " };
+                let style = if here { style.patch(theme.selected) } else { style };
+                let mut head = vec![Span::styled(format!("{mark}{}", f.name), style)];
                 if !tag.is_empty() {
                     head.push(Span::styled(format!("  {tag}"), theme.dim));
                 }

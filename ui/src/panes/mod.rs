@@ -53,8 +53,11 @@ pub struct Ctx<'a> {
     pub theme: &'a Theme,
     /// The matcher workbench's state, for its pane.
     pub workbench: Option<&'a crate::workbench::Workbench>,
-    /// The backtrace frame clicked, if any.
+    /// The backtrace frame selected, if any.
     pub frame: Option<usize>,
+    /// The auto-repro function selected, if any (it then has the Source
+    /// pane, not the frame).
+    pub probe: Option<usize>,
     /// Where that frame's function is defined, or how the lookup stands.
     pub source: &'a crate::source_lookup::SourceState,
 }
@@ -206,6 +209,13 @@ pub trait Pane {
 
     fn text_mut(&mut self) -> Option<&mut text::TextPane> {
         None
+    }
+
+    /// The content line of each item j/k select (the auto-repro pane's
+    /// functions); empty for panes that scroll by line.
+    fn item_lines(&self, ctx: &Ctx<'_>) -> Vec<usize> {
+        let _ = ctx;
+        Vec::new()
     }
 
     /// The backtrace frame shown on content line `line`, for clicks.

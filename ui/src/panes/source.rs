@@ -79,6 +79,9 @@ impl Pane for SourcePane {
 
     fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
         let theme = ctx.theme;
+        if let Some(lines) = ctx.probe.and_then(|i| self.probe_lines(ctx, i)) {
+            return lines;
+        }
         let Some((_, crash)) = ctx.crash else {
             return vec![Line::styled(
                 "No crash was found, so there is no frame to show.",
@@ -106,29 +109,73 @@ impl Pane for SourcePane {
                 theme.dim,
             ));
         }
-        let mut lines = vec![Line::from(head)];
         let name = source_name(crash, i).unwrap_or_default();
+        self.with_code(
+            ctx,
+            vec![Line::from(head)],
+            name,
+            &format!("{name} found by name, not from debug info"),
+        )
+    }
+}
+
+impl SourcePane {
+    /// The selected auto-repro function: its printed `file:line`, exact.
+    fn probe_lines<'a>(&'a self, ctx: &Ctx<'a>, i: usize) -> Option<Vec<Line<'a>>> {
+        let theme = ctx.theme;
+        let model = scxray::sections::auto_repro(ctx.report)?;
+        let f = *super::auto_repro::functions(&model).get(i)?;
+        let head = Line::from(vec![
+            Span::styled(f.name.clone(), theme.label),
+            Span::styled(
+                "  (auto-repro probe; j/k in Auto-repro picks another)",
+                theme.dim,
+            ),
+        ]);
+        let (what, label) = match &f.location {
+            Some(l) => (
+                format!("{}:{}", l.file, l.line),
+                format!("{} at the location the probe printed", f.name),
+            ),
+            None => (
+                f.name.clone(),
+                format!("{} found by name: the probe printed no location", f.name),
+            ),
+        };
+        Some(self.with_code(ctx, vec![head], &what, &label))
+    }
+
+    /// `lines` (the header), then the looked-up code of `what` with the
+    /// found line marked, or why there is none.
+    fn with_code<'a>(
+        &'a self,
+        ctx: &Ctx<'a>,
+        mut lines: Vec<Line<'a>>,
+        what: &str,
+        label: &str,
+    ) -> Vec<Line<'a>> {
+        let theme = ctx.theme;
         let hit = match ctx.source {
             SourceState::Found(hit) => hit,
             SourceState::LookingUp => {
                 lines.push(Line::styled(
-                    format!("looking up {name} in the --source directories…"),
+                    format!("looking up {what} in the --source directories…"),
                     theme.dim,
                 ));
                 return lines;
             }
             SourceState::Idle | SourceState::NotFound => {
                 lines.push(Line::styled(
-                    format!("No source found for {name}."),
+                    format!("No source found for {what}."),
                     theme.warning,
                 ));
-            lines.push(Line::styled(
-                "scxray open --source DIR looks functions up by name in the C and BPF C files \
-                 under DIR; scxray demo adds the demo scheduler's source.",
-                theme.dim,
-            ));
-            lines.push(Line::raw(""));
-            lines.push(Line::styled(
+                lines.push(Line::styled(
+                    "scxray open --source DIR looks functions up by name in the C and BPF C files \
+                     under DIR; scxray demo adds the demo scheduler's source.",
+                    theme.dim,
+                ));
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(
                     "Probe data (arguments, file:line) comes with auto-repro.",
                     theme.dim,
                 ));
@@ -136,11 +183,7 @@ impl Pane for SourcePane {
             }
         };
         lines.push(Line::styled(
-            format!(
-                "{}:{} · {name} found by name, not from debug info",
-                hit.path.display(),
-                hit.line
-            ),
+            format!("{}:{} · {label}", hit.path.display(), hit.line),
             theme.label,
         ));
         lines.push(Line::raw(""));
@@ -166,9 +209,13 @@ impl Pane for SourcePane {
     }
 }
 
-/// The pane list's entry: a crash has frames whose source can be shown.
+/// The pane list's entry: a crash's frames, or auto-repro's functions, have
+/// source to show.
 pub fn panes(report: &Report) -> Vec<Box<dyn Pane>> {
-    if report.crashes.is_empty() {
+    let probes = report
+        .section(&scxray::report::SectionKind::AutoRepro)
+        .is_some();
+    if report.crashes.is_empty() && !probes {
         return Vec::new();
     }
     vec![Box::new(SourcePane::default())]

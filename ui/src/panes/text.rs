@@ -599,6 +599,7 @@ mod tests {
             theme: &theme,
             workbench: None,
             frame: None,
+            probe: None,
             source: &crate::source_lookup::SourceState::Idle,
         };
         let body: String = (1..=12)
