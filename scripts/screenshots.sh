@@ -47,6 +47,9 @@ shot theme-high-contrast 120 36 "--theme high-contrast $example"
 # The timeline pane (4) of a ktstr run that timed out on a stall.
 shot timeline 160 44 tests/fixtures/variants/ktstr-cosmos-timed-out-stall.txt 4
 
+# The structured auto-repro pane of a ktstr report, a function selected.
+shot auto-repro 130 42 tests/fixtures/variants/ktstr-rusty-nextest-autorepro.txt r j
+
 # The matcher workbench: type a contains pin and a regex pin.
 shot workbench 140 40 "$example" w i "apply_cell_config returned" Tab "-E[A-Z]+ \\(enqueue #\\d+" Escape
 
