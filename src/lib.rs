@@ -24,6 +24,7 @@
 //! | PASS / FAIL / TOO BROAD / INVALID, for the CLI and the TUI | [`Verdict`](matcher::Verdict), [`check_pin`](matcher::check_pin) | [`matcher::pin`] |
 //! | a run as it happens, becoming a report | [`LiveRun`](run::live::LiveRun), [`Event`](run::live::Event) | [`run`] |
 //! | the guest agent's record stream | [`Record`](run::record::Record) | [`run::record`] |
+//! | what the guest's probes saw (experimental `--probe`), as `--- probe events ---` | [`ProbeLog`](run::probe_text::ProbeLog), [`ProbeHit`](run::record::ProbeHit) | [`run::probe_text`] |
 //! | host-side monitor samples and ktstr's summary of them | [`Sample`](host_monitor::Sample), [`Summary`](host_monitor::Summary), [`MonitorVerdict`](host_monitor::MonitorVerdict) | [`host_monitor`] |
 //! | runqueue field offsets and enum values from kernel BTF | [`Btf`](btf::Btf) | [`btf`] |
 //! | auto-repro: a crash's probe targets, ktstr's probe value decoders | [`Chain`](repro::Chain), [`FieldDecoder`](repro::FieldDecoder), [`ScxTaskFlags`](repro::ScxTaskFlags) | [`repro`] |

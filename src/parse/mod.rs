@@ -190,6 +190,7 @@ fn scanned(kind: &SectionKind) -> bool {
             | SectionKind::Timeline
             | SectionKind::Monitor
             | SectionKind::MonitorSamples
+            | SectionKind::ProbeEvents
             | SectionKind::PeriodicSamples
             | SectionKind::TemporalAssertions
             | SectionKind::Info

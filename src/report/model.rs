@@ -88,6 +88,9 @@ pub enum SectionKind {
     MonitorSamples,
     SchedExtDump,
     AutoRepro,
+    /// scxray's own: what the guest's probes reported, raw
+    /// (`scxray::run::probe_text`).
+    ProbeEvents,
     /// scxray's own: kernel console / dmesg / journal text.
     Console,
     Other(String),
@@ -95,7 +98,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// All named kinds, in ktstr's check-failure order (console last).
-    pub const KNOWN: [SectionKind; 12] = [
+    pub const KNOWN: [SectionKind; 13] = [
         SectionKind::Info,
         SectionKind::Stats,
         SectionKind::Diagnostics,
@@ -107,6 +110,7 @@ impl SectionKind {
         SectionKind::MonitorSamples,
         SectionKind::SchedExtDump,
         SectionKind::AutoRepro,
+        SectionKind::ProbeEvents,
         SectionKind::Console,
     ];
 
@@ -124,6 +128,7 @@ impl SectionKind {
             SectionKind::MonitorSamples => "monitor samples",
             SectionKind::SchedExtDump => "sched_ext dump",
             SectionKind::AutoRepro => "auto-repro",
+            SectionKind::ProbeEvents => "probe events",
             SectionKind::Console => "console",
             SectionKind::Other(name) => name,
         }

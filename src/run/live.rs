@@ -15,6 +15,7 @@ use crate::host_monitor::samples_text::write_samples;
 use crate::host_monitor::summary::{Summary, Thresholds};
 
 use super::bounded::BoundedLog;
+use super::probe_text::{write_probe_log, ProbeLog};
 use super::record::{CgroupStats, Record, Stream};
 
 /// Per-stream memory budget: a flooding guest cannot take more than this.
@@ -22,6 +23,10 @@ const LOG_BUDGET: usize = 32 << 20;
 /// Monitor samples kept: the last 10 minutes at 100 ms. The summary covers
 /// what is kept.
 const MAX_SAMPLES: usize = 6000;
+/// Probe hits kept (the oldest go first; the guest already sends only the
+/// last ones before the exit), and attach results kept.
+const MAX_PROBE_EVENTS: usize = 20_000;
+const MAX_PROBE_ATTACHES: usize = 256;
 
 /// Where the run is, for the stage line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +142,7 @@ pub struct LiveRun {
     end: Option<GuestEnd>,
     passed: Option<bool>,
     samples: std::collections::VecDeque<Sample>,
+    probes: ProbeLog,
 }
 
 impl LiveRun {
@@ -156,6 +162,7 @@ impl LiveRun {
             end: None,
             passed: None,
             samples: std::collections::VecDeque::new(),
+            probes: ProbeLog::default(),
         }
     }
 
@@ -260,6 +267,24 @@ impl LiveRun {
             }
             // For the host monitor (vmm's session), not the report.
             Record::Symbols { .. } => {}
+            Record::ProbeAttach(a) => {
+                if self.probes.attaches.len() < MAX_PROBE_ATTACHES {
+                    self.probes.attaches.push(a);
+                }
+            }
+            Record::ProbeEvent(e) => {
+                if self.probes.events.len() == MAX_PROBE_EVENTS {
+                    // Rare (the guest bounds what it sends): amortised by
+                    // dropping a tenth at once.
+                    self.probes.events.drain(..MAX_PROBE_EVENTS / 10);
+                    self.probes.dropped += (MAX_PROBE_EVENTS / 10) as u64;
+                }
+                self.probes.events.push(e);
+            }
+            Record::ProbeStats(st) => {
+                self.probes.counts = st.counts;
+                self.probes.lost = st.lost;
+            }
         }
     }
 
@@ -290,6 +315,11 @@ impl LiveRun {
         self.dump.text()
     }
 
+    /// What the probes reported so far (experimental `--probe`).
+    pub fn probes(&self) -> &ProbeLog {
+        &self.probes
+    }
+
     /// The report as of now.
     pub fn report(&self) -> Report {
         let mut sections = Vec::new();
@@ -308,6 +338,9 @@ impl LiveRun {
         push(SectionKind::Monitor, self.monitor_text());
         push(SectionKind::MonitorSamples, self.samples_text());
         push(SectionKind::SchedExtDump, self.dump.text());
+        if !self.probes.is_empty() {
+            push(SectionKind::ProbeEvents, write_probe_log(&self.probes));
+        }
         push(SectionKind::Console, self.console.text());
         push(SectionKind::Other("dmesg".into()), self.kmsg.text());
 
@@ -731,6 +764,90 @@ mod tests {
     fn live_report_equals_saved_report() {
         let rep = demo_run().report();
         assert_eq!(parse_str(&to_ktstr(&rep)), rep);
+    }
+
+    #[test]
+    fn probe_records_become_a_section_that_parses_back() {
+        use crate::run::probe_text::parse_probe_log;
+        use crate::run::record::{ProbeAttach, ProbeCount, ProbeHit, ProbeKind, ProbeStats};
+        let mut r = demo_run();
+        let attach = ProbeAttach {
+            target: "scx_bpf_error_bstr".into(),
+            probe: "kprobe.multi".into(),
+            error: None,
+        };
+        let hit = ProbeHit {
+            target: "scx_bpf_error_bstr".into(),
+            kind: ProbeKind::Kprobe,
+            t_ns: 5_499_000_001,
+            cpu: 1,
+            pid: 131,
+            comm: "sh".into(),
+            task: 0xffff_8880_0312_4000,
+            ip: 0xffff_ffff_8123_4560,
+            args: vec![1, 2, 3, 4, 5, 6],
+            exit_kind: None,
+        };
+        let stats = ProbeStats {
+            counts: vec![ProbeCount {
+                target: "scx_bpf_error_bstr".into(),
+                hits: 1,
+                kept: 1,
+            }],
+            lost: 0,
+        };
+        for rec in [
+            Record::ProbeAttach(attach.clone()),
+            Record::ProbeEvent(hit.clone()),
+            Record::ProbeStats(stats.clone()),
+        ] {
+            r.apply(Event::Record(rec), 6400);
+        }
+        let rep = r.report();
+        let section = rep
+            .section(&SectionKind::ProbeEvents)
+            .expect("probe events");
+        let log = parse_probe_log(&section.body);
+        assert_eq!(log.attaches, [attach]);
+        assert_eq!(log.events, [hit]);
+        assert_eq!(log.counts, stats.counts);
+        assert_eq!(&log, r.probes());
+        // The section does not disturb the crash, and a saved report is the same.
+        assert_eq!(rep.crash().unwrap().kind, ExitKind::ScxBpfError);
+        assert_eq!(parse_str(&to_ktstr(&rep)), rep);
+        // A run without probes has no such section.
+        assert!(demo_run()
+            .report()
+            .section(&SectionKind::ProbeEvents)
+            .is_none());
+    }
+
+    #[test]
+    fn probe_events_are_bounded() {
+        use crate::run::record::{ProbeHit, ProbeKind};
+        let mut r = LiveRun::new(RunMeta::default());
+        let hit = |t_ns| ProbeHit {
+            target: "f".into(),
+            kind: ProbeKind::Kprobe,
+            t_ns,
+            cpu: 0,
+            pid: 1,
+            comm: "c".into(),
+            task: 0,
+            ip: 0,
+            args: Vec::new(),
+            exit_kind: None,
+        };
+        for t in 0..(MAX_PROBE_EVENTS as u64 + 5) {
+            r.apply(Event::Record(Record::ProbeEvent(hit(t))), 0);
+        }
+        let p = r.probes();
+        assert!(p.events.len() <= MAX_PROBE_EVENTS);
+        assert_eq!(
+            p.dropped + p.events.len() as u64,
+            MAX_PROBE_EVENTS as u64 + 5
+        );
+        assert_eq!(p.events.last().unwrap().t_ns, MAX_PROBE_EVENTS as u64 + 4);
     }
 
     #[test]

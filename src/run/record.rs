@@ -47,6 +47,109 @@ pub struct KernelSymbol {
     pub addr: u64,
 }
 
+/// What kind of probe produced a [`ProbeHit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    /// A kprobe (single or multi) on a kernel function: `args` are the six
+    /// argument registers.
+    Kprobe,
+    /// fentry on a BPF function with its own arguments (a subprogram):
+    /// `args` are its arguments, as many as the kernel counts.
+    Fentry,
+    /// fentry on a struct_ops callback: `args` are the callback's context
+    /// array (its arguments, then whatever follows them).
+    FentryCtx,
+    /// The `sched_ext_exit` tracepoint fired: `exit_kind` says why.
+    Exit,
+    /// The exit fallback, a kprobe on the kernel's exit path (no
+    /// tracepoint): no exit kind, `args` are registers.
+    ExitKprobe,
+}
+
+impl ProbeKind {
+    /// The name in records and in `--- probe events ---`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeKind::Kprobe => "kprobe",
+            ProbeKind::Fentry => "fentry",
+            ProbeKind::FentryCtx => "fentry_ctx",
+            ProbeKind::Exit => "exit",
+            ProbeKind::ExitKprobe => "exit_kprobe",
+        }
+    }
+
+    /// The kind for a [`name`](Self::name).
+    pub fn from_name(name: &str) -> Option<ProbeKind> {
+        [
+            ProbeKind::Kprobe,
+            ProbeKind::Fentry,
+            ProbeKind::FentryCtx,
+            ProbeKind::Exit,
+            ProbeKind::ExitKprobe,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+
+    /// True for the exit trigger (tracepoint or fallback).
+    pub fn is_exit(self) -> bool {
+        matches!(self, ProbeKind::Exit | ProbeKind::ExitKprobe)
+    }
+}
+
+/// Whether one probe target attached in the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeAttach {
+    /// The target as asked (`scx_bpf_error_bstr`, `validate_cell`), or
+    /// `sched_ext_exit` for the exit trigger.
+    pub target: String,
+    /// How it was (or would have been) attached: `kprobe.multi`, `kprobe`,
+    /// `fentry`, `tp_btf`, ...; `none` when no way was found.
+    pub probe: String,
+    /// Why it did not attach; `None` when it did.
+    pub error: Option<String>,
+}
+
+/// One probe hit, raw: decoding is the host's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeHit {
+    pub target: String,
+    pub kind: ProbeKind,
+    /// Guest CLOCK_BOOTTIME in ns (the console timestamps' clock).
+    pub t_ns: u64,
+    pub cpu: u32,
+    /// The current task's kernel pid (thread id) and comm.
+    pub pid: u32,
+    pub comm: String,
+    /// The current `task_struct *`.
+    pub task: u64,
+    /// The probed function's address, as BPF saw it (0 for the tracepoint).
+    pub ip: u64,
+    pub args: Vec<u64>,
+    /// For [`ProbeKind::Exit`]: `enum scx_exit_kind`.
+    #[serde(default)]
+    pub exit_kind: Option<u32>,
+}
+
+/// Hits of one target over the whole run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeCount {
+    pub target: String,
+    /// Every hit the agent read from the ring buffer.
+    pub hits: u64,
+    /// The hits it sent (the last ones before the exit and the first after).
+    pub kept: u64,
+}
+
+/// The probes' totals, sent after the last [`Record::ProbeEvent`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeStats {
+    pub counts: Vec<ProbeCount>,
+    /// Hits lost because the ring buffer was full.
+    pub lost: u64,
+}
+
 /// One message from the guest agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -91,6 +194,14 @@ pub enum Record {
     Symbols { symbols: Vec<KernelSymbol> },
     /// Last record: the agent is powering off.
     Done { passed: bool, uptime_ms: u64 },
+    /// A probe target ([`RunConfig::probes`]) attached, or why not.
+    ///
+    /// [`RunConfig::probes`]: super::scenario::RunConfig::probes
+    ProbeAttach(ProbeAttach),
+    /// One probe hit.
+    ProbeEvent(ProbeHit),
+    /// Totals of the probes, after their last event.
+    ProbeStats(ProbeStats),
 }
 
 impl Record {
@@ -108,6 +219,9 @@ impl Record {
             Record::Error { .. } => 10,
             Record::Done { .. } => 11,
             Record::Symbols { .. } => 12,
+            Record::ProbeAttach(_) => 13,
+            Record::ProbeEvent(_) => 14,
+            Record::ProbeStats(_) => 15,
         }
     }
 }
@@ -267,6 +381,31 @@ mod tests {
                 }],
                 uptime_ms: 5000,
             },
+            Record::ProbeAttach(ProbeAttach {
+                target: "no_such_fn".into(),
+                probe: "none".into(),
+                error: Some("not a kernel function".into()),
+            }),
+            Record::ProbeEvent(ProbeHit {
+                target: "scx_bpf_error_bstr".into(),
+                kind: ProbeKind::Kprobe,
+                t_ns: 5_123_456_789,
+                cpu: 1,
+                pid: 132,
+                comm: "sh".into(),
+                task: 0xffff_8880_0312_4000,
+                ip: 0xffff_ffff_8123_4560,
+                args: vec![1, 2, 3, 4, 5, u64::MAX],
+                exit_kind: None,
+            }),
+            Record::ProbeStats(ProbeStats {
+                counts: vec![ProbeCount {
+                    target: "scx_bpf_error_bstr".into(),
+                    hits: 1,
+                    kept: 1,
+                }],
+                lost: 0,
+            }),
             Record::Done {
                 passed: false,
                 uptime_ms: 6000,

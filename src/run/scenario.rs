@@ -147,6 +147,67 @@ pub struct RunConfig {
     /// [`Record::Symbols`]: super::record::Record::Symbols
     #[serde(default)]
     pub kallsyms: Vec<String>,
+    /// Functions to probe (experimental, `--probe`): kernel functions get a
+    /// kprobe, functions of the scheduler's BPF programs an fentry, and a
+    /// `sched_ext_exit` trigger comes with them. `kernel:NAME` or `bpf:NAME`
+    /// forces one kind. See [`check_probe_target`].
+    #[serde(default)]
+    pub probes: Vec<String>,
+}
+
+/// Most probe targets one run takes.
+pub const MAX_PROBE_TARGETS: usize = 64;
+
+/// A probe target that cannot be a function name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeTargetError {
+    #[error("probe target `{0}`: expected a function name (letters, digits, `_`, `.`), optionally after `kernel:` or `bpf:`, at most 128 characters")]
+    BadName(String),
+    #[error("{count} probe targets: at most {MAX_PROBE_TARGETS}")]
+    TooMany { count: usize },
+}
+
+/// Where a probe target is looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeScope {
+    /// A kernel function if the kernel has one of that name, else a BPF one.
+    Any,
+    Kernel,
+    Bpf,
+}
+
+/// Splits `kernel:NAME` / `bpf:NAME` / `NAME` and checks the name.
+pub fn check_probe_target(target: &str) -> Result<(ProbeScope, &str), ProbeTargetError> {
+    let (scope, name) = if let Some(n) = target.strip_prefix("kernel:") {
+        (ProbeScope::Kernel, n)
+    } else if let Some(n) = target.strip_prefix("bpf:") {
+        (ProbeScope::Bpf, n)
+    } else {
+        (ProbeScope::Any, target)
+    };
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if ok {
+        Ok((scope, name))
+    } else {
+        Err(ProbeTargetError::BadName(target.to_string()))
+    }
+}
+
+/// Checks a whole target list (each name, and how many).
+pub fn check_probe_targets(targets: &[String]) -> Result<(), ProbeTargetError> {
+    if targets.len() > MAX_PROBE_TARGETS {
+        return Err(ProbeTargetError::TooMany {
+            count: targets.len(),
+        });
+    }
+    targets
+        .iter()
+        .try_for_each(|t| check_probe_target(t).map(|_| ()))
 }
 
 /// Where the agent finds its [`RunConfig`] in the initramfs.
@@ -182,6 +243,38 @@ mod tests {
         assert!(Scenario::from_toml("[[phases]]\nname='x'\nduration_ms=0\ncgroups=[]").is_err());
         let err = Scenario::from_toml("phases = 3").unwrap_err().to_string();
         assert!(err.contains("not valid TOML"), "{err}");
+    }
+
+    #[test]
+    fn probe_targets() {
+        assert_eq!(
+            check_probe_target("scx_enable.isra.0"),
+            Ok((ProbeScope::Any, "scx_enable.isra.0"))
+        );
+        assert_eq!(
+            check_probe_target("bpf:validate_cell"),
+            Ok((ProbeScope::Bpf, "validate_cell"))
+        );
+        assert_eq!(
+            check_probe_target("kernel:enqueue_task_scx"),
+            Ok((ProbeScope::Kernel, "enqueue_task_scx"))
+        );
+        for bad in ["", "bpf:", "a b", "x\n", "f*", ".cold", &"x".repeat(129)] {
+            let err = check_probe_target(bad).unwrap_err();
+            assert_eq!(err, ProbeTargetError::BadName(bad.to_string()));
+        }
+        let many = vec!["f".to_string(); MAX_PROBE_TARGETS + 1];
+        assert_eq!(
+            check_probe_targets(&many),
+            Err(ProbeTargetError::TooMany { count: 65 })
+        );
+        assert!(check_probe_targets(&many[..3]).is_ok());
+        // An old run.json without the field still reads.
+        let old = r#"{"scheduler":"/s","args":[],"attach_timeout_ms":1,"scenario":{"phases":[]}}"#;
+        assert!(serde_json::from_str::<RunConfig>(old)
+            .unwrap()
+            .probes
+            .is_empty());
     }
 
     #[test]

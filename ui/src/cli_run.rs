@@ -35,6 +35,17 @@ pub struct VmArgs {
     /// A source directory for the Backtrace pane's frame lookup. Repeatable.
     #[arg(long, value_name = "DIR")]
     pub source: Vec<PathBuf>,
+    /// Experimental: probe FUNCTION in the guest and add what the probes saw
+    /// to the report (`--- probe events ---`). A kernel function gets a
+    /// kprobe, a function of the scheduler's BPF programs an fentry
+    /// (`kernel:` or `bpf:` before the name picks one); a sched_ext_exit
+    /// trigger comes with them. Repeatable.
+    #[arg(long, value_name = "FUNCTION", hide_short_help = true, value_parser = probe_target)]
+    pub probe: Vec<String>,
+}
+
+fn probe_target(s: &str) -> Result<String, scxray::run::scenario::ProbeTargetError> {
+    scxray::run::scenario::check_probe_target(s).map(|_| s.to_string())
 }
 
 /// Workload sizing when no scenario file is given.
@@ -123,6 +134,7 @@ pub struct RunArgs {
 }
 
 pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    scxray::run::scenario::check_probe_targets(&a.vm.probe)?;
     let args: Vec<String> = match a.crash {
         DemoCrash::ScxBpfError => vec!["--crash-after".into(), "400".into()],
         DemoCrash::Stall => vec!["--stall-after".into(), "1".into()],
@@ -141,6 +153,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         cpus: a.vm.cpus,
         memory_mib: a.vm.memory,
         test_name: "demo".into(),
+        probes: a.vm.probe.clone(),
     };
     go(req, &a.vm)
 }
@@ -152,6 +165,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             a.scheduler.display()
         );
     }
+    scxray::run::scenario::check_probe_targets(&a.vm.probe)?;
     let (scenario, scenario_name) = a.workload.scenario()?;
     let req = RunRequest {
         kernel: a.vm.kernel.clone(),
@@ -163,6 +177,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         cpus: a.vm.cpus,
         memory_mib: a.vm.memory,
         test_name: a.name.clone(),
+        probes: a.vm.probe.clone(),
     };
     go(req, &a.vm)
 }

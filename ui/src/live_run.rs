@@ -29,6 +29,8 @@ pub struct RunRequest {
     pub cpus: u32,
     pub memory_mib: u32,
     pub test_name: String,
+    /// Experimental `--probe` targets, passed to the guest agent.
+    pub probes: Vec<String>,
 }
 
 /// A binary built next to `scxray` (same cargo target dir or install dir).
@@ -93,6 +95,7 @@ pub fn plan(
         cmdline: String::new(),
         btf: kernel.btf.clone(),
         vmlinux: kernel.vmlinux.clone(),
+        probes: req.probes.clone(),
     };
     let meta = RunMeta {
         test_name: req.test_name.clone(),

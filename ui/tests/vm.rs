@@ -72,13 +72,17 @@ fn scxray(args: &[&str], state: &Path) -> Output {
 
 /// `scxray demo --headless --crash KIND`: exit code and the printed report.
 fn demo(crash: &str) -> (i32, Report, String) {
+    demo_with(crash, &[])
+}
+
+/// [`demo`] with more options.
+fn demo_with(crash: &str, extra: &[&str]) -> (i32, Report, String) {
     let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
     let state = state_dir();
     let started = Instant::now();
-    let o = scxray(
-        &["demo", "--headless", "--crash", crash, "--phase-ms", "1200"],
-        state.path(),
-    );
+    let mut args = vec!["demo", "--headless", "--crash", crash, "--phase-ms", "1200"];
+    args.extend_from_slice(extra);
+    let o = scxray(&args, state.path());
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     eprintln!(
@@ -194,6 +198,124 @@ fn host_monitor_saw_the_scheduler(r: &Report) {
     let monitor = r.section(&SectionKind::Monitor).expect("monitor section");
     assert!(monitor.body.starts_with("samples="), "{}", &*monitor.body);
     assert!(monitor.body.contains("verdict: "), "{}", &*monitor.body);
+}
+
+/// The experimental probe layer on the test VM itself: kprobes on kernel
+/// functions of the demo's crash (kprobe.multi), fentry on a struct_ops
+/// callback and on the nested subprogram that calls scx_bpf_error, the
+/// sched_ext_exit trigger, and a named error for a function that does not
+/// exist. The exit trigger fires once with SCX_EXIT_ERROR_BPF, on the task
+/// the dump says triggered the exit, and the kernel probes saw that task.
+#[test]
+fn demo_probes_see_the_crash() {
+    use scxray::run::probe_text::parse_probe_log;
+    use scxray::run::record::ProbeKind;
+    if !ready("demo_probes_see_the_crash") {
+        return;
+    }
+    let targets = [
+        "scx_bpf_error_bstr",
+        "enqueue_task_scx",
+        "validate_cell",
+        "demo_enqueue",
+        "no_such_fn",
+    ];
+    let mut extra = Vec::new();
+    for t in targets {
+        extra.extend(["--probe", t]);
+    }
+    let (code, r, stderr) = demo_with("scx-bpf-error", &extra);
+    assert_eq!(code, 1, "{stderr}");
+    let c = r.crash().expect("a crash in the report");
+    assert_eq!(c.kind, ExitKind::ScxBpfError);
+    let section = r
+        .section(&SectionKind::ProbeEvents)
+        .expect("a probe events section");
+    eprintln!("--- probe events ---\n{}", &*section.body);
+    let log = parse_probe_log(&section.body);
+
+    let attach = |t: &str| {
+        log.attaches
+            .iter()
+            .find(|a| a.target == t)
+            .unwrap_or_else(|| panic!("no attach result for {t}: {:?}", log.attaches))
+    };
+    for (t, probe) in [
+        ("scx_bpf_error_bstr", "kprobe.multi"),
+        ("enqueue_task_scx", "kprobe.multi"),
+        ("validate_cell", "fentry"),
+        ("demo_enqueue", "fentry_ctx"),
+        ("sched_ext_exit", "tp_btf"),
+    ] {
+        let a = attach(t);
+        assert_eq!((a.probe.as_str(), &a.error), (probe, &None), "{t}");
+    }
+    let bogus = attach("no_such_fn");
+    let error = bogus.error.as_deref().unwrap_or("");
+    assert!(
+        error.contains("neither a kernel function")
+            && error.contains("nor a function of a loaded BPF program"),
+        "{bogus:?}"
+    );
+
+    let exits: Vec<_> = log
+        .events
+        .iter()
+        .filter(|e| e.kind == ProbeKind::Exit)
+        .collect();
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    let exit = exits[0];
+    assert_eq!(exit.exit_kind, Some(1025), "SCX_EXIT_ERROR_BPF");
+    // The exit fires in the task that called scx_bpf_error (the dump's
+    // "triggered exit" line names the task its irq_work interrupted, which
+    // can be another one).
+    eprintln!(
+        "exit trigger: {exit:?}; the dump says {:?} on CPU {:?}",
+        c.task, c.cpu
+    );
+
+    let events = &log.events;
+    let of = |t: &'static str| events.iter().filter(move |e| e.target == t);
+    let error_hit = of("scx_bpf_error_bstr")
+        .next_back()
+        .expect("the kprobe on scx_bpf_error_bstr fired");
+    assert_eq!(error_hit.kind, ProbeKind::Kprobe);
+    assert_eq!((error_hit.pid, error_hit.cpu), (exit.pid, exit.cpu));
+    assert!(error_hit.t_ns <= exit.t_ns);
+    assert!(
+        of("enqueue_task_scx").any(|e| e.pid == exit.pid && e.t_ns <= exit.t_ns),
+        "no enqueue_task_scx hit by the crashing task {}",
+        exit.pid
+    );
+    // validate_cell(p, seq): the crashing call is enqueue #400
+    // (`--crash-after 400`); its task (the one in the error message) is the
+    // one enqueue_task_scx(rq, p, flags) and demo_enqueue(p, flags) got.
+    let cell = of("validate_cell")
+        .find(|e| e.kind == ProbeKind::Fentry && e.args.get(1) == Some(&400))
+        .expect("no validate_cell hit with seq 400");
+    let p = cell.args[0];
+    assert_eq!(cell.pid, exit.pid);
+    assert!(
+        of("enqueue_task_scx").any(|e| e.args.get(1) == Some(&p)),
+        "no enqueue_task_scx of task {p:#x}"
+    );
+    assert!(
+        of("demo_enqueue").any(|e| e.kind == ProbeKind::FentryCtx && e.args.first() == Some(&p)),
+        "no demo_enqueue of task {p:#x}"
+    );
+    for t in [
+        "scx_bpf_error_bstr",
+        "enqueue_task_scx",
+        "validate_cell",
+        "demo_enqueue",
+    ] {
+        let n = log
+            .counts
+            .iter()
+            .find(|c| c.target == t)
+            .map_or(0, |c| c.hits);
+        assert!(n > 0, "{t}: no hits counted: {:?}", log.counts);
+    }
 }
 
 #[test]

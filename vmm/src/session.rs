@@ -41,6 +41,9 @@ pub struct RunPlan {
     /// (either will do; without both the monitor is off).
     pub btf: Option<PathBuf>,
     pub vmlinux: Option<PathBuf>,
+    /// Functions the guest agent probes (experimental; see
+    /// [`RunConfig::probes`]). Passed through as they are.
+    pub probes: Vec<String>,
 }
 
 impl RunPlan {
@@ -133,6 +136,7 @@ pub fn run(
         attach_timeout_ms: plan.attach_timeout.as_millis() as u64,
         scenario: plan.scenario.clone(),
         kallsyms: monitor::wanted_symbols(),
+        probes: plan.probes.clone(),
     };
     let mut builder = InitramfsBuilder::new()
         .init(&plan.agent)

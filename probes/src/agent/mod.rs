@@ -11,6 +11,7 @@ pub mod channel;
 pub mod kallsyms;
 pub mod kmsg;
 pub mod mounts;
+pub mod probe;
 pub mod run;
 pub mod scheduler;
 pub mod trace;

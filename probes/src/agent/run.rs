@@ -9,6 +9,7 @@ use scxray::run::record::{CgroupStats, Record};
 use scxray::run::scenario::{PhaseSpec, RunConfig, Work, RUN_CONFIG_PATH};
 
 use super::channel::Channel;
+use super::probe::{Limits, ProbeSet};
 use super::worker::WorkerResult;
 use super::{kallsyms, kmsg, mounts, power_off, say, scheduler, trace, uptime_ms, Deadline};
 
@@ -47,11 +48,12 @@ pub fn agent_main() -> ! {
             message: format!("mount failed: {m}"),
         });
     }
+    let mut probes = None;
     let passed = match std::fs::read(RUN_CONFIG_PATH)
         .map_err(|e| e.to_string())
         .and_then(|b| serde_json::from_slice::<RunConfig>(&b).map_err(|e| e.to_string()))
     {
-        Ok(cfg) => run(&cfg, &channel),
+        Ok(cfg) => run(&cfg, &channel, &mut probes),
         Err(e) => {
             channel.send(Record::Error {
                 message: format!("cannot read {RUN_CONFIG_PATH}: {e}"),
@@ -59,6 +61,11 @@ pub fn agent_main() -> ! {
             false
         }
     };
+    if let Some(p) = probes.take() {
+        for r in p.finish() {
+            channel.send(r);
+        }
+    }
     collect(&channel);
     channel.send(Record::Done {
         passed,
@@ -77,13 +84,19 @@ fn stage(channel: &Channel, name: &str) {
     });
 }
 
-/// Returns true when the scheduler survived the whole scenario.
-fn run(cfg: &RunConfig, channel: &Channel) -> bool {
+/// Returns true when the scheduler survived the whole scenario. `probes`
+/// gets the probe set when the run asked for one.
+fn run(cfg: &RunConfig, channel: &Channel, probes: &mut Option<ProbeSet>) -> bool {
+    // Kept for the probes, which look their kernel functions up in it.
+    let mut kallsyms_text = None;
     if !cfg.kallsyms.is_empty() {
         match std::fs::read_to_string("/proc/kallsyms") {
-            Ok(text) => channel.send(Record::Symbols {
-                symbols: kallsyms::find(&text, &cfg.kallsyms),
-            }),
+            Ok(text) => {
+                channel.send(Record::Symbols {
+                    symbols: kallsyms::find(&text, &cfg.kallsyms),
+                });
+                kallsyms_text = Some(text);
+            }
             Err(e) => channel.send(Record::Error {
                 message: format!("cannot read /proc/kallsyms for the host monitor: {e}"),
             }),
@@ -106,6 +119,15 @@ fn run(cfg: &RunConfig, channel: &Channel) -> bool {
         return false;
     }
 
+    if !cfg.probes.is_empty() {
+        // Kernel functions and the exit trigger now, before anything can crash.
+        say(&format!("attaching {} probe targets", cfg.probes.len()));
+        let (set, records) =
+            ProbeSet::start(&cfg.probes, Limits::default(), kallsyms_text.as_deref());
+        records.into_iter().for_each(|r| channel.send(r));
+        *probes = set;
+    }
+
     stage(channel, "loading scheduler");
     let mut sched = match scheduler::start(&cfg.scheduler, &cfg.args, channel) {
         Ok(c) => c,
@@ -116,7 +138,12 @@ fn run(cfg: &RunConfig, channel: &Channel) -> bool {
             return false;
         }
     };
-    if !wait_attached(&mut sched, cfg.attach_timeout_ms, channel) {
+    let attached = wait_attached(&mut sched, cfg.attach_timeout_ms, channel);
+    // The scheduler's BPF functions exist now (or never will: say so).
+    if let Some(p) = probes.as_mut() {
+        p.attach_bpf().into_iter().for_each(|r| channel.send(r));
+    }
+    if !attached {
         stop(&mut sched, channel, Duration::from_millis(500));
         return false;
     }

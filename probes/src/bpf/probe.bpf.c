@@ -54,6 +54,10 @@ struct probe_event {
 	char comm[16];
 };
 
+/* Keeps struct probe_event in the object's BTF (and the skeleton's types),
+ * which a test compares with the Rust side's layout. */
+struct probe_event *probe_event_type __attribute__((unused));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
