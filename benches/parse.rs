@@ -1,28 +1,23 @@
 //! Parser throughput on a 100 MB scheduler log holding one dump (goal:
 //! ≥ 500 MB/s), and on the real 7.3-kernel trace.
 
+#[path = "../tests/support/stats_line.rs"]
+mod stats_line;
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use scxray::parse::parse_text;
 use scxray::report::Text;
+use stats_line::stats_line;
 
 /// A scheduler log of `size` bytes: periodic stats lines, one dump near the end.
 pub fn big_log(size: usize) -> String {
     let mut s = String::with_capacity(size + 4096);
     let mut i = 0u64;
     while s.len() < size {
-        s.push_str(&format!(
-            "{:02}:{:02}:{:02} [INFO] rusty: tasks={} load={:.2} imbal={} migrations={} cpu_busy={:.1}%\n",
-            (i / 3600) % 24,
-            (i / 60) % 60,
-            i % 60,
-            i % 977,
-            (i % 1000) as f64 / 7.0,
-            i % 13,
-            i % 101,
-            (i % 1000) as f64 / 10.0
-        ));
+        s.push_str(&stats_line(i));
+        s.push('\n');
         i += 1;
     }
     s.push_str(

@@ -6,6 +6,9 @@ use std::process::{Command, Output, Stdio};
 
 #[path = "../../tests/support/require.rs"]
 mod require;
+#[path = "../../tests/support/stats_line.rs"]
+mod stats_line;
+use stats_line::stats_line;
 
 fn scxray(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_scxray"))
@@ -252,17 +255,8 @@ fn big_report(path: &Path, size: u64, crlf: bool) -> u64 {
     put(&mut f, "--- scheduler log ---");
     let mut chunk = String::new();
     for i in 0..10_000u64 {
-        chunk.push_str(&format!(
-            "{:02}:{:02}:{:02} [INFO] rusty: tasks={} load={:.2} imbal={} migrations={} cpu_busy={:.1}%{eol}",
-            (i / 3600) % 24,
-            (i / 60) % 60,
-            i % 60,
-            i % 977,
-            (i % 1000) as f64 / 7.0,
-            i % 13,
-            i % 101,
-            (i % 1000) as f64 / 10.0
-        ));
+        chunk.push_str(&stats_line(i));
+        chunk.push_str(eol);
     }
     let mut written = 0u64;
     while written < size {
