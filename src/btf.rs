@@ -556,6 +556,10 @@ const VOID: TypeRec = TypeRec {
 };
 
 #[cfg(test)]
+#[path = "../tests/support/kernel_cache.rs"]
+mod kernel_cache;
+
+#[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
@@ -976,24 +980,9 @@ pub(crate) mod tests {
         );
     }
 
+    /// The kernel BTFs `scxray kernel fetch` cached.
     pub(crate) fn cached_kernel_btfs() -> Vec<std::path::PathBuf> {
-        let base = match std::env::var_os("SCXRAY_CACHE_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) => std::path::PathBuf::from(dir),
-            None => match std::env::var_os("HOME") {
-                Some(home) => std::path::PathBuf::from(home).join(".cache/scxray"),
-                None => return Vec::new(),
-            },
-        };
-        let Ok(dir) = std::fs::read_dir(base.join("kernels")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<_> = dir
-            .flatten()
-            .map(|e| e.path().join("btf"))
-            .filter(|p| p.is_file())
-            .collect();
-        out.sort();
-        out
+        super::kernel_cache::cached_kernel_files("btf")
     }
 
     /// The fields the monitor samples, on every cached kernel's BTF.

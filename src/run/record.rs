@@ -65,6 +65,13 @@ pub enum ProbeKind {
     /// The exit fallback, a kprobe on the kernel's exit path (no
     /// tracepoint): no exit kind, `args` are registers.
     ExitKprobe,
+    /// The return of a kprobed kernel function: `args` and `task` are the
+    /// entry's, `fields` are read again at return, `ret` is the return value.
+    Kretprobe,
+    /// fexit on a BPF subprogram: like [`ProbeKind::Fentry`], at return.
+    Fexit,
+    /// fexit on a struct_ops callback: like [`ProbeKind::FentryCtx`], at return.
+    FexitCtx,
 }
 
 impl ProbeKind {
@@ -76,25 +83,40 @@ impl ProbeKind {
             ProbeKind::FentryCtx => "fentry_ctx",
             ProbeKind::Exit => "exit",
             ProbeKind::ExitKprobe => "exit_kprobe",
+            ProbeKind::Kretprobe => "kretprobe",
+            ProbeKind::Fexit => "fexit",
+            ProbeKind::FexitCtx => "fexit_ctx",
         }
     }
 
+    /// Every kind.
+    pub const ALL: [ProbeKind; 8] = [
+        ProbeKind::Kprobe,
+        ProbeKind::Fentry,
+        ProbeKind::FentryCtx,
+        ProbeKind::Exit,
+        ProbeKind::ExitKprobe,
+        ProbeKind::Kretprobe,
+        ProbeKind::Fexit,
+        ProbeKind::FexitCtx,
+    ];
+
     /// The kind for a [`name`](Self::name).
     pub fn from_name(name: &str) -> Option<ProbeKind> {
-        [
-            ProbeKind::Kprobe,
-            ProbeKind::Fentry,
-            ProbeKind::FentryCtx,
-            ProbeKind::Exit,
-            ProbeKind::ExitKprobe,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        ProbeKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// True for the exit trigger (tracepoint or fallback).
     pub fn is_exit(self) -> bool {
         matches!(self, ProbeKind::Exit | ProbeKind::ExitKprobe)
+    }
+
+    /// True for a function's return (kretprobe, fexit).
+    pub fn is_return(self) -> bool {
+        matches!(
+            self,
+            ProbeKind::Kretprobe | ProbeKind::Fexit | ProbeKind::FexitCtx
+        )
     }
 }
 
@@ -130,6 +152,73 @@ pub struct ProbeHit {
     /// For [`ProbeKind::Exit`]: `enum scx_exit_kind`.
     #[serde(default)]
     pub exit_kind: Option<u32>,
+    /// The struct fields of the target's [`ProbeLayout::fields`], in that
+    /// order, read at this hit (entry, or return for a return kind).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<u64>,
+    /// The return value, for a return kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<u64>,
+}
+
+/// One parameter of a probed function, from BTF.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeParam {
+    /// `p`, `enq_flags`; `arg<i>` when BTF has no name.
+    pub name: String,
+    /// The C type as BTF spells it: `struct task_struct *`, `u64`, `s32`.
+    pub type_name: String,
+    /// For a pointer to a struct: the struct's name (`task_struct`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointee: Option<String>,
+}
+
+/// One struct field a target's hits carry, read through a parameter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeField {
+    /// Index of the parameter (a struct pointer) it is read through.
+    pub param: u32,
+    /// The struct it belongs to (`task_struct`).
+    pub struct_name: String,
+    /// ktstr's key (`pid`, `dsq_id`, `cpumask_0`, `scx_flags`); see
+    /// [`crate::repro::fields::CURATED`].
+    pub name: String,
+    /// Bytes read (1, 2, 4 or 8).
+    pub size: u32,
+    /// Whether the C type is signed (sign-extend `size` bytes).
+    pub signed: bool,
+}
+
+/// A source line of a BPF function: the JITed code at `offset` bytes from
+/// the function's start came from `file:line`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JitLine {
+    pub offset: u32,
+    /// As the program's BTF line info has it (often an absolute path).
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+}
+
+/// What the agent learned about one probe target: its signature, the fields
+/// its hits carry and, for a BPF function, its source lines. Sent once, when
+/// the target is attached and before its first hit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeLayout {
+    pub target: String,
+    pub params: Vec<ProbeParam>,
+    pub fields: Vec<ProbeField>,
+    /// A BPF function's program tag (the 16 hex digits of
+    /// `bpf_prog_<tag>_<name>`): its JIT offsets are valid for that tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// A BPF function's JITed length in bytes (the `/0x94` of a backtrace
+    /// frame): another load's offsets apply when the code is as long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jit_len: Option<u32>,
+    /// A BPF function's line table, by increasing offset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<JitLine>,
 }
 
 /// Hits of one target over the whole run.
@@ -202,6 +291,8 @@ pub enum Record {
     ProbeEvent(ProbeHit),
     /// Totals of the probes, after their last event.
     ProbeStats(ProbeStats),
+    /// A probe target's signature, fields and source lines.
+    ProbeLayout(ProbeLayout),
 }
 
 impl Record {
@@ -222,6 +313,7 @@ impl Record {
             Record::ProbeAttach(_) => 13,
             Record::ProbeEvent(_) => 14,
             Record::ProbeStats(_) => 15,
+            Record::ProbeLayout(_) => 16,
         }
     }
 }
@@ -397,6 +489,8 @@ mod tests {
                 ip: 0xffff_ffff_8123_4560,
                 args: vec![1, 2, 3, 4, 5, u64::MAX],
                 exit_kind: None,
+                fields: Vec::new(),
+                ret: None,
             }),
             Record::ProbeStats(ProbeStats {
                 counts: vec![ProbeCount {

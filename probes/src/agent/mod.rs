@@ -10,6 +10,7 @@
 pub mod channel;
 pub mod kallsyms;
 pub mod kmsg;
+pub mod layout;
 pub mod mounts;
 pub mod probe;
 pub mod run;

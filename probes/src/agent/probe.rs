@@ -1,10 +1,13 @@
-//! Probes on the running guest (experimental `--probe`): a kprobe on each
-//! kernel function asked for (one kprobe.multi link, or one kprobe link per
-//! function where that fails), an fentry on each function of a loaded BPF
-//! program (found by name among the loaded programs and their
-//! subprograms), and a `sched_ext_exit` trigger, all from
-//! `src/bpf/probe.bpf.c`. Every target reports attached or the error that
-//! stopped it; hits come through one ring buffer.
+//! Probes on the running guest (experimental `--probe`): a kprobe and a
+//! kretprobe on each kernel function asked for (one kprobe.multi link each,
+//! or one link per function where that fails), an fentry and an fexit on
+//! each function of a loaded BPF program (found by name among the loaded
+//! programs and their subprograms), and a `sched_ext_exit` trigger, all
+//! from `src/bpf/probe.bpf.c`. Every probe reports attached or the error
+//! that stopped it (a return probe that fails leaves its entry probe be);
+//! hits come through one ring buffer. Each attached target also gets a
+//! [`Record::ProbeLayout`] ([`super::layout`]): its parameters, the struct
+//! fields its hits carry, and a BPF function's source lines.
 //!
 //! Nothing here depends on how the guest was started: [`ProbeSet::start`]
 //! works before any scheduler runs, [`ProbeSet::attach_bpf`] once the
@@ -23,19 +26,27 @@ use std::time::Duration;
 
 use libbpf_rs::btf::types::{Func, FuncProto, Typedef};
 use libbpf_rs::btf::{Btf, ReferencesType};
-use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions};
+use libbpf_rs::query::{ProgInfoIter, ProgInfoQueryOptions, ProgramInfo};
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use libbpf_rs::{
-    KprobeMultiOpts, KprobeOpts, Link, OpenProgramMut, Program, ProgramMut, ProgramType,
-    RingBufferBuilder,
+    KprobeMultiOpts, KprobeOpts, Link, MapCore, MapFlags, OpenProgramMut, Program, ProgramMut,
+    ProgramType, RingBufferBuilder,
 };
-use scxray::run::record::{ProbeAttach, ProbeCount, ProbeHit, ProbeKind, ProbeStats, Record};
+use scxray::repro::fields::MAX_FIELDS;
+use scxray::run::record::{
+    ProbeAttach, ProbeCount, ProbeHit, ProbeKind, ProbeLayout, ProbeStats, Record,
+};
 use scxray::run::scenario::{check_probe_target, ProbeScope};
 
+use super::layout::{self, Resolved};
 use crate::probe_skel::{OpenProbeProgs, ProbeProgs, ProbeSkel, ProbeSkelBuilder};
 
-/// fentry programs in one object (`fentry_0`..`fentry_7` in probe.bpf.c).
+/// fentry (and fexit) programs in one object (`fentry_0`..`fentry_7`,
+/// `fexit_0`..`fexit_7` in probe.bpf.c).
 pub const NR_FENTRY: usize = 8;
+/// Entries of the `field_specs` map (`PROBE_MAX_TARGETS`): target ids above
+/// it get no fields.
+const MAX_TARGETS: usize = 128;
 /// Cookie bit of the exit fallback kprobe (`EXIT_FALLBACK` in probe.bpf.c).
 const EXIT_FALLBACK: u64 = 0x8000_0000;
 /// The exit trigger's name in records.
@@ -69,8 +80,8 @@ impl Default for Limits {
 
 // ---- the ring buffer's events (struct probe_event in probe.bpf.c) ----------
 
-const NARGS: usize = 6;
-const EVENT_SIZE: usize = 120;
+const NARGS: usize = layout::NARGS;
+const EVENT_SIZE: usize = 256;
 
 /// One `struct probe_event`, as the BPF side wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +97,10 @@ pub struct RawEvent {
     pub cpu: u32,
     pub nr_args: u32,
     pub exit_kind: u32,
+    pub nr_fields: u32,
     pub comm: [u8; 16],
+    pub ret: u64,
+    pub fields: [u64; MAX_FIELDS],
 }
 
 /// Reads one event; `None` when the record is shorter than the layout.
@@ -102,6 +116,10 @@ pub fn parse_event(b: &[u8]) -> Option<RawEvent> {
     }
     let mut comm = [0; 16];
     comm.copy_from_slice(&b[104..120]);
+    let mut fields = [0; MAX_FIELDS];
+    for (i, f) in fields.iter_mut().enumerate() {
+        *f = u64_at(128 + 8 * i);
+    }
     Some(RawEvent {
         t_ns: u64_at(0),
         ip: u64_at(8),
@@ -114,7 +132,10 @@ pub fn parse_event(b: &[u8]) -> Option<RawEvent> {
         cpu: u32_at(88),
         nr_args: u32_at(92),
         exit_kind: u32_at(96),
+        nr_fields: u32_at(100),
         comm,
+        ret: u64_at(120),
+        fields,
     })
 }
 
@@ -128,9 +149,13 @@ impl RawEvent {
             3 => ProbeKind::FentryCtx,
             4 => ProbeKind::Exit,
             5 => ProbeKind::ExitKprobe,
+            6 => ProbeKind::Kretprobe,
+            7 => ProbeKind::Fexit,
+            8 => ProbeKind::FexitCtx,
             _ => return None,
         };
         let n = (self.nr_args as usize).min(NARGS);
+        let nf = (self.nr_fields as usize).min(MAX_FIELDS);
         let end = self.comm.iter().position(|&c| c == 0).unwrap_or(16);
         Some(ProbeHit {
             target: name.to_string(),
@@ -143,6 +168,8 @@ impl RawEvent {
             ip: self.ip,
             args: self.args[..n].to_vec(),
             exit_kind: (kind == ProbeKind::Exit).then_some(self.exit_kind),
+            fields: self.fields[..nf].to_vec(),
+            ret: kind.is_return().then_some(self.ret),
         })
     }
 }
@@ -346,11 +373,21 @@ pub enum ProbeError {
         #[source]
         source: libbpf_rs::Error,
     },
-    #[error("cannot share the ring buffer with a copy of the probe object: {0}")]
+    #[error("cannot share the ring buffer and maps with a copy of the probe object: {0}")]
     ShareRing(#[source] libbpf_rs::Error),
-    #[error("cannot load an fentry program for {targets:?}: {source:#}")]
-    FentryLoad {
+    #[error("cannot load an {probe} program for {targets:?}: {source:#}")]
+    TraceLoad {
+        probe: &'static str,
         targets: Vec<String>,
+        #[source]
+        source: libbpf_rs::Error,
+    },
+    #[error("`{target}`: target id {id} has no field spec slot (there are {MAX_TARGETS})")]
+    NoSpecSlot { target: String, id: usize },
+    #[error("`{target}`: cannot write its field specs (target id {id}): {source:#}")]
+    FieldSpecs {
+        target: String,
+        id: usize,
         #[source]
         source: libbpf_rs::Error,
     },
@@ -379,6 +416,17 @@ struct BpfFunc {
     /// The function is the program itself (a struct_ops callback), not a
     /// subprogram: its one argument is its context array.
     main: bool,
+    /// Its layout, tag and source lines.
+    resolved: Resolved,
+}
+
+/// Which end of a call a trace program sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// fentry, kprobe.
+    Entry,
+    /// fexit, kretprobe.
+    Return,
 }
 
 type Skel = ProbeSkel<'static>;
@@ -387,6 +435,9 @@ type Skel = ProbeSkel<'static>;
 pub struct ProbeSet {
     names: Vec<String>,
     classes: Vec<Class>,
+    /// The running kernel's BTF, for the layouts: kept for the BPF
+    /// targets, dropped once they are attached (megabytes of guest memory).
+    vmlinux: Option<Btf<'static>>,
     first: &'static Skel,
     others: Vec<&'static Skel>,
     links: Vec<Link>,
@@ -411,49 +462,73 @@ fn open() -> Result<crate::probe_skel::OpenProbeSkel<'static>, ProbeError> {
         .open(storage)
         .map_err(ProbeError::Open)?;
     for slot in 0..NR_FENTRY {
-        fentry_open(&mut open.progs, slot).set_autoload(false);
+        trace_open(&mut open.progs, slot, End::Entry).set_autoload(false);
+        trace_open(&mut open.progs, slot, End::Return).set_autoload(false);
     }
     open.progs.on_exit1.set_autoload(false);
     open.progs.on_exit2.set_autoload(false);
     open.progs.probe_kprobe.set_autoload(false);
     open.progs.probe_kmulti.set_autoload(false);
+    open.progs.probe_kretprobe.set_autoload(false);
+    open.progs.probe_kretmulti.set_autoload(false);
     Ok(open)
 }
 
-fn fentry_open<'a, 'obj>(
+/// `fentry_<slot>` or `fexit_<slot>`.
+fn trace_open<'a, 'obj>(
     progs: &'a mut OpenProbeProgs<'obj>,
     slot: usize,
+    end: End,
 ) -> &'a mut OpenProgramMut<'obj> {
-    match slot {
-        0 => &mut progs.fentry_0,
-        1 => &mut progs.fentry_1,
-        2 => &mut progs.fentry_2,
-        3 => &mut progs.fentry_3,
-        4 => &mut progs.fentry_4,
-        5 => &mut progs.fentry_5,
-        6 => &mut progs.fentry_6,
-        _ => &mut progs.fentry_7,
+    match (end, slot) {
+        (End::Entry, 0) => &mut progs.fentry_0,
+        (End::Entry, 1) => &mut progs.fentry_1,
+        (End::Entry, 2) => &mut progs.fentry_2,
+        (End::Entry, 3) => &mut progs.fentry_3,
+        (End::Entry, 4) => &mut progs.fentry_4,
+        (End::Entry, 5) => &mut progs.fentry_5,
+        (End::Entry, 6) => &mut progs.fentry_6,
+        (End::Entry, _) => &mut progs.fentry_7,
+        (End::Return, 0) => &mut progs.fexit_0,
+        (End::Return, 1) => &mut progs.fexit_1,
+        (End::Return, 2) => &mut progs.fexit_2,
+        (End::Return, 3) => &mut progs.fexit_3,
+        (End::Return, 4) => &mut progs.fexit_4,
+        (End::Return, 5) => &mut progs.fexit_5,
+        (End::Return, 6) => &mut progs.fexit_6,
+        (End::Return, _) => &mut progs.fexit_7,
     }
 }
 
-fn fentry_loaded<'a, 'obj>(progs: &'a ProbeProgs<'obj>, slot: usize) -> &'a ProgramMut<'obj> {
-    match slot {
-        0 => &progs.fentry_0,
-        1 => &progs.fentry_1,
-        2 => &progs.fentry_2,
-        3 => &progs.fentry_3,
-        4 => &progs.fentry_4,
-        5 => &progs.fentry_5,
-        6 => &progs.fentry_6,
-        _ => &progs.fentry_7,
+fn trace_loaded<'a, 'obj>(
+    progs: &'a ProbeProgs<'obj>,
+    slot: usize,
+    end: End,
+) -> &'a ProgramMut<'obj> {
+    match (end, slot) {
+        (End::Entry, 0) => &progs.fentry_0,
+        (End::Entry, 1) => &progs.fentry_1,
+        (End::Entry, 2) => &progs.fentry_2,
+        (End::Entry, 3) => &progs.fentry_3,
+        (End::Entry, 4) => &progs.fentry_4,
+        (End::Entry, 5) => &progs.fentry_5,
+        (End::Entry, 6) => &progs.fentry_6,
+        (End::Entry, _) => &progs.fentry_7,
+        (End::Return, 0) => &progs.fexit_0,
+        (End::Return, 1) => &progs.fexit_1,
+        (End::Return, 2) => &progs.fexit_2,
+        (End::Return, 3) => &progs.fexit_3,
+        (End::Return, 4) => &progs.fexit_4,
+        (End::Return, 5) => &progs.fexit_5,
+        (End::Return, 6) => &progs.fexit_6,
+        (End::Return, _) => &progs.fexit_7,
     }
 }
 
 /// The number of arguments of the `sched_ext_exit` tracepoint in the
 /// running kernel's BTF (2 upstream: `sch, kind`; 1 in older kernels:
 /// `kind`); `None` when the kernel has no such tracepoint.
-fn exit_tracepoint_args() -> Option<usize> {
-    let btf = Btf::from_vmlinux().ok()?;
+fn exit_tracepoint_args(btf: &Btf<'_>) -> Option<usize> {
     let typedef: Typedef<'_> = btf.type_by_name("btf_trace_sched_ext_exit")?;
     let proto = FuncProto::try_from(typedef.referenced_type().next_type()?).ok()?;
     // The first parameter is the tracepoint's `void *__data`.
@@ -461,10 +536,16 @@ fn exit_tracepoint_args() -> Option<usize> {
 }
 
 /// Finds `names` among the functions (programs and subprograms) of the
-/// loaded BPF programs that fentry can trace.
-fn find_bpf_funcs(names: &[&str]) -> HashMap<String, BpfFunc> {
+/// loaded BPF programs that fentry can trace, with their layouts.
+fn find_bpf_funcs(names: &[&str], vmlinux: Option<&Btf<'_>>) -> HashMap<String, BpfFunc> {
     let mut found = HashMap::new();
-    let opts = ProgInfoQueryOptions::default().include_func_info(true);
+    let opts = ProgInfoQueryOptions::default()
+        .include_func_info(true)
+        .include_line_info(true)
+        .include_jited_line_info(true)
+        .include_jited_ksyms(true)
+        .include_jited_func_lens(true)
+        .include_prog_tags(true);
     for info in ProgInfoIter::with_query_opts(opts) {
         if found.len() == names.len() {
             break;
@@ -489,12 +570,55 @@ fn find_bpf_funcs(names: &[&str]) -> HashMap<String, BpfFunc> {
                     BpfFunc {
                         prog_id: info.id,
                         main: pos == 0,
+                        resolved: bpf_resolved(vmlinux, &btf, &info, name, pos),
                     },
                 );
             }
         }
     }
     found
+}
+
+/// The layout of function `pos` (`name`) of a loaded program, with its
+/// tag and source lines; without fields when it cannot be made.
+fn bpf_resolved(
+    vmlinux: Option<&Btf<'_>>,
+    prog: &Btf<'_>,
+    info: &ProgramInfo,
+    name: &str,
+    pos: usize,
+) -> Resolved {
+    let made = vmlinux.map(|vm| {
+        if pos == 0 {
+            layout::struct_ops_callback(vm, name)
+        } else {
+            layout::bpf_subprogram(vm, prog, name)
+        }
+    });
+    let mut r = match made {
+        Some(Ok(r)) => r,
+        Some(Err(e)) => {
+            super::say(&format!("probes: no layout: {e}"));
+            Resolved::bare(name)
+        }
+        None => Resolved::bare(name),
+    };
+    // The tag of its `bpf_prog_<tag>_<name>` symbol: the program's for the
+    // main function, its own (computed over its instructions) for a
+    // subprogram.
+    let tag = match pos {
+        0 => &info.tag,
+        _ => info.prog_tags.get(pos).unwrap_or(&info.tag),
+    };
+    r.layout.tag = Some(layout::tag_hex(&tag.0));
+    r.layout.jit_len = info.jited_func_lens.get(pos).copied();
+    let starts: Vec<u32> = info.func_info.iter().map(|f| f.insn_off).collect();
+    let jited: Vec<u64> = info.jited_line_info.iter().map(|p| *p as u64).collect();
+    let ksyms: Vec<u64> = info.jited_ksyms.iter().map(|p| *p as u64).collect();
+    r.layout.lines = layout::jit_lines(&starts, pos, &info.line_info, &jited, &ksyms, |off| {
+        layout::btf_string(prog, off).unwrap_or_default()
+    });
+    r
 }
 
 impl ProbeSet {
@@ -546,12 +670,23 @@ impl ProbeSet {
         names.push(EXIT_TARGET.to_string());
 
         clock.lap("kernel function lookup");
-        let tp_args = exit_tracepoint_args();
-        clock.lap("exit tracepoint BTF");
+        let vmlinux = match Btf::from_vmlinux() {
+            Ok(b) => Some(b),
+            Err(e) => {
+                super::say(&format!(
+                    "probes: cannot read the kernel's BTF ({e:#}): no fields, no exit tracepoint"
+                ));
+                None
+            }
+        };
+        let tp_args = vmlinux.as_ref().and_then(exit_tracepoint_args);
+        clock.lap("kernel BTF");
         let loaded = (|| {
             let mut open = open()?;
             open.progs.probe_kprobe.set_autoload(true);
             open.progs.probe_kmulti.set_autoload(true);
+            open.progs.probe_kretprobe.set_autoload(true);
+            open.progs.probe_kretmulti.set_autoload(true);
             match tp_args {
                 Some(1) => open.progs.on_exit1.set_autoload(true),
                 Some(_) => open.progs.on_exit2.set_autoload(true),
@@ -593,6 +728,7 @@ impl ProbeSet {
         let mut set = ProbeSet {
             names,
             classes,
+            vmlinux,
             first: skel,
             others: Vec::new(),
             links: Vec::new(),
@@ -602,8 +738,10 @@ impl ProbeSet {
         };
         set.attach_exit(tp_args, exit_id, filter.as_ref(), &mut out);
         clock.lap("exit trigger");
-        set.attach_kernel(filter.as_ref(), &mut out);
-        clock.lap("kprobes");
+        set.attach_kernel(filter.as_ref(), &mut out, &mut clock);
+        if !set.classes.iter().any(|c| matches!(c, Class::Bpf { .. })) {
+            set.vmlinux = None;
+        }
         super::say(&format!("probes: kernel side ready ({})", clock.laps()));
         (Some(set), out)
     }
@@ -675,10 +813,70 @@ impl ProbeSet {
         out.push(attach_record(EXIT_TARGET, "none", Some(e.to_string())));
     }
 
-    fn attach_kernel(&mut self, filter: Option<&KernelFunctions>, out: &mut Vec<Record>) {
+    /// The layout of kernel target `i`; without fields when it cannot be
+    /// made.
+    fn kernel_resolved(&self, i: usize) -> Resolved {
+        let name = &self.names[i];
+        match self
+            .vmlinux
+            .as_ref()
+            .map(|b| layout::kernel_function(b, name))
+        {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                super::say(&format!("probes: no layout: {e}"));
+                Resolved::bare(name)
+            }
+            None => Resolved::bare(name),
+        }
+    }
+
+    /// Writes target `id`'s field specs for the BPF side (before it is
+    /// attached) and returns its layout; the fields are dropped from the
+    /// layout when the specs could not be written (the hits carry none).
+    fn install(&self, id: usize, mut r: Resolved) -> ProbeLayout {
+        if !r.skipped.is_empty() {
+            let why: Vec<String> = r.skipped.iter().map(ToString::to_string).collect();
+            super::say(&format!(
+                "probes: {}: fields not read in this kernel: {}",
+                r.layout.target,
+                why.join("; ")
+            ));
+        }
+        if r.specs.is_empty() {
+            return r.layout;
+        }
+        let target = r.layout.target.clone();
+        let written = if id < MAX_TARGETS {
+            self.first
+                .maps
+                .field_specs
+                .update(&(id as u32).to_ne_bytes(), &r.spec_bytes(), MapFlags::ANY)
+                .map_err(|source| ProbeError::FieldSpecs { target, id, source })
+        } else {
+            Err(ProbeError::NoSpecSlot { target, id })
+        };
+        if let Err(e) = written {
+            super::say(&format!("probes: {e}"));
+            r.layout.fields.clear();
+        }
+        r.layout
+    }
+
+    fn attach_kernel(
+        &mut self,
+        filter: Option<&KernelFunctions>,
+        out: &mut Vec<Record>,
+        clock: &mut Clock,
+    ) {
         let kernel: Vec<usize> = (0..self.classes.len())
             .filter(|&i| self.classes[i] == Class::Kernel)
             .collect();
+        let mut layouts: HashMap<usize, ProbeLayout> = kernel
+            .iter()
+            .map(|&i| (i, self.install(i, self.kernel_resolved(i))))
+            .collect();
+        clock.lap("kernel layouts");
         // kprobe.multi for the functions ftrace knows; one link for all.
         let multi: Vec<usize> = kernel
             .iter()
@@ -690,23 +888,15 @@ impl ProbeSet {
             .copied()
             .filter(|i| !multi.contains(i))
             .collect();
+        // The targets whose entry is probed, and whether by kprobe.multi.
+        let mut entered: Vec<(usize, bool)> = Vec::new();
         if !multi.is_empty() {
-            let opts = KprobeMultiOpts {
-                symbols: multi.iter().map(|&i| self.names[i].clone()).collect(),
-                cookies: multi.iter().map(|&i| i as u64).collect(),
-                retprobe: false,
-                ..Default::default()
-            };
-            match self
-                .first
-                .progs
-                .probe_kmulti
-                .attach_kprobe_multi_with_opts(opts)
-            {
+            match self.attach_multi(&multi, End::Entry) {
                 Ok(l) => {
                     self.links.push(l);
                     for &i in &multi {
                         out.push(attach_record(&self.names[i], "kprobe.multi", None));
+                        entered.push((i, true));
                     }
                 }
                 Err(e) => {
@@ -719,42 +909,116 @@ impl ProbeSet {
         }
         single.sort_unstable();
         for i in single {
-            let name = &self.names[i];
-            let opts = KprobeOpts {
-                cookie: i as u64,
-                ..Default::default()
+            let hint = match filter {
+                Some(f) if !f.contains(&self.names[i]) => format!(" (not in {})", f.source),
+                _ => String::new(),
             };
-            match self
-                .first
-                .progs
-                .probe_kprobe
-                .attach_kprobe_with_opts(false, name, opts)
-            {
+            if self.attach_single(i, End::Entry, hint, out) {
+                entered.push((i, false));
+            }
+        }
+        clock.lap("kprobes");
+        self.attach_kernel_returns(&entered, out);
+        clock.lap("kretprobes");
+        entered.sort_unstable();
+        for (i, _) in entered {
+            if let Some(l) = layouts.remove(&i) {
+                out.push(Record::ProbeLayout(l));
+            }
+        }
+    }
+
+    /// One kprobe.multi (or kretprobe.multi) link on `ids`, cookie = id.
+    fn attach_multi(&self, ids: &[usize], end: End) -> Result<Link, libbpf_rs::Error> {
+        let opts = KprobeMultiOpts {
+            symbols: ids.iter().map(|&i| self.names[i].clone()).collect(),
+            cookies: ids.iter().map(|&i| i as u64).collect(),
+            retprobe: end == End::Return,
+            ..Default::default()
+        };
+        let progs = &self.first.progs;
+        match end {
+            End::Entry => progs.probe_kmulti.attach_kprobe_multi_with_opts(opts),
+            End::Return => progs.probe_kretmulti.attach_kprobe_multi_with_opts(opts),
+        }
+    }
+
+    /// One kprobe (or kretprobe) link on target `i`; its record either way.
+    fn attach_single(&mut self, i: usize, end: End, hint: String, out: &mut Vec<Record>) -> bool {
+        let name = &self.names[i];
+        let opts = KprobeOpts {
+            cookie: i as u64,
+            ..Default::default()
+        };
+        let progs = &self.first.progs;
+        let (attached, probe) = match end {
+            End::Entry => (
+                progs
+                    .probe_kprobe
+                    .attach_kprobe_with_opts(false, name, opts),
+                "kprobe",
+            ),
+            End::Return => (
+                progs
+                    .probe_kretprobe
+                    .attach_kprobe_with_opts(true, name, opts),
+                "kretprobe",
+            ),
+        };
+        match attached {
+            Ok(l) => {
+                self.links.push(l);
+                out.push(attach_record(name, probe, None));
+                true
+            }
+            Err(source) => {
+                let e = ProbeError::Attach {
+                    target: name.clone(),
+                    probe,
+                    hint,
+                    source,
+                };
+                out.push(attach_record(name, probe, Some(e.to_string())));
+                false
+            }
+        }
+    }
+
+    /// Return probes on the kernel targets whose entry is probed:
+    /// kretprobe.multi where the entry is kprobe.multi, else (or when that
+    /// fails) one kretprobe each. The entry probes stay either way.
+    fn attach_kernel_returns(&mut self, entered: &[(usize, bool)], out: &mut Vec<Record>) {
+        let multi: Vec<usize> = entered.iter().filter(|e| e.1).map(|e| e.0).collect();
+        let mut single: Vec<usize> = entered.iter().filter(|e| !e.1).map(|e| e.0).collect();
+        if !multi.is_empty() {
+            match self.attach_multi(&multi, End::Return) {
                 Ok(l) => {
                     self.links.push(l);
-                    out.push(attach_record(name, "kprobe", None));
+                    for &i in &multi {
+                        out.push(attach_record(&self.names[i], "kretprobe.multi", None));
+                    }
                 }
-                Err(source) => {
-                    let hint = match filter {
-                        Some(f) if !f.contains(name) => format!(" (not in {})", f.source),
-                        _ => String::new(),
-                    };
-                    let e = ProbeError::Attach {
-                        target: name.clone(),
-                        probe: "kprobe",
-                        hint,
-                        source,
-                    };
-                    out.push(attach_record(name, "kprobe", Some(e.to_string())));
+                Err(e) => {
+                    super::say(&format!(
+                        "probes: kretprobe.multi failed ({e:#}); one kretprobe per function instead"
+                    ));
+                    single.extend(multi);
                 }
             }
+        }
+        single.sort_unstable();
+        for i in single {
+            self.attach_single(i, End::Return, String::new(), out);
         }
     }
 
     /// Attaches the BPF targets: each must be a function (a program or a
     /// subprogram) of a BPF program loaded now. One
-    /// [`Record::ProbeAttach`] per BPF target.
+    /// [`Record::ProbeAttach`] per BPF target and end (fentry, then fexit),
+    /// and a [`Record::ProbeLayout`] per attached target. Once: a second
+    /// call attaches again, without fields.
     pub fn attach_bpf(&mut self) -> Vec<Record> {
+        let vmlinux = self.vmlinux.take();
         let mut out = Vec::new();
         let pending: Vec<usize> = (0..self.classes.len())
             .filter(|&i| matches!(self.classes[i], Class::Bpf { .. }))
@@ -764,7 +1028,7 @@ impl ProbeSet {
         }
         let mut clock = Clock::start();
         let wanted: Vec<&str> = pending.iter().map(|&i| self.names[i].as_str()).collect();
-        let found = find_bpf_funcs(&wanted);
+        let found = find_bpf_funcs(&wanted, vmlinux.as_ref());
         clock.lap("program lookup");
         let mut ready = Vec::new();
         for &i in &pending {
@@ -786,37 +1050,80 @@ impl ProbeSet {
                 }
             }
         }
-        for chunk in ready.chunks(NR_FENTRY) {
-            match self.load_fentry(chunk) {
-                Ok(skel) => self.attach_fentry(skel, chunk, &mut out),
-                // One bad target fails the whole object: find which.
-                Err(_) if chunk.len() > 1 => {
-                    for one in chunk.chunks(1) {
-                        match self.load_fentry(one) {
-                            Ok(skel) => self.attach_fentry(skel, one, &mut out),
-                            Err(e) => out.push(self.fentry_error(&one[0], &e)),
-                        }
-                    }
-                }
-                Err(e) => out.push(self.fentry_error(&chunk[0], &e)),
+        let mut layouts: HashMap<usize, ProbeLayout> = ready
+            .iter()
+            .map(|(i, f)| (*i, self.install(*i, f.resolved.clone())))
+            .collect();
+        let mut entered = self.attach_traces(&ready, End::Entry, &mut out);
+        clock.lap("fentry");
+        // fexit in objects of their own: one that fails to load or attach
+        // leaves the fentry be.
+        let returns: Vec<(usize, BpfFunc)> = ready
+            .iter()
+            .filter(|(i, _)| entered.contains(i))
+            .cloned()
+            .collect();
+        self.attach_traces(&returns, End::Return, &mut out);
+        clock.lap("fexit");
+        entered.sort_unstable();
+        for i in entered {
+            if let Some(l) = layouts.remove(&i) {
+                out.push(Record::ProbeLayout(l));
             }
         }
-        clock.lap("fentry");
         super::say(&format!("probes: BPF side ready ({})", clock.laps()));
         out
     }
 
-    fn fentry_error(&self, (i, f): &(usize, BpfFunc), error: &ProbeError) -> Record {
-        attach_record(&self.names[*i], fentry_label(f), Some(error.to_string()))
+    /// fentry (or fexit) programs on `ready`, [`NR_FENTRY`] to an object;
+    /// returns the targets attached.
+    fn attach_traces(
+        &mut self,
+        ready: &[(usize, BpfFunc)],
+        end: End,
+        out: &mut Vec<Record>,
+    ) -> Vec<usize> {
+        let mut attached = Vec::new();
+        for chunk in ready.chunks(NR_FENTRY) {
+            match self.load_trace(chunk, end) {
+                Ok(skel) => self.attach_trace(skel, chunk, end, out, &mut attached),
+                // One bad target fails the whole object: find which.
+                Err(_) if chunk.len() > 1 => {
+                    for one in chunk.chunks(1) {
+                        match self.load_trace(one, end) {
+                            Ok(skel) => self.attach_trace(skel, one, end, out, &mut attached),
+                            Err(e) => out.push(self.trace_error(&one[0], end, &e)),
+                        }
+                    }
+                }
+                Err(e) => out.push(self.trace_error(&chunk[0], end, &e)),
+            }
+        }
+        attached
     }
 
-    /// A copy of the object with one fentry program per target, sharing the
-    /// first copy's ring buffer.
-    fn load_fentry(&self, chunk: &[(usize, BpfFunc)]) -> Result<&'static Skel, ProbeError> {
+    fn trace_error(&self, (i, f): &(usize, BpfFunc), end: End, error: &ProbeError) -> Record {
+        attach_record(
+            &self.names[*i],
+            trace_label(f, end),
+            Some(error.to_string()),
+        )
+    }
+
+    /// A copy of the object with one fentry (or fexit) program per target,
+    /// sharing the first copy's ring buffer and maps.
+    fn load_trace(
+        &self,
+        chunk: &[(usize, BpfFunc)],
+        end: End,
+    ) -> Result<&'static Skel, ProbeError> {
         let mut open = open()?;
+        let maps = &self.first.maps;
         open.maps
             .events
-            .reuse_fd(self.first.maps.events.as_fd())
+            .reuse_fd(maps.events.as_fd())
+            .and_then(|()| open.maps.field_specs.reuse_fd(maps.field_specs.as_fd()))
+            .and_then(|()| open.maps.saved.reuse_fd(maps.saved.as_fd()))
             .map_err(ProbeError::ShareRing)?;
         let mut fds = Vec::new();
         for (slot, (i, f)) in chunk.iter().enumerate() {
@@ -833,7 +1140,7 @@ impl ProbeSet {
                 id: f.prog_id,
                 source,
             })?;
-            let prog = fentry_open(&mut open.progs, slot);
+            let prog = trace_open(&mut open.progs, slot, end);
             prog.set_autoload(true);
             prog.set_attach_target(fd.as_raw_fd(), Some(target.clone()))
                 .map_err(|source| ProbeError::Target {
@@ -843,7 +1150,8 @@ impl ProbeSet {
                 })?;
             fds.push(fd);
         }
-        let skel = open.load().map_err(|source| ProbeError::FentryLoad {
+        let skel = open.load().map_err(|source| ProbeError::TraceLoad {
+            probe: if end == End::Entry { "fentry" } else { "fexit" },
             targets: chunk.iter().map(|(i, _)| self.names[*i].clone()).collect(),
             source,
         })?;
@@ -851,19 +1159,22 @@ impl ProbeSet {
         Ok(skel)
     }
 
-    fn attach_fentry(
+    fn attach_trace(
         &mut self,
         skel: &'static Skel,
         chunk: &[(usize, BpfFunc)],
+        end: End,
         out: &mut Vec<Record>,
+        attached: &mut Vec<usize>,
     ) {
         self.others.push(skel);
         for (slot, (i, f)) in chunk.iter().enumerate() {
-            let label = fentry_label(f);
-            match fentry_loaded(&skel.progs, slot).attach_trace() {
+            let label = trace_label(f, end);
+            match trace_loaded(&skel.progs, slot, end).attach_trace() {
                 Ok(l) => {
                     self.links.push(l);
                     out.push(attach_record(&self.names[*i], label, None));
+                    attached.push(*i);
                 }
                 Err(source) => {
                     let e = ProbeError::Attach {
@@ -904,11 +1215,12 @@ impl ProbeSet {
     }
 }
 
-fn fentry_label(f: &BpfFunc) -> &'static str {
-    if f.main {
-        "fentry_ctx"
-    } else {
-        "fentry"
+fn trace_label(f: &BpfFunc, end: End) -> &'static str {
+    match (end, f.main) {
+        (End::Entry, false) => "fentry",
+        (End::Entry, true) => "fentry_ctx",
+        (End::Return, false) => "fexit",
+        (End::Return, true) => "fexit_ctx",
     }
 }
 
@@ -986,7 +1298,10 @@ mod tests {
             cpu: 1,
             nr_args: 6,
             exit_kind: if kind == 4 { 1025 } else { 0 },
+            nr_fields: 2,
             comm,
+            ret: 0xffff_ffff_ffff_ffea,
+            fields: std::array::from_fn(|i| 100 + i as u64),
         }
     }
 
@@ -1006,11 +1321,15 @@ mod tests {
             e.cpu,
             e.nr_args,
             e.exit_kind,
-            0,
+            e.nr_fields,
         ] {
             b.extend_from_slice(&v.to_ne_bytes());
         }
         b.extend_from_slice(&e.comm);
+        b.extend_from_slice(&e.ret.to_ne_bytes());
+        for v in e.fields {
+            b.extend_from_slice(&v.to_ne_bytes());
+        }
         b
     }
 
@@ -1026,6 +1345,7 @@ mod tests {
         assert_eq!(hit.exit_kind, Some(1025));
         assert_eq!(hit.comm, "sh");
         assert_eq!(hit.args, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(hit.ret, None);
         let mut sub = raw(0, 2, 1);
         sub.nr_args = 2;
         let hit = sub.to_hit("validate_cell").unwrap();
@@ -1033,19 +1353,60 @@ mod tests {
             (hit.kind, hit.args.as_slice(), hit.exit_kind),
             (ProbeKind::Fentry, &[1, 2][..], None)
         );
+        assert_eq!((hit.fields.as_slice(), hit.ret), (&[100, 101][..], None));
+        for (kind, want) in [
+            (6, ProbeKind::Kretprobe),
+            (7, ProbeKind::Fexit),
+            (8, ProbeKind::FexitCtx),
+        ] {
+            let hit = raw(0, kind, 1).to_hit("f").unwrap();
+            assert_eq!((hit.kind, hit.ret), (want, Some(0xffff_ffff_ffff_ffea)));
+        }
+        let mut many = raw(0, 1, 1);
+        many.nr_fields = 99;
+        assert_eq!(many.to_hit("f").unwrap().fields.len(), MAX_FIELDS);
         assert!(raw(0, 9, 1).to_hit("f").is_none());
     }
 
-    /// The BPF object's event is as large as the layout read here.
+    /// The BPF object's event is laid out as read here.
     #[test]
     fn layout_matches_the_bpf_object() {
         let obj = std::fs::read(concat!(env!("OUT_DIR"), "/probe.bpf.o")).unwrap();
         let btf = Btf::from_raw("probe", &obj).unwrap().unwrap();
+        use libbpf_rs::btf::types::{MemberAttr, Struct};
         use libbpf_rs::btf::HasSize;
         let t = btf
-            .type_by_name::<libbpf_rs::btf::types::Struct<'_>>("probe_event")
+            .type_by_name::<Struct<'_>>("probe_event")
             .expect("struct probe_event in the object's BTF");
         assert_eq!(t.size(), EVENT_SIZE);
+        let offsets: Vec<(String, u32)> = (0..t.len())
+            .map(|i| t.get(i).unwrap())
+            .map(|m| {
+                let MemberAttr::Normal { offset } = m.attr else {
+                    panic!("bitfield")
+                };
+                (m.name.unwrap().to_string_lossy().into_owned(), offset / 8)
+            })
+            .collect();
+        let want = [
+            ("ktime_ns", 0),
+            ("ip", 8),
+            ("task", 16),
+            ("args", 24),
+            ("target", 72),
+            ("kind", 76),
+            ("pid", 80),
+            ("tgid", 84),
+            ("cpu", 88),
+            ("nr_args", 92),
+            ("exit_kind", 96),
+            ("nr_fields", 100),
+            ("comm", 104),
+            ("ret", 120),
+            ("fields", 128),
+        ];
+        let want: Vec<(String, u32)> = want.iter().map(|(n, o)| (n.to_string(), *o)).collect();
+        assert_eq!(offsets, want);
     }
 
     #[test]
