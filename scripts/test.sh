@@ -11,4 +11,5 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # the repo, in ~/.cache/scxray): here they must run, not skip.
 cargo build --quiet -p scxray-ui -p scxray-probes
 target/debug/scxray kernel fetch >/dev/null
+target/debug/scxray kernel fetch --debug-info >/dev/null
 SCXRAY_REQUIRE_VM=1 cargo test --workspace --no-fail-fast

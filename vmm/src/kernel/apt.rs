@@ -351,6 +351,9 @@ pub struct PackageInfo {
     pub version: String,
     /// The `.deb`'s size in bytes.
     pub size: Option<u64>,
+    /// The unpacked size in bytes (`Installed-Size` is in KiB), about the
+    /// size of its data tarball.
+    pub installed_size: Option<u64>,
 }
 
 /// The records of `apt-cache show` output.
@@ -363,6 +366,9 @@ pub fn parse_show(text: &str) -> Vec<PackageInfo> {
                 name: get("Package")?,
                 version: get("Version")?,
                 size: get("Size").and_then(|s| s.parse().ok()),
+                installed_size: get("Installed-Size")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .map(|kib| kib * 1024),
             })
         })
         .collect()
@@ -617,6 +623,7 @@ Size: 13604064
 
 Package: linux-base-7.3.4+deb13-cloud-amd64
 Version: 7.3.4-1~bpo13+1
+Installed-Size: 2014979
 Size: 1025208
 ";
         let infos = parse_show(text);
@@ -625,5 +632,7 @@ Size: 1025208
         assert_eq!(infos[0].version, "7.3.4-1~bpo13+1");
         assert_eq!(infos[0].size, Some(13_604_064));
         assert_eq!(infos[1].size, Some(1_025_208));
+        assert_eq!(infos[0].installed_size, None);
+        assert_eq!(infos[1].installed_size, Some(2_014_979 * 1024));
     }
 }

@@ -7,13 +7,16 @@
 //!                     vmlinux   the ELF extracted from vmlinuz
 //!                     btf       vmlinux's raw .BTF section
 //!                     meta.json where it came from, what it offers
+//!                     vmlinux.debug  vmlinux with DWARF (`kernel fetch
+//!                               --debug-info`), optional
 //!   tmp/                        work dirs of running fetches
 //! ```
 //!
 //! An entry appears whole or not at all: it is written in a `.staging-*`
-//! directory beside the final one and renamed into place. Work and staging
-//! directories carry their process id, and those of dead processes are
-//! removed by the next fetch.
+//! directory beside the final one and renamed into place; a file added to an
+//! entry later (`vmlinux.debug`) is written under a hidden temporary name and
+//! renamed. Work and staging directories and temporary files carry their
+//! process id, and those of dead processes are removed by the next fetch.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,8 @@ pub const CONFIG_FILE: &str = "config";
 pub const VMLINUX_FILE: &str = "vmlinux";
 pub const BTF_FILE: &str = "btf";
 pub const META_FILE: &str = "meta.json";
+/// vmlinux with DWARF, from Debian's `linux-image-<release>-dbg`.
+pub const DEBUG_VMLINUX_FILE: &str = "vmlinux.debug";
 
 const STAGING_PREFIX: &str = ".staging-";
 const OLD_PREFIX: &str = ".old-";
@@ -107,6 +112,9 @@ pub struct CachedKernel {
     pub config: Option<PathBuf>,
     pub vmlinux: Option<PathBuf>,
     pub btf: Option<PathBuf>,
+    /// vmlinux with DWARF (`vmlinux.debug`), for source file:line of kernel
+    /// functions; only `kernel fetch --debug-info` adds it.
+    pub debug_vmlinux: Option<PathBuf>,
     /// From `config` when it is there, else from `meta.json`, else all false.
     pub features: KernelFeatures,
     pub meta: Option<KernelMeta>,
@@ -148,10 +156,68 @@ impl CachedKernel {
             config,
             vmlinux: present(VMLINUX_FILE),
             btf: present(BTF_FILE),
+            debug_vmlinux: present(DEBUG_VMLINUX_FILE),
             features,
             meta,
             size_bytes,
         })
+    }
+}
+
+impl CachedKernel {
+    /// Starts writing the file `name` into this entry: fill
+    /// [`EntryFile::file`], then [`EntryFile::commit`]. Until then the entry
+    /// only has a hidden temporary file, which dropping removes.
+    pub fn new_file(&self, name: &str) -> Result<EntryFile, CacheError> {
+        let prefix = format!(".{name}-");
+        // Left by a process that died before it could clean up (a second Ctrl-C).
+        sweep_stale(&self.dir, &[&prefix]);
+        let temp = tempfile::Builder::new()
+            .prefix(&format!("{prefix}{}-", std::process::id()))
+            // Like the entry's other files, not tempfile's private 0600.
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .tempfile_in(&self.dir)
+            .map_err(io_at("create a temporary file in", &self.dir))?;
+        Ok(EntryFile {
+            temp,
+            target: self.dir.join(name),
+        })
+    }
+}
+
+/// A file being added to a cache entry; see [`CachedKernel::new_file`].
+#[derive(Debug)]
+pub struct EntryFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl EntryFile {
+    /// Where to write.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.temp.as_file_mut()
+    }
+
+    /// The temporary file's path, for errors and checks before the commit.
+    pub fn path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Flushes the file and renames it into place, replacing an older one.
+    pub fn commit(self) -> Result<PathBuf, CacheError> {
+        let temp_path = self.temp.path().to_path_buf();
+        self.temp
+            .as_file()
+            .sync_all()
+            .map_err(io_at("flush", &temp_path))?;
+        // On failure the temporary file comes back in the error and is dropped.
+        self.temp
+            .persist(&self.target)
+            .map_err(|e| io_at("rename into place", &temp_path)(e.error))?;
+        if let Some(Ok(d)) = self.target.parent().map(std::fs::File::open) {
+            let _ = d.sync_all();
+        }
+        Ok(self.target)
     }
 }
 
@@ -273,22 +339,35 @@ impl KernelCache {
 }
 
 /// A plain-text table of cached kernels, one line each, for `scxray kernel list`.
+/// DEBUG_INFO is the size of `vmlinux.debug`, or `no`.
 pub fn table(kernels: &[CachedKernel]) -> String {
     let yes = |b: bool| if b { "yes" } else { "no" };
-    let rows: Vec<[String; 6]> = kernels
+    let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
+    let rows: Vec<[String; 7]> = kernels
         .iter()
         .map(|k| {
+            let debug = k.debug_vmlinux.as_deref().map(std::fs::metadata);
             [
                 k.release.clone(),
                 yes(k.features.sched_ext).into(),
                 yes(k.features.btf).into(),
                 yes(k.features.kprobes).into(),
-                format!("{:.1} MB", k.size_bytes as f64 / 1e6),
+                debug.map_or("no".into(), |m| m.map_or("?".into(), |m| mb(m.len()))),
+                mb(k.size_bytes),
                 k.dir.display().to_string(),
             ]
         })
         .collect();
-    let header = ["VERSION", "SCHED_EXT", "BTF", "KPROBES", "SIZE", "PATH"].map(String::from);
+    let header = [
+        "VERSION",
+        "SCHED_EXT",
+        "BTF",
+        "KPROBES",
+        "DEBUG_INFO",
+        "SIZE",
+        "PATH",
+    ]
+    .map(String::from);
     let mut widths = header.each_ref().map(String::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -326,7 +405,8 @@ fn check_release(release: &str) -> Result<(), CacheError> {
     }
 }
 
-/// Removes `<prefix><pid>-*` entries of `dir` whose process is gone.
+/// Removes `<prefix><pid>-*` entries (directories or files) of `dir` whose
+/// process is gone.
 fn sweep_stale(dir: &Path, prefixes: &[&str]) {
     if !Path::new("/proc/self").exists() {
         return; // No way to tell live processes from dead ones.
@@ -344,7 +424,12 @@ fn sweep_stale(dir: &Path, prefixes: &[&str]) {
             continue;
         };
         if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
         }
     }
 }
@@ -428,6 +513,17 @@ pub(crate) fn test_put(cache: &KernelCache, release: &str, config: &str) -> Cach
     let meta = KernelMeta::new(release, "test", vec![], features);
     std::fs::write(s.dir().join(META_FILE), serde_json::to_vec(&meta).unwrap()).unwrap();
     s.commit().unwrap()
+}
+
+/// The sorted names in `dir`, for tests that check nothing was left behind.
+#[cfg(test)]
+pub(crate) fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 #[cfg(test)]
@@ -607,20 +703,72 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(
-            lines[0].starts_with("VERSION                  SCHED_EXT  BTF  KPROBES  SIZE"),
+            lines[0].starts_with(
+                "VERSION                  SCHED_EXT  BTF  KPROBES  DEBUG_INFO  SIZE    PATH"
+            ),
             "{text}"
         );
         assert!(
-            lines[1].starts_with("7.3.4+deb13-cloud-amd64  yes        yes  yes      0.0 MB  /"),
+            lines[1].starts_with(
+                "7.3.4+deb13-cloud-amd64  yes        yes  yes      no          0.0 MB  /"
+            ),
             "{text}"
         );
         assert!(
-            lines[2].starts_with("6.1.0-40-amd64           no         no   no "),
+            lines[2].starts_with("6.1.0-40-amd64           no         no   no       no  "),
             "{text}"
         );
         assert!(
             lines[1].ends_with("kernels/7.3.4+deb13-cloud-amd64"),
             "{text}"
         );
+
+        // With debug info: its size in the column.
+        let k = cache.get("6.1.0-40-amd64").unwrap().unwrap();
+        let mut f = k.new_file(DEBUG_VMLINUX_FILE).unwrap();
+        std::io::Write::write_all(f.file(), &vec![0u8; 2_500_000]).unwrap();
+        f.commit().unwrap();
+        let text = table(&cache.list().unwrap());
+        let row = text.lines().find(|l| l.starts_with("6.1.0")).unwrap();
+        assert!(
+            row.starts_with(
+                "6.1.0-40-amd64           no         no   no       2.5 MB      2.5 MB  /"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn entry_files_appear_whole_or_not_at_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path());
+        let k = test_put(&cache, "7.3.4", SCX_CONFIG);
+        assert_eq!(k.debug_vmlinux, None);
+        let names = |k: &CachedKernel| file_names(&k.dir);
+        let before = names(&k);
+        {
+            let mut f = k.new_file(DEBUG_VMLINUX_FILE).unwrap();
+            std::io::Write::write_all(f.file(), b"half").unwrap();
+            assert!(f.path().starts_with(&k.dir));
+            // Dropped: an interrupted extraction.
+        }
+        assert_eq!(names(&k), before);
+        assert_eq!(cache.get("7.3.4").unwrap().unwrap().debug_vmlinux, None);
+
+        // A dead process's temporary file is swept by the next writer.
+        let stale = k.dir.join(".vmlinux.debug-0-abc");
+        std::fs::write(&stale, b"stale").unwrap();
+        let mut f = k.new_file(DEBUG_VMLINUX_FILE).unwrap();
+        assert!(!stale.exists());
+        std::io::Write::write_all(f.file(), b"dwarf").unwrap();
+        let path = f.commit().unwrap();
+        assert_eq!(path, k.dir.join(DEBUG_VMLINUX_FILE));
+        assert_eq!(std::fs::read(&path).unwrap(), b"dwarf");
+        let k = cache.get("7.3.4").unwrap().unwrap();
+        assert_eq!(k.debug_vmlinux, Some(path));
+        let mut want = before.clone();
+        want.push(DEBUG_VMLINUX_FILE.into());
+        want.sort();
+        assert_eq!(names(&k), want);
     }
 }

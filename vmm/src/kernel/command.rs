@@ -1,8 +1,9 @@
 //! Running the apt and dpkg tools: output to log files (no pipe to fill),
 //! a tick while they run (progress), and a kill when cancelled.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use crate::cancel::Cancel;
@@ -51,26 +52,22 @@ pub fn display(cmd: &Command) -> String {
     s
 }
 
-/// Runs `cmd` to completion with stdout/stderr in `logs/<label>.{stdout,stderr}`,
-/// calling `tick` while it runs; kills it when `cancel` is set.
-pub fn run(
+/// Starts `cmd` with stderr in `logs/<label>.stderr` and stdout to `stdout`;
+/// also returns the command line and the stderr log's path.
+fn spawn(
     cmd: &mut Command,
     logs: &Path,
     label: &str,
     hint: &'static str,
-    cancel: &Cancel,
-    tick: &mut dyn FnMut(),
-) -> Result<Output, CommandError> {
+    stdout: Stdio,
+) -> Result<(Child, String, PathBuf), CommandError> {
     let command = display(cmd);
-    let out_path = logs.join(format!("{label}.stdout"));
     let err_path = logs.join(format!("{label}.stderr"));
-    let spawn_err = |source| CommandError::Spawn {
+    let stderr = std::fs::File::create(&err_path).map_err(|source| CommandError::Spawn {
         command: command.clone(),
         source,
-    };
-    let stdout = std::fs::File::create(&out_path).map_err(spawn_err)?;
-    let stderr = std::fs::File::create(&err_path).map_err(spawn_err)?;
-    let mut child = cmd
+    })?;
+    let child = cmd
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
@@ -82,51 +79,156 @@ pub fn run(
                     hint,
                 }
             } else {
-                spawn_err(source)
+                CommandError::Spawn {
+                    command: command.clone(),
+                    source,
+                }
             }
         })?;
-    let status = loop {
+    Ok((child, command, err_path))
+}
+
+/// Waits for `child`, calling `tick` meanwhile; kills it when `cancel` is set.
+fn wait(
+    child: &mut Child,
+    command: &str,
+    cancel: &Cancel,
+    tick: &mut dyn FnMut(),
+) -> Result<ExitStatus, CommandError> {
+    loop {
         if cancel.is_cancelled() {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(CommandError::Cancelled { command });
+            return Err(CommandError::Cancelled {
+                command: command.to_string(),
+            });
         }
         match child.try_wait() {
-            Ok(Some(status)) => break status,
+            Ok(Some(status)) => return Ok(status),
             Ok(None) => {
                 tick();
                 std::thread::sleep(POLL);
             }
-            Err(e) => {
+            Err(source) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(spawn_err(e));
+                return Err(CommandError::Spawn {
+                    command: command.to_string(),
+                    source,
+                });
             }
         }
-    };
-    let read =
-        |p: &PathBuf| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    }
+}
+
+/// `Failed` with the end of `text` for a tool that exited unsuccessfully.
+fn check_status(command: String, status: ExitStatus, text: &str) -> Result<(), CommandError> {
+    if status.success() {
+        return Ok(());
+    }
+    Err(CommandError::Failed {
+        command,
+        status: status.to_string(),
+        output: tail(text, TAIL),
+    })
+}
+
+fn read_log(p: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()
+}
+
+/// Runs `cmd` to completion with stdout/stderr in `logs/<label>.{stdout,stderr}`,
+/// calling `tick` while it runs; kills it when `cancel` is set.
+pub fn run(
+    cmd: &mut Command,
+    logs: &Path,
+    label: &str,
+    hint: &'static str,
+    cancel: &Cancel,
+    tick: &mut dyn FnMut(),
+) -> Result<Output, CommandError> {
+    let out_path = logs.join(format!("{label}.stdout"));
+    let stdout = std::fs::File::create(&out_path).map_err(|source| CommandError::Spawn {
+        command: display(cmd),
+        source,
+    })?;
+    let (mut child, command, err_path) = spawn(cmd, logs, label, hint, stdout.into())?;
+    let status = wait(&mut child, &command, cancel, tick)?;
     let output = Output {
-        stdout: read(&out_path),
-        stderr: read(&err_path),
+        stdout: read_log(&out_path),
+        stderr: read_log(&err_path),
     };
     if cancel.is_cancelled() {
         // A terminal's Ctrl-C reaches the tool too; it may have died of it.
         return Err(CommandError::Cancelled { command });
     }
-    if !status.success() {
-        let text = if output.stderr.trim().is_empty() {
-            &output.stdout
-        } else {
-            &output.stderr
-        };
-        return Err(CommandError::Failed {
-            command,
-            status: status.to_string(),
-            output: tail(text, TAIL),
-        });
-    }
+    let text = if output.stderr.trim().is_empty() {
+        &output.stdout
+    } else {
+        &output.stderr
+    };
+    check_status(command, status, text)?;
     Ok(output)
+}
+
+/// A running tool whose stdout is read as it comes (a stream too large for
+/// a log file, such as `dpkg-deb --fsys-tarfile`); stderr goes to
+/// `logs/<label>.stderr`. Dropped before [`Piped::finish`], it kills the tool:
+/// that is how a reader that has what it wants stops it.
+#[derive(Debug)]
+pub struct Piped {
+    child: Child,
+    stdout: Option<ChildStdout>,
+    command: String,
+    err_path: PathBuf,
+    finished: bool,
+}
+
+/// Starts `cmd` with its stdout piped to the returned [`Piped`].
+pub fn spawn_piped(
+    cmd: &mut Command,
+    logs: &Path,
+    label: &str,
+    hint: &'static str,
+) -> Result<Piped, CommandError> {
+    let (mut child, command, err_path) = spawn(cmd, logs, label, hint, Stdio::piped())?;
+    let stdout = child.stdout.take();
+    Ok(Piped {
+        child,
+        stdout,
+        command,
+        err_path,
+        finished: false,
+    })
+}
+
+impl Piped {
+    /// The tool's stdout.
+    pub fn stdout(&mut self) -> &mut dyn Read {
+        self.stdout.as_mut().expect("stdout is piped until finish")
+    }
+
+    /// Reads what is left of stdout (so that the tool does not die of a
+    /// closed pipe, e.g. while writing a tar stream's padding) and waits for
+    /// the tool: `Failed` with the end of its stderr when it failed.
+    pub fn finish(mut self, cancel: &Cancel) -> Result<(), CommandError> {
+        if let Some(mut out) = self.stdout.take() {
+            let mut buf = vec![0u8; 1 << 16];
+            while !cancel.is_cancelled() && out.read(&mut buf).is_ok_and(|n| n > 0) {}
+        }
+        let status = wait(&mut self.child, &self.command, cancel, &mut || {})?;
+        self.finished = true;
+        check_status(self.command.clone(), status, &read_log(&self.err_path))
+    }
+}
+
+impl Drop for Piped {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// The last `max` bytes of `text`, cut at a line start when possible.
@@ -210,6 +312,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, CommandError::Cancelled { .. }), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn piped_streams_stdout_and_reports_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = spawn_piped(
+            Command::new("sh").args(["-c", "echo streamed; echo broken >&2; exit 3"]),
+            dir.path(),
+            "piped",
+            "",
+        )
+        .unwrap();
+        let mut out = String::new();
+        p.stdout().read_to_string(&mut out).unwrap();
+        assert_eq!(out, "streamed\n");
+        let err = p.finish(&Cancel::new()).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CommandError::Failed { .. }), "{msg}");
+        assert!(msg.contains("broken"), "{msg}");
+
+        // Dropped unfinished, an endless writer is killed, not waited for.
+        let start = std::time::Instant::now();
+        let mut p = spawn_piped(&mut Command::new("yes"), dir.path(), "yes", "").unwrap();
+        let mut buf = [0u8; 4];
+        p.stdout().read_exact(&mut buf).unwrap();
+        drop(p);
         assert!(start.elapsed() < Duration::from_secs(5));
     }
 

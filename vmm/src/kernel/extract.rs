@@ -1,5 +1,5 @@
-//! `vmlinux` out of a zstd-compressed boot image, and the raw `.BTF` section
-//! out of `vmlinux`.
+//! `vmlinux` out of a zstd-compressed boot image, the raw `.BTF` section
+//! out of `vmlinux`, and whether a vmlinux carries DWARF ([`elf_debug`]).
 //!
 //! Like the kernel's own extract-vmlinux: every zstd frame magic in the image
 //! is tried until one decompresses to an ELF file. The frame is decoded on
@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use object::read::elf::{FileHeader, SectionHeader};
 use object::{Object, ObjectSection};
 
 use crate::cancel::Cancel;
@@ -198,6 +199,51 @@ pub fn btf_section<'a>(vmlinux: &'a [u8], path: &Path) -> Result<&'a [u8], Extra
     Ok(data)
 }
 
+/// What an ELF file's section headers say about its debug info.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElfDebug {
+    /// It has a `.debug_info` section (DWARF).
+    pub debug_info: bool,
+    /// Its GNU build ID, which a vmlinux and its detached debug info share.
+    pub build_id: Option<Vec<u8>>,
+}
+
+/// Reads `path`'s section headers (and its notes), not the whole file: a
+/// vmlinux with DWARF is hundreds of megabytes.
+pub fn elf_debug(path: &Path) -> Result<ElfDebug, ExtractError> {
+    let file = std::fs::File::open(path).map_err(|source| ExtractError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let data = object::ReadCache::new(file);
+    let not_elf = |e: object::read::Error| ExtractError::NotElf {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    // Kernels scxray boots are x86-64: ELF64 only.
+    let header = object::elf::FileHeader64::<object::Endianness>::parse(&data).map_err(not_elf)?;
+    let endian = header.endian().map_err(not_elf)?;
+    let sections = header.sections(endian, &data).map_err(not_elf)?;
+    let debug_info = sections.section_by_name(endian, b".debug_info").is_some();
+    let mut build_id = None;
+    for section in sections.iter() {
+        let Some(mut notes) = section.notes(endian, &data).map_err(not_elf)? else {
+            continue;
+        };
+        while let Some(note) = notes.next().map_err(not_elf)? {
+            if note.name() == object::elf::ELF_NOTE_GNU
+                && note.n_type(endian) == object::elf::NT_GNU_BUILD_ID
+            {
+                build_id = Some(note.desc().to_vec());
+            }
+        }
+    }
+    Ok(ElfDebug {
+        debug_info,
+        build_id,
+    })
+}
+
 /// Sizes of what [`extract_files`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Extracted {
@@ -239,10 +285,21 @@ pub(crate) mod testdata {
     /// A minimal little-endian ELF64 file with one `.BTF` section holding
     /// `btf` (plus `.shstrtab`), enough for the `object` crate.
     pub fn tiny_elf_with_btf(btf: &[u8]) -> Vec<u8> {
-        let shstrtab = b"\0.BTF\0.shstrtab\0";
-        let btf_off = 64usize;
-        let str_off = btf_off + btf.len();
-        let sh_off = (str_off + shstrtab.len()).next_multiple_of(8);
+        tiny_elf(&[(".BTF", 1, btf)])
+    }
+
+    /// A minimal little-endian ELF64 file with `sections` (name, `sh_type`,
+    /// data) and a `.shstrtab`.
+    pub fn tiny_elf(sections: &[(&str, u32, &[u8])]) -> Vec<u8> {
+        let mut shstrtab = b"\0".to_vec();
+        let mut names = Vec::new();
+        for (name, _, _) in sections {
+            names.push(shstrtab.len() as u32);
+            shstrtab.extend_from_slice(name.as_bytes());
+            shstrtab.push(0);
+        }
+        let shstrtab_name = shstrtab.len() as u32;
+        shstrtab.extend_from_slice(b".shstrtab\0");
         let mut f = Vec::new();
         // e_ident: magic, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, then padding.
         f.extend_from_slice(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
@@ -251,18 +308,28 @@ pub(crate) mod testdata {
         f.extend_from_slice(&1u32.to_le_bytes()); // e_version
         f.extend_from_slice(&0u64.to_le_bytes()); // e_entry
         f.extend_from_slice(&0u64.to_le_bytes()); // e_phoff
-        f.extend_from_slice(&(sh_off as u64).to_le_bytes()); // e_shoff
+        let sh_off_at = f.len();
+        f.extend_from_slice(&0u64.to_le_bytes()); // e_shoff, filled in below
         f.extend_from_slice(&0u32.to_le_bytes()); // e_flags
         f.extend_from_slice(&64u16.to_le_bytes()); // e_ehsize
         f.extend_from_slice(&56u16.to_le_bytes()); // e_phentsize
         f.extend_from_slice(&0u16.to_le_bytes()); // e_phnum
         f.extend_from_slice(&64u16.to_le_bytes()); // e_shentsize
-        f.extend_from_slice(&3u16.to_le_bytes()); // e_shnum
-        f.extend_from_slice(&2u16.to_le_bytes()); // e_shstrndx
+        let count = sections.len() as u16 + 2;
+        f.extend_from_slice(&count.to_le_bytes()); // e_shnum
+        f.extend_from_slice(&(count - 1).to_le_bytes()); // e_shstrndx
         assert_eq!(f.len(), 64);
-        f.extend_from_slice(btf);
-        f.extend_from_slice(shstrtab);
-        f.resize(sh_off, 0);
+        let mut placed = Vec::new();
+        for (_, _, data) in sections {
+            f.resize(f.len().next_multiple_of(8), 0);
+            placed.push((f.len(), data.len()));
+            f.extend_from_slice(data);
+        }
+        let str_off = f.len();
+        f.extend_from_slice(&shstrtab);
+        f.resize(f.len().next_multiple_of(8), 0);
+        let sh_off = f.len();
+        f[sh_off_at..sh_off_at + 8].copy_from_slice(&(sh_off as u64).to_le_bytes());
         let mut section = |name: u32, kind: u32, off: usize, size: usize| {
             f.extend_from_slice(&name.to_le_bytes());
             f.extend_from_slice(&kind.to_le_bytes());
@@ -272,13 +339,36 @@ pub(crate) mod testdata {
             f.extend_from_slice(&(size as u64).to_le_bytes());
             f.extend_from_slice(&0u32.to_le_bytes()); // sh_link
             f.extend_from_slice(&0u32.to_le_bytes()); // sh_info
-            f.extend_from_slice(&1u64.to_le_bytes()); // sh_addralign
+            f.extend_from_slice(&4u64.to_le_bytes()); // sh_addralign
             f.extend_from_slice(&0u64.to_le_bytes()); // sh_entsize
         };
         section(0, 0, 0, 0);
-        section(1, 1, btf_off, btf.len()); // .BTF, SHT_PROGBITS
-        section(6, 3, str_off, shstrtab.len()); // .shstrtab, SHT_STRTAB
+        for (i, (_, kind, _)) in sections.iter().enumerate() {
+            section(names[i], *kind, placed[i].0, placed[i].1);
+        }
+        section(shstrtab_name, 3, str_off, shstrtab.len()); // SHT_STRTAB
         f
+    }
+
+    /// A GNU build ID note (`.notes` in a vmlinux) with `id` as its descriptor.
+    pub fn build_id_note(id: &[u8]) -> Vec<u8> {
+        let mut n = Vec::new();
+        n.extend_from_slice(&4u32.to_le_bytes()); // n_namesz: "GNU\0"
+        n.extend_from_slice(&(id.len() as u32).to_le_bytes());
+        n.extend_from_slice(&3u32.to_le_bytes()); // NT_GNU_BUILD_ID
+        n.extend_from_slice(b"GNU\0");
+        n.extend_from_slice(id);
+        n.resize(n.len().next_multiple_of(4), 0);
+        n
+    }
+
+    /// An ELF vmlinux as a `-dbg` package ships it: `.debug_info` and a
+    /// build ID.
+    pub fn tiny_debug_elf(build_id: &[u8]) -> Vec<u8> {
+        tiny_elf(&[
+            (".notes", 7, &build_id_note(build_id)),
+            (".debug_info", 1, b"\x2a\0\0\0dwarf"),
+        ])
     }
 
     /// Some BTF-looking bytes: the magic, then filler.
@@ -379,6 +469,28 @@ mod tests {
         let no_magic = tiny_elf_with_btf(b"\0\0\0\0");
         let err = btf_section(&no_magic, Path::new("v")).unwrap_err();
         assert!(err.to_string().contains("BTF magic"), "{err}");
+    }
+
+    #[test]
+    fn elf_debug_reads_section_headers_and_the_build_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let dbg = dir.path().join("vmlinux.debug");
+        std::fs::write(&dbg, tiny_debug_elf(b"\x12\x34\x56")).unwrap();
+        let got = elf_debug(&dbg).unwrap();
+        assert!(got.debug_info);
+        assert_eq!(got.build_id.as_deref(), Some(&b"\x12\x34\x56"[..]));
+
+        let plain = dir.path().join("vmlinux");
+        std::fs::write(&plain, tiny_elf_with_btf(&fake_btf())).unwrap();
+        let got = elf_debug(&plain).unwrap();
+        assert!(!got.debug_info);
+        assert_eq!(got.build_id, None);
+
+        std::fs::write(&plain, b"not elf").unwrap();
+        let err = elf_debug(&plain).unwrap_err();
+        assert!(matches!(err, ExtractError::NotElf { .. }), "{err}");
+        let err = elf_debug(&dir.path().join("gone")).unwrap_err();
+        assert!(matches!(err, ExtractError::Read { .. }), "{err}");
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! `scxray kernel fetch`: Debian trixie-backports' cloud kernel into the cache.
 //!
-//! 1. a private apt setup (see [`super::apt`]) in a work directory under the
-//!    cache, from the machine's own Debian mirror;
-//! 2. `apt-get update` of that one suite, then the newest
-//!    `linux-binary-<abi>-cloud-amd64` by `apt-cache pkgnames`;
+//! 1. an apt session ([`super::apt_session`]): a private apt setup in a work
+//!    directory under the cache, from the machine's own Debian mirror, and
+//!    `apt-get update` of that one suite;
+//! 2. the newest `linux-binary-<abi>-cloud-amd64` by `apt-cache pkgnames`;
 //! 3. `apt-get download` of `linux-binary-*` (vmlinuz) and `linux-base-*`
 //!    (config), `dpkg-deb -x` of both;
 //! 4. the config must have `CONFIG_SCHED_CLASS_EXT=y`; vmlinux is
 //!    decompressed from vmlinuz and its `.BTF` section cut out;
-//! 5. everything lands in the cache through a staging directory.
+//! 5. everything lands in the cache through a staging directory;
+//! 6. with `--debug-info`, in the same session, `vmlinux.debug` out of
+//!    `linux-image-<release>-dbg` ([`super::debuginfo`]).
 //!
 //! Nothing is installed and nothing outside the cache is written. The work
 //! directory is removed on every exit path (it is a drop guard), and apt and
@@ -17,15 +19,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::apt::{self, AptError, AptPaths, AptSource};
+use super::apt::{self, AptError};
+use super::apt_session::AptSession;
 use super::cache::{
     CacheError, CachedKernel, KernelCache, KernelMeta, BTF_FILE, CONFIG_FILE, IMAGE_FILE,
     META_FILE, VMLINUX_FILE,
 };
-use super::command::{self, CommandError};
+use super::command::CommandError;
 use super::config::{ConfigError, KernelConfig};
+use super::debuginfo::{self, DebugFetched};
 use super::extract::{self, ExtractError};
 use super::image::{probe_image, ImageKind};
+use super::tar::TarError;
 use crate::cancel::Cancel;
 use crate::io_at::{io_at, IoAt};
 
@@ -38,8 +43,12 @@ pub struct FetchOptions {
     /// A version to fetch instead of the newest: an ABI (`7.3.4+deb13`), a
     /// release (`7.3.4+deb13-cloud-amd64`) or a prefix (`7.3`).
     pub version: Option<String>,
-    /// Fetch again even when the release is cached.
+    /// Fetch again even when cached: the kernel, or with `debug_info` only
+    /// its debug info (a kernel already cached is kept, and so is the old
+    /// debug info until the new one is complete).
     pub force: bool,
+    /// Also fetch the kernel's vmlinux with DWARF (`vmlinux.debug`).
+    pub debug_info: bool,
     /// The apt configuration directory the mirror is read from.
     pub etc_apt: PathBuf,
     /// A mirror URI to use instead of the one in the apt configuration.
@@ -53,6 +62,7 @@ impl Default for FetchOptions {
         Self {
             version: None,
             force: false,
+            debug_info: false,
             etc_apt: PathBuf::from("/etc/apt"),
             mirror: std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty()),
             suite: apt::BACKPORTS_SUITE.into(),
@@ -80,6 +90,9 @@ pub enum Stage {
     Decompress,
     /// The `.BTF` section out of vmlinux.
     Btf,
+    /// The debug vmlinux out of the `-dbg` package; bytes of its data tarball
+    /// read of the package's installed size.
+    Extract,
     /// Writing the cache entry.
     Store,
     /// Finished; `detail` is the cache path.
@@ -98,6 +111,7 @@ impl Stage {
             Stage::Check => "checking the kernel config",
             Stage::Decompress => "decompressing vmlinux",
             Stage::Btf => "extracting BTF",
+            Stage::Extract => "extracting the debug vmlinux",
             Stage::Store => "storing in the cache",
             Stage::Done => "done",
         }
@@ -116,16 +130,43 @@ pub struct Progress {
     pub detail: String,
 }
 
+impl Progress {
+    /// A report without a byte count.
+    pub fn at(stage: Stage, detail: &str) -> Self {
+        Self {
+            stage,
+            done: 0,
+            total: None,
+            detail: detail.to_string(),
+        }
+    }
+}
+
 /// What a fetch did.
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub kernel: CachedKernel,
-    /// True when the release was already cached and nothing was downloaded.
+    /// True when the release was already cached and no kernel was downloaded.
     pub already_cached: bool,
     /// Packages downloaded, as `name=version`.
     pub packages: Vec<String>,
     /// Bytes downloaded.
     pub downloaded_bytes: u64,
+    /// The debug info, when this fetch got it (`kernel.debug_vmlinux` also
+    /// names one that was cached before).
+    pub debug: Option<DebugFetched>,
+}
+
+impl Fetched {
+    fn cached(kernel: CachedKernel) -> Self {
+        Self {
+            kernel,
+            already_cached: true,
+            packages: Vec::new(),
+            downloaded_bytes: 0,
+            debug: None,
+        }
+    }
 }
 
 /// Errors of a fetch.
@@ -156,6 +197,45 @@ pub enum FetchError {
     },
     #[error("the unpacked packages in {tree} hold no {what}")]
     MissingFile { what: &'static str, tree: PathBuf },
+    #[error(
+        "no package {package} (the kernel's debug info) in {suite} at {uri}; Debian drops old \
+         kernels: `scxray kernel fetch --debug-info` without --version gets the newest kernel \
+         with its debug info"
+    )]
+    NoDebugPackage {
+        package: String,
+        suite: String,
+        uri: String,
+    },
+    #[error(
+        "{package} {version} (the build of the cached kernel) is not in {suite} at {uri} \
+         (it has {}); `scxray kernel fetch --force` replaces the kernel with the archive's \
+         build, then `scxray kernel fetch --debug-info` gets its debug info",
+        .available.join(", ")
+    )]
+    NoDebugVersion {
+        package: String,
+        version: String,
+        available: Vec<String>,
+        suite: String,
+        uri: String,
+    },
+    #[error("{deb} holds none of {}", .members.join(", "))]
+    NoDebugVmlinux { deb: PathBuf, members: Vec<String> },
+    #[error("{member} in {deb} has no .debug_info section (no DWARF)")]
+    NoDwarf { deb: PathBuf, member: String },
+    #[error(
+        "the vmlinux in {deb} has build ID {debug_id} but the cached {vmlinux} has {kernel_id}: \
+         not the same build; nothing was stored"
+    )]
+    BuildIdMismatch {
+        deb: PathBuf,
+        vmlinux: PathBuf,
+        debug_id: String,
+        kernel_id: String,
+    },
+    #[error(transparent)]
+    Tar(TarError),
     #[error(transparent)]
     Io(#[from] IoAt),
     #[error(transparent)]
@@ -176,23 +256,32 @@ impl FetchError {
                 if command.contains(" update") || command.contains(" download"))
     }
 
-    fn from_command(e: CommandError) -> Self {
+    pub(crate) fn from_command(e: CommandError) -> Self {
         match e {
             CommandError::Cancelled { .. } => FetchError::Cancelled,
             other => FetchError::Command(other),
         }
     }
 
-    fn from_extract(e: ExtractError) -> Self {
+    pub(crate) fn from_extract(e: ExtractError) -> Self {
         match e {
             ExtractError::Cancelled => FetchError::Cancelled,
             other => FetchError::Extract(other),
         }
     }
+
+    pub(crate) fn from_tar(e: TarError) -> Self {
+        match e {
+            TarError::Cancelled => FetchError::Cancelled,
+            other => FetchError::Tar(other),
+        }
+    }
 }
 
-const APT_HINT: &str = "`scxray kernel fetch` needs Debian's apt and dpkg; on another \
-                        system build a kernel with CONFIG_SCHED_CLASS_EXT=y and pass --kernel PATH";
+/// `Cancelled` once Ctrl-C was pressed.
+pub(crate) fn check(cancel: &Cancel) -> Result<(), FetchError> {
+    cancel.check().map_err(|_| FetchError::Cancelled)
+}
 
 /// `progress` as a function of the fields of one [`Progress`].
 fn reporter<'a>(
@@ -208,112 +297,92 @@ fn reporter<'a>(
     }
 }
 
-/// Fetches the newest (or `opts.version`) cloud kernel into `cache`.
+/// Fetches the newest (or `opts.version`) cloud kernel into `cache`, and
+/// with `opts.debug_info` its `vmlinux.debug` too. Kernel and debug info
+/// share one apt session.
 pub fn fetch(
     cache: &KernelCache,
     opts: &FetchOptions,
     cancel: &Cancel,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Fetched, FetchError> {
-    let mut report = reporter(progress);
-    // An exact release already cached needs no network.
-    if let (Some(wanted), false) = (&opts.version, opts.force) {
-        let release = if wanted.ends_with(&format!("-{}", opts.flavour)) {
-            wanted.clone()
-        } else {
-            format!("{wanted}-{}", opts.flavour)
+    // An exact release already cached needs no kernel download, and no
+    // network at all unless its debug info is wanted and missing.
+    let force_kernel = opts.force && !opts.debug_info;
+    let cached = match (&opts.version, force_kernel) {
+        (Some(wanted), false) => {
+            let release = if wanted.ends_with(&format!("-{}", opts.flavour)) {
+                wanted.clone()
+            } else {
+                format!("{wanted}-{}", opts.flavour)
+            };
+            cache.get(&release).ok().flatten()
+        }
+        _ => None,
+    };
+    let done = |fetched: &Fetched, progress: &mut dyn FnMut(&Progress)| {
+        let path = match (&fetched.kernel.debug_vmlinux, opts.debug_info) {
+            (Some(debug), true) => debug,
+            _ => &fetched.kernel.dir,
         };
-        if let Ok(Some(kernel)) = cache.get(&release) {
-            report(Stage::Done, 0, None, &kernel.dir.display().to_string());
-            return Ok(Fetched {
-                kernel,
-                already_cached: true,
-                packages: Vec::new(),
-                downloaded_bytes: 0,
-            });
+        progress(&Progress::at(Stage::Done, &path.display().to_string()));
+    };
+    if let Some(kernel) = &cached {
+        if !opts.debug_info || (kernel.debug_vmlinux.is_some() && !opts.force) {
+            let fetched = Fetched::cached(kernel.clone());
+            done(&fetched, progress);
+            return Ok(fetched);
         }
     }
 
-    report(Stage::Source, 0, None, "");
-    let work = cache.work_dir()?;
-    let work_dir = work.path();
-    let check = || cancel.check().map_err(|_| FetchError::Cancelled);
-    let source = match &opts.mirror {
-        Some(uri) => AptSource {
-            uri: uri.clone(),
-            signed_by: None,
-            origin: PathBuf::new(),
-        },
-        None => apt::find_debian_source(&opts.etc_apt)?,
+    let session = AptSession::open(cache, opts, cancel, progress)?;
+    let mut fetched = match cached {
+        Some(kernel) => Fetched::cached(kernel),
+        // One Done, at the very end (after the debug info's stages).
+        None => fetch_kernel(&session, cache, opts, force_kernel, cancel, &mut |p| {
+            if p.stage != Stage::Done {
+                progress(p)
+            }
+        })?,
     };
-    let paths = AptPaths::under(&work_dir.join("apt"));
-    let logs = work_dir.join("logs");
-    let debs = work_dir.join("debs");
-    let tree = work_dir.join("root");
-    for d in [&logs, &debs, &tree] {
-        std::fs::create_dir_all(d).map_err(io_at("create", d))?;
+    if opts.debug_info && (opts.force || fetched.kernel.debug_vmlinux.is_none()) {
+        let got = debuginfo::fetch_in(&session, &fetched.kernel, cancel, progress)?;
+        fetched.kernel.debug_vmlinux = Some(got.path.clone());
+        fetched.downloaded_bytes += got.downloaded_bytes;
+        fetched.packages.push(got.package.clone());
+        fetched.debug = Some(got);
     }
-    paths.create_dirs().map_err(io_at("create", &paths.lists))?;
-    let conf = paths.conf_text()?;
-    std::fs::write(&paths.conf, conf).map_err(io_at("write", &paths.conf))?;
-    let source_text = apt::temporary_source(&source, &opts.suite);
-    std::fs::write(&paths.source, source_text).map_err(io_at("write", &paths.source))?;
-    let apt_cmd = |tool: &str| {
-        let mut c = Command::new(tool);
-        c.arg("-c").arg(&paths.conf).env("LC_ALL", "C");
-        c
-    };
-    check()?;
+    drop(session);
+    done(&fetched, progress);
+    Ok(fetched)
+}
 
-    report(
-        Stage::Index,
-        0,
-        None,
-        &format!("{} {}", source.uri, opts.suite),
-    );
-    let update = command::run(
-        apt_cmd("apt-get").args(["-q", "update"]),
-        &logs,
-        "apt-get-update",
-        APT_HINT,
-        cancel,
-        &mut || {},
-    );
-    let update = match update {
-        Ok(out) => out,
-        Err(CommandError::Failed { output, .. }) => {
-            return Err(FetchError::NoIndex {
-                suite: opts.suite.clone(),
-                uri: source.uri.clone(),
-                log: output,
-            })
-        }
-        Err(e) => return Err(FetchError::from_command(e)),
-    };
-    if !paths.has_package_index() {
-        return Err(FetchError::NoIndex {
-            suite: opts.suite.clone(),
-            uri: source.uri.clone(),
-            log: command::tail(&format!("{}{}", update.stdout, update.stderr), 1500),
-        });
-    }
-    check()?;
-
-    report(Stage::Resolve, 0, None, &opts.flavour);
-    let names = command::run(
-        apt_cmd("apt-cache").args(["pkgnames", apt::BINARY_PREFIX]),
-        &logs,
-        "apt-cache-pkgnames",
-        APT_HINT,
-        cancel,
-        &mut || {},
-    )
-    .map_err(FetchError::from_command)?;
+/// The kernel part of [`fetch`]: picks the newest (or `opts.version`)
+/// `linux-binary-*` of the session's index, and unless that release is
+/// cached (or `force`), downloads, unpacks and stores it.
+fn fetch_kernel(
+    session: &AptSession,
+    cache: &KernelCache,
+    opts: &FetchOptions,
+    force: bool,
+    cancel: &Cancel,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Fetched, FetchError> {
+    progress(&Progress::at(Stage::Resolve, &opts.flavour));
+    let names = session
+        .run(
+            session
+                .apt("apt-cache")
+                .args(["pkgnames", apt::BINARY_PREFIX]),
+            "apt-cache-pkgnames",
+            cancel,
+        )
+        .map_err(FetchError::from_command)?;
     let abis = apt::kernel_abis(&names.stdout, &opts.flavour, opts.version.as_deref());
     let no_package = || FetchError::NoPackage {
         suite: opts.suite.clone(),
         flavour: opts.flavour.clone(),
-        uri: source.uri.clone(),
+        uri: session.source.uri.clone(),
         wanted: opts.version.clone(),
     };
     // pkgnames also lists names only mentioned in dependencies; take the
@@ -322,33 +391,20 @@ pub fn fetch(
     for abi in abis.iter().take(5) {
         let binary = format!("{}{abi}-{}", apt::BINARY_PREFIX, opts.flavour);
         let base = format!("{}{abi}-{}", apt::BASE_PREFIX, opts.flavour);
-        let shown = command::run(
-            apt_cmd("apt-cache").args(["show", "--no-all-versions", &binary, &base]),
-            &logs,
+        // apt-cache show fails when one of the names has no version.
+        let infos = match session.show(
+            &[binary.as_str(), base.as_str()],
+            true,
             "apt-cache-show",
-            APT_HINT,
             cancel,
-            &mut || {},
-        );
-        let infos = match shown {
-            Ok(out) => apt::parse_show(&out.stdout),
-            // apt-cache show fails when one of the names has no version.
-            Err(CommandError::Failed { .. }) => {
-                let single = command::run(
-                    apt_cmd("apt-cache").args(["show", "--no-all-versions", &binary]),
-                    &logs,
-                    "apt-cache-show-binary",
-                    APT_HINT,
-                    cancel,
-                    &mut || {},
-                );
-                match single {
-                    Ok(out) => apt::parse_show(&out.stdout),
-                    Err(CommandError::Failed { .. }) => continue,
-                    Err(e) => return Err(FetchError::from_command(e)),
+        )? {
+            Some(infos) => infos,
+            None => {
+                match session.show(&[binary.as_str()], true, "apt-cache-show-binary", cancel)? {
+                    Some(infos) => infos,
+                    None => continue,
                 }
             }
-            Err(e) => return Err(FetchError::from_command(e)),
         };
         if infos.iter().any(|i| i.name == binary) {
             chosen = Some((format!("{abi}-{}", opts.flavour), infos));
@@ -356,61 +412,26 @@ pub fn fetch(
         }
     }
     let (release, infos) = chosen.ok_or_else(no_package)?;
-    if !opts.force {
+    if !force {
         if let Some(kernel) = cache.get(&release)? {
-            report(Stage::Done, 0, None, &kernel.dir.display().to_string());
-            return Ok(Fetched {
-                kernel,
-                already_cached: true,
-                packages: Vec::new(),
-                downloaded_bytes: 0,
-            });
+            return Ok(Fetched::cached(kernel));
         }
     }
-    check()?;
+    check(cancel)?;
 
-    let total: u64 = infos.iter().filter_map(|i| i.size).sum();
-    let names: Vec<String> = infos.iter().map(|i| i.name.clone()).collect();
-    let packages: Vec<String> = infos
-        .iter()
-        .map(|i| format!("{}={}", i.name, i.version))
-        .collect();
-    let detail = packages.join(" ");
-    report(Stage::Download, 0, Some(total), &detail);
-    command::run(
-        apt_cmd("apt-get")
-            .args(["-q", "download"])
-            .args(&names)
-            .current_dir(&debs),
-        &logs,
-        "apt-get-download",
-        APT_HINT,
-        cancel,
-        &mut || report(Stage::Download, dir_bytes(&debs), Some(total), &detail),
-    )
-    .map_err(FetchError::from_command)?;
-    let downloaded = dir_bytes(&debs);
-    report(Stage::Download, downloaded, Some(total), &detail);
-    check()?;
-
-    report(Stage::Unpack, 0, None, &detail);
-    let mut deb_files: Vec<PathBuf> = std::fs::read_dir(&debs)
-        .map_err(io_at("read", &debs))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    deb_files.sort();
-    for (n, deb) in deb_files.iter().enumerate() {
-        command::run(
-            Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree),
-            &logs,
-            &format!("dpkg-deb-{n}"),
-            APT_HINT,
-            cancel,
-            &mut || {},
-        )
-        .map_err(FetchError::from_command)?;
+    let got = session.download(&infos, "debs", cancel, progress)?;
+    let detail = got.packages.join(" ");
+    progress(&Progress::at(Stage::Unpack, &detail));
+    let tree = session.work_dir().join("root");
+    std::fs::create_dir_all(&tree).map_err(io_at("create", &tree))?;
+    for (n, deb) in got.debs.iter().enumerate() {
+        session
+            .run(
+                Command::new("dpkg-deb").arg("-x").arg(deb).arg(&tree),
+                &format!("dpkg-deb-{n}"),
+                cancel,
+            )
+            .map_err(FetchError::from_command)?;
     }
     let image = find_in_tree(&tree, "vmlinuz").ok_or_else(|| FetchError::MissingFile {
         what: "vmlinuz (usr/lib/modules/*/vmlinuz or boot/vmlinuz-*)",
@@ -421,23 +442,21 @@ pub fn fetch(
         tree: tree.clone(),
     })?;
 
-    let origin = format!("debian {} ({})", opts.suite, source.uri);
-    // `store` reports through `progress` itself.
-    drop(report);
+    let origin = format!("debian {} ({})", opts.suite, session.source.uri);
     let request = StoreRequest {
         image: &image,
         config: &config,
         release: &release,
         origin: &origin,
-        packages: packages.clone(),
+        packages: got.packages.clone(),
     };
-    let kernel = store(cache, request, cancel, &mut |p| progress(p))?;
-    drop(work);
+    let kernel = store(cache, request, cancel, progress)?;
     Ok(Fetched {
         kernel,
         already_cached: false,
-        packages,
-        downloaded_bytes: downloaded,
+        packages: got.packages,
+        downloaded_bytes: got.bytes,
+        debug: None,
     })
 }
 
@@ -620,22 +639,10 @@ fn find_in_tree(tree: &Path, name: &str) -> Option<PathBuf> {
     })
 }
 
-/// Total size of the files in `dir` (one level).
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::cache::DEBUG_VMLINUX_FILE;
     use crate::kernel::extract::testdata::{fake_btf, fake_vmlinuz, tiny_elf_with_btf};
     use crate::kernel::image::fake_bzimage_head;
 
@@ -794,6 +801,44 @@ mod tests {
         let got = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap();
         assert!(got.already_cached);
         assert_eq!(got.kernel.release, "7.3.4+deb13-cloud-amd64");
+
+        // Its debug info is missing: that needs the network (here: no mirror).
+        let debug = FetchOptions {
+            debug_info: true,
+            ..opts.clone()
+        };
+        let err = fetch(&cache, &debug, &Cancel::new(), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(err, FetchError::Apt(AptError::NoDebianSource { .. })),
+            "{err}"
+        );
+        // Once cached, it does not; Done names the debug vmlinux.
+        let mut f = got.kernel.new_file(DEBUG_VMLINUX_FILE).unwrap();
+        std::io::Write::write_all(f.file(), b"dwarf").unwrap();
+        let path = f.commit().unwrap();
+        let mut last = None;
+        let got = fetch(&cache, &debug, &Cancel::new(), &mut |p| {
+            last = Some(p.clone())
+        })
+        .unwrap();
+        assert!(got.already_cached && got.debug.is_none());
+        assert_eq!(got.kernel.debug_vmlinux.as_ref(), Some(&path));
+        let last = last.unwrap();
+        assert_eq!(last.stage, Stage::Done);
+        assert_eq!(last.detail, path.display().to_string());
+        // --force re-fetches the debug info (the network again), not the kernel.
+        let force = FetchOptions {
+            force: true,
+            ..debug
+        };
+        let err = fetch(&cache, &force, &Cancel::new(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, FetchError::Apt(_)), "{err}");
+        assert!(cache
+            .get("7.3.4+deb13-cloud-amd64")
+            .unwrap()
+            .unwrap()
+            .debug_vmlinux
+            .is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The guest kernel: which one to boot ([`resolve`]), scxray's cache of
 //! kernels ([`cache`]), getting Debian's sched_ext cloud kernel into it
-//! ([`mod@fetch`], `scxray kernel fetch`), and what a kernel offers
-//! ([`config`]: sched_ext, BTF, kprobes).
+//! ([`mod@fetch`], `scxray kernel fetch`, with `--debug-info` its DWARF),
+//! and what a kernel offers ([`config`]: sched_ext, BTF, kprobes).
 //!
 //! | module | holds |
 //! |---|---|
@@ -10,19 +10,25 @@
 //! | `cache` | the XDG cache: listing, atomic entries, stale work dir sweeping |
 //! | `fetch` | the fetch pipeline with progress and cancellation |
 //! | `apt` | the temporary apt source and config, package picking |
-//! | `command` | running apt/dpkg with logs, ticks and kills |
-//! | `extract` | vmlinux out of vmlinuz (zstd), `.BTF` out of vmlinux |
+//! | `apt_session` | one apt session: that source updated, `show`, `download` |
+//! | `debuginfo` | `--debug-info`: vmlinux with DWARF out of `linux-image-*-dbg` |
+//! | `command` | running apt/dpkg with logs, ticks and kills, or a piped stdout |
+//! | `extract` | vmlinux out of vmlinuz (zstd), `.BTF` out of vmlinux, `.debug_info`/build ID check |
+//! | `tar` | one member out of a tar stream |
 //! | `image` | the bzImage header (release string) |
 //! | `version` | dpkg version ordering |
 
 pub mod apt;
+pub mod apt_session;
 pub mod cache;
 pub mod command;
 pub mod config;
+pub mod debuginfo;
 pub mod extract;
 pub mod fetch;
 pub mod image;
 pub mod resolve;
+pub mod tar;
 pub mod version;
 
 pub use cache::{CacheError, CachedKernel, KernelCache, KernelMeta};

@@ -13,8 +13,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::cache::{CachedKernel, KernelCache, BTF_FILE, CONFIG_FILE, IMAGE_FILE, VMLINUX_FILE};
+use super::cache::{
+    CachedKernel, KernelCache, BTF_FILE, CONFIG_FILE, DEBUG_VMLINUX_FILE, IMAGE_FILE, VMLINUX_FILE,
+};
 use super::config::{config_candidates, ConfigError, KernelConfig, KernelFeatures, SCHED_EXT_FIX};
+use super::extract::elf_debug;
 use super::image::{probe_image, ImageKind};
 
 /// Names a kernel to boot (rule 2).
@@ -53,6 +56,10 @@ pub struct ResolvedKernel {
     pub vmlinux: Option<PathBuf>,
     /// Its raw BTF (cache entries have one).
     pub btf: Option<PathBuf>,
+    /// An ELF vmlinux with DWARF, for source lines of kernel functions: a
+    /// cache entry's `vmlinux.debug`, or a build tree's own `vmlinux` when it
+    /// has a `.debug_info` section.
+    pub debug_vmlinux: Option<PathBuf>,
     /// Its config, when one was found.
     pub config: Option<PathBuf>,
     /// What the config says; `None` without a config (then only the booted
@@ -206,6 +213,7 @@ fn from_cache_entry(k: &CachedKernel, source: KernelSource) -> ResolvedKernel {
         image: k.image.clone(),
         vmlinux: k.vmlinux.clone(),
         btf: k.btf.clone(),
+        debug_vmlinux: k.debug_vmlinux.clone(),
         config: k.config.clone(),
         features: Some(k.features),
         version: k.release.clone(),
@@ -243,9 +251,11 @@ pub fn inspect(
                 .filter(|s| !s.is_empty())
                 .or(header)
                 .unwrap_or_else(|| "unknown".into());
+            let vmlinux = file(path.join("vmlinux"));
             return Ok(ResolvedKernel {
                 image: bz,
-                vmlinux: file(path.join("vmlinux")),
+                debug_vmlinux: with_dwarf(vmlinux.as_deref()),
+                vmlinux,
                 btf: None,
                 features: features(&config)?,
                 config,
@@ -262,6 +272,7 @@ pub fn inspect(
                 image,
                 vmlinux: file(path.join(VMLINUX_FILE)),
                 btf: file(path.join(BTF_FILE)),
+                debug_vmlinux: file(path.join(DEBUG_VMLINUX_FILE)),
                 features: features(&config)?,
                 config,
                 version,
@@ -292,6 +303,7 @@ pub fn inspect(
         .or_else(|| file(dir.join(VMLINUX_FILE)));
     Ok(ResolvedKernel {
         image: path.to_path_buf(),
+        debug_vmlinux: with_dwarf(vmlinux.as_deref()),
         vmlinux,
         btf: file(dir.join(BTF_FILE)),
         features: features(&config)?,
@@ -299,6 +311,15 @@ pub fn inspect(
         version,
         source,
     })
+}
+
+/// `vmlinux` when its section headers list `.debug_info`; a vmlinux that
+/// cannot be read as ELF has none as far as resolution is concerned.
+fn with_dwarf(vmlinux: Option<&Path>) -> Option<PathBuf> {
+    let v = vmlinux?;
+    elf_debug(v)
+        .is_ok_and(|e| e.debug_info)
+        .then(|| v.to_path_buf())
 }
 
 /// The release in a boot image's header; errors for non-images.
@@ -327,6 +348,7 @@ fn name_of(path: &Path) -> String {
 mod tests {
     use super::*;
     use crate::kernel::cache::test_put;
+    use crate::kernel::extract::testdata::tiny_debug_elf;
     use crate::kernel::image::fake_bzimage_head;
 
     const SCX: &str = "CONFIG_SCHED_CLASS_EXT=y\nCONFIG_DEBUG_INFO_BTF=y\nCONFIG_KPROBES=y\n";
@@ -430,6 +452,16 @@ mod tests {
         assert_eq!(k.vmlinux, Some(tree.join("vmlinux")));
         assert_eq!(k.config, Some(tree.join(".config")));
         assert_eq!(k.version, "7.4.0-rc1-dirty");
+        // A vmlinux without DWARF is no debug vmlinux; with it, it is.
+        assert_eq!(k.debug_vmlinux, None);
+        std::fs::write(tree.join("vmlinux"), tiny_debug_elf(b"\x01")).unwrap();
+        let k = Resolver {
+            flag: Some(tree.clone()),
+            ..w.resolver()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(k.debug_vmlinux, Some(tree.join("vmlinux")));
 
         // A build tree without sched_ext is refused, not skipped.
         std::fs::write(tree.join(".config"), BOOKWORM_61).unwrap();
@@ -531,6 +563,19 @@ mod tests {
         assert_eq!(k.version, "7.0.10");
         assert_eq!(k.image, w.cache().kernels_dir().join("7.0.10/vmlinuz"));
         assert!(k.config.is_some() && k.vmlinux.is_some());
+        assert_eq!(k.debug_vmlinux, None);
+
+        // With `vmlinux.debug` in the entry, it is the debug vmlinux.
+        let debug = w
+            .cache()
+            .kernels_dir()
+            .join("7.0.10")
+            .join(DEBUG_VMLINUX_FILE);
+        std::fs::write(&debug, tiny_debug_elf(b"\x01")).unwrap();
+        let k = w.resolver().resolve().unwrap();
+        assert_eq!(k.debug_vmlinux, Some(debug.clone()));
+        let k = inspect(debug.parent().unwrap(), KernelSource::Flag, &w.boot()).unwrap();
+        assert_eq!(k.debug_vmlinux, Some(debug));
 
         // A cache entry directory also works as --kernel.
         let k = inspect(
