@@ -67,5 +67,9 @@ timed "no crash, 3 phases of 100 ms" "$scxray" demo $short
 # shellcheck disable=SC2086
 timed "the same, multi-threaded TCG like the bare boot" \
     env SCXRAY_TCG_THREADS=multi "$scxray" demo $short
-timed "the default demo (scx_bpf_error crash, 3 x 1.5 s)" \
+timed "the default demo's crash, without auto-repro" \
+    "$scxray" demo --headless --cpus 2 --memory 512 --no-auto-repro
+timed "the default demo, auto-repro booted after the crash" \
+    env SCXRAY_PARK_REPRO=0 "$scxray" demo --headless --cpus 2 --memory 512
+timed "the default demo, auto-repro parked during the run" \
     "$scxray" demo --headless --cpus 2 --memory 512

@@ -62,4 +62,5 @@ pub mod repro;
 pub mod run;
 pub mod sections;
 pub mod source;
+pub mod symbolize;
 pub mod write;

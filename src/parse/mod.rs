@@ -191,6 +191,9 @@ fn scanned(kind: &SectionKind) -> bool {
             | SectionKind::Monitor
             | SectionKind::MonitorSamples
             | SectionKind::ProbeEvents
+            | SectionKind::ReproProbeEvents
+            // The repro VM's tails: its crash is not the report's.
+            | SectionKind::AutoRepro
             | SectionKind::PeriodicSamples
             | SectionKind::TemporalAssertions
             | SectionKind::Info

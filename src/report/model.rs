@@ -91,6 +91,9 @@ pub enum SectionKind {
     /// scxray's own: what the guest's probes reported, raw
     /// (`scxray::run::probe_text`).
     ProbeEvents,
+    /// scxray's own: the raw probe log of the auto-repro run the
+    /// `--- auto-repro ---` section shows (`scxray::run::probe_text`).
+    ReproProbeEvents,
     /// scxray's own: kernel console / dmesg / journal text.
     Console,
     Other(String),
@@ -98,7 +101,7 @@ pub enum SectionKind {
 
 impl SectionKind {
     /// All named kinds, in ktstr's check-failure order (console last).
-    pub const KNOWN: [SectionKind; 13] = [
+    pub const KNOWN: [SectionKind; 14] = [
         SectionKind::Info,
         SectionKind::Stats,
         SectionKind::Diagnostics,
@@ -111,6 +114,7 @@ impl SectionKind {
         SectionKind::SchedExtDump,
         SectionKind::AutoRepro,
         SectionKind::ProbeEvents,
+        SectionKind::ReproProbeEvents,
         SectionKind::Console,
     ];
 
@@ -129,6 +133,7 @@ impl SectionKind {
             SectionKind::SchedExtDump => "sched_ext dump",
             SectionKind::AutoRepro => "auto-repro",
             SectionKind::ProbeEvents => "probe events",
+            SectionKind::ReproProbeEvents => "repro probe events",
             SectionKind::Console => "console",
             SectionKind::Other(name) => name,
         }

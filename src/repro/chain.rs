@@ -254,6 +254,21 @@ impl Chain {
         Ok(added)
     }
 
+    /// The targets as the guest agent takes them (`kernel:NAME`,
+    /// `bpf:NAME`), at most [`MAX_PROBE_TARGETS`] (the innermost first).
+    ///
+    /// [`MAX_PROBE_TARGETS`]: crate::run::scenario::MAX_PROBE_TARGETS
+    pub fn probe_targets(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .take(crate::run::scenario::MAX_PROBE_TARGETS)
+            .map(|t| match t {
+                Target::Kernel { symbol, .. } => format!("kernel:{symbol}"),
+                Target::BpfProg { name, .. } => format!("bpf:{name}"),
+            })
+            .collect()
+    }
+
     /// The kernel functions, in chain order.
     pub fn kernel_symbols(&self) -> impl Iterator<Item = &str> {
         self.targets.iter().filter_map(|t| match t {

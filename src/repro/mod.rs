@@ -20,6 +20,23 @@
 
 pub mod chain;
 pub mod decode;
+pub mod fields;
+pub mod section;
+pub mod signature;
+pub mod stitch;
 
 pub use chain::{BadProgramName, Chain, ChainError, Target};
+
+use crate::report::Report;
+
+/// What auto-repro does after a run: `None` when there is nothing to
+/// reproduce (no sched_ext exit, or a clean one); else the crash chain to
+/// probe, or why the repro runs without probes (a stall).
+pub fn plan(report: &Report) -> Option<Result<Chain, ChainError>> {
+    let crash = report.crash()?;
+    if !crash.kernel_exit || crash.kind.is_clean() {
+        return None;
+    }
+    Some(Chain::from_crash(crash))
+}
 pub use decode::{DecodeError, FieldDecoder, RenderHint, ScxTaskFlags, TaskStates};

@@ -3,11 +3,15 @@
 //! gives (built by writing ktstr's layout and parsing it, so live and saved
 //! reports can never disagree).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use crate::parse::parse_text;
-use crate::report::{Header, Outcome, Report, Section, SectionKind, Text};
+use crate::report::{Crash, Header, Outcome, Report, Section, SectionKind, Text};
+use crate::repro::section::{Inputs, ReproRun, Verdict};
+use crate::repro::signature::Signature;
+use crate::repro::{Chain, ChainError, FieldDecoder, ScxTaskFlags, Target, TaskStates};
+use crate::sections::auto_repro::Location;
 use crate::write::to_ktstr;
 
 use crate::host_monitor::sample::Sample;
@@ -46,6 +50,14 @@ pub enum Stage {
     Passed,
     Collecting,
     Finished,
+    /// Booted ahead of need (auto-repro), waiting for the probes to attach.
+    Parked,
+    /// Auto-repro run `run` of `of` is at `stage` (the test run is over).
+    Repro {
+        run: u32,
+        of: u32,
+        stage: Box<Stage>,
+    },
 }
 
 impl Stage {
@@ -63,6 +75,11 @@ impl Stage {
             Stage::Passed => "passed".into(),
             Stage::Collecting => "collecting".into(),
             Stage::Finished => "finished".into(),
+            Stage::Parked => "parked until the crash chain is known".into(),
+            Stage::Repro { run, of, stage } if *of > 1 => {
+                format!("auto-repro {run}/{of}: {}", stage.label())
+            }
+            Stage::Repro { stage, .. } => format!("auto-repro: {}", stage.label()),
         }
     }
 }
@@ -99,6 +116,13 @@ pub enum Event {
     /// One sample of the host monitor (guest runqueues read from its RAM).
     Monitor(Sample),
     End(GuestEnd),
+    /// An event of auto-repro run `run` (1-based) of `of`, after the test
+    /// run ended; `at_ms` stays on the test run's clock.
+    Repro {
+        run: u32,
+        of: u32,
+        event: Box<Event>,
+    },
 }
 
 /// Fixed facts about the run.
@@ -110,6 +134,12 @@ pub struct RunMeta {
     pub cpus: u32,
     pub scenario: String,
     pub backend: String,
+    /// Field decoders with the guest kernel's tables (from its BTF); when
+    /// absent they are picked by the kernel's release.
+    pub decoder: Option<Box<FieldDecoder>>,
+    /// A vmlinux with DWARF for the kernel's source lines (auto-repro's
+    /// kernel functions), when one is at hand.
+    pub kernel_debug: Option<std::path::PathBuf>,
 }
 
 /// Host times (ms since the run started) of the moments the timeline reports.
@@ -123,6 +153,9 @@ struct Marks {
     collecting: Option<u64>,
     done: Option<u64>,
     end: Option<u64>,
+    /// A parked guest (auto-repro) waited from `parked` to `resumed`.
+    parked: Option<u64>,
+    resumed: Option<u64>,
 }
 
 /// The state of a run.
@@ -143,6 +176,55 @@ pub struct LiveRun {
     passed: Option<bool>,
     samples: std::collections::VecDeque<Sample>,
     probes: ProbeLog,
+    /// How the scheduler process ended: (exit code, signal).
+    sched_exit: Option<(Option<i32>, Option<i32>)>,
+    /// Auto-repro runs, in order, and the crash they reproduce (parsed once,
+    /// when the first one starts).
+    repros: Vec<LiveRun>,
+    repro_base: Option<Box<ReproBase>>,
+}
+
+/// What the auto-repro section is built against: the test run's crash, and
+/// the source lines of its kernel functions (read once from DWARF).
+#[derive(Debug, Clone)]
+struct ReproBase {
+    crash: Crash,
+    chain: Result<Chain, ChainError>,
+    kernel_lines: HashMap<String, Location>,
+}
+
+impl ReproBase {
+    fn new(crash: Crash, kernel_debug: Option<&std::path::Path>) -> ReproBase {
+        let chain = Chain::from_crash(&crash);
+        let kernel_lines = match (&chain, kernel_debug) {
+            (Ok(chain), Some(path)) => kernel_lines(&crash, chain, path),
+            _ => HashMap::new(),
+        };
+        ReproBase {
+            crash,
+            chain,
+            kernel_lines,
+        }
+    }
+}
+
+/// Each kernel function of `chain` at the line its backtrace frame was on
+/// (the call that led on to the crash); empty when `path` has no DWARF.
+fn kernel_lines(crash: &Crash, chain: &Chain, path: &std::path::Path) -> HashMap<String, Location> {
+    let Ok(lines) = crate::symbolize::KernelLines::open(path) else {
+        return HashMap::new();
+    };
+    chain
+        .kernel_symbols()
+        .filter_map(|symbol| {
+            let offset = crash
+                .backtrace
+                .iter()
+                .find(|f| Target::kernel(&f.function).name() == Target::kernel(symbol).name())
+                .and_then(|f| f.offset);
+            Some((symbol.to_string(), lines.line(symbol, offset)?))
+        })
+        .collect()
 }
 
 impl LiveRun {
@@ -163,6 +245,9 @@ impl LiveRun {
             passed: None,
             samples: std::collections::VecDeque::new(),
             probes: ProbeLog::default(),
+            sched_exit: None,
+            repros: Vec::new(),
+            repro_base: None,
         }
     }
 
@@ -193,7 +278,147 @@ impl LiveRun {
                 self.stage = Stage::Finished;
             }
             Event::Record(r) => self.record(r, at_ms),
+            Event::Repro { run, of, event } => self.repro_event(run, of, *event, at_ms),
         }
+    }
+
+    fn repro_event(&mut self, run: u32, of: u32, event: Event, at_ms: u64) {
+        if self.repro_base.is_none() {
+            let crash = self.report().crash().cloned().unwrap_or_default();
+            let base = ReproBase::new(crash, self.meta.kernel_debug.as_deref());
+            self.repro_base = Some(Box::new(base));
+        }
+        let index = run.saturating_sub(1) as usize;
+        while self.repros.len() <= index {
+            let mut meta = self.meta.clone();
+            meta.test_name = format!("{} (auto-repro {})", meta.test_name, self.repros.len() + 1);
+            self.repros.push(LiveRun::new(meta));
+        }
+        let repro = &mut self.repros[index];
+        repro.apply(event, at_ms);
+        self.stage = Stage::Repro {
+            run,
+            of,
+            stage: Box::new(repro.stage.clone()),
+        };
+    }
+
+    /// A run that only reproduces `crash` (a saved run's, for `scxray
+    /// repro`): feed it [`Event::Repro`] events; its
+    /// [`auto_repro_sections`](Self::auto_repro_sections) are the result.
+    pub fn reproducing(meta: RunMeta, crash: Crash) -> LiveRun {
+        let base = ReproBase::new(crash, meta.kernel_debug.as_deref());
+        let mut live = LiveRun::new(meta);
+        live.repro_base = Some(Box::new(base));
+        live.stage = Stage::Finished;
+        live
+    }
+
+    /// The auto-repro runs so far.
+    pub fn repros(&self) -> &[LiveRun] {
+        &self.repros
+    }
+
+    /// How this run ended, as auto-repro's status line says it.
+    pub fn verdict(&self) -> Verdict {
+        match &self.end {
+            Some(GuestEnd::Hung { .. }) => return Verdict::TimedOut,
+            Some(GuestEnd::KernelPanic { message }) => {
+                return Verdict::Abnormal {
+                    detail: format!("kernel panic: {message}"),
+                }
+            }
+            Some(GuestEnd::Failed { message }) => {
+                return Verdict::Abnormal {
+                    detail: message.clone(),
+                }
+            }
+            Some(GuestEnd::Cancelled) => {
+                return Verdict::Abnormal {
+                    detail: "cancelled".into(),
+                }
+            }
+            Some(GuestEnd::PoweredOff) | None => {}
+        }
+        if self.crashed() {
+            let clause = match self.sched_exit {
+                Some((Some(0), _)) => "exited cleanly".to_string(),
+                Some((Some(c), _)) => format!("exited with non-zero status ({c})"),
+                Some((None, Some(s))) => format!("killed by signal ({s})"),
+                _ => "sched_ext disabled it".to_string(),
+            };
+            return Verdict::Crashed {
+                signature: self.report().crash().map(Signature::of),
+                clause,
+            };
+        }
+        if !self.attached() {
+            let reason = self
+                .errors
+                .iter()
+                .find(|e| e.contains("attach") || e.contains("sched_ext"))
+                .cloned()
+                .unwrap_or_else(|| "timeout".into());
+            return Verdict::NotAttached { reason };
+        }
+        Verdict::RanNormally
+    }
+
+    /// Host ms from boot to the guest's end, less the time it was parked.
+    fn duration_ms(&self) -> Option<u64> {
+        let m = &self.marks;
+        let parked = match (m.parked, m.resumed) {
+            (Some(p), Some(r)) => r.saturating_sub(p),
+            _ => 0,
+        };
+        Some(
+            m.end
+                .or(m.done)?
+                .saturating_sub(m.boot?)
+                .saturating_sub(parked),
+        )
+    }
+
+    fn decoder(&self) -> FieldDecoder {
+        self.meta
+            .decoder
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(|| FieldDecoder {
+                scx_flags: ScxTaskFlags::for_kernel_release(&self.meta.kernel)
+                    .unwrap_or_else(|_| ScxTaskFlags::since_7_1()),
+                task_states: TaskStates::classic(),
+            })
+    }
+
+    /// The `--- auto-repro ---` body and the raw probe log of the run it
+    /// shows (`--- repro probe events ---`, empty without probes); `None`
+    /// before the first repro run starts.
+    pub fn auto_repro_sections(&self) -> Option<(String, String)> {
+        let base = self.repro_base.as_ref()?;
+        let runs: Vec<ReproRun> = self
+            .repros
+            .iter()
+            .map(|r| ReproRun {
+                report: r.report(),
+                probes: r.probes.clone(),
+                duration_ms: r.duration_ms(),
+                verdict: r.verdict(),
+            })
+            .collect();
+        let body = crate::repro::section::build(&Inputs {
+            primary: &base.crash,
+            chain: &base.chain,
+            runs: &runs,
+            decoder: &self.decoder(),
+            nr_cpus: (self.meta.cpus > 0).then_some(self.meta.cpus),
+            kernel_lines: &base.kernel_lines,
+        });
+        let raw = crate::repro::section::shown(&runs)
+            .filter(|r| !r.probes.is_empty())
+            .map(|r| write_probe_log(&r.probes))
+            .unwrap_or_default();
+        Some((body, raw))
     }
 
     fn record(&mut self, r: Record, at_ms: u64) {
@@ -201,6 +426,15 @@ impl LiveRun {
             Record::Hello { .. } => {
                 self.marks.userspace.get_or_insert(at_ms);
                 self.stage = Stage::Preparing;
+            }
+            Record::Stage { name, .. }
+                if name != "parked"
+                    && self.marks.parked.is_some()
+                    && self.marks.resumed.is_none() =>
+            {
+                // The host's order came: the stage after parked.
+                self.marks.resumed = Some(at_ms);
+                self.record(Record::Stage { name, uptime_ms: 0 }, at_ms);
             }
             Record::Stage { name, .. } => match name.as_str() {
                 "loading scheduler" => {
@@ -212,6 +446,10 @@ impl LiveRun {
                     self.stage = Stage::Crashed;
                 }
                 "passed" => self.stage = Stage::Passed,
+                "parked" => {
+                    self.marks.parked.get_or_insert(at_ms);
+                    self.stage = Stage::Parked;
+                }
                 "collecting" => {
                     self.marks.collecting.get_or_insert(at_ms);
                     self.stage = Stage::Collecting;
@@ -245,6 +483,7 @@ impl LiveRun {
             }
             Record::Kmsg { line } => self.kmsg.push(line),
             Record::SchedExit { code, signal, .. } => {
+                self.sched_exit = Some((code, signal));
                 let how = match (code, signal) {
                     (Some(c), _) => format!("exit code {c}"),
                     (None, Some(s)) => format!("signal {s}"),
@@ -284,6 +523,11 @@ impl LiveRun {
             Record::ProbeStats(st) => {
                 self.probes.counts = st.counts;
                 self.probes.lost = st.lost;
+            }
+            Record::ProbeLayout(l) => {
+                if self.probes.layouts.len() < MAX_PROBE_ATTACHES {
+                    self.probes.layouts.push(l);
+                }
             }
         }
     }
@@ -338,6 +582,10 @@ impl LiveRun {
         push(SectionKind::Monitor, self.monitor_text());
         push(SectionKind::MonitorSamples, self.samples_text());
         push(SectionKind::SchedExtDump, self.dump.text());
+        if let Some((body, raw)) = self.auto_repro_sections() {
+            push(SectionKind::AutoRepro, body);
+            push(SectionKind::ReproProbeEvents, raw);
+        }
         if !self.probes.is_empty() {
             push(SectionKind::ProbeEvents, write_probe_log(&self.probes));
         }
@@ -593,6 +841,7 @@ mod tests {
             cpus: 2,
             scenario: "standard".into(),
             backend: "qemu/tcg".into(),
+            ..RunMeta::default()
         });
         let ev = |r: &mut LiveRun, e: Event, t: u64| r.apply(e, t);
         ev(&mut r, Event::Stage(Stage::Booting), 0);
@@ -767,6 +1016,128 @@ mod tests {
     }
 
     #[test]
+    fn repro_runs_become_an_auto_repro_section() {
+        use crate::run::record::{ProbeAttach, ProbeHit, ProbeKind};
+        let mut r = demo_run();
+        let end = r.end().cloned();
+        let crashes = r.report().crashes;
+        let repro = |r: &mut LiveRun, e: Event, t: u64| {
+            r.apply(
+                Event::Repro {
+                    run: 1,
+                    of: 1,
+                    event: Box::new(e),
+                },
+                t,
+            )
+        };
+        repro(&mut r, Event::Stage(Stage::Booting), 20_000);
+        assert_eq!(r.stage.label(), "auto-repro: booting");
+        assert_eq!(r.end().cloned(), end, "the test run's end stays");
+        let hit = |kind, t_ns, exit_kind| ProbeHit {
+            target: if kind == ProbeKind::Exit {
+                "sched_ext_exit".into()
+            } else {
+                "validate_cell".into()
+            },
+            kind,
+            t_ns,
+            cpu: 1,
+            pid: 131,
+            comm: "sh".into(),
+            task: 0xff11_0000_0000_1000,
+            ip: 0,
+            args: vec![0xff11_0000_0000_2000, 400],
+            exit_kind,
+            fields: Vec::new(),
+            ret: None,
+        };
+        for (rec, t) in [
+            (
+                Record::ScxState {
+                    state: "enabled".into(),
+                    uptime_ms: 3900,
+                },
+                23_000,
+            ),
+            (
+                Record::ProbeAttach(ProbeAttach {
+                    target: "validate_cell".into(),
+                    probe: "fentry".into(),
+                    error: None,
+                }),
+                23_000,
+            ),
+            (
+                Record::ProbeAttach(ProbeAttach {
+                    target: "sched_ext_exit".into(),
+                    probe: "tp_btf".into(),
+                    error: None,
+                }),
+                23_000,
+            ),
+            (
+                Record::Trace {
+                    line: "sh-1 [001] d.h1. 5.5: sched_ext_dump:   scx_bpf_error (validate_cell: bad cell 7 (enqueue #400))".into(),
+                },
+                25_000,
+            ),
+            (
+                Record::ScxState {
+                    state: "disabled".into(),
+                    uptime_ms: 5500,
+                },
+                25_100,
+            ),
+            (Record::ProbeEvent(hit(ProbeKind::Fentry, 5_000_000_000, None)), 26_000),
+            (
+                Record::ProbeEvent(hit(ProbeKind::Exit, 5_000_100_000, Some(1025))),
+                26_000,
+            ),
+            (
+                Record::SchedExit {
+                    code: Some(1),
+                    signal: None,
+                    uptime_ms: 5600,
+                },
+                26_000,
+            ),
+            (
+                Record::Done {
+                    passed: false,
+                    uptime_ms: 6000,
+                },
+                26_500,
+            ),
+        ] {
+            repro(&mut r, Event::Record(rec), t);
+        }
+        repro(&mut r, Event::End(GuestEnd::PoweredOff), 27_000);
+        assert_eq!(r.stage.label(), "auto-repro: finished");
+        assert!(r.repros()[0].crashed());
+        let report = r.report();
+        let ar = crate::sections::auto_repro(&report).expect("an auto-repro section");
+        let p = ar.pipeline().expect("a pipeline block");
+        assert_eq!(p.stage("trigger").unwrap().value, "fired (tp_btf)");
+        let f: Vec<_> = ar
+            .probe()
+            .expect("an AUTO-PROBE block")
+            .functions()
+            .collect();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].name, "validate_cell");
+        assert!(ar.duration_s().is_some());
+        // The repro's crash (in the section's tails) is not the report's.
+        assert_eq!(report.crashes, crashes);
+        // The raw events of the shown run stay in the report.
+        let raw = crate::sections::section_body(&report, &SectionKind::ReproProbeEvents)
+            .expect("the repro probe events");
+        assert_eq!(crate::run::probe_text::parse_probe_log(raw).events.len(), 2);
+        // Live and saved reports agree.
+        assert_eq!(parse_str(&to_ktstr(&report)).sections, report.sections);
+    }
+
+    #[test]
     fn probe_records_become_a_section_that_parses_back() {
         use crate::run::probe_text::parse_probe_log;
         use crate::run::record::{ProbeAttach, ProbeCount, ProbeHit, ProbeKind, ProbeStats};
@@ -787,6 +1158,8 @@ mod tests {
             ip: 0xffff_ffff_8123_4560,
             args: vec![1, 2, 3, 4, 5, 6],
             exit_kind: None,
+            fields: Vec::new(),
+            ret: None,
         };
         let stats = ProbeStats {
             counts: vec![ProbeCount {
@@ -837,6 +1210,8 @@ mod tests {
             ip: 0,
             args: Vec::new(),
             exit_kind: None,
+            fields: Vec::new(),
+            ret: None,
         };
         for t in 0..(MAX_PROBE_EVENTS as u64 + 5) {
             r.apply(Event::Record(Record::ProbeEvent(hit(t))), 0);

@@ -153,7 +153,33 @@ pub struct RunConfig {
     /// forces one kind. See [`check_probe_target`].
     #[serde(default)]
     pub probes: Vec<String>,
+    /// Park after preparing: wait for a [`HostOrder`] on the record port
+    /// before loading the scheduler (auto-repro boots its VM while the test
+    /// run still runs, and learns the probes once it crashed).
+    #[serde(default)]
+    pub park: bool,
 }
+
+/// What the host tells a parked guest agent: one JSON line on the record
+/// port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "order", rename_all = "snake_case")]
+pub enum HostOrder {
+    /// Go on with these probe targets (they replace [`RunConfig::probes`]).
+    Run { probes: Vec<String> },
+}
+
+impl HostOrder {
+    /// The bytes on the wire: the JSON and a newline.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut b = serde_json::to_vec(self).unwrap_or_default();
+        b.push(b'\n');
+        b
+    }
+}
+
+/// The longest order line a guest reads.
+pub const MAX_ORDER_LINE: usize = 64 * 1024;
 
 /// Most probe targets one run takes.
 pub const MAX_PROBE_TARGETS: usize = 64;
@@ -271,10 +297,17 @@ mod tests {
         assert!(check_probe_targets(&many[..3]).is_ok());
         // An old run.json without the field still reads.
         let old = r#"{"scheduler":"/s","args":[],"attach_timeout_ms":1,"scenario":{"phases":[]}}"#;
-        assert!(serde_json::from_str::<RunConfig>(old)
-            .unwrap()
-            .probes
-            .is_empty());
+        let old = serde_json::from_str::<RunConfig>(old).unwrap();
+        assert!(old.probes.is_empty() && !old.park);
+        let order = HostOrder::Run {
+            probes: vec!["bpf:validate_cell".into()],
+        };
+        let line = order.to_line();
+        assert_eq!(
+            String::from_utf8_lossy(&line),
+            "{\"order\":\"run\",\"probes\":[\"bpf:validate_cell\"]}\n"
+        );
+        assert_eq!(serde_json::from_slice::<HostOrder>(&line).unwrap(), order);
     }
 
     #[test]

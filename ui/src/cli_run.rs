@@ -42,6 +42,23 @@ pub struct VmArgs {
     /// trigger comes with them. Repeatable.
     #[arg(long, value_name = "FUNCTION", hide_short_help = true, value_parser = probe_target)]
     pub probe: Vec<String>,
+    /// Do not rerun a crash in a second VM with probes on its crash chain
+    /// (the report then has no `--- auto-repro ---` section).
+    #[arg(long)]
+    pub no_auto_repro: bool,
+    /// Auto-repro runs after a crash (each a fresh VM); with more than one
+    /// the section says how many crashed again with the same signature.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repro_runs: u32,
+}
+
+impl VmArgs {
+    fn repro(&self) -> live_run::ReproOptions {
+        live_run::ReproOptions {
+            enabled: !self.no_auto_repro,
+            runs: self.repro_runs,
+        }
+    }
 }
 
 fn probe_target(s: &str) -> Result<String, scxray::run::scenario::ProbeTargetError> {
@@ -154,6 +171,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         memory_mib: a.vm.memory,
         test_name: "demo".into(),
         probes: a.vm.probe.clone(),
+        repro: a.vm.repro(),
     };
     go(req, &a.vm)
 }
@@ -178,6 +196,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         memory_mib: a.vm.memory,
         test_name: a.name.clone(),
         probes: a.vm.probe.clone(),
+        repro: a.vm.repro(),
     };
     go(req, &a.vm)
 }
@@ -188,7 +207,7 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
         let (plan, meta) = live_run::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
         let cancel =
             scxray_vmm::cancel::on_interrupt().context("cannot install the Ctrl-C handler")?;
-        let (live, result) = live_run::run_headless(&plan, meta, &cancel)?;
+        let (live, result) = live_run::run_headless(&plan, meta, req.repro, &cancel)?;
         (live, Ok(result))
     } else {
         let mut source_roots = vm.source.clone();
@@ -216,10 +235,11 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
             scenario: req.scenario_name.clone(),
             ..Default::default()
         };
-        live_run::run_live(req, meta, options)?
+        live_run::run_live(req.clone(), meta, options)?
     };
     let report = live.report();
-    let path = live_run::save_report(&report, &live.meta, &live_run::report_dir())?;
+    let saved = live_run::SavedRun::of(&req, &live.meta.kernel);
+    let path = live_run::save_report(&report, &live.meta, &live_run::report_dir(), Some(&saved))?;
     if vm.headless {
         // Streamed, and a closed pipe (`| head`) is not an error.
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -24,6 +24,9 @@ pub enum Feed {
     Event(Event, u64),
     /// The run ended; how, in words. The last frame goes out before it.
     Done(String),
+    /// A question about the run as folded so far (auto-repro asks for the
+    /// crash chain once the test run ended); answered in order.
+    Ask(Box<dyn FnOnce(&LiveRun) + Send>),
 }
 
 /// What the UI is handed.
@@ -140,6 +143,7 @@ impl<F: FnMut(Update) -> bool> Folder<F> {
                                 done = Some(message);
                                 break;
                             }
+                            Feed::Ask(question) => question(&self.live),
                         }
                     }
                     self.throttle.folded(self.live.stage != stage);

@@ -9,8 +9,12 @@ use std::time::Duration;
 use crate::live_feed::{Feed, LiveFeed, Update, REBUILD_INTERVAL};
 use anyhow::Context;
 use scxray::report::Report;
-use scxray::run::live::{Event, LiveRun, RunMeta};
+use scxray::repro::{Chain, ChainError, FieldDecoder, ScxTaskFlags, TaskStates};
+use scxray::run::live::{Event, GuestEnd, LiveRun, RunMeta};
+use scxray::run::record::Record;
+use scxray::run::scenario::HostOrder;
 use scxray::run::scenario::Scenario;
+use scxray_vmm::backend::GuestInput;
 use scxray_vmm::cancel::Cancel;
 use scxray_vmm::kernel::{resolve_kernel, KernelCache};
 use scxray_vmm::qemu::TcgThreads;
@@ -31,7 +35,31 @@ pub struct RunRequest {
     pub test_name: String,
     /// Experimental `--probe` targets, passed to the guest agent.
     pub probes: Vec<String>,
+    pub repro: ReproOptions,
 }
+
+/// Auto-repro: after a crash, the same run again with probes on the crash
+/// chain (`--no-auto-repro`, `--repro-runs N`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReproOptions {
+    pub enabled: bool,
+    /// Repro runs (each a fresh VM); the section reports how many crashed
+    /// with the same signature.
+    pub runs: u32,
+}
+
+impl Default for ReproOptions {
+    fn default() -> ReproOptions {
+        ReproOptions {
+            enabled: true,
+            runs: 1,
+        }
+    }
+}
+
+/// Asks the owner of the run's state what to reproduce
+/// ([`scxray::repro::plan`] of the report so far).
+pub type Decide<'a> = dyn FnMut() -> Option<Result<Chain, ChainError>> + 'a;
 
 /// A binary built next to `scxray` (same cargo target dir or install dir).
 pub fn sibling_binary(name: &str, env: &str) -> anyhow::Result<PathBuf> {
@@ -96,6 +124,9 @@ pub fn plan(
         btf: kernel.btf.clone(),
         vmlinux: kernel.vmlinux.clone(),
         probes: req.probes.clone(),
+        park: false,
+        input: None,
+        parked_for: Duration::ZERO,
     };
     let meta = RunMeta {
         test_name: req.test_name.clone(),
@@ -104,8 +135,22 @@ pub fn plan(
         cpus: req.cpus,
         scenario: req.scenario_name.clone(),
         backend: "qemu".into(),
+        decoder: kernel.btf.as_deref().and_then(field_decoder).map(Box::new),
+        kernel_debug: kernel.debug_vmlinux.clone(),
     };
     Ok((plan, meta))
+}
+
+/// Auto-repro's field decoders with the kernel's own `scx.flags` table,
+/// read from its BTF; `None` when it cannot be read (the table is then
+/// picked by release).
+fn field_decoder(btf: &Path) -> Option<FieldDecoder> {
+    let bytes = std::fs::read(btf).ok()?;
+    let btf = scxray::btf::Btf::parse(&bytes).ok()?;
+    Some(FieldDecoder {
+        scx_flags: ScxTaskFlags::from_btf(&btf).ok()?,
+        task_states: TaskStates::classic(),
+    })
 }
 
 fn fetch_kernel(cache: &KernelCache, on_stage: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
@@ -120,12 +165,156 @@ fn fetch_kernel(cache: &KernelCache, on_stage: &mut dyn FnMut(&str)) -> anyhow::
     Ok(())
 }
 
-/// Runs the plan on the QEMU backend, handing every event to `on_event`.
+/// Runs the plan on the QEMU backend, handing every event to `on_event`;
+/// then, if the scheduler crashed and `repro` asks for it, the auto-repro
+/// runs (events wrapped in [`Event::Repro`]). `decide` is asked once, after
+/// the test run's last event. Returns how the test run ended.
+///
+/// The first repro VM boots alongside the test run and parks before its
+/// scheduler loads ([`RunPlan::park`]); once the crash chain is known it is
+/// told which probes to attach, so its boot costs no wall time. When the
+/// test run passes (or is cancelled) the parked VM is torn down unseen.
+/// `SCXRAY_PARK_REPRO=0` boots it only after the crash instead.
 pub fn execute(
     plan: &RunPlan,
+    repro: ReproOptions,
     cancel: &Cancel,
     on_event: &mut dyn FnMut(Event, u64),
+    decide: &mut Decide<'_>,
 ) -> anyhow::Result<RunResult> {
+    let t0 = std::time::Instant::now();
+    let backend = backend()?;
+    if !repro.enabled || repro.runs == 0 {
+        return Ok(session::run(plan, &backend, cancel, on_event)?);
+    }
+    if std::env::var("SCXRAY_PARK_REPRO").as_deref() == Ok("0") {
+        let result = session::run(plan, &backend, cancel, on_event)?;
+        if let Some(chain) = decide().filter(|_| !cancel.is_cancelled()) {
+            let offset = t0.elapsed().as_millis() as u64;
+            repro_runs(
+                plan,
+                &chain,
+                1,
+                repro.runs,
+                &backend,
+                cancel,
+                &mut |ev, at| on_event(ev, offset + at),
+            );
+        }
+        return Ok(result);
+    }
+    let input = GuestInput::new();
+    let mut parked_plan = plan.clone();
+    parked_plan.park = true;
+    parked_plan.input = Some(input.clone());
+    parked_plan.probes = Vec::new();
+    // It waits for the whole test run before its own begins.
+    parked_plan.parked_for = plan.deadline();
+    let park_cancel = Cancel::new();
+    let (tx, rx) = mpsc::channel::<(Event, u64)>();
+    let parked_done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (parked_plan, backend_ref, park, done) =
+            (&parked_plan, &backend, &park_cancel, &parked_done);
+        // `tx` moves in: the events end when this thread does.
+        let parked = s.spawn(move || {
+            let r = session::run(parked_plan, backend_ref, park, &mut |ev, at| {
+                let _ = tx.send((ev, at));
+            });
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            r
+        });
+        // Ctrl-C reaches the parked VM too.
+        s.spawn(|| {
+            while !parked_done.load(std::sync::atomic::Ordering::Relaxed) {
+                if cancel.is_cancelled() {
+                    park_cancel.cancel();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let result = session::run(plan, &backend, cancel, on_event);
+        let chain = match &result {
+            Ok(_) if !cancel.is_cancelled() => decide(),
+            _ => None,
+        };
+        let Some(chain) = chain else {
+            park_cancel.cancel();
+            return result.map_err(Into::into);
+        };
+        let order = HostOrder::Run {
+            probes: chain.as_ref().map(Chain::probe_targets).unwrap_or_default(),
+        };
+        let mut order = Some(order);
+        let wrap = |event: Event| Event::Repro {
+            run: 1,
+            of: repro.runs,
+            event: Box::new(event),
+        };
+        // Its events so far, then the rest as they come; the order goes
+        // out once the agent says it is parked.
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok((event, at)) => {
+                    let parked_now = matches!(&event,
+                        Event::Record(Record::Stage { name, .. }) if name == "parked");
+                    on_event(wrap(event), at);
+                    if parked_now {
+                        if let Some(o) = order.take() {
+                            input.send(o.to_line());
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        match parked.join() {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                let message = format!("auto-repro run 1 could not start: {e:#}");
+                on_event(
+                    wrap(Event::End(GuestEnd::Failed { message })),
+                    t0.elapsed().as_millis() as u64,
+                );
+            }
+            Err(_) => {
+                let message = "auto-repro run 1: its thread panicked".to_string();
+                on_event(
+                    wrap(Event::End(GuestEnd::Failed { message })),
+                    t0.elapsed().as_millis() as u64,
+                );
+            }
+        }
+        if repro.runs > 1 && !cancel.is_cancelled() {
+            let offset = t0.elapsed().as_millis() as u64;
+            repro_runs(
+                plan,
+                &chain,
+                2,
+                repro.runs,
+                &backend,
+                cancel,
+                &mut |ev, at| on_event(ev, offset + at),
+            );
+        }
+        result.map_err(Into::into)
+    })
+}
+
+/// Asks whoever folds the run's events (through `feed`) what auto-repro
+/// should reproduce; `None` when nothing, or when the folder is gone.
+fn ask_plan(feed: &mpsc::Sender<Feed>) -> Option<Result<Chain, ChainError>> {
+    let (answer, rx) = mpsc::channel();
+    let ask = Feed::Ask(Box::new(move |live: &LiveRun| {
+        let _ = answer.send(scxray::repro::plan(&live.report()));
+    }));
+    feed.send(ask).ok()?;
+    rx.recv().ok().flatten()
+}
+
+/// The QEMU backend runs use.
+pub fn backend() -> anyhow::Result<scxray_vmm::qemu::QemuBackend> {
     // Single-threaded TCG: sched_ext flips static keys (kernel text patched
     // through int3) when a scheduler attaches and when it dies, and QEMU 7.2's
     // multi-threaded TCG races with that often enough to oops the guest right
@@ -135,8 +324,48 @@ pub fn execute(
         Ok("multi") => TcgThreads::Multi,
         _ => TcgThreads::Single,
     };
-    let backend = scxray_vmm::qemu::QemuBackend::from_env()?.tcg_threads(threads);
-    Ok(session::run(plan, &backend, cancel, on_event)?)
+    Ok(scxray_vmm::qemu::QemuBackend::from_env()?.tcg_threads(threads))
+}
+
+/// Auto-repro runs `first..=runs` of `runs`: fresh VMs with `plan`'s
+/// scheduler, workload and topology, probes on `chain` (none for a stall),
+/// each event wrapped in [`Event::Repro`] and timed in ms since this call.
+/// Stops early on cancellation; a run that cannot start ends the series with
+/// its error.
+pub fn repro_runs(
+    plan: &RunPlan,
+    chain: &Result<Chain, ChainError>,
+    first: u32,
+    runs: u32,
+    backend: &dyn scxray_vmm::backend::Backend,
+    cancel: &Cancel,
+    on_event: &mut dyn FnMut(Event, u64),
+) {
+    let t0 = std::time::Instant::now();
+    let mut repro_plan = plan.clone();
+    // A stall gets no probes (ktstr: status line and tails only).
+    repro_plan.probes = chain.as_ref().map(Chain::probe_targets).unwrap_or_default();
+    for run in first..=runs {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let base = t0.elapsed().as_millis() as u64;
+        let mut wrap = |event: Event, at: u64| {
+            on_event(
+                Event::Repro {
+                    run,
+                    of: runs,
+                    event: Box::new(event),
+                },
+                base + at,
+            )
+        };
+        if let Err(e) = session::run(&repro_plan, backend, cancel, &mut wrap) {
+            let message = format!("auto-repro run {run} could not start: {e:#}");
+            wrap(Event::End(GuestEnd::Failed { message }), 0);
+            break;
+        }
+    }
 }
 
 /// The exit of a run in one line, for the status bar and stderr.
@@ -197,8 +426,15 @@ pub fn run_live(
                 .and_then(|(plan, meta)| {
                     let offset = t0.elapsed().as_millis() as u64;
                     send(Event::Meta(meta), offset);
+                    let mut decide = || ask_plan(&events);
                     // One clock for the whole run, kernel fetch included.
-                    execute(&plan, &thread_cancel, &mut |ev, at| send(ev, offset + at))
+                    execute(
+                        &plan,
+                        req.repro,
+                        &thread_cancel,
+                        &mut |ev, at| send(ev, offset + at),
+                        &mut decide,
+                    )
                 });
                 if let Err(e) = &result {
                     let message = format!("{e:#}");
@@ -237,51 +473,155 @@ pub fn report_dir() -> PathBuf {
     base.join("scxray/runs")
 }
 
-/// Writes the report in ktstr's layout; returns its path.
-pub fn save_report(report: &Report, meta: &RunMeta, dir: &Path) -> anyhow::Result<PathBuf> {
+/// Writes the report in ktstr's layout; returns its path. With `run`, the
+/// run's description goes next to it ([`SavedRun::path_for`]), so that
+/// `scxray repro` can repeat it.
+pub fn save_report(
+    report: &Report,
+    meta: &RunMeta,
+    dir: &Path,
+    run: Option<&SavedRun>,
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let path = dir.join(format!("{stamp}-{}-{}.txt", meta.test_name, meta.scheduler));
-    std::fs::write(&path, scxray::write::to_ktstr(report))
+    // Two runs may end in the same second: never overwrite one.
+    let (path, mut file) = (1..1000)
+        .map(|n| {
+            let suffix = if n == 1 {
+                String::new()
+            } else {
+                format!("-{n}")
+            };
+            dir.join(format!(
+                "{stamp}-{}-{}{suffix}.txt",
+                meta.test_name, meta.scheduler
+            ))
+        })
+        .find_map(|p| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&p)
+                .ok()?;
+            Some((p, f))
+        })
+        .with_context(|| format!("cannot create a report file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut file, scxray::write::to_ktstr(report).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
+    if let Some(run) = run {
+        let side = SavedRun::path_for(&path);
+        let json = serde_json::to_vec_pretty(run).unwrap_or_default();
+        std::fs::write(&side, json).with_context(|| format!("cannot write {}", side.display()))?;
+    }
     Ok(path)
+}
+
+/// What `scxray repro` needs to repeat a saved run: the request as given,
+/// and the kernel release it ran on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedRun {
+    /// `--kernel` as given (`None`: the newest cached kernel).
+    pub kernel: Option<PathBuf>,
+    pub kernel_release: String,
+    /// `None`: the bundled demo scheduler.
+    pub scheduler: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub includes: Vec<PathBuf>,
+    pub scenario: Scenario,
+    pub scenario_name: String,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub test_name: String,
+}
+
+impl SavedRun {
+    pub fn of(req: &RunRequest, kernel_release: &str) -> SavedRun {
+        SavedRun {
+            kernel: req.kernel.clone(),
+            kernel_release: kernel_release.to_string(),
+            scheduler: req.scheduler.clone(),
+            args: req.args.clone(),
+            includes: req.includes.clone(),
+            scenario: req.scenario.clone(),
+            scenario_name: req.scenario_name.clone(),
+            cpus: req.cpus,
+            memory_mib: req.memory_mib,
+            test_name: req.test_name.clone(),
+        }
+    }
+
+    /// The request that repeats it.
+    pub fn request(&self, repro: ReproOptions) -> RunRequest {
+        RunRequest {
+            kernel: self.kernel.clone(),
+            scheduler: self.scheduler.clone(),
+            args: self.args.clone(),
+            includes: self.includes.clone(),
+            scenario: self.scenario.clone(),
+            scenario_name: self.scenario_name.clone(),
+            cpus: self.cpus,
+            memory_mib: self.memory_mib,
+            test_name: self.test_name.clone(),
+            probes: Vec::new(),
+            repro,
+        }
+    }
+
+    /// `REPORT.run.json` for `REPORT.txt`.
+    pub fn path_for(report: &Path) -> PathBuf {
+        report.with_extension("run.json")
+    }
 }
 
 /// Headless: print stages to stderr, return the final state.
 pub fn run_headless(
     plan: &RunPlan,
     meta: RunMeta,
+    repro: ReproOptions,
     cancel: &Cancel,
 ) -> anyhow::Result<(LiveRun, RunResult)> {
-    let (tx, rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel::<Feed>();
     let mut live = LiveRun::new(meta);
     let result = std::thread::scope(|s| {
         let worker = s.spawn(move || {
-            execute(plan, cancel, &mut |ev, at| {
-                let _ = tx.send((ev, at));
-            })
+            let asks = tx.clone();
+            let mut decide = || ask_plan(&asks);
+            execute(
+                plan,
+                repro,
+                cancel,
+                &mut |ev, at| {
+                    let _ = tx.send(Feed::Event(ev, at));
+                },
+                &mut decide,
+            )
         });
         let mut last = String::new();
+        let mut fold = |feed: Feed, live: &mut LiveRun| match feed {
+            Feed::Event(ev, at) => {
+                live.apply(ev, at);
+                let label = live.stage.label();
+                if label != last {
+                    eprintln!("scxray: [{:>6.2}s] {label}", at as f64 / 1000.0);
+                    last = label;
+                }
+            }
+            Feed::Ask(question) => question(live),
+            Feed::Done(_) => {}
+        };
         loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok((ev, at)) => {
-                    live.apply(ev, at);
-                    let label = live.stage.label();
-                    if label != last {
-                        eprintln!("scxray: [{:>6.2}s] {label}", at as f64 / 1000.0);
-                        last = label;
-                    }
-                }
+                Ok(feed) => fold(feed, &mut live),
                 Err(mpsc::RecvTimeoutError::Timeout) if worker.is_finished() => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         // Drain what arrived after the last poll.
-        while let Ok((ev, at)) = rx.try_recv() {
-            live.apply(ev, at);
+        while let Ok(feed) = rx.try_recv() {
+            fold(feed, &mut live);
         }
         worker
             .join()

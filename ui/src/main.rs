@@ -6,6 +6,7 @@
 //! `run`: see `cli_run.rs`.
 
 mod cli_pin;
+mod cli_repro;
 mod cli_run;
 
 use std::borrow::Cow;
@@ -74,6 +75,9 @@ enum Command {
     Demo(cli_run::DemoArgs),
     /// Run your scheduler in a test VM under a workload and show it live.
     Run(cli_run::RunArgs),
+    /// Rerun a saved run's crash in a fresh VM with probes on its crash chain
+    /// (auto-repro for a report of `scxray run`/`scxray demo`).
+    Repro(cli_repro::ReproArgs),
     /// Guest kernels: fetch Debian's sched_ext kernel, list the cached ones.
     Kernel {
         #[command(subcommand)]
@@ -84,16 +88,24 @@ enum Command {
 #[derive(Subcommand)]
 enum KernelCommand {
     /// Download Debian trixie-backports' cloud kernel (sched_ext, BTF, kprobes) into
-    /// scxray's cache, with its vmlinux and BTF; prints the cached directory.
+    /// scxray's cache, with its vmlinux and BTF; prints the cached directory
+    /// (with --debug-info, the debug vmlinux).
     Fetch {
         /// A version instead of the newest: `7.3.4+deb13`, or a prefix such as `7.3`.
         #[arg(long, value_name = "V")]
         version: Option<String>,
-        /// Fetch again even when that release is cached.
+        /// Fetch again even when that release is cached (with --debug-info:
+        /// only the debug info).
         #[arg(long)]
         force: bool,
+        /// Also get the kernel's vmlinux with DWARF (source lines of kernel
+        /// functions) from linux-image-<release>-dbg: a 350 MB download, 400 MB
+        /// kept as vmlinux.debug in the cache entry.
+        #[arg(long)]
+        debug_info: bool,
     },
-    /// List the cached kernels and whether each has sched_ext, BTF and kprobes.
+    /// List the cached kernels and whether each has sched_ext, BTF, kprobes
+    /// and debug info.
     List,
 }
 
@@ -172,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Kernel { command } => kernel_command(command),
         Command::Demo(a) => cli_run::demo(a),
         Command::Run(a) => cli_run::run(a),
+        Command::Repro(a) => cli_repro::repro(a),
     }
 }
 
@@ -180,13 +193,18 @@ fn kernel_command(command: KernelCommand) -> anyhow::Result<ExitCode> {
     use scxray_vmm::kernel::{cache, fetch};
     let kernels = scxray_vmm::kernel::KernelCache::from_env()?;
     match command {
-        KernelCommand::Fetch { version, force } => {
+        KernelCommand::Fetch {
+            version,
+            force,
+            debug_info,
+        } => {
             // Ctrl-C stops apt/dpkg and removes the work directory; a second one exits at once.
             let cancel =
                 scxray_vmm::cancel::on_interrupt().context("installing the Ctrl-C handler")?;
             let opts = fetch::FetchOptions {
                 version,
                 force,
+                debug_info,
                 ..fetch::FetchOptions::default()
             };
             let mut lines = fetch::ProgressLines::new();
@@ -203,18 +221,44 @@ fn kernel_command(command: KernelCommand) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             };
             if fetched.already_cached {
-                eprintln!(
-                    "scxray: {} is already cached (--force fetches it again)",
-                    fetched.kernel.release
-                );
+                // With --debug-info, --force is for the debug info only.
+                let hint = if debug_info {
+                    ""
+                } else {
+                    " (--force fetches it again)"
+                };
+                eprintln!("scxray: {} is already cached{hint}", fetched.kernel.release);
             } else {
+                let debug_bytes = fetched.debug.as_ref().map_or(0, |d| d.downloaded_bytes);
                 eprintln!(
                     "scxray: fetched {} ({} downloaded)",
                     fetched.kernel.release,
-                    fetch::mb(fetched.downloaded_bytes)
+                    fetch::mb(fetched.downloaded_bytes - debug_bytes)
                 );
             }
-            println!("{}", fetched.kernel.dir.display());
+            if !debug_info {
+                println!("{}", fetched.kernel.dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let path = fetched
+                .kernel
+                .debug_vmlinux
+                .as_deref()
+                .context("the fetch stored no vmlinux.debug")?;
+            match &fetched.debug {
+                Some(d) => eprintln!(
+                    "scxray: fetched debug info of {} ({}, {} downloaded, {} kept)",
+                    fetched.kernel.release,
+                    d.package,
+                    fetch::mb(d.downloaded_bytes),
+                    fetch::mb(d.bytes)
+                ),
+                None => eprintln!(
+                    "scxray: debug info of {} is already cached (--force fetches it again)",
+                    fetched.kernel.release
+                ),
+            }
+            println!("{}", path.display());
         }
         KernelCommand::List => {
             let list = kernels.list()?;

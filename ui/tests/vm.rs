@@ -6,68 +6,24 @@
 //! SCXRAY_REQUIRE_VM or CI (set by scripts/test.sh and CI) turns the skip
 //! into a failure (`tests/support/require.rs`).
 
+#[path = "common/guest.rs"]
+mod guest;
 #[path = "../../tests/support/require.rs"]
 mod require;
 #[path = "common/tmux.rs"]
 mod tmux;
 
+use guest::{bin, missing, scxray, state_dir};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::Mutex;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use scxray::parse::parse_str;
 use scxray::report::{ExitKind, FrameClass, Report, SectionKind};
 
-/// TCG guests are CPU hungry: one at a time.
-static VM: Mutex<()> = Mutex::new(());
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_scxray"))
-}
-
-/// Why this machine cannot run VM tests, if it cannot.
-fn missing() -> Option<String> {
-    let dir = bin().parent().map(Path::to_path_buf).unwrap_or_default();
-    if Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return Some(
-            "qemu-system-x86_64 is not installed (scripts/deps.sh test installs it)".into(),
-        );
-    }
-    for b in ["scxray-agent", "scx-demo"] {
-        if !dir.join(b).is_file() {
-            return Some(format!(
-                "{b} is not built next to scxray (cargo build -p scxray-probes)"
-            ));
-        }
-    }
-    match scxray_vmm::kernel::KernelCache::from_env()
-        .ok()
-        .and_then(|c| c.newest_sched_ext().ok().flatten())
-    {
-        Some(_) => None,
-        None => Some("no sched_ext kernel cached (run `scxray kernel fetch`)".into()),
-    }
-}
-
 fn ready(test: &str) -> bool {
     require::require_vm(test, missing())
-}
-
-fn state_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-fn scxray(args: &[&str], state: &Path) -> Output {
-    Command::new(bin())
-        .args(args)
-        .env("XDG_STATE_HOME", state)
-        .output()
-        .unwrap()
 }
 
 /// `scxray demo --headless --crash KIND`: exit code and the printed report.
@@ -77,10 +33,22 @@ fn demo(crash: &str) -> (i32, Report, String) {
 
 /// [`demo`] with more options.
 fn demo_with(crash: &str, extra: &[&str]) -> (i32, Report, String) {
-    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let _vm = guest::one_at_a_time();
     let state = state_dir();
     let started = Instant::now();
-    let mut args = vec!["demo", "--headless", "--crash", crash, "--phase-ms", "1200"];
+    // The test run alone: tests/auto_repro_vm.rs covers auto-repro. A
+    // stall needs phases longer than the watchdog's timeout, else the
+    // workload can end first.
+    let phase_ms = if crash == "stall" { "4000" } else { "1200" };
+    let mut args = vec![
+        "demo",
+        "--headless",
+        "--no-auto-repro",
+        "--crash",
+        crash,
+        "--phase-ms",
+        phase_ms,
+    ];
     args.extend_from_slice(extra);
     let o = scxray(&args, state.path());
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
@@ -276,8 +244,9 @@ fn demo_probes_see_the_crash() {
 
     let events = &log.events;
     let of = |t: &'static str| events.iter().filter(move |e| e.target == t);
+    // The entry's hit (its return comes after the exit trigger).
     let error_hit = of("scx_bpf_error_bstr")
-        .next_back()
+        .rfind(|e| !e.kind.is_return())
         .expect("the kprobe on scx_bpf_error_bstr fired");
     assert_eq!(error_hit.kind, ProbeKind::Kprobe);
     assert_eq!((error_hit.pid, error_hit.cpu), (exit.pid, exit.cpu));
@@ -316,6 +285,112 @@ fn demo_probes_see_the_crash() {
             .map_or(0, |c| c.hits);
         assert!(n > 0, "{t}: no hits counted: {:?}", log.counts);
     }
+    probes_carry_layouts(&log, c, cell);
+}
+
+/// The auto-repro half of the probes: return probes beside the entry ones,
+/// each target's layout (parameters and struct fields from BTF), the fields
+/// read at every hit, and a BPF function's JIT line table, which maps the
+/// crash backtrace's `validate_cell+0x8c` to its `scx_bpf_error` call.
+fn probes_carry_layouts(
+    log: &scxray::run::probe_text::ProbeLog,
+    c: &scxray::report::Crash,
+    cell: &scxray::run::record::ProbeHit,
+) {
+    use scxray::run::record::ProbeKind;
+    for (t, probe) in [
+        ("scx_bpf_error_bstr", "kretprobe.multi"),
+        ("enqueue_task_scx", "kretprobe.multi"),
+        ("validate_cell", "fexit"),
+        ("demo_enqueue", "fexit_ctx"),
+    ] {
+        assert!(
+            log.attaches
+                .iter()
+                .any(|a| a.target == t && a.probe == probe && a.error.is_none()),
+            "{t}: no {probe}: {:?}",
+            log.attaches
+        );
+    }
+    let layout = |t: &str| {
+        log.layouts
+            .iter()
+            .find(|l| l.target == t)
+            .unwrap_or_else(|| panic!("no layout for {t}: {:?}", log.layouts))
+    };
+    let vc = layout("validate_cell");
+    let p = &vc.params[0];
+    assert_eq!(
+        (p.name.as_str(), p.type_name.as_str(), p.pointee.as_deref()),
+        ("p", "struct task_struct *", Some("task_struct")),
+        "{vc:?}"
+    );
+    let pid = vc
+        .fields
+        .iter()
+        .position(|f| f.param == 0 && f.name == "pid")
+        .unwrap_or_else(|| panic!("no pid field: {vc:?}"));
+    // The crashing call's task is the one the error message names.
+    assert_eq!(cell.fields.len(), vc.fields.len(), "{cell:?}");
+    let message = c.message.as_deref().unwrap_or("");
+    let named: u64 = message
+        .split_once("pid ")
+        .and_then(|(_, rest)| rest.split(|ch: char| !ch.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {message:?}"));
+    assert_eq!(cell.fields[pid], named, "{cell:?}");
+    // Its return: -EINVAL, after the exit trigger fired.
+    let ret = log
+        .events
+        .iter()
+        .find(|e| {
+            e.target == "validate_cell" && e.kind == ProbeKind::Fexit && e.args.get(1) == Some(&400)
+        })
+        .unwrap_or_else(|| panic!("no fexit of validate_cell #400"));
+    assert_eq!(ret.ret.map(|r| r as u32 as i32), Some(-22), "{ret:?}");
+    assert_eq!(ret.fields.len(), vc.fields.len());
+    assert!(
+        log.events.iter().any(|e| e.target == "enqueue_task_scx"
+            && e.kind == ProbeKind::Kretprobe
+            && !e.fields.is_empty()),
+        "no kretprobe hit of enqueue_task_scx with fields"
+    );
+    let ops = layout("demo_enqueue");
+    let names: Vec<&str> = ops.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["p", "enq_flags"], "{ops:?}");
+
+    // The backtrace's frames: same tags, and the call's line.
+    let frame = |name: &str| {
+        c.backtrace
+            .iter()
+            .find_map(|f| match &f.class {
+                FrameClass::BpfProg { tag, name: n } if n == name => Some((tag.clone(), f.offset)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no {name} frame"))
+    };
+    let (tag, offset) = frame("validate_cell");
+    assert_eq!(vc.tag.as_deref(), Some(tag.as_str()), "validate_cell");
+    assert_eq!(
+        layout("demo_enqueue").tag.as_deref(),
+        Some(frame("demo_enqueue").0.as_str()),
+        "demo_enqueue"
+    );
+    // The frame's return address, minus one: inside the call.
+    let at = offset.expect("a frame offset") as u32 - 1;
+    let line = vc
+        .lines
+        .iter()
+        .rfind(|l| l.offset <= at)
+        .unwrap_or_else(|| panic!("no line at {at:#x}: {:?}", vc.lines));
+    let source = include_str!("../../probes/src/bpf/demo.bpf.c");
+    let call = source
+        .lines()
+        .position(|l| l.contains("scx_bpf_error_bstr(fmt"))
+        .expect("the scx_bpf_error call in demo.bpf.c") as u32
+        + 1;
+    assert_eq!(line.line, call, "{at:#x} -> {line:?}");
+    assert!(line.file.ends_with("demo.bpf.c"), "{line:?}");
 }
 
 #[test]
@@ -503,7 +578,7 @@ fn ctrl_c_during_boot_leaves_nothing_behind() {
     if !ready("ctrl_c_during_boot_leaves_nothing_behind") {
         return;
     }
-    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let _vm = guest::one_at_a_time();
     let state = state_dir();
     let child = Command::new(bin())
         .args(["demo", "--headless"])
@@ -541,7 +616,7 @@ fn scheduler_that_never_attaches_is_reported() {
     if !ready("scheduler_that_never_attaches_is_reported") {
         return;
     }
-    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let _vm = guest::one_at_a_time();
     let state = state_dir();
     let o = scxray(
         &[
@@ -577,7 +652,7 @@ fn live_demo_tui_shows_the_crash_and_pins_against_the_final_report() {
     if !ready("live_demo_tui_shows_the_crash_and_pins_against_the_final_report") {
         return;
     }
-    let _vm = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let _vm = guest::one_at_a_time();
     let state = state_dir();
     let cmd = format!(
         "XDG_STATE_HOME={} TERM=xterm-256color {} demo --crash scx-bpf-error --phase-ms 1200; \
@@ -588,11 +663,26 @@ fn live_demo_tui_shows_the_crash_and_pins_against_the_final_report() {
     let Some(t) = tmux::Tmux::start(160, 48, &cmd) else {
         return;
     };
-    // The title follows the run; the final report shows the crash.
-    let s = t.wait_until_within(Duration::from_secs(240), "the crashed report", |s| {
-        s.contains("cell 0 has no usable CPU left") && s.contains("run finished")
+    // The title follows the run into auto-repro's VM, and the TUI stays
+    // usable meanwhile: the scheduler log pane opens on `l`.
+    let s = t.wait_until_within(Duration::from_secs(240), "the repro's stages", |s| {
+        s.contains("cell 0 has no usable CPU left") && s.contains("auto-repro:")
+    });
+    assert!(!s.contains("run finished"), "{s}");
+    t.keys(&["l"]);
+    t.wait_until("the scheduler log pane", |s| {
+        s.contains("EXIT: scx_bpf_error")
+    });
+    let s = t.wait_until_within(Duration::from_secs(240), "the final report", |s| {
+        s.contains("run finished")
     });
     assert!(s.contains("scx_bpf_error"), "{s}");
+    // What the repro's probes saw, structured.
+    t.keys(&["r"]);
+    t.wait_until("the auto-repro pane", |s| s.contains("Call chain"));
+    // The innermost function is last.
+    t.keys(&["G"]);
+    t.wait_until("validate_cell's line", |s| s.contains("demo.bpf.c:"));
     t.keys(&["w", "i"]);
     t.type_text("has no usable CPU left");
     let s = t.wait_until("a verdict", |s| {
@@ -605,8 +695,16 @@ fn live_demo_tui_shows_the_crash_and_pins_against_the_final_report() {
     t.keys(&["Escape", "q"]);
     let s = t.wait_for("EXITED rc=");
     assert!(s.contains("EXITED rc=1"), "a crash exits 1:\n{s}");
-    let saved = std::fs::read_dir(state.path().join("scxray/runs"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(saved, 1, "the report is saved");
+    let saved: Vec<String> = std::fs::read_dir(state.path().join("scxray/runs"))
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        saved.len(),
+        2,
+        "the report and its run description: {saved:?}"
+    );
+    assert!(saved.iter().any(|n| n.ends_with(".run.json")), "{saved:?}");
 }

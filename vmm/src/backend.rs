@@ -3,8 +3,10 @@
 //! [`GuestExit`] saying how it ended. The QEMU backend ([`crate::qemu`])
 //! implements it today; scxray's own KVM VMM will implement the same trait.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use scxray::run::record::{DecodeStats, Record};
@@ -51,7 +53,54 @@ pub struct GuestSpec {
     /// Back guest RAM with a shared file the host can read while the guest
     /// runs (see [`MemoryInfo`]).
     pub share_memory: bool,
+    /// Bytes for the guest's record port, written as they come (a parked
+    /// guest agent waits there for its orders).
+    pub input: Option<GuestInput>,
+    /// Run at a lower CPU priority (nice 10): a guest booted ahead of need
+    /// must not slow the one being watched.
+    pub background: bool,
 }
+
+/// Host → guest bytes on the record port: a queue the caller fills and the
+/// backend drains into the port once the guest side is connected. Clones
+/// share the queue.
+#[derive(Debug, Clone, Default)]
+pub struct GuestInput {
+    queue: Arc<(Mutex<VecDeque<Vec<u8>>>, Condvar)>,
+}
+
+impl GuestInput {
+    pub fn new() -> GuestInput {
+        GuestInput::default()
+    }
+
+    /// Queues `bytes` for the guest.
+    pub fn send(&self, bytes: Vec<u8>) {
+        let (q, ready) = &*self.queue;
+        if let Ok(mut q) = q.lock() {
+            q.push_back(bytes);
+            ready.notify_all();
+        }
+    }
+
+    /// The next bytes, waiting up to `timeout`.
+    pub fn next(&self, timeout: Duration) -> Option<Vec<u8>> {
+        let (q, ready) = &*self.queue;
+        let q = q.lock().ok()?;
+        let (mut q, _) = ready
+            .wait_timeout_while(q, timeout, |q| q.is_empty())
+            .ok()?;
+        q.pop_front()
+    }
+}
+
+impl PartialEq for GuestInput {
+    fn eq(&self, other: &GuestInput) -> bool {
+        Arc::ptr_eq(&self.queue, &other.queue)
+    }
+}
+
+impl Eq for GuestInput {}
 
 impl GuestSpec {
     /// 2 CPUs, 1 GiB, a 60 s deadline, shared memory, no extra cmdline.
@@ -64,6 +113,8 @@ impl GuestSpec {
             memory_mib: 1024,
             deadline: Duration::from_secs(60),
             share_memory: true,
+            input: None,
+            background: false,
         }
     }
 

@@ -10,7 +10,7 @@ use scxray::run::live::{Event, GuestEnd, Stage};
 use scxray::run::record::Record;
 use scxray::run::scenario::{RunConfig, Scenario, RUN_CONFIG_PATH};
 
-use crate::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestSpec, VmError};
+use crate::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestInput, GuestSpec, VmError};
 use crate::cancel::Cancel;
 use crate::initramfs::{InitramfsBuilder, InitramfsError};
 use crate::monitor::{self, Monitor};
@@ -44,6 +44,14 @@ pub struct RunPlan {
     /// Functions the guest agent probes (experimental; see
     /// [`RunConfig::probes`]). Passed through as they are.
     pub probes: Vec<String>,
+    /// Park the guest agent before the scheduler loads until a
+    /// [`HostOrder`](scxray::run::scenario::HostOrder) arrives through
+    /// `input` ([`RunConfig::park`]).
+    pub park: bool,
+    /// Bytes for the guest's record port.
+    pub input: Option<GuestInput>,
+    /// How long a parked guest may wait: added to the watchdog's deadline.
+    pub parked_for: Duration,
 }
 
 impl RunPlan {
@@ -52,6 +60,7 @@ impl RunPlan {
         Duration::from_millis(self.scenario.duration_ms())
             + self.attach_timeout
             + Duration::from_secs(45)
+            + self.parked_for
     }
 }
 
@@ -137,6 +146,7 @@ pub fn run(
         scenario: plan.scenario.clone(),
         kallsyms: monitor::wanted_symbols(),
         probes: plan.probes.clone(),
+        park: plan.park,
     };
     let mut builder = InitramfsBuilder::new()
         .init(&plan.agent)
@@ -160,6 +170,8 @@ pub fn run(
     spec.memory_mib = plan.memory_mib;
     spec.deadline = plan.deadline();
     spec.cmdline = plan.cmdline.clone();
+    spec.input = plan.input.clone();
+    spec.background = plan.park;
     let mut sink = |ev: GuestEvent| {
         let t = at(t0);
         match ev {

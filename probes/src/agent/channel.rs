@@ -19,6 +19,7 @@ impl Channel {
     /// layer must not turn `\n` into `\r\n` inside binary frames.
     pub fn open(path: &str) -> std::io::Result<Channel> {
         let port = OpenOptions::new()
+            .read(true)
             .write(true)
             .custom_flags(libc::O_NOCTTY)
             .open(path)?;
@@ -51,6 +52,32 @@ impl Channel {
         };
         if let Ok(mut port) = self.port.lock() {
             let _ = port.write_all(&frame);
+        }
+    }
+
+    /// Reads one line the host wrote to the port (without its newline);
+    /// blocks until it is complete. More than `max` bytes is an error.
+    pub fn read_line(&self, max: usize) -> std::io::Result<Vec<u8>> {
+        let mut port = self
+            .port
+            .lock()
+            .map_err(|_| std::io::Error::other("the record port's lock is poisoned"))?
+            .try_clone()?;
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        loop {
+            match std::io::Read::read(&mut port, &mut byte) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(_) if byte[0] == b'\n' => return Ok(line),
+                Ok(_) if line.len() >= max => {
+                    return Err(std::io::Error::other(format!(
+                        "a line of more than {max} bytes"
+                    )))
+                }
+                Ok(_) => line.push(byte[0]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 

@@ -2,11 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use scxray::run::record::{CgroupStats, Record};
-use scxray::run::scenario::{PhaseSpec, RunConfig, Work, RUN_CONFIG_PATH};
+use scxray::run::scenario::{
+    HostOrder, PhaseSpec, RunConfig, Work, MAX_ORDER_LINE, RUN_CONFIG_PATH,
+};
 
 use super::channel::Channel;
 use super::probe::{Limits, ProbeSet};
@@ -119,11 +122,28 @@ fn run(cfg: &RunConfig, channel: &Channel, probes: &mut Option<ProbeSet>) -> boo
         return false;
     }
 
-    if !cfg.probes.is_empty() {
+    let mut targets = cfg.probes.clone();
+    if cfg.park {
+        // Booted ahead of need: the host says what to probe once it knows.
+        stage(channel, "parked");
+        let order = channel
+            .read_line(MAX_ORDER_LINE)
+            .map_err(|e| e.to_string())
+            .and_then(|l| serde_json::from_slice::<HostOrder>(&l).map_err(|e| e.to_string()));
+        match order {
+            Ok(HostOrder::Run { probes }) => targets = probes,
+            Err(e) => {
+                channel.send(Record::Error {
+                    message: format!("parked, but the host's order could not be read: {e}"),
+                });
+                return false;
+            }
+        }
+    }
+    if !targets.is_empty() {
         // Kernel functions and the exit trigger now, before anything can crash.
-        say(&format!("attaching {} probe targets", cfg.probes.len()));
-        let (set, records) =
-            ProbeSet::start(&cfg.probes, Limits::default(), kallsyms_text.as_deref());
+        say(&format!("attaching {} probe targets", targets.len()));
+        let (set, records) = ProbeSet::start(&targets, Limits::default(), kallsyms_text.as_deref());
         records.into_iter().for_each(|r| channel.send(r));
         *probes = set;
     }
@@ -250,8 +270,8 @@ fn setup_cgroups() {
     );
 }
 
-/// Runs one phase to its end (a crash does not cut it short: the kernel falls
-/// back to the fair class and the workers' numbers stay meaningful).
+/// Runs one phase to its end, or until the scheduler dies: the workers are
+/// then told to stop and report what they did so far.
 fn run_phase(
     index: u32,
     phase: &PhaseSpec,
@@ -267,7 +287,8 @@ fn run_phase(
         }
         let mut workers = Vec::new();
         for _ in 0..cg.workers {
-            let spawned = Command::new("/proc/self/exe")
+            let mut spawned = Command::new("/proc/self/exe");
+            spawned
                 .args([
                     "--worker",
                     work_name(cg.work),
@@ -277,8 +298,17 @@ fn run_phase(
                     &phase.duration_ms.to_string(),
                 ])
                 .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .spawn();
+                .stdout(Stdio::piped());
+            // Ignored until the worker installs its handler: an early stop
+            // signal must not kill it before it can report.
+            // SAFETY: signal() is async-signal-safe.
+            let spawned = unsafe {
+                spawned.pre_exec(|| {
+                    libc::signal(super::worker::STOP_SIGNAL, libc::SIG_IGN);
+                    Ok(())
+                })
+            }
+            .spawn();
             match spawned {
                 Ok(c) => workers.push(c),
                 Err(e) => channel.send(Record::Error {
@@ -297,6 +327,12 @@ fn run_phase(
                 state: scheduler::state(),
                 uptime_ms: uptime_ms(),
             });
+            // The rest of the phase would only idle the run: the workers
+            // report what they did so far and end.
+            for c in groups.iter().flat_map(|(_, w)| w.iter()) {
+                // SAFETY: signalling our own child.
+                unsafe { libc::kill(c.id() as i32, super::worker::STOP_SIGNAL) };
+            }
         }
         let running = groups
             .iter_mut()

@@ -3,6 +3,8 @@
 //! into its cgroup, works, and prints one JSON line of results.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use scxray::run::scenario::Work;
@@ -64,22 +66,43 @@ fn cpu_time_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
-/// Runs one worker in this process; returns its measurements.
+/// Set by [`STOP_SIGNAL`]: the agent ends a phase early when the scheduler
+/// died, so the run goes on to collecting at once instead of idling out the
+/// phase (the workers still report what they did until then).
+static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// The signal that ends a worker's work early.
+pub const STOP_SIGNAL: i32 = libc::SIGUSR1;
+
+fn stop_flag() -> &'static Arc<AtomicBool> {
+    STOP.get_or_init(|| Arc::new(AtomicBool::new(false)))
+}
+
+/// Runs one worker in this process until `duration` passed or the stop
+/// signal came; returns its measurements.
 pub fn work(kind: Work, duration: Duration) -> WorkerResult {
+    work_until(kind, duration, stop_flag())
+}
+
+/// [`work`], stopping early when `stop` is set.
+fn work_until(kind: Work, duration: Duration, stop: &AtomicBool) -> WorkerResult {
     let start = Instant::now();
+    let going = |start: Instant, duration: Duration| {
+        start.elapsed() < duration && !stop.load(Ordering::Relaxed)
+    };
     let mut t = Tracker::new();
     match kind {
         Work::Spin => {
-            while start.elapsed() < duration {
+            while going(start, duration) {
                 for _ in 0..4096 {
                     t.res.iterations = std::hint::black_box(t.res.iterations + 1);
                 }
                 t.tick();
             }
         }
-        Work::SleepWake => sleep_wake(&mut t, start, duration),
+        Work::SleepWake => sleep_wake(&mut t, || going(start, duration)),
         Work::Fork => {
-            while start.elapsed() < duration {
+            while going(start, duration) {
                 // SAFETY: the child only calls _exit.
                 match unsafe { libc::fork() } {
                     0 => unsafe { libc::_exit(0) },
@@ -101,7 +124,7 @@ pub fn work(kind: Work, duration: Duration) -> WorkerResult {
 }
 
 /// Two threads passing a byte back and forth through pipes.
-fn sleep_wake(t: &mut Tracker, start: Instant, duration: Duration) {
+fn sleep_wake(t: &mut Tracker, going: impl Fn() -> bool) {
     let mut a = [0i32; 2];
     let mut b = [0i32; 2];
     // SAFETY: pipe() fills the arrays we own.
@@ -119,7 +142,7 @@ fn sleep_wake(t: &mut Tracker, start: Instant, duration: Duration) {
         }
     });
     let mut byte = [1u8; 1];
-    while start.elapsed() < duration {
+    while going() {
         // SAFETY: as above.
         if unsafe { libc::write(a_write, byte.as_ptr().cast(), 1) } != 1
             || unsafe { libc::read(b_read, byte.as_mut_ptr().cast(), 1) } != 1
@@ -154,6 +177,9 @@ pub fn main(kind: Work, cgroup: &str, duration_ms: u64) -> i32 {
     };
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    if let Err(e) = signal_hook::flag::register(STOP_SIGNAL, Arc::clone(stop_flag())) {
+        eprintln!("scxray worker: cannot handle the stop signal: {e}");
+    }
     // Writing 0 moves the writing process itself.
     if let Err(e) = std::fs::write(format!("{cgroup}/cgroup.procs"), "0") {
         eprintln!("scxray worker: cannot join {cgroup}: {e}");
@@ -174,6 +200,15 @@ mod tests {
             assert!(r.iterations > 0, "{kind:?}");
             assert!(!r.cpus.is_empty(), "{kind:?}");
             assert!(r.wall_ms >= 60);
+        }
+    }
+
+    #[test]
+    fn the_stop_flag_ends_work_early() {
+        let stop = AtomicBool::new(true);
+        for kind in [Work::Spin, Work::SleepWake, Work::Fork] {
+            let r = work_until(kind, Duration::from_secs(30), &stop);
+            assert!(r.wall_ms < 30_000, "{kind:?}");
         }
     }
 }

@@ -180,7 +180,12 @@ fn chain_lines(
                         format!("  {}:{}", l.file, l.line),
                         theme.label,
                     )),
-                    None => head.push(Span::styled("  (no source location)", theme.dim)),
+                    // Without a location ktstr's layout cannot say kernel or
+                    // BPF; a BPF function always has its line info.
+                    None => head.push(Span::styled(
+                        "  (no file:line: for a kernel function, `scxray kernel fetch --debug-info` gets the kernel's DWARF)",
+                        theme.dim,
+                    )),
                 }
                 out.push(Line::from(head));
                 for arg in &f.args {

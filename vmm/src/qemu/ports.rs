@@ -3,10 +3,14 @@
 //! second serial port to) and QEMU's own stderr. Each turns bytes into
 //! [`Incoming`] items on the bounded [`Queue`] and ends with an end marker.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::backend::GuestInput;
 
 use scxray::run::record::Decoder;
 
@@ -73,6 +77,24 @@ pub fn records(stream: UnixStream, queue: Arc<Queue>) -> io::Result<JoinHandle<(
             }
         });
         queue.push(Incoming::RecordEnd(decoder.stats));
+    })
+}
+
+/// Writes what `input` holds to the record port until `stop` is set (the
+/// guest agent reads it from its side of the port).
+pub fn writer(
+    mut stream: UnixStream,
+    input: GuestInput,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<()>> {
+    spawn("qemu-input", move || {
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(bytes) = input.next(Duration::from_millis(100)) {
+                if stream.write_all(&bytes).is_err() {
+                    return;
+                }
+            }
+        }
     })
 }
 

@@ -360,6 +360,12 @@ pub(crate) fn attempt(
         memory_file: memory.as_ref().map(|m| m.path.as_path()),
     });
     let mut qemu = QemuProcess::spawn(p.qemu, &args)?;
+    if p.spec.background {
+        // Before QEMU starts its vCPU threads, which inherit it. Best
+        // effort: the guest runs either way.
+        // SAFETY: setpriority on our own child's pid.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, qemu.pid(), 10) };
+    }
     let started = Instant::now();
     let queue = Arc::new(Queue::new(p.queue_cap));
     let mut threads: Vec<JoinHandle<()>> = Vec::new();
@@ -388,6 +394,8 @@ pub(crate) fn attempt(
     // QEMU connects to the record socket while it starts up; accepting
     // is polled from the loop because QEMU may die before connecting.
     let mut record_conn: Option<UnixStream> = None;
+    let input_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut input_thread = None;
     let mut connect = |watch: &mut Watch, threads: &mut Vec<JoinHandle<()>>| {
         if watch.connected {
             return;
@@ -398,6 +406,9 @@ pub(crate) fn attempt(
         watch.connected = true;
         // A second handle, to unblock the reader at teardown.
         record_conn = stream.try_clone().ok();
+        if let (Some(input), Ok(w)) = (&p.spec.input, stream.try_clone()) {
+            input_thread = ports::writer(w, input.clone(), Arc::clone(&input_stop)).ok();
+        }
         if let Ok(t) = ports::records(stream, Arc::clone(&queue)) {
             threads.push(t);
             watch.records_open = true;
@@ -432,6 +443,11 @@ pub(crate) fn attempt(
     }
     if let Some(conn) = &record_conn {
         let _ = conn.shutdown(std::net::Shutdown::Both);
+    }
+    // The writer wakes within its poll interval and sees the stop.
+    input_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(t) = input_thread.take() {
+        let _ = t.join();
     }
     while let Some(item) = queue.pop(Duration::ZERO) {
         watch.handle(Instant::now(), item, sink);
