@@ -731,3 +731,50 @@ proptest! {
         prop_assert_eq!(auto_repro::write(&auto_repro::parse(&x)), x);
     }
 }
+
+/// A real `scxray demo` report (Debian's 7.3 kernel, TCG, the kernel's
+/// DWARF cached): scxray's own section is in ktstr's exact layout, reads
+/// back whole, and its crash stays out of the report's crashes.
+#[test]
+fn scxrays_own_section_from_a_real_demo() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/reports/demo-autorepro-7.3.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let report = scxray::parse::parse_str(&text);
+    let body = scxray::sections::section_body(&report, &scxray::report::SectionKind::AutoRepro)
+        .expect("an auto-repro section");
+    let m = parse_checked(body);
+    assert_eq!(m.skipped, 0);
+    assert!(canonical(&m), "every line in ktstr's layout");
+    assert!(matches!(
+        pipeline(&m).stage("trigger").unwrap().info,
+        StageInfo::Trigger {
+            state: TriggerState::Fired,
+            ..
+        }
+    ));
+    let f = functions(&m);
+    let kernel: Vec<_> = f
+        .iter()
+        .filter(|f| f.kind == FunctionKind::Kernel)
+        .collect();
+    let bpf: Vec<_> = f.iter().filter(|f| f.kind == FunctionKind::Bpf).collect();
+    assert!(!kernel.is_empty() && !bpf.is_empty(), "{f:#?}");
+    assert!(kernel
+        .iter()
+        .all(|f| f.location.as_ref().unwrap().file.starts_with("kernel/")));
+    let validate = bpf.iter().find(|f| f.name == "validate_cell").unwrap();
+    assert_eq!(location(validate), "demo.bpf.c:92");
+    // The test run's crash is the report's; the repro's stays in its tails.
+    assert_eq!(report.crashes.len(), 1, "{:#?}", report.crashes);
+    // The raw events of the repro run are kept, layouts and all.
+    let raw =
+        scxray::sections::section_body(&report, &scxray::report::SectionKind::ReproProbeEvents)
+            .expect("the repro's raw probe events");
+    let log = scxray::run::probe_text::parse_probe_log(raw);
+    assert!(log
+        .layouts
+        .iter()
+        .any(|l| l.target == "validate_cell" && !l.lines.is_empty()));
+    assert!(log.events.iter().any(|e| !e.fields.is_empty()));
+}
