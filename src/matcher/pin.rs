@@ -17,7 +17,7 @@ use super::corpus::{floor_char_boundary, Corpus, Location};
 use super::export::{render_test, suggest_test_name, ExportSpec};
 use super::gate::{Field, Pin};
 use super::search::{Cancelled, PrefixHint};
-use super::suggest::{suggest_for_report, PinSuggestion, SuggestError};
+use super::suggest::{pinned_crash, suggest_for_report, PinSuggestion, SuggestError};
 use super::validate::{Severity, Validation};
 use super::workbench::{evaluate, Evaluation};
 use crate::cancel::Cancel;
@@ -268,7 +268,13 @@ pub fn suggest_pin(report: &Report, clean: &[NamedCorpus]) -> Result<SuggestRepo
         .as_ref()
         .filter(|_| !clean.is_empty())
         .map(|p| negative_control(p, clean));
-    let sched = report.header.scheduler.as_deref().unwrap_or("sched");
+    // A raw log has no ktstr header: the crash itself may name the scheduler.
+    let sched = report
+        .header
+        .scheduler
+        .as_deref()
+        .or_else(|| pinned_crash(report).ok()?.scheduler.as_deref())
+        .unwrap_or("sched");
     let export = compiled.and_then(|_| {
         let words = suggestion
             .contains
@@ -336,6 +342,46 @@ impl fmt::Display for SuggestReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// scx_qmap's `scx_bpf_error()` built in `src-main/`: the pin and the
+    /// test's names come from the message, not from the build directory.
+    #[test]
+    fn suggestion_survives_a_rebuild_elsewhere() {
+        let log = |dir: &str| {
+            format!(
+                "stats  : enq=90 dsp=90 delta=0 deq=0\n\
+                 DEBUG DUMP\n\
+                 ================================================================================\n\n\
+                 qmap: root\n\
+                 kworker/u8:1[57] triggered exit kind 1025:\n  \
+                 scx_bpf_error ({dir}scheds/c/scx_qmap.bpf.c:212: test triggering error)\n\n\
+                 Backtrace:\n  \
+                 scx_bpf_error_bstr+0x60/0x80\n  \
+                 bpf_prog_7e1b4cd0a8c5e2f1_qmap_enqueue+0x1c4/0x2a8\n\n\
+                 EXIT: scx_bpf_error ({dir}scheds/c/scx_qmap.bpf.c:212: test triggering error)\n"
+            )
+        };
+        let report = crate::parse::parse_str(&log("src-main/"));
+        let s = suggest_pin(&report, &[]).expect("suggestion");
+        let pin = s.suggestion.as_pin();
+        assert_eq!(
+            s.suggestion.contains.as_deref(),
+            Some("test triggering error")
+        );
+        let export = s.export.expect("export");
+        assert!(
+            export.contains("fn qmap_test_triggering_error_regression("),
+            "{export}"
+        );
+        assert!(
+            !export.contains("src_main") && !export.contains("src-main"),
+            "{export}"
+        );
+        let rebuilt = crate::parse::parse_str(&log("/home/me/scx/"));
+        let check = check_pin(&pin, &Corpus::from_report(&rebuilt), &[], &Cancel::new())
+            .expect("not cancelled");
+        assert_eq!(check.exit_code(), 0, "{check}");
+    }
 
     #[test]
     fn pass_reports_location() {

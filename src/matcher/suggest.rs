@@ -21,7 +21,10 @@ static VOLATILE: LazyLock<Regex> = LazyLock::new(|| {
     // A constant pattern: compiling it cannot fail at run time once tests pass.
     #[allow(clippy::unwrap_used)]
     Regex::new(concat!(
-        r"(?P<task>[^\s\[\]()]+\[\d+\])",
+        // `__FILE__:__LINE__` (upstream's scx_bpf_error() prefix): the
+        // directory is where it was built, the line moves with every edit.
+        r"(?P<src>(?:[^\s():\[\]]*/)?(?P<file>[\w.+-]+\.[ch]):\d+\b)",
+        r"|(?P<task>[^\s\[\]()]+\[\d+\])",
         r"|(?P<prog>bpf_prog_[0-9a-f]{16}_)",
         r"|(?P<hex>\b0x[0-9a-fA-F]+\b)",
         r"|(?P<errno>-E[A-Z]{2,}\b)",
@@ -34,7 +37,10 @@ static VOLATILE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// What a volatile token is replaced with in the regex.
 fn generalise(caps: &regex::Captures<'_>) -> String {
-    if caps.name("task").is_some() {
+    if let Some(file) = caps.name("file") {
+        // Any directory or none: the same bug built elsewhere must match.
+        format!(r"(?:\S*/)?{}:\d+", regex::escape(file.as_str()))
+    } else if caps.name("task").is_some() {
         r"\S+\[\d+\]".into()
     } else if caps.name("prog").is_some() {
         "bpf_prog_[0-9a-f]+_".into()
@@ -104,7 +110,7 @@ pub fn suggest_for_line(line: &str, corpus: &Corpus) -> PinSuggestion {
 
     let usable =
         |s: &&str| s.chars().count() >= MIN_STABLE_CHARS && s.chars().any(char::is_alphabetic);
-    let mut runs: Vec<&str> = stable.iter().map(|s| s.trim()).filter(usable).collect();
+    let mut runs: Vec<&str> = stable.iter().map(|s| tidy(s)).filter(usable).collect();
     // Longest first; on ties the earlier run (usually the function name).
     runs.sort_by_key(|s| std::cmp::Reverse(s.len()));
     out.contains = runs
@@ -131,6 +137,16 @@ pub fn suggest_for_line(line: &str, corpus: &Corpus) -> PinSuggestion {
     out
 }
 
+/// A stable run without the `: ` left by a `file:line: ` before it and
+/// without the kernel's closing parenthesis: the message itself is pinned.
+fn tidy(run: &str) -> &str {
+    let run = run.trim().trim_start_matches(':').trim_start();
+    match run.strip_suffix(')') {
+        Some(inner) if !run.contains('(') => inner,
+        _ => run,
+    }
+}
+
 /// Matches the corpus, passes ktstr's gate and draws no warning.
 fn passes(pin: &Pin, corpus: &Corpus) -> bool {
     let v = validate(pin, corpus);
@@ -154,16 +170,7 @@ pub enum SuggestError {
 
 /// Candidates for the report's crash: the corpus line holding its message.
 pub fn suggest_for_report(report: &Report, corpus: &Corpus) -> Result<PinSuggestion, SuggestError> {
-    if report.crashes.is_empty() {
-        return Err(SuggestError::NoCrash);
-    }
-    let crash = report
-        .crash()
-        .filter(|c| c.kernel_exit)
-        .or_else(|| report.crashes.iter().rev().find(|c| c.kernel_exit))
-        .ok_or_else(|| SuggestError::NoKernelExit {
-            formats: formats(&report.crashes),
-        })?;
+    let crash = pinned_crash(report)?;
     // The kernel's own wording (`scx_bpf_error (<message>)`, as the dump and
     // the EXIT line print it) first: a loader's echo of the message is the
     // scheduler's wording and may change with it.
@@ -203,6 +210,21 @@ pub fn suggest_for_report(report: &Report, corpus: &Corpus) -> Result<PinSuggest
     Err(SuggestError::NotInCorpus {
         text: needles.first().map_or_else(String::new, |s| s.to_string()),
     })
+}
+
+/// The crash a pin is made for: the selected one if it is a kernel exit,
+/// else the newest kernel exit.
+pub fn pinned_crash(report: &Report) -> Result<&Crash, SuggestError> {
+    if report.crashes.is_empty() {
+        return Err(SuggestError::NoCrash);
+    }
+    report
+        .crash()
+        .filter(|c| c.kernel_exit)
+        .or_else(|| report.crashes.iter().rev().find(|c| c.kernel_exit))
+        .ok_or_else(|| SuggestError::NoKernelExit {
+            formats: formats(&report.crashes),
+        })
 }
 
 fn formats(crashes: &[Crash]) -> String {
@@ -267,9 +289,32 @@ mod tests {
         let s = suggest_for_line(line, &corpus_with(line));
         assert_eq!(
             s.matches.as_deref(),
-            Some(r"bpf_prog_[0-9a-f]+_lavd_stopping\+0x[0-9a-f]+/0x[0-9a-f]+ main\.bpf\.c:\d+")
+            Some(
+                r"bpf_prog_[0-9a-f]+_lavd_stopping\+0x[0-9a-f]+/0x[0-9a-f]+ (?:\S*/)?main\.bpf\.c:\d+"
+            )
         );
         assert_eq!(s.contains.as_deref(), Some("lavd_stopping+"));
+    }
+
+    /// Upstream's `scx_bpf_error()` prefixes `__FILE__:__LINE__: `; the pin
+    /// must hold for the same bug built in another directory.
+    #[test]
+    fn build_path_is_not_pinned() {
+        let line = "scx_bpf_error (src-main/scheds/c/scx_qmap.bpf.c:212: test triggering error)";
+        let s = suggest_for_line(line, &corpus_with(line));
+        assert_eq!(s.contains.as_deref(), Some("test triggering error"));
+        let re = s.matches.as_deref().expect("regex offered");
+        assert_eq!(
+            re,
+            r"scx_bpf_error \((?:\S*/)?scx_qmap\.bpf\.c:\d+: test triggering error\)"
+        );
+        let re = Regex::new(re).expect("valid");
+        for rebuilt in [
+            "scx_bpf_error (/home/me/scx/scheds/c/scx_qmap.bpf.c:230: test triggering error)",
+            "scx_bpf_error (scx_qmap.bpf.c:212: test triggering error)",
+        ] {
+            assert!(re.is_match(rebuilt), "{rebuilt}");
+        }
     }
 
     #[test]

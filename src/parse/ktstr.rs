@@ -231,6 +231,7 @@ pub fn parse(text: &Text) -> Layout {
                 SectionKind::AutoRepro
                     | SectionKind::SchedulerLog
                     | SectionKind::Console
+                    | SectionKind::Dmesg
                     | SectionKind::SchedExtDump,
                 _
             ))

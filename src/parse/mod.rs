@@ -19,6 +19,7 @@ mod error;
 mod exit_line;
 pub mod frame;
 mod input;
+mod joined;
 mod kernel_log;
 pub mod ktstr;
 mod oops;
@@ -57,6 +58,20 @@ pub fn parse_text(text: Text) -> Report {
     } else {
         text
     };
+    let points = joined::split_points(&text);
+    let text = if points.is_empty() {
+        text
+    } else {
+        notes.push(Note {
+            section: None,
+            text: format!(
+                "{} kernel log record(s) were joined to the one before on the same line \
+                 (copy and paste?); split at their timestamps",
+                points.len()
+            ),
+        });
+        Text::from(joined::split(&text, &points))
+    };
     let (header, sections) = if ktstr::detect(&text) {
         let layout = ktstr::parse(&text);
         notes.extend(layout.notes.into_iter().map(|t| Note {
@@ -85,7 +100,9 @@ pub fn parse_text(text: Text) -> Report {
         if c.scheduler.is_none() && c.kernel_exit {
             c.scheduler.clone_from(&header.scheduler);
         }
+        c.source = c.message.as_deref().and_then(source_of);
     }
+    name_from_banners(&sections, &mut crashes);
     let selected = select(&crashes, &sections);
     if crashes.is_empty() {
         let lines = sections
@@ -107,6 +124,83 @@ pub fn parse_text(text: Text) -> Report {
         selected,
         notes,
     }
+}
+
+/// Startup banners of scx's Rust schedulers, after any log prefix:
+/// `[INFO] scx_bpfland 1.0.19 x86_64-unknown-linux-gnu SMT on`,
+/// `[INFO] Running scx_rusty (build ID: 1.0.10-g2a7e4f11 x86_64-unknown-linux-gnu)`,
+/// `[INFO] scx_lavd scheduler is initialized (build ID: ...)`.
+static BANNER: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    // A constant pattern: the tests compile it.
+    #[allow(clippy::unwrap_used)]
+    regex::Regex::new(
+        r"^(?:\d\d:\d\d:\d\d(?:\.\d+)? )?(?:\[INFO\] +)?(?:Running )?(?P<name>[A-Za-z][\w-]*) (?:scheduler is initialized )?(?:\(build ID: )?v?\d+\.\d+[\w.+-]* [\w.]+-\w+-linux-\w+",
+    )
+    .unwrap()
+});
+
+/// The scheduler a banner names; the triple's `-linux-` finds candidate
+/// lines without walking a huge log line by line.
+fn banners(body: &str) -> Vec<(usize, String)> {
+    let mut counter = LineCounter::new(body);
+    let mut found = Vec::new();
+    let mut next_line = 0;
+    for at in memchr::memmem::find_iter(body.as_bytes(), b"-linux-") {
+        if at < next_line {
+            continue;
+        }
+        let start = body[..at].rfind('\n').map_or(0, |i| i + 1);
+        next_line = body[at..].find('\n').map_or(body.len(), |i| at + i);
+        let content = prefix::strip(&body[start..next_line]).content;
+        if let Some(caps) = BANNER.captures(content.trim_start()) {
+            found.push((counter.line_of(start), caps["name"].to_string()));
+        }
+    }
+    found
+}
+
+/// Names the scheduler of crashes nothing else named from its startup
+/// banner: the newest one before the crash in its section, else any.
+fn name_from_banners(sections: &[Section], crashes: &mut [Crash]) {
+    if crashes.iter().all(|c| c.scheduler.is_some()) {
+        return;
+    }
+    let per_section: Vec<Vec<(usize, String)>> = sections
+        .iter()
+        .map(|s| {
+            if scanned(&s.kind) {
+                banners(&s.body)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let any = per_section.iter().flatten().map(|(_, n)| n).next();
+    for c in crashes.iter_mut().filter(|c| c.scheduler.is_none()) {
+        let before = per_section
+            .get(c.origin.section)
+            .and_then(|b| {
+                b.iter()
+                    .rev()
+                    .find(|(line, _)| *line <= c.origin.first_line)
+            })
+            .map(|(_, n)| n);
+        c.scheduler = before.or(any).cloned();
+    }
+}
+
+/// The `__FILE__:__LINE__: ` upstream's `scx_bpf_error()` puts in front of
+/// its message (`src/scx_qmap.bpf.c:212: test triggering error`).
+pub fn source_of(message: &str) -> Option<(String, u32)> {
+    let (head, _) = message.split_once(": ")?;
+    let (file, line) = head.rsplit_once(':')?;
+    let name = file.rsplit('/').next().unwrap_or(file);
+    let source_file = [".c", ".h"].iter().any(|ext| {
+        name.strip_suffix(ext)
+            .is_some_and(|stem| !stem.is_empty() && !stem.ends_with('.'))
+    });
+    let line = line.parse().ok()?;
+    (source_file && !file.contains(char::is_whitespace)).then(|| (file.to_string(), line))
 }
 
 /// A raw input: one section (console or scheduler log), plus ktstr's
@@ -422,6 +516,41 @@ impl<'a> LineCounter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_position_of_upstream_messages() {
+        let pos = source_of;
+        assert_eq!(
+            pos("src-main/scheds/c/scx_qmap.bpf.c:212: test triggering error"),
+            Some(("src-main/scheds/c/scx_qmap.bpf.c".to_string(), 212))
+        );
+        assert_eq!(pos("main.h:9: x"), Some(("main.h".to_string(), 9)));
+        assert_eq!(pos("cpu 3: bad thing"), None);
+        assert_eq!(pos("dsq 0x2a: underflow"), None);
+        assert_eq!(pos("a.bpf.c:12x: y"), None);
+        let log =
+            "EXIT: scx_bpf_error (src-main/scheds/c/scx_qmap.bpf.c:212: test triggering error)\n";
+        let r = parse_str(log);
+        let crash = r.crash().expect("crash");
+        assert_eq!(crash.source.as_ref().map(|(_, l)| *l), Some(212));
+    }
+
+    #[test]
+    fn scheduler_named_by_its_banner() {
+        let exit = "Error: EXIT: runtime error (invalid DSQ ID 0x8000000000000000)";
+        for banner in [
+            "[INFO] scx_bpfland 1.0.19 x86_64-unknown-linux-gnu SMT on",
+            "scx_bpfland 1.0.19-g1c2d3e4f aarch64-unknown-linux-gnu SMT off",
+            "11:02:07 [INFO] scx_bpfland 1.0.19 x86_64-unknown-linux-gnu SMT on",
+            "Dec 06 11:02:07 host scx_bpfland[812]: [INFO] scx_bpfland 1.0.19 x86_64-unknown-linux-gnu SMT on",
+        ] {
+            let r = parse_str(&format!("{banner}\n11:02:08 [INFO] cpus: 8\n{exit}\n"));
+            let crash = r.crash().expect("crash");
+            assert_eq!(crash.scheduler.as_deref(), Some("scx_bpfland"), "{banner}");
+        }
+        let r = parse_str(&format!("[INFO] cpus: 8\n{exit}\n"));
+        assert_eq!(r.crash().and_then(|c| c.scheduler.as_deref()), None);
+    }
 
     #[test]
     fn same_kernel_record_twice_is_one_crash() {

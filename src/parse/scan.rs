@@ -166,10 +166,10 @@ pub fn scan(text: &str, opts: ScanOptions) -> Vec<Found> {
                 } else {
                     let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
                     bail::parse(t, rest).map(|(crash, last)| Found {
+                        notes: bail::errno_notes(&crash),
                         crash,
                         start,
                         end: last.unwrap_or(end),
-                        notes: Vec::new(),
                     })
                 }
             }
@@ -268,11 +268,13 @@ fn scan_verifier(text: &str, start: usize, end: usize, content: &str) -> Option<
     }
     let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
     let (crash, last, note) = verifier::parse(t, rest);
+    let mut notes: Vec<String> = note.into_iter().collect();
+    notes.extend(bail::errno_notes(&crash));
     Some(Found {
         crash,
         start,
         end: last.unwrap_or(end),
-        notes: note.into_iter().collect(),
+        notes,
     })
 }
 

@@ -62,8 +62,16 @@ pub fn parse<'a>(
     let mut ended = !in_log;
     let mut last = None;
     let mut after_end = 0;
+    let mut in_chain = false;
     for (tag, content) in rest {
         let t = content.trim();
+        // The loader's anyhow chain about the same load: kept, since its
+        // last cause often holds the only errno (`os error 524`).
+        if in_chain && !t.is_empty() && content.starts_with(char::is_whitespace) {
+            crash.causes.push(super::bail::without_index(t).to_string());
+            last = Some(tag);
+            continue;
+        }
         if t.contains("BEGIN PROG LOAD LOG") {
             in_log = true;
             ended = false;
@@ -94,6 +102,10 @@ pub fn parse<'a>(
                     .split_once("failed to load: ")
                     .map(|(_, e)| e.trim().to_string());
             }
+            if let Some(head) = t.strip_prefix("Error: ") {
+                crash.causes.push(head.trim().to_string());
+            }
+            in_chain |= t.starts_with("Caused by");
             last = Some(tag);
             after_end += 1;
             continue;

@@ -96,12 +96,17 @@ pub enum SectionKind {
     ReproProbeEvents,
     /// scxray's own: kernel console / dmesg / journal text.
     Console,
+    /// scxray's own: the guest's `/dev/kmsg`, which a live run writes after
+    /// the console. Known, so that it ends the free-text console when a
+    /// saved report is read back instead of folding into it.
+    Dmesg,
     Other(String),
 }
 
 impl SectionKind {
-    /// All named kinds, in ktstr's check-failure order (console last).
-    pub const KNOWN: [SectionKind; 14] = [
+    /// All named kinds, in ktstr's check-failure order (console last, then
+    /// scxray's dmesg).
+    pub const KNOWN: [SectionKind; 15] = [
         SectionKind::Info,
         SectionKind::Stats,
         SectionKind::Diagnostics,
@@ -116,6 +121,7 @@ impl SectionKind {
         SectionKind::ProbeEvents,
         SectionKind::ReproProbeEvents,
         SectionKind::Console,
+        SectionKind::Dmesg,
     ];
 
     /// The name between `--- ` and ` ---`.
@@ -135,6 +141,7 @@ impl SectionKind {
             SectionKind::ProbeEvents => "probe events",
             SectionKind::ReproProbeEvents => "repro probe events",
             SectionKind::Console => "console",
+            SectionKind::Dmesg => "dmesg",
             SectionKind::Other(name) => name,
         }
     }
@@ -162,6 +169,13 @@ pub struct Crash {
     pub events: Vec<EventCounter>,
     /// Scheduler-provided `ops.dump` lines outside the CPU states.
     pub ops_dump: Vec<String>,
+    /// The loader's error chain, outermost first, without anyhow's indices:
+    /// a bail's `Caused by:` entries; after a verifier rejection, also the
+    /// `Error:` line that reported it.
+    pub causes: Vec<String>,
+    /// The `__FILE__:__LINE__: ` that upstream's `scx_bpf_error()` puts in
+    /// front of the message, path as written.
+    pub source: Option<(String, u32)>,
     /// Formats this crash was read from; the first is the richest.
     pub formats: Vec<MessageFormat>,
     /// False for userspace bails and verifier rejections: no kernel exit happened,

@@ -31,6 +31,8 @@ const MAX_SAMPLES: usize = 6000;
 /// last ones before the exit), and attach results kept.
 const MAX_PROBE_EVENTS: usize = 20_000;
 const MAX_PROBE_ATTACHES: usize = 256;
+/// How a live report's outcome begins while the run goes on.
+pub const IN_PROGRESS: &str = "in progress: ";
 
 /// Where the run is, for the stage line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -590,7 +592,7 @@ impl LiveRun {
             push(SectionKind::ProbeEvents, write_probe_log(&self.probes));
         }
         push(SectionKind::Console, self.console.text());
-        push(SectionKind::Other("dmesg".into()), self.kmsg.text());
+        push(SectionKind::Dmesg, self.kmsg.text());
 
         let skeleton = Report {
             header: self.header(),
@@ -633,7 +635,9 @@ impl LiveRun {
             }
             _ if self.passed == Some(true) => Outcome::Other("passed".into()),
             _ if self.passed == Some(false) => Outcome::Other("scheduler did not attach".into()),
-            _ => Outcome::Other(format!("in progress: {}", self.stage.label())),
+            // The guest ended without the agent's verdict.
+            _ if self.end.is_some() => Outcome::Other("ended without a result".into()),
+            _ => Outcome::Other(format!("{IN_PROGRESS}{}", self.stage.label())),
         };
         details.extend(self.errors.iter().cloned());
         let last_log = self
@@ -1013,6 +1017,23 @@ mod tests {
     fn live_report_equals_saved_report() {
         let rep = demo_run().report();
         assert_eq!(parse_str(&to_ktstr(&rep)), rep);
+    }
+
+    #[test]
+    fn dmesg_stays_its_own_section_when_read_back() {
+        let mut r = demo_run();
+        r.apply(
+            Event::Console("[    5.500000] sched_ext: on the console".into()),
+            7000,
+        );
+        let rep = r.report();
+        let kinds: Vec<&str> = rep.sections.iter().map(|s| s.kind.name()).collect();
+        assert!(kinds.ends_with(&["console", "dmesg"]), "{kinds:?}");
+        let dmesg = rep.section(&SectionKind::Dmesg).unwrap();
+        assert!(dmesg.body.contains("\"demo\" disabled"), "{}", &*dmesg.body);
+        let console = rep.section(&SectionKind::Console).unwrap();
+        assert!(!console.body.contains("dmesg"), "{}", &*console.body);
+        assert_eq!(parse_str(&to_ktstr(&rep)).sections, rep.sections);
     }
 
     #[test]

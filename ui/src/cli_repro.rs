@@ -143,7 +143,12 @@ fn with_auto_repro(mut report: Report, body: String, raw: String) -> Report {
     let at = report
         .sections
         .iter()
-        .position(|s| matches!(s.kind, SectionKind::Console | SectionKind::ProbeEvents))
+        .position(|s| {
+            matches!(
+                s.kind,
+                SectionKind::Console | SectionKind::Dmesg | SectionKind::ProbeEvents
+            )
+        })
         .unwrap_or(report.sections.len());
     let mut new = vec![Section {
         kind: SectionKind::AutoRepro,

@@ -1,8 +1,6 @@
 //! `scxray demo` and `scxray run`: the live test VM from the command line.
 //!
-//! Exit codes: 0 = the scheduler survived the scenario, 1 = it crashed,
-//! 2 = the run could not start (including a scheduler that never attached),
-//! 3 = the guest failed (hung, kernel panic), 130 = cancelled.
+//! Exit codes: see [`EXIT_CODES`], which `--help` prints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +10,18 @@ use clap::{Args, ValueEnum};
 use scxray::run::live::{GuestEnd, LiveRun};
 use scxray::run::scenario::Scenario;
 use scxray_ui::live_run::{self, RunRequest};
+
+/// The exit codes of `demo` and `run`, for their `--help`. A scheduler that
+/// never attaches has a code of its own: CI must tell "scxray could not run"
+/// (fix the setup) from "your scheduler would not start" (fix the scheduler).
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    the scheduler survived the scenario
+  1    the scheduler crashed
+  2    scxray could not run (bad arguments, no kernel, the VM or the TUI could not start)
+  3    the guest failed (hung, kernel panic)
+  4    the scheduler would not start or never attached to sched_ext
+  130  cancelled (Ctrl-C, or q in the TUI)";
 
 /// Options shared by `demo` and `run`.
 #[derive(Args, Debug, Clone)]
@@ -259,16 +269,68 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn exit_code(live: &LiveRun, ran: bool) -> ExitCode {
+    ExitCode::from(exit_status(live, ran))
+}
+
+/// The code [`EXIT_CODES`] documents for how the run ended.
+fn exit_status(live: &LiveRun, ran: bool) -> u8 {
     match live.end() {
-        _ if !ran => ExitCode::from(2),
-        Some(GuestEnd::Cancelled) => ExitCode::from(130),
-        Some(GuestEnd::Hung { .. } | GuestEnd::KernelPanic { .. } | GuestEnd::Failed { .. }) => {
-            ExitCode::from(3)
+        _ if !ran => 2,
+        Some(GuestEnd::Cancelled) => 130,
+        Some(GuestEnd::Hung { .. } | GuestEnd::KernelPanic { .. } | GuestEnd::Failed { .. }) => 3,
+        _ if live.crashed() => 1,
+        // The guest ran but the scheduler never attached.
+        _ if !live.attached() => 4,
+        Some(GuestEnd::PoweredOff) => 0,
+        None => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scxray::run::live::{Event, RunMeta};
+    use scxray::run::record::Record;
+
+    /// A run whose scheduler exits at once, `attached` or not, and whose
+    /// guest then powers off.
+    fn run(attached: bool, passed: bool) -> LiveRun {
+        let mut live = LiveRun::new(RunMeta::default());
+        let mut at = 0;
+        let mut ev = |live: &mut LiveRun, e: Event| {
+            at += 100;
+            live.apply(e, at);
+        };
+        if attached {
+            let enabled = Record::ScxState {
+                state: "enabled".into(),
+                uptime_ms: 0,
+            };
+            ev(&mut live, Event::Record(enabled));
+        } else {
+            let why = "scheduler exited before attaching (exit status: 1)".into();
+            ev(&mut live, Event::Record(Record::Error { message: why }));
         }
-        _ if live.crashed() => ExitCode::from(1),
-        // The scheduler never attached: the run could not start.
-        _ if !live.attached() => ExitCode::from(2),
-        Some(GuestEnd::PoweredOff) => ExitCode::SUCCESS,
-        None => ExitCode::from(3),
+        let done = Record::Done {
+            passed,
+            uptime_ms: 0,
+        };
+        ev(&mut live, Event::Record(done));
+        ev(&mut live, Event::End(GuestEnd::PoweredOff));
+        live
+    }
+
+    #[test]
+    fn a_scheduler_that_never_attaches_is_not_a_failure_to_run() {
+        let never = run(false, false);
+        assert_eq!(exit_status(&never, true), 4);
+        // scxray itself failing stays 2, whatever the guest did.
+        assert_eq!(exit_status(&never, false), 2);
+        assert_eq!(exit_status(&run(true, true), true), 0);
+        assert_eq!(exit_status(&run(true, false), true), 1);
+        // Every code `--help` and README list.
+        for code in [0, 1, 2, 3, 4, 130] {
+            assert!(EXIT_CODES.contains(&format!("\n  {code} ")), "{code}");
+        }
     }
 }

@@ -63,6 +63,8 @@ pub enum AppEvent {
     InputFailed(io::Error),
     /// A new frame of a live run (built on the live feed thread).
     LiveFrame(Box<live_feed::LiveFrame>),
+    /// The live run's title with its clock moved on (nothing else changed).
+    LiveTitle(String),
     /// The live run ended; how, in words.
     RunDone(String),
     /// A source lookup finished.
@@ -255,6 +257,10 @@ where
                     let (newest, next) = newest_frame(frame, &mut try_next_event);
                     pending = next;
                     app.show_live_frame(*newest);
+                    break;
+                }
+                AppEvent::LiveTitle(title) => {
+                    app.set_title(title);
                     break;
                 }
                 AppEvent::RunDone(message) => {

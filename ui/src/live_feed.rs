@@ -18,6 +18,9 @@ use scxray::run::live::{Event, LiveRun};
 
 /// Longest a streaming run goes without a new frame.
 pub const REBUILD_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the title's clock moves while the guest says nothing (a boot
+/// is silent for seconds): a title alone, no report rebuilt.
+pub const CLOCK_TICK: Duration = Duration::from_secs(1);
 
 /// What the run thread feeds.
 pub enum Feed {
@@ -33,6 +36,8 @@ pub enum Feed {
 #[derive(Debug)]
 pub enum Update {
     Frame(Box<LiveFrame>),
+    /// The title with the clock moved on: the report is unchanged.
+    Title(String),
     Done(String),
 }
 
@@ -47,14 +52,19 @@ pub struct LiveFrame {
 impl LiveFrame {
     pub fn of(live: &LiveRun, clock_ms: u64) -> LiveFrame {
         LiveFrame {
-            title: format!(
-                "{} · {} · {:.1}s",
-                live.meta.test_name,
-                live.stage.label(),
-                clock_ms as f64 / 1000.0
-            ),
+            title: LiveFrame::title(live, clock_ms),
             report: live.report(),
         }
+    }
+
+    /// `test · stage · 12.3s`.
+    pub fn title(live: &LiveRun, clock_ms: u64) -> String {
+        format!(
+            "{} · {} · {:.1}s",
+            live.meta.test_name,
+            live.stage.label(),
+            clock_ms as f64 / 1000.0
+        )
     }
 }
 
@@ -114,6 +124,12 @@ struct Folder<F> {
     live: LiveRun,
     throttle: Throttle,
     clock_ms: u64,
+    /// When `clock_ms` was last set: the clock moves on from there.
+    clock_set: Instant,
+    /// When the title last went out (frame or tick).
+    shown: Instant,
+    /// The run ended: the clock stops.
+    done: bool,
     /// False once the UI is gone: the run is still folded, for saving.
     ui: bool,
     send: F,
@@ -122,7 +138,8 @@ struct Folder<F> {
 impl<F: FnMut(Update) -> bool> Folder<F> {
     fn run(&mut self, rx: &mpsc::Receiver<Feed>) {
         loop {
-            let next = match self.throttle.deadline() {
+            let tick = (!self.done).then(|| self.shown + CLOCK_TICK);
+            let next = match self.throttle.deadline().into_iter().chain(tick).min() {
                 None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
                 Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             };
@@ -138,6 +155,7 @@ impl<F: FnMut(Update) -> bool> Folder<F> {
                             Feed::Event(event, at) => {
                                 self.live.apply(event, at);
                                 self.clock_ms = at;
+                                self.clock_set = Instant::now();
                             }
                             Feed::Done(message) => {
                                 done = Some(message);
@@ -149,14 +167,21 @@ impl<F: FnMut(Update) -> bool> Folder<F> {
                     self.throttle.folded(self.live.stage != stage);
                     if let Some(message) = done {
                         self.frame();
+                        self.done = true;
                         self.send(Update::Done(message));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
-            if self.throttle.due(Instant::now()) {
+            let now = Instant::now();
+            if self.throttle.due(now) {
                 self.frame();
+            } else if !self.done && now >= self.shown + CLOCK_TICK {
+                let clock = self.clock_ms + self.clock_set.elapsed().as_millis() as u64;
+                let title = LiveFrame::title(&self.live, clock);
+                self.send(Update::Title(title));
+                self.shown = now;
             }
         }
     }
@@ -171,6 +196,7 @@ impl<F: FnMut(Update) -> bool> Folder<F> {
         let frame = LiveFrame::of(&self.live, self.clock_ms);
         self.send(Update::Frame(Box::new(frame)));
         self.throttle.sent(Instant::now());
+        self.shown = Instant::now();
     }
 }
 
@@ -196,6 +222,9 @@ impl LiveFeed {
                     live,
                     throttle: Throttle::new(interval),
                     clock_ms: 0,
+                    clock_set: Instant::now(),
+                    shown: Instant::now(),
+                    done: false,
                     ui: true,
                     send,
                 };
@@ -250,6 +279,50 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_moves_while_the_guest_is_silent() {
+        let (tx, rx) = mpsc::channel();
+        let feed = LiveFeed::spawn(
+            LiveRun::new(RunMeta::default()),
+            REBUILD_INTERVAL,
+            move |u| tx.send(u).is_ok(),
+        )
+        .expect("spawn");
+        let input = feed.sender();
+        input
+            .send(Feed::Event(Event::Stage(Stage::Booting), 100))
+            .expect("send");
+        // A boot says nothing for seconds: titles with a later clock come,
+        // no report is rebuilt for them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut titles = Vec::new();
+        while titles.len() < 2 && Instant::now() < deadline {
+            if let Ok(Update::Title(t)) = rx.recv_timeout(Duration::from_millis(100)) {
+                titles.push(t);
+            }
+        }
+        assert_eq!(titles.len(), 2, "{titles:?}");
+        assert!(titles[0].contains("booting"), "{titles:?}");
+        let secs = |t: &str| -> f64 {
+            t.rsplit(" · ")
+                .next()
+                .unwrap()
+                .trim_end_matches('s')
+                .parse()
+                .unwrap()
+        };
+        assert!(
+            secs(&titles[0]) >= 1.0 && secs(&titles[1]) > secs(&titles[0]),
+            "{titles:?}"
+        );
+        input.send(Feed::Done("finished".into())).expect("send");
+        drop(input);
+        feed.finish().expect("finish");
+        // Once done, the clock stops.
+        let after: Vec<Update> = rx.try_iter().collect();
+        assert!(matches!(after.last(), Some(Update::Done(_))), "{after:?}");
+    }
+
+    #[test]
     fn a_flood_becomes_few_frames_and_the_last_one_has_everything() {
         let (tx, rx) = mpsc::channel();
         let feed = LiveFeed::spawn(
@@ -272,7 +345,7 @@ mod tests {
             .iter()
             .filter_map(|u| match u {
                 Update::Frame(f) => Some(f),
-                Update::Done(_) => None,
+                Update::Title(_) | Update::Done(_) => None,
             })
             .collect();
         // The first events at once, the rest in one or two more frames.
@@ -294,6 +367,7 @@ mod tests {
         let input = feed.sender();
         let next = || match rx.recv_timeout(Duration::from_secs(30)).expect("an update") {
             Update::Frame(f) => f,
+            Update::Title(t) => panic!("a title before any frame: {t}"),
             Update::Done(m) => panic!("done too early: {m}"),
         };
         input

@@ -403,6 +403,7 @@ pub fn run_live(
         let live_feed = LiveFeed::spawn(live, REBUILD_INTERVAL, move |update| {
             tx.send(match update {
                 Update::Frame(frame) => crate::AppEvent::LiveFrame(frame),
+                Update::Title(title) => crate::AppEvent::LiveTitle(title),
                 Update::Done(message) => crate::AppEvent::RunDone(message),
             })
             .is_ok()

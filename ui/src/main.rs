@@ -72,8 +72,10 @@ enum Command {
         ktstr: bool,
     },
     /// Boot a sched_ext kernel in a VM, crash the bundled demo scheduler, show it live.
+    #[command(after_help = cli_run::EXIT_CODES)]
     Demo(cli_run::DemoArgs),
     /// Run your scheduler in a test VM under a workload and show it live.
+    #[command(after_help = cli_run::EXIT_CODES)]
     Run(cli_run::RunArgs),
     /// Rerun a saved run's crash in a fresh VM with probes on its crash chain
     /// (auto-repro for a report of `scxray run`/`scxray demo`).

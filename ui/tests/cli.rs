@@ -128,6 +128,19 @@ fn one_section_by_name() {
 }
 
 #[test]
+fn dmesg_is_a_section_of_its_own() {
+    // What a live run writes: the console, then the guest's /dev/kmsg.
+    let input =
+        b"--- console ---\n[ 1.0] on the serial console\n\n--- dmesg ---\n[ 1.0] from kmsg\n";
+    let o = scxray_stdin(&["report", "--section", "dmesg", "-"], input);
+    assert_eq!(stdout(&o).trim(), "[ 1.0] from kmsg");
+    let o = scxray_stdin(&["report", "--section", "console", "-"], input);
+    assert_eq!(stdout(&o).trim(), "[ 1.0] on the serial console");
+    let o = scxray_stdin(&["report", "--json", "-"], input);
+    assert!(stdout(&o).contains("\"kind\": \"dmesg\""), "{}", stdout(&o));
+}
+
+#[test]
 fn stdin_dash() {
     let o = scxray_stdin(&["report", "--section", "crash", "-"], b"[ 5.6] sched_ext: BPF scheduler \"x\" disabled (runtime error)\n[ 5.6] sched_ext: x: invalid CPU -1 from ops.select_cpu()\n");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -175,6 +175,43 @@ fn pane_is_listed_only_with_a_timeline_or_monitor() {
 }
 
 #[test]
+fn tabs_have_distinct_names() {
+    // A live run's report: the Timeline and Auto-repro panes beside the text
+    // of their sections, both monitor sections, and the dmesg it writes.
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/reports/demo-autorepro-7.3.txt");
+    let report = scxray::parse::parse_str(&std::fs::read_to_string(path).unwrap());
+    let titles = App::new(report, "x").pane_titles();
+    assert_eq!(
+        titles,
+        [
+            "Summary",
+            "Backtrace",
+            "CPU states",
+            "Timeline",
+            "Auto-repro",
+            "stats",
+            "diagnostics",
+            "timeline text",
+            "scheduler log",
+            "monitor summary",
+            "raw samples",
+            "sched_ext dump",
+            "auto-repro text",
+            "repro probe events",
+            "console",
+            "dmesg",
+            "Source",
+            "Workbench",
+        ]
+    );
+    let mut lower: Vec<String> = titles.iter().map(|t| t.to_lowercase()).collect();
+    lower.sort();
+    lower.dedup();
+    assert_eq!(lower.len(), titles.len(), "{titles:?}");
+}
+
+#[test]
 fn never_panics_at_any_size() {
     let files = [
         MONITOR_FAILED,
@@ -246,7 +283,7 @@ fn auto_repro_pane_shows_the_pipeline_and_the_call_chain() {
         assert!(s.contains(want), "{want}:\n{s}");
     }
     // The section's text is still there, one Tab away.
-    assert!(app.pane_titles().iter().any(|t| t == "auto-repro"));
+    assert!(app.pane_titles().iter().any(|t| t == "auto-repro text"));
 }
 
 /// j/k select a function of the call chain and Enter shows its source at the

@@ -217,7 +217,9 @@ fn wait_attached(sched: &mut Child, timeout_ms: u64, channel: &Channel) -> bool 
             return true;
         }
         if let Ok(Some(status)) = sched.try_wait() {
-            report_exit(status, channel);
+            // Not reported here: the caller's `stop` reports every way the
+            // scheduler ends (it sees this same status), and reporting it
+            // twice repeated the "scheduler process ended" note.
             channel.send(Record::Error { message: format!("scheduler exited before attaching ({status}); its output is in the scheduler log") });
             return false;
         }
@@ -425,5 +427,31 @@ fn collect(channel: &Channel) {
     std::thread::sleep(Duration::from_millis(300));
     for line in kmsg::read_all() {
         channel.send(Record::Kmsg { line });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scxray::run::record::Decoder;
+
+    #[test]
+    fn a_scheduler_that_exits_before_attaching_is_reported_once() {
+        let path = std::env::temp_dir().join(format!("scxray-agent-run-{}", std::process::id()));
+        std::fs::write(&path, b"").unwrap();
+        let channel = Channel::open(path.to_str().unwrap()).unwrap();
+        let mut sched = Command::new("sh").args(["-c", "exit 1"]).spawn().unwrap();
+        // What `run` does when the scheduler never attaches.
+        assert!(!wait_attached(&mut sched, 5_000, &channel));
+        stop(&mut sched, &channel, Duration::from_millis(500));
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let records = Decoder::new().push(&bytes);
+        let exits: Vec<_> = records
+            .iter()
+            .filter(|r| matches!(r, Record::SchedExit { .. }))
+            .collect();
+        assert_eq!(exits.len(), 1, "{records:?}");
+        assert!(matches!(exits[0], Record::SchedExit { code: Some(1), .. }));
     }
 }

@@ -32,6 +32,11 @@ pub fn title_bar<'a>(ctx: &Ctx<'a>, source: &'a str) -> (Line<'a>, Option<Line<'
 
 /// The header lines under the title bar, most important first; the app shows
 /// as many as fit.
+/// A live run still going (its report's outcome says so).
+fn running(header: &Header) -> bool {
+    matches!(&header.outcome, Outcome::Other(o) if o.starts_with(scxray::run::live::IN_PROGRESS))
+}
+
 pub fn answer_lines<'a>(ctx: &Ctx<'a>) -> Vec<Line<'a>> {
     let theme = ctx.theme;
     let header = &ctx.report.header;
@@ -46,6 +51,9 @@ pub fn answer_lines<'a>(ctx: &Ctx<'a>) -> Vec<Line<'a>> {
     }
     match ctx.crash {
         Some((_, crash)) => crash_answer(ctx.report, crash, theme, &mut lines),
+        None if running(header) => {
+            lines.push(Line::styled("no crash so far", theme.dim));
+        }
         None => {
             let mut spans = vec![Span::styled("no crash found", theme.warning)];
             spans.push(Span::styled(
@@ -188,6 +196,16 @@ impl Pane for SummaryPane {
         };
         match ctx.crash {
             Some((k, crash)) => crash_rows(report, k, crash, &mut rows),
+            None if running(&report.header) => {
+                rows.lines.push(Line::styled(
+                    "The run goes on: no sched_ext crash so far.",
+                    theme.dim,
+                ));
+                rows.lines.push(Line::styled(
+                    "The console, the scheduler log and the monitor fill in their tabs as it runs.",
+                    theme.dim,
+                ));
+            }
             None => {
                 rows.lines.push(Line::styled(
                     "No sched_ext crash was found in this input.",
@@ -248,6 +266,14 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
     }
     rows.text("Found in", origin(report, crash), Style::new());
 
+    // A userspace error chain (anyhow's `Caused by:`): why the load failed,
+    // outermost first.
+    if !crash.causes.is_empty() {
+        rows.heading("Caused by".into());
+        for c in &crash.causes {
+            rows.lines.push(Line::raw(format!("  {c}")));
+        }
+    }
     if !crash.events.is_empty() {
         rows.heading("Event counters".into());
         let w = crash.events.iter().map(|e| e.name.len()).max().unwrap_or(0);

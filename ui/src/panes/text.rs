@@ -14,11 +14,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::report::{Report, Section, Text};
+use scxray::report::{Report, Section, SectionKind, Text};
 
+use super::{Ctx, Pane};
 use crate::find::{self, FindError, FindMode, Needle};
 use crate::line_index::LineIndex;
-use super::{Ctx, Pane};
 use crate::theme::Theme;
 use crate::widgets::text_line;
 
@@ -77,7 +77,7 @@ pub struct Jump {
 impl TextPane {
     pub fn for_section(index: usize, section: &Section) -> TextPane {
         TextPane::new(
-            section.kind.name().to_string(),
+            section_title(&section.kind).to_string(),
             Some(index),
             section.body.clone(),
         )
@@ -385,13 +385,13 @@ impl TextPane {
             let mut counted = s.counted.clone();
             counted.retain(|&at| at < from);
             let capped = find::count_into(
-                    &mut counted,
-                    &self.body,
-                    self.index(),
-                    &s.needle,
-                    from,
-                    |l| self.shown(l),
-                );
+                &mut counted,
+                &self.body,
+                self.index(),
+                &s.needle,
+                from,
+                |l| self.shown(l),
+            );
             if let Some(s) = &mut self.search {
                 s.counted = counted;
                 s.capped = capped;
@@ -565,6 +565,19 @@ fn kernel_timestamp(head: &[u8]) -> Option<Range<usize>> {
             .all(|&b| b == b' ' || b == b'.' || b.is_ascii_digit())
         && inner.iter().any(u8::is_ascii_digit);
     ok.then_some(open..close + 1)
+}
+
+/// The tab title of a section's text pane: its name, except where that
+/// would read like another tab's (the Timeline and Auto-repro panes draw
+/// the same sections; `monitor` and `monitor samples` are two sections).
+fn section_title(kind: &SectionKind) -> &str {
+    match kind {
+        SectionKind::Timeline => "timeline text",
+        SectionKind::AutoRepro => "auto-repro text",
+        SectionKind::Monitor => "monitor summary",
+        SectionKind::MonitorSamples => "raw samples",
+        other => other.name(),
+    }
 }
 
 /// The pane list's entry: one text pane per section, in report order.

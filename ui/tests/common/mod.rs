@@ -274,6 +274,7 @@ pub fn lavd_crash() -> Crash {
             first_line: 0,
             last_line: DUMP.lines().count() - 1,
         },
+        ..Crash::default()
     }
 }
 
