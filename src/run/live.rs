@@ -151,6 +151,8 @@ struct Marks {
     userspace: Option<u64>,
     load_start: Option<u64>,
     enabled: Option<u64>,
+    /// When the agent's first error (e.g. "did not attach") arrived.
+    first_error: Option<u64>,
     crash: Option<u64>,
     collecting: Option<u64>,
     done: Option<u64>,
@@ -158,6 +160,61 @@ struct Marks {
     /// A parked guest (auto-repro) waited from `parked` to `resumed`.
     parked: Option<u64>,
     resumed: Option<u64>,
+}
+
+/// The scheduler's first error-looking line on each stream, and its first
+/// stderr line: kept apart from the bounded log, which may drop them, and
+/// whose last line is usually the end of a usage text.
+#[derive(Debug, Clone, Default)]
+struct SchedFirst {
+    error_stderr: Option<String>,
+    error_stdout: Option<String>,
+    stderr: Option<String>,
+}
+
+impl SchedFirst {
+    fn push(&mut self, stream: Stream, line: &str) {
+        let line = line.trim();
+        if line.is_empty() {
+            return;
+        }
+        let stderr = stream == Stream::Stderr;
+        if stderr && self.stderr.is_none() {
+            self.stderr = Some(line.to_string());
+        }
+        let slot = if stderr {
+            &mut self.error_stderr
+        } else {
+            &mut self.error_stdout
+        };
+        if slot.is_none() && looks_like_error(line) {
+            *slot = Some(line.to_string());
+        }
+    }
+
+    /// The first error line (stderr's before stdout's), else the first
+    /// stderr line.
+    fn line(&self) -> Option<&str> {
+        self.error_stderr
+            .as_deref()
+            .or(self.error_stdout.as_deref())
+            .or(self.stderr.as_deref())
+    }
+}
+
+/// Whether a scheduler output line reads as an error (or a usage text's start).
+fn looks_like_error(line: &str) -> bool {
+    const WORDS: [&str; 7] = [
+        "error",
+        "failed",
+        "not found",
+        "no such",
+        "usage:",
+        "invalid",
+        "cannot",
+    ];
+    let l = line.to_ascii_lowercase();
+    WORDS.iter().any(|w| l.contains(w))
 }
 
 /// The state of a run.
@@ -180,6 +237,8 @@ pub struct LiveRun {
     probes: ProbeLog,
     /// How the scheduler process ended: (exit code, signal).
     sched_exit: Option<(Option<i32>, Option<i32>)>,
+    /// The scheduler's first lines that matter when it never attaches.
+    sched_first: SchedFirst,
     /// Auto-repro runs, in order, and the crash they reproduce (parsed once,
     /// when the first one starts).
     repros: Vec<LiveRun>,
@@ -248,6 +307,7 @@ impl LiveRun {
             samples: std::collections::VecDeque::new(),
             probes: ProbeLog::default(),
             sched_exit: None,
+            sched_first: SchedFirst::default(),
             repros: Vec::new(),
             repro_base: None,
         }
@@ -473,7 +533,7 @@ impl LiveRun {
             }
             Record::SchedLine { stream, line } => {
                 // stderr and stdout interleave in one log, as ktstr captures them.
-                let _ = stream == Stream::Stderr;
+                self.sched_first.push(stream, &line);
                 self.sched_log.push(line);
             }
             Record::Trace { line } => {
@@ -501,7 +561,10 @@ impl LiveRun {
                     self.stage = Stage::Crashed;
                 }
             }
-            Record::Error { message } => self.errors.push(message),
+            Record::Error { message } => {
+                self.marks.first_error.get_or_insert(at_ms);
+                self.errors.push(message);
+            }
             Record::Done { passed, .. } => {
                 self.marks.done.get_or_insert(at_ms);
                 self.passed = Some(passed);
@@ -608,6 +671,15 @@ impl LiveRun {
 
     fn header(&self) -> Header {
         let mut details = Vec::new();
+        // ktstr's fingerprint: the scheduler's last log line. Not for a
+        // passed run (its last line says nothing), nor for one that never
+        // attached (that is the end of a usage text; its first error is).
+        let mut fingerprint = self
+            .sched_log
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .last()
+            .map(str::to_string);
         let outcome = match (&self.end, self.crashed()) {
             (Some(GuestEnd::Hung { stage }), _) => {
                 Outcome::Other(format!("timed out: guest hung at {stage}"))
@@ -633,22 +705,36 @@ impl LiveRun {
                 details.push(format!("scheduler crashed{during}{at}"));
                 Outcome::Failed
             }
-            _ if self.passed == Some(true) => Outcome::Other("passed".into()),
-            _ if self.passed == Some(false) => Outcome::Other("scheduler did not attach".into()),
+            _ if self.passed == Some(true) => {
+                fingerprint = None;
+                Outcome::Other("passed".into())
+            }
+            _ if self.passed == Some(false) => {
+                let first = self.sched_first.line();
+                let mut d = "scheduler did not attach".to_string();
+                let waited = self.marks.first_error.or(self.marks.done);
+                if let (Some(start), Some(end)) = (self.marks.load_start, waited) {
+                    let _ = write!(
+                        d,
+                        " after {:.1}s",
+                        end.saturating_sub(start) as f64 / 1000.0
+                    );
+                }
+                if let Some(l) = first {
+                    let _ = write!(d, ": {l}");
+                }
+                details.push(d);
+                fingerprint = first.map(str::to_string);
+                Outcome::Other("scheduler did not attach".into())
+            }
             // The guest ended without the agent's verdict.
             _ if self.end.is_some() => Outcome::Other("ended without a result".into()),
             _ => Outcome::Other(format!("{IN_PROGRESS}{}", self.stage.label())),
         };
         details.extend(self.errors.iter().cloned());
-        let last_log = self
-            .sched_log
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .last()
-            .map(str::to_string);
         Header {
             preamble: Vec::new(),
-            fingerprint: last_log,
+            fingerprint,
             bug_summary: None,
             test_name: Some(self.meta.test_name.clone()),
             scheduler: Some(self.meta.scheduler.clone()).filter(|s| !s.is_empty()),
@@ -1265,5 +1351,176 @@ mod tests {
             Outcome::Other("timed out: guest hung at booting".into())
         );
         assert!(rep.crash().is_none());
+    }
+
+    /// The events of a run up to "loading scheduler" (host ms 2800).
+    fn loading_run() -> LiveRun {
+        let mut r = LiveRun::new(RunMeta {
+            test_name: "demo".into(),
+            scheduler: "scx-demo".into(),
+            cpus: 2,
+            ..RunMeta::default()
+        });
+        r.apply(Event::Stage(Stage::Booting), 0);
+        r.apply(
+            Event::Record(Record::Hello {
+                agent: "a".into(),
+                uptime_ms: 2600,
+            }),
+            2700,
+        );
+        r.apply(
+            Event::Record(Record::Stage {
+                name: "loading scheduler".into(),
+                uptime_ms: 2700,
+            }),
+            2800,
+        );
+        r
+    }
+
+    fn sched_line(r: &mut LiveRun, stream: Stream, line: &str, at: u64) {
+        r.apply(
+            Event::Record(Record::SchedLine {
+                stream,
+                line: line.into(),
+            }),
+            at,
+        );
+    }
+
+    fn finish(r: &mut LiveRun, passed: bool, at: u64) {
+        r.apply(
+            Event::Record(Record::Done {
+                passed,
+                uptime_ms: at,
+            }),
+            at,
+        );
+        r.apply(Event::End(GuestEnd::PoweredOff), at + 100);
+    }
+
+    #[test]
+    fn scheduler_that_never_attaches_shows_its_first_error_and_the_wait() {
+        let mut r = loading_run();
+        sched_line(&mut r, Stream::Stdout, "scx-demo 1.0 starting", 2900);
+        sched_line(
+            &mut r,
+            Stream::Stderr,
+            "error: unexpected argument '--bogus' found",
+            3000,
+        );
+        for l in [
+            "",
+            "  tip: to pass '--bogus' as a value, use '-- --bogus'",
+            "",
+            "Usage: scx-demo [OPTIONS]",
+            "",
+            "For more information, try '--help'.",
+        ] {
+            sched_line(&mut r, Stream::Stderr, l, 3000);
+        }
+        r.apply(
+            Event::Record(Record::SchedExit {
+                code: Some(2),
+                signal: None,
+                uptime_ms: 3100,
+            }),
+            3100,
+        );
+        r.apply(
+            Event::Record(Record::Error {
+                message: "scheduler exited before attaching (exit status: 2); its output is in the scheduler log".into(),
+            }),
+            4000,
+        );
+        finish(&mut r, false, 4100);
+
+        let rep = r.report();
+        assert!(rep.crash().is_none());
+        assert_eq!(
+            rep.header.outcome,
+            Outcome::Other("scheduler did not attach".into())
+        );
+        assert_eq!(
+            rep.header.details[0],
+            "scheduler did not attach after 1.2s: error: unexpected argument '--bogus' found",
+            "{:?}",
+            rep.header.details
+        );
+        assert!(
+            rep.header
+                .details
+                .iter()
+                .any(|d| d.starts_with("scheduler exited before attaching")),
+            "{:?}",
+            rep.header.details
+        );
+        assert_eq!(
+            rep.header.fingerprint.as_deref(),
+            Some("error: unexpected argument '--bogus' found")
+        );
+    }
+
+    #[test]
+    fn silent_scheduler_that_never_attaches_reports_the_wait_only() {
+        let mut r = loading_run();
+        r.apply(
+            Event::Record(Record::Error {
+                message: "scheduler did not attach within 20000 ms (sched_ext state: disabled)"
+                    .into(),
+            }),
+            22_800,
+        );
+        finish(&mut r, false, 22_900);
+        let rep = r.report();
+        assert_eq!(
+            rep.header.details[0],
+            "scheduler did not attach after 20.0s"
+        );
+        assert_eq!(rep.header.fingerprint, None);
+    }
+
+    #[test]
+    fn first_error_prefers_stderr_then_any_stderr_line() {
+        let mut f = SchedFirst::default();
+        f.push(Stream::Stdout, "loading: failed to open map, retrying");
+        f.push(Stream::Stderr, "libbpf: warming up");
+        assert_eq!(f.line(), Some("loading: failed to open map, retrying"));
+        f.push(
+            Stream::Stderr,
+            "Error: No such file or directory (os error 2)",
+        );
+        assert_eq!(
+            f.line(),
+            Some("Error: No such file or directory (os error 2)")
+        );
+        let mut g = SchedFirst::default();
+        g.push(Stream::Stdout, "hello");
+        assert_eq!(g.line(), None);
+        g.push(Stream::Stderr, "  something odd  ");
+        assert_eq!(g.line(), Some("something odd"));
+    }
+
+    #[test]
+    fn passed_run_has_no_last_line_headline() {
+        let mut r = loading_run();
+        sched_line(&mut r, Stream::Stdout, "scx-demo: attached", 3000);
+        r.apply(
+            Event::Record(Record::ScxState {
+                state: "enabled".into(),
+                uptime_ms: 3900,
+            }),
+            4000,
+        );
+        sched_line(&mut r, Stream::Stdout, "scx-demo: exiting, bye", 9000);
+        finish(&mut r, true, 9100);
+        let rep = r.report();
+        assert_eq!(rep.header.outcome, Outcome::Other("passed".into()));
+        assert_ne!(
+            rep.header.fingerprint.as_deref(),
+            Some("scx-demo: exiting, bye")
+        );
+        assert_eq!(rep.header.fingerprint, None);
     }
 }

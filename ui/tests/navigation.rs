@@ -299,3 +299,51 @@ fn frame_keys_hand_source_lookups_to_a_thread() {
     let s = screen(&mut app, 100, 30);
     assert!(!s.contains("looking up"), "{s}");
 }
+
+/// Upstream's `scx_bpf_error()` says where it was raised
+/// (`__FILE__:__LINE__: message`): the innermost BPF frame's Source opens at
+/// that line of a file of that name, whatever directory it was built in
+/// (issue 14, item 12).
+#[test]
+fn the_error_frame_opens_at_the_messages_file_and_line() {
+    let log = "\
+[   10.100000] sched_ext: BPF scheduler \"qmap\" disabled (scx_bpf_error)
+[   10.100001] sched_ext: qmap: /build/elsewhere/scheds/c/scx_qmap.bpf.c:6: test triggering error
+[   10.100002]    scx_bpf_error_bstr+0x60/0xa0
+[   10.100003]    bpf_prog_0123456789abcdef_qmap_enqueue+0x8c/0x94
+[   10.100004]    bpf__sched_ext_ops_enqueue+0x50/0xad
+";
+    let report = scxray::parse::parse_str(log);
+    let crash = report.crash().expect("a crash");
+    assert_eq!(
+        crash.source,
+        Some(("/build/elsewhere/scheds/c/scx_qmap.bpf.c".to_string(), 6))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let src = "\
+void BPF_STRUCT_OPS(qmap_enqueue, struct task_struct *p, u64 enq_flags)
+{
+\tstatic u32 user_cnt;
+
+\tif (test_error_cnt && !--test_error_cnt)
+\t\tscx_bpf_error(\"test triggering error\");
+\tuser_cnt++;
+}
+";
+    std::fs::create_dir_all(dir.path().join("c")).unwrap();
+    std::fs::write(dir.path().join("c/scx_qmap.bpf.c"), src).unwrap();
+    let mut app = App::new(report, "qmap")
+        .with_theme(Theme::plain())
+        .with_source_roots(vec![dir.path().to_path_buf()]);
+    ch(&mut app, 'b');
+    ch(&mut app, 'j');
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(focused_title(&app), "Source");
+    let s = screen(&mut app, 110, 30);
+    assert!(s.contains("scx_qmap.bpf.c:6"), "{s}");
+    assert!(s.contains("at the line its error message names"), "{s}");
+    assert!(
+        s.contains("6 ▶         scx_bpf_error(\"test triggering error\")"),
+        "{s}"
+    );
+}

@@ -642,6 +642,14 @@ fn scheduler_that_never_attaches_is_reported() {
         "{:?}",
         r.header.details
     );
+    // How long it waited; `/bin/true` prints nothing, so there is no first
+    // error line to show, and no last line to stand in for one.
+    assert!(
+        r.header.details[0].starts_with("scheduler did not attach after "),
+        "{:?}",
+        r.header.details
+    );
+    assert_eq!(r.header.fingerprint, None, "{out}");
 }
 
 /// The live TUI end to end: `scxray demo` in a real terminal shows the run's

@@ -51,7 +51,7 @@ impl App {
             self.source.want(Some(wanted));
             return;
         }
-        let name = self
+        let wanted = self
             .crash
             .and_then(|i| self.report.crashes.get(i))
             .and_then(|crash| {
@@ -59,9 +59,9 @@ impl App {
                     .frame
                     .filter(|&i| i < crash.backtrace.len())
                     .or_else(|| crash.top_frame_index())?;
-                panes::source::source_name(crash, frame).map(str::to_string)
+                frame_wanted(crash, frame)
             });
-        self.source.want(name.map(Wanted::Name));
+        self.source.want(wanted);
     }
 
     /// What auto-repro function `i` wants looked up: its printed location,
@@ -164,4 +164,14 @@ impl App {
     pub fn selected_frame(&self) -> Option<usize> {
         self.frame
     }
+}
+
+/// What frame `frame` of `crash` wants looked up: the line its error
+/// message names ([`panes::source::message_location`]), else its function by
+/// name.
+fn frame_wanted(crash: &scxray::report::Crash, frame: usize) -> Option<Wanted> {
+    if let Some((file, line)) = panes::source::message_location(crash, frame) {
+        return Some(Wanted::At { file, line });
+    }
+    panes::source::source_name(crash, frame).map(|n| Wanted::Name(n.to_string()))
 }

@@ -48,6 +48,22 @@ pub fn source_name(crash: &Crash, frame: usize) -> Option<&str> {
     })
 }
 
+/// The `file:line` an upstream `scx_bpf_error()` message carries
+/// (`__FILE__:__LINE__: ...`), for the innermost BPF frame, where the error
+/// was raised: `(file name, line)`. Only the file name: the build directory
+/// is another machine's.
+pub fn message_location(crash: &Crash, frame: usize) -> Option<(String, usize)> {
+    let (file, line) = crash.source.as_ref()?;
+    let innermost_bpf = crash
+        .backtrace
+        .iter()
+        .position(|f| matches!(f.class, FrameClass::BpfProg { .. }))?;
+    (innermost_bpf == frame).then(|| {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        (name.to_string(), *line as usize)
+    })
+}
+
 impl SourcePane {
     fn code(&self, hit: &SourceHit, syntax_theme: Option<&'static str>) -> Vec<Line<'static>> {
         let key = (hit.path.clone(), hit.line, syntax_theme);
@@ -110,12 +126,17 @@ impl Pane for SourcePane {
             ));
         }
         let name = source_name(crash, i).unwrap_or_default();
-        self.with_code(
-            ctx,
-            vec![Line::from(head)],
-            name,
-            &format!("{name} found by name, not from debug info"),
-        )
+        let (what, label) = match message_location(crash, i) {
+            Some((file, line)) => (
+                format!("{file}:{line}"),
+                format!("{name} at the line its error message names"),
+            ),
+            None => (
+                name.to_string(),
+                format!("{name} found by name, not from debug info"),
+            ),
+        };
+        self.with_code(ctx, vec![Line::from(head)], &what, &label)
     }
 }
 

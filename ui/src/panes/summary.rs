@@ -274,18 +274,28 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
             rows.lines.push(Line::raw(format!("  {c}")));
         }
     }
-    if !crash.events.is_empty() {
-        rows.heading("Event counters".into());
-        let w = crash.events.iter().map(|e| e.name.len()).max().unwrap_or(0);
-        for e in &crash.events {
-            rows.lines
-                .push(Line::raw(format!("  {:<w$}  {}", e.name, e.value)));
-        }
-    }
+    // The scheduler's own words first: they are about this crash, the
+    // counters are about the whole run.
     if !crash.ops_dump.is_empty() {
         rows.heading("Scheduler dump (ops.dump)".into());
         for l in &crash.ops_dump {
             rows.lines.push(Line::raw(format!("  {l}")));
+        }
+    }
+    if !crash.events.is_empty() {
+        rows.heading("Event counters".into());
+        let counted: Vec<_> = crash.events.iter().filter(|e| e.value != 0).collect();
+        let w = counted.iter().map(|e| e.name.len()).max().unwrap_or(0);
+        for e in &counted {
+            rows.lines
+                .push(Line::raw(format!("  {:<w$}  {}", e.name, e.value)));
+        }
+        let zero = crash.events.len() - counted.len();
+        if zero > 0 {
+            rows.lines.push(Line::styled(
+                format!("  {zero} more at 0 (all of them: the sched_ext dump tab)"),
+                theme.dim,
+            ));
         }
     }
 }
@@ -324,7 +334,16 @@ fn header_rows<'a>(header: &'a Header, rows: &mut Rows<'a, '_>) {
         rows.text("BUG SUMMARY", b.clone(), theme.error);
     }
     if let Some(f) = &header.fingerprint {
-        rows.text("Last log", f.clone(), Style::new());
+        // A live run whose scheduler never attached leads with its first
+        // error line (src/run/live.rs), not its last one.
+        let never_attached =
+            matches!(&header.outcome, Outcome::Other(o) if o == "scheduler did not attach");
+        let label = if never_attached {
+            "Scheduler error"
+        } else {
+            "Last log"
+        };
+        rows.text(label, f.clone(), Style::new());
     }
     for (i, d) in header.details.iter().enumerate() {
         rows.text(if i == 0 { "Details" } else { "" }, d.clone(), Style::new());
