@@ -58,8 +58,11 @@ struct Args {
     stats_interval: f64,
 }
 
+/// On stderr, like the exit info: one stream keeps the order the host sees
+/// (two pipes read apart could put `scheduler exited` between the debug
+/// dump's header and its reason line).
 fn say(msg: &str) {
-    println!("scx-demo: {msg}");
+    eprintln!("scx-demo: {msg}");
 }
 
 /// The NUL-terminated C string at the start of `buf`.
