@@ -152,6 +152,26 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(searcher.longest_matching_prefix(&corpus, &never)))
         });
     }
+    // A 100k-character pattern (pasted text after a regex head): the hint
+    // bisects over its pieces instead of compiling every prefix (goal:
+    // ≤ 100 ms; compiling every prefix took over a minute).
+    let head = r"run_time_ns is positive: 0x[0-9a-f]+ - ";
+    let tail: String = "abcdefghijklmnopqrstuvwxyz "
+        .chars()
+        .cycle()
+        .take(100_000 - head.len())
+        .collect();
+    let long = Searcher::new(Field::Matches, &format!("{head}{tail}")).expect("valid");
+    group.bench_function("regex_100k_chars", |b| {
+        b.iter(|| black_box(long.longest_matching_prefix(&corpus, &never)))
+    });
+    // 100k characters of alternatives (`zq0|zq1|...`), none matching: each
+    // alternative is tried on its own, so the compile and time budgets stop it.
+    let alts: Vec<String> = (0..20_000).map(|i| format!("zq{i}")).collect();
+    let alts = Searcher::new(Field::Matches, &alts.join("|")).expect("valid");
+    group.bench_function("regex_100k_chars_alternatives", |b| {
+        b.iter(|| black_box(alts.longest_matching_prefix(&corpus, &never)))
+    });
     group.finish();
 }
 

@@ -75,6 +75,7 @@ live() {
 if command -v qemu-system-x86_64 >/dev/null && "$bin" kernel list 2>/dev/null | grep -q yes; then
     # A clean run with long phases, caught mid-way, on its timeline pane.
     live demo-running 140 40 9 "--crash none --phase-ms 4000" t
+    live demo-monitor-now 140 40 10 "--crash none --phase-ms 4000" 5
     # After the crash: the backtrace with the source of the frame worth
     # reading beside it (wide layout), and the host monitor's samples
     # around the crash on the timeline.

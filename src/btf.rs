@@ -360,6 +360,37 @@ impl Btf {
         Ok(out)
     }
 
+    /// Whether BTF has `struct struct_name` with members.
+    pub fn has_struct(&self, struct_name: &str) -> bool {
+        self.structs.contains_key(struct_name)
+    }
+
+    /// The names of `struct struct_name`'s named members, in declaration
+    /// order (anonymous members are not descended into). Counter structs
+    /// such as sched_ext's `scx_event_stats` are read field by field this
+    /// way, so a kernel that adds or renames a counter needs no code change.
+    pub fn member_names(&self, struct_name: &str) -> Result<Vec<String>, BtfError> {
+        let &id = self
+            .structs
+            .get(struct_name)
+            .ok_or_else(|| BtfError::StructNotFound(struct_name.to_string()))?;
+        let rec = self.rec(id)?;
+        let mut out = Vec::with_capacity(usize::from(rec.vlen));
+        for m in 0..usize::from(rec.vlen) {
+            let at = rec.tail + 12 * m;
+            let name_off = read_u32(&self.types_sec, at, self.big_endian, "member")?;
+            if name_off == 0 {
+                continue;
+            }
+            let name = self.name(name_off)?;
+            if name.is_empty() {
+                continue;
+            }
+            out.push(String::from_utf8_lossy(name).into_owned());
+        }
+        Ok(out)
+    }
+
     fn find(&self, struct_name: &str, path: &[&str]) -> Result<Found, BtfError> {
         let &id = self
             .structs
@@ -784,6 +815,27 @@ pub(crate) mod tests {
         assert_eq!(at(&["curr"]), (72, 8));
         assert_eq!(at(&["arr"]), (80, 24));
         assert_eq!(btf.member_offset("flags", &["c"]), Ok(4));
+    }
+
+    #[test]
+    fn struct_member_names_in_order() {
+        let btf = mini_rq();
+        assert!(btf.has_struct("rq") && btf.has_struct("scx_rq"));
+        assert!(!btf.has_struct("scx_event_stats"));
+        // The anonymous member is left out; the empty forward `rq` is not
+        // the one found.
+        assert_eq!(
+            btf.member_names("rq").unwrap(),
+            ["nr_running", "scx", "cpu", "curr", "arr", "old_bits", "odd"]
+        );
+        assert_eq!(
+            btf.member_names("scx_rq").unwrap(),
+            ["local_dsq", "nr_running"]
+        );
+        assert_eq!(
+            btf.member_names("nope"),
+            Err(BtfError::StructNotFound("nope".into()))
+        );
     }
 
     #[test]

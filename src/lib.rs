@@ -16,6 +16,7 @@
 //! | a parsed failure: header, sections, crashes, notes | [`Report`](report::Report), [`Crash`](report::Crash) | [`report`] |
 //! | reading input of any supported layout | [`parse_path`](parse::parse_path), [`parse_text`](parse::parse_text), [`parse_str`](parse::parse_str) | [`parse`] |
 //! | writing ktstr's layout, JSON, a short summary | [`to_ktstr`](write::to_ktstr), [`to_json`](write::to_json), [`summary`](write::summary) | [`write`](mod@write) |
+//! | input text shown on a terminal: controls and bidi overrides in a visible form | [`visible`](write::visible::visible), [`VisibleWriter`](write::VisibleWriter) | [`write::visible`](mod@write::visible) |
 //! | ktstr's numeric sections (`stats`, `timeline`, `monitor`) | [`Timeline`](sections::Timeline), [`MonitorSection`](sections::MonitorSection), [`Stats`](sections::Stats) | [`sections`] |
 //! | ktstr's `--- auto-repro ---` body (probe pipeline, call chain, status, tails), read and written back exactly | [`AutoRepro`](sections::AutoRepro), [`parse`](sections::auto_repro::parse), [`write`](sections::auto_repro::write) | [`sections::auto_repro`](mod@sections::auto_repro) |
 //! | the text a pin is matched against | [`Corpus`](matcher::Corpus) | [`matcher::corpus`] |

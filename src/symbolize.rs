@@ -3,9 +3,9 @@
 //!
 //! The DWARF comes from a vmlinux with debug info: Debian's `-dbg` package
 //! (`scxray kernel fetch --debug-info` caches its vmlinux) or a build tree's
-//! `vmlinux`. Guests boot with `nokaslr`, so the addresses in the ELF are the
-//! guest's. A frame's offset is a return address: the call is the byte
-//! before it, which is the line shown.
+//! `vmlinux`. Frames and functions are looked up by name and offset, so a
+//! guest's KASLR offset does not matter. A frame's offset is a return
+//! address: the call is the byte before it, which is the line shown.
 //!
 //! Paths are cut to the kernel tree, as ktstr prints them (its
 //! `make_relative`): everything before the first `/kernel/`, `/fs/`,

@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bpf::BpfProgs;
+use super::events::{Events, Shared};
+
 /// A local DSQ deeper than this means the memory read was garbage (the rq is
 /// not initialized yet): ktstr's `DSQ_PLAUSIBILITY_CEILING`.
 pub const DSQ_PLAUSIBILITY_CEILING: u32 = 10_000;
@@ -24,6 +27,69 @@ pub struct CpuSample {
 pub struct Sample {
     pub at_ms: u64,
     pub cpus: Vec<CpuSample>,
+    /// sched_ext event counters summed over CPUs; `None` when not sampled
+    /// (no scheduler attached, or a reader that does not take them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Events>,
+    /// Runqueue schedstat counters summed over CPUs; `None` when not sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedstat: Option<Schedstats>,
+    /// The struct_ops BPF programs' statistics; `None` when not sampled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bpf: Option<BpfProgs>,
+}
+
+/// The schedstat counters of every CPU's `struct rq`, summed (cumulative
+/// since boot; the kernel counts them only with `schedstats=enable`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedstat {
+    /// `rq.rq_sched_info.run_delay`: ns tasks waited on a runqueue.
+    pub run_delay: u64,
+    /// `rq.rq_sched_info.pcount`: times a task was run.
+    pub pcount: u64,
+    pub yld_count: u64,
+    /// `rq.sched_count`: calls to `__schedule()` (ktstr's `csw`).
+    pub sched_count: u64,
+    pub sched_goidle: u64,
+    pub ttwu_count: u64,
+    pub ttwu_local: u64,
+}
+
+impl Schedstat {
+    /// The fields in [`Schedstat::from_values`] order.
+    pub fn values(&self) -> [u64; 7] {
+        [
+            self.run_delay,
+            self.pcount,
+            self.yld_count,
+            self.sched_count,
+            self.sched_goidle,
+            self.ttwu_count,
+            self.ttwu_local,
+        ]
+    }
+
+    pub fn from_values(v: [u64; 7]) -> Schedstat {
+        Schedstat {
+            run_delay: v[0],
+            pcount: v[1],
+            yld_count: v[2],
+            sched_count: v[3],
+            sched_goidle: v[4],
+            ttwu_count: v[5],
+            ttwu_local: v[6],
+        }
+    }
+}
+
+/// What a sample says about schedstat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedstats {
+    Read(Schedstat),
+    /// Not readable on this kernel, and why (no `CONFIG_SCHEDSTATS` fields
+    /// in its BTF...). Never reported as zeros.
+    Unavailable(Shared<str>),
 }
 
 impl Sample {
@@ -90,6 +156,9 @@ mod tests {
         Sample {
             at_ms: 0,
             cpus: cpus.to_vec(),
+            events: None,
+            schedstat: None,
+            bpf: None,
         }
     }
 

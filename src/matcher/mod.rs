@@ -28,7 +28,10 @@ pub use corpus::{Corpus, Location, Region, DUMP_HEADER};
 pub use export::{render_test, ExportError, ExportSpec};
 pub use gate::{gate_contains, gate_matches, ktstr_accepts, Field, InvalidRegex, Pin, PinError};
 pub use pin::{check_pin, suggest_pin, FieldResult, PinCheck, SuggestReport, Verdict};
-pub use search::{Cancelled, PrefixHint, SearchOutcome, Searcher, DEFAULT_MAX_KEPT};
+pub use search::{
+    regex_prefix_hint, Cancelled, HintBudget, HintCost, PrefixHint, RegexHint, SearchOutcome,
+    Searcher, DEFAULT_MAX_KEPT, HINT_TIME_BUDGET, MAX_HINT_COMPILES,
+};
 pub use suggest::{suggest_for_line, suggest_for_report, PinSuggestion, SuggestError};
 pub use validate::{
     validate, validate_known, CompiledPin, Diagnostic, DiagnosticKind, KnownHits, Severity,

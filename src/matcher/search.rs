@@ -219,8 +219,12 @@ impl Searcher {
     /// somewhere, and where. For a literal, the longest prefix (found by
     /// bisection: occurrence is monotone in prefix length). For a regex, the
     /// longest prefix that is itself a usable regex (compiles, does not
-    /// match `""`), tried longest first; each try is one scan, so this
-    /// checks `cancel` between tries. `None` when no prefix matches.
+    /// match `""`), found by galloping and bisection over the pattern's
+    /// top-level pieces:
+    /// see [`regex_prefix_hint`]. Each try is one compile and one scan,
+    /// within [`HintBudget::DEFAULT`] (at most [`MAX_HINT_COMPILES`] tries,
+    /// none started after [`HINT_TIME_BUDGET`]), and `cancel` is checked
+    /// between tries. `None` when no prefix matches.
     pub fn longest_matching_prefix(
         &self,
         corpus: &Corpus,
@@ -231,15 +235,15 @@ impl Searcher {
             pattern: self.pattern.clone(),
         };
         let p = &self.pattern;
-        let mut ends: Vec<usize> = p.char_indices().map(|(i, _)| i).skip(1).collect();
-        ends.push(p.len());
         let hint = |len: usize, m: Range<usize>| PrefixHint {
             prefix: p[..len].to_string(),
             at: corpus.locate(m.start),
             matched: m,
         };
-        match self.kind {
+        match &self.kind {
             Kind::Literal(_) => {
+                let mut ends: Vec<usize> = p.char_indices().map(|(i, _)| i).skip(1).collect();
+                ends.push(p.len());
                 let find = |len: usize| memchr::memmem::find(text.as_bytes(), &p.as_bytes()[..len]);
                 // Largest index into `ends` whose prefix occurs.
                 let (mut lo, mut hi) = (0usize, ends.len());
@@ -259,21 +263,289 @@ impl Searcher {
                 }
                 Ok(best.map(|(len, at)| hint(len, at..at + len)))
             }
-            Kind::Regex(..) => {
-                for &len in ends.iter().rev() {
-                    if cancel.is_cancelled() {
-                        return Err(cancelled());
-                    }
-                    let Ok(re) = gate_matches(&p[..len]) else {
-                        continue;
-                    };
-                    if let Some(m) = Searcher::regex(re).iter_from(text, 0).next() {
-                        return Ok(Some(hint(len, m)));
+            Kind::Regex(re, _) => {
+                // The whole pattern first: no compile needed.
+                if !re.is_match("") {
+                    if let Some(m) = self.iter_from(text, 0).next() {
+                        return Ok(Some(hint(p.len(), m)));
                     }
                 }
-                Ok(None)
+                let (found, _) = regex_prefix_hint(re, text, HintBudget::DEFAULT, cancel)
+                    .map_err(|_| cancelled())?;
+                Ok(found.map(|(len, m)| hint(len, m)))
             }
         }
+    }
+}
+
+/// Most prefixes the regex "why no match" hint compiles (and scans the corpus
+/// with). Galloping and bisection take about twice log2 of the matching
+/// part's pieces (11 for 31 pieces in a 100k-character pattern); the rest
+/// is for the pieces' insides and for alternatives.
+pub const MAX_HINT_COMPILES: usize = 40;
+
+/// No hint try starts after this long: a pattern of many alternatives (each
+/// tried on its own) or pieces that compile slowly answers in bounded time.
+pub const HINT_TIME_BUDGET: std::time::Duration = std::time::Duration::from_millis(80);
+
+/// Tries always allowed before the time budget applies, so that a short
+/// pattern's hint (a handful of tries) does not depend on the machine's load.
+pub const HINT_MIN_TRIES: usize = 8;
+
+/// What [`regex_prefix_hint`] may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HintBudget {
+    /// Most prefixes compiled (and scanned for).
+    pub compiles: usize,
+    /// No try past the first [`HINT_MIN_TRIES`] starts after this long;
+    /// `None`: no time limit (tests).
+    pub time: Option<std::time::Duration>,
+}
+
+impl HintBudget {
+    pub const DEFAULT: HintBudget = HintBudget {
+        compiles: MAX_HINT_COMPILES,
+        time: Some(HINT_TIME_BUDGET),
+    };
+}
+
+/// A regex hint: the length of the pattern's leading part and its first
+/// match; `None` when no leading part matches.
+pub type RegexHint = Option<(usize, Range<usize>)>;
+
+/// What [`regex_prefix_hint`] spent (for tests and benches).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HintCost {
+    /// Prefixes compiled (each also scanned the corpus once).
+    pub compiles: usize,
+    /// The budget ran out before the search finished: the hint may be
+    /// shorter than the longest matching prefix, or missing.
+    pub exhausted: bool,
+}
+
+/// The result of one try: the prefix's first match and whether it is
+/// vacuous (matches `""`, so ktstr's gate would reject it); `None` when it
+/// does not compile or matches nowhere.
+type Try = Option<(Range<usize>, bool)>;
+
+/// The longest prefix of the regex `re` (`p`) that compiles, does not match `""`
+/// and matches somewhere in `text`, with its first match, when `p` itself
+/// does not match; with what the search cost.
+///
+/// Compiling every prefix, longest first, costs a compile and a scan per
+/// character: quadratic in the pattern's length (an 8k-character pattern
+/// took 11 s on 10 MB). Instead the pattern is parsed once and cut only
+/// after its top-level pieces (each literal character, class, group,
+/// repetition; within the alternatives of a top-level `|`). For a
+/// concatenation `A B`, a match of `A B` holds a match of `A` at the same
+/// start, and `A B` matching `""` means `A` does too, so along the cuts
+/// "matches somewhere" holds for a leading run and "matches `""`" for a
+/// leading run: the longest usable prefix is found by galloping (1, 2, 4...
+/// pieces) then bisecting, then the next piece's inside is tried (the `\d`
+/// of `\d+`, the greedy form of a lazy repetition). Alternatives are tried
+/// last first (the whole pattern does not match, so no full alternative
+/// does either). At most `budget.compiles` compiles, none past the first
+/// [`HINT_MIN_TRIES`] started after `budget.time`; past that the best
+/// prefix found so far is the answer.
+///
+/// Differs from the exhaustive search only for a pattern whose every
+/// top-level piece up to the last matching one matches `""` (`q*zz` gives
+/// no hint rather than `q`), or when the budget runs out.
+pub fn regex_prefix_hint(
+    re: &Regex,
+    text: &str,
+    budget: HintBudget,
+    cancel: &Cancel,
+) -> Result<(RegexHint, HintCost), crate::cancel::Cancelled> {
+    let mut hint = PrefixSearch {
+        p: re.as_str(),
+        alone: !re.is_match(""),
+        text,
+        cancel,
+        tried: std::collections::HashMap::new(),
+        cost: HintCost::default(),
+        budget,
+        deadline: budget.time.map(|t| std::time::Instant::now() + t),
+        base: None,
+    };
+    let found = hint.run()?;
+    Ok((found, hint.cost))
+}
+
+struct PrefixSearch<'a> {
+    p: &'a str,
+    text: &'a str,
+    cancel: &'a Cancel,
+    tried: std::collections::HashMap<usize, Try>,
+    cost: HintCost,
+    budget: HintBudget,
+    deadline: Option<std::time::Instant>,
+    /// The whole pattern does not match `""` (it passed the gate).
+    alone: bool,
+    /// While in an alternative after the first: the earlier alternatives'
+    /// flags, and where this one starts (see [`PrefixSearch::run`]).
+    base: Option<(String, usize)>,
+}
+
+/// A top-level piece of the pattern: its end, and shorter cuts inside it
+/// that may compile (longest first).
+struct Piece {
+    end: usize,
+    inner: Vec<usize>,
+}
+
+impl PrefixSearch<'_> {
+    fn run(&mut self) -> Result<RegexHint, crate::cancel::Cancelled> {
+        use regex_syntax::ast::Ast;
+        let Ok(ast) = regex_syntax::ast::parse::Parser::new().parse(self.p) else {
+            return Ok(None);
+        };
+        let branches: Vec<&Ast> = match &ast {
+            Ast::Alternation(a) => a.asts.iter().collect(),
+            other => vec![other],
+        };
+        // A prefix ending in alternative k is `A1|...|Ak-1|P`. No whole
+        // alternative matches (the pattern does not) nor matches `""` (the
+        // gate), so it matches where `P` does, and matches `""` when `P`
+        // does: `P` alone is compiled, after the `(?flags)` of the earlier
+        // alternatives (they reach across `|`). Compiling 100k characters
+        // of alternatives per try would take most of a second.
+        // `flags[..upto[k]]`: the flags set before alternative k.
+        let mut flags = String::new();
+        let mut upto = Vec::with_capacity(branches.len());
+        for b in &branches {
+            upto.push(flags.len());
+            let items = match b {
+                Ast::Concat(c) => c.asts.iter().collect(),
+                other => vec![*other],
+            };
+            for a in items.into_iter().filter(|a| matches!(a, Ast::Flags(_))) {
+                flags.push_str(&self.p[a.span().start.offset..a.span().end.offset]);
+            }
+        }
+        for (k, branch) in branches.iter().enumerate().rev() {
+            self.base = (k > 0 && self.alone)
+                .then(|| (flags[..upto[k]].to_string(), branch.span().start.offset));
+            let pieces = pieces(branch);
+            if let Some(found) = self.in_branch(&pieces)? {
+                return Ok(Some(found));
+            }
+            if self.cost.exhausted {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The longest usable prefix ending inside one alternative (whose
+    /// top-level pieces are `pieces`).
+    fn in_branch(&mut self, pieces: &[Piece]) -> Result<RegexHint, crate::cancel::Cancelled> {
+        // Largest piece index whose prefix matches somewhere (`""` allowed):
+        // pieces before `lo` match, from `hi` on they do not. Galloping from
+        // the front (1, 2, 4, 8... pieces), then bisecting: the matching
+        // part is usually short, short prefixes compile fast, and a budget
+        // that runs out leaves the longest usable prefix seen.
+        let (mut lo, mut hi) = (0usize, pieces.len());
+        let mut best: Option<usize> = None;
+        let mut fallback: Option<(usize, Range<usize>)> = None;
+        let mut galloping = true;
+        let mut step = 1usize;
+        while lo < hi {
+            let i = if galloping {
+                (lo + step - 1).min(hi - 1)
+            } else {
+                lo + (hi - lo) / 2
+            };
+            let Some(t) = self.try_prefix(pieces[i].end)? else {
+                if self.cost.exhausted {
+                    return Ok(fallback);
+                }
+                hi = i;
+                galloping = false;
+                continue;
+            };
+            if let (m, false) = t {
+                fallback = Some((pieces[i].end, m));
+            }
+            best = Some(i);
+            lo = i + 1;
+            step *= 2;
+        }
+        // The inside of the first piece that does not match, longest first.
+        let next = best.map_or(0, |b| b + 1);
+        if let Some(piece) = pieces.get(next) {
+            for &cut in &piece.inner {
+                if let Some((m, false)) = self.try_prefix(cut)? {
+                    return Ok(Some((cut, m)));
+                }
+                if self.cost.exhausted {
+                    return Ok(fallback);
+                }
+            }
+        }
+        // The longest matching cut, unless it matches `""`: then so does
+        // every shorter one.
+        Ok(fallback)
+    }
+
+    /// Compiles `p[..len]` (in a later alternative: the earlier flags and
+    /// this alternative's part of it) and finds its first match, noting
+    /// whether it matches `""` (ktstr's gate). Counts against the budget;
+    /// remembered.
+    fn try_prefix(&mut self, len: usize) -> Result<Try, crate::cancel::Cancelled> {
+        if let Some(t) = self.tried.get(&len) {
+            return Ok(t.clone());
+        }
+        self.cancel.check()?;
+        let late = self.cost.compiles >= HINT_MIN_TRIES
+            && self
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d);
+        if self.cost.compiles >= self.budget.compiles || late {
+            self.cost.exhausted = true;
+            return Ok(None);
+        }
+        self.cost.compiles += 1;
+        let prefix = match &self.base {
+            Some((flags, start)) if len > *start => format!("{flags}{}", &self.p[*start..len]),
+            Some(_) => String::new(),
+            None => self.p[..len].to_string(),
+        };
+        let t = if prefix.is_empty() {
+            None
+        } else {
+            regex::Regex::new(&prefix).ok().and_then(|re| {
+                let vacuous = re.is_match("");
+                let m = Searcher::regex(re).iter_from(self.text, 0).next()?;
+                Some((m, vacuous))
+            })
+        };
+        self.tried.insert(len, t.clone());
+        Ok(t)
+    }
+}
+
+/// The top-level pieces of one alternative, in order.
+fn pieces(ast: &regex_syntax::ast::Ast) -> Vec<Piece> {
+    use regex_syntax::ast::Ast;
+    let piece = |a: &Ast| {
+        let mut inner = Vec::new();
+        if let Ast::Repetition(r) = a {
+            if !r.greedy {
+                // `a+?` → `a+`: the lazy marker is the last character.
+                inner.push(r.span.end.offset - 1);
+            }
+            inner.push(r.ast.span().end.offset);
+        }
+        Piece {
+            end: a.span().end.offset,
+            inner,
+        }
+    };
+    match ast {
+        Ast::Concat(c) => c.asts.iter().map(piece).collect(),
+        Ast::Empty(_) => Vec::new(),
+        other => vec![piece(other)],
     }
 }
 
@@ -780,6 +1052,102 @@ mod tests {
                 .expect("ok"),
             None
         );
+    }
+
+    /// The hint as it was: every prefix, longest first (the oracle).
+    fn exhaustive_hint(p: &str, text: &str) -> Option<(String, Range<usize>)> {
+        let mut ends: Vec<usize> = p.char_indices().map(|(i, _)| i).skip(1).collect();
+        ends.push(p.len());
+        ends.iter().rev().find_map(|&len| {
+            let re = gate_matches(&p[..len]).ok()?;
+            let m = Searcher::regex(re).iter_from(text, 0).next()?;
+            Some((p[..len].to_string(), m))
+        })
+    }
+
+    #[test]
+    fn prefix_hint_equals_exhaustive_search() {
+        let text = "hello\nscx_bpf_error here 0x1f - 12\nrun_time_ns is negative: 0x57 - 0x58\n\
+                    cpu 3 kworker/u8:1[42] dsq_id=0x8000\n";
+        let c = Corpus::from_raw(text);
+        for p in [
+            r"scx_bpf_error \d+",
+            r"scx_bpf_errno",
+            r"run_time_ns is negative: 0x[0-9a-f]+ - 0x[0-9a-f]+ zz",
+            r"run_time_ns is (negative|positive): 0y",
+            r"(?m)^cpu \d+ kworker/u\d+:\d+\[\d+\] dsq_id=0x\d{5}",
+            r"(?i)HELLO\s+SCX_bpf_x",
+            r"foo|bar|scx_bpf_errq",
+            r"foo|scx_bpf_error hered",
+            r"(?i)FOO|SCX_bpf_errq",
+            r"foo|(?i)SCX_bpf_x|zz",
+            r"(?i:FOO)|SCX_bpf_errq",
+            r"here|(ab|cd)|x{2}",
+            r"kworker/u8:1\[\d+?\]x",
+            r"dsq_id=(0x8000)+q",
+            r"here \b\w+\b -x",
+            r"(?x) run_time_ns \s is \szz", // (a cut never takes the ignored spaces)
+            r"é?scx_bpf_error hex",
+            r"zzz",
+            r"\d\d\d\dQ",
+        ] {
+            let got = re(p)
+                .longest_matching_prefix(&c, &no_cancel())
+                .expect("not cancelled")
+                .map(|h| (h.prefix, h.matched));
+            assert_eq!(got, exhaustive_hint(p, text), "{p}");
+        }
+    }
+
+    #[test]
+    fn prefix_hint_compiles_a_bounded_number_of_prefixes() {
+        let text =
+            "x\n".repeat(1000) + "scx_bpf_error (run_time_ns is negative: 0x5772 - 0x5773)\n";
+        let head = r"run_time_ns is negative: 0x[0-9a-f]+ - ";
+        let tail: String = "abcdefghijklmnopqrstuvwxyz "
+            .chars()
+            .cycle()
+            .skip(3) // `- d...` does not match `- 0x5773`
+            .take(100_000 - head.len())
+            .collect();
+        let p = format!("{head}{tail}");
+        let long = Regex::new(&p).expect("test regex");
+        // No time limit: a debug build compiles slowly, the count is the point.
+        let budget = HintBudget {
+            time: None,
+            ..HintBudget::DEFAULT
+        };
+        let (found, cost) = regex_prefix_hint(&long, &text, budget, &no_cancel()).expect("ok");
+        assert_eq!(found.map(|(len, _)| &p[..len]), Some(head));
+        // Not 100k tries: the head is 31 pieces, so galloping tries 1, 3, 7,
+        // 15, 31 (all match) and 63 pieces (not), then bisection 47, 39, 35,
+        // 33, 32.
+        assert_eq!(cost.compiles, 11, "{cost:?}");
+        assert!(!cost.exhausted);
+
+        // Ten thousand alternatives, none matching: the budget stops it.
+        let alts = vec!["zq"; 10_000].join("|");
+        let (found, cost) =
+            regex_prefix_hint(&Regex::new(&alts).expect("re"), &text, budget, &no_cancel())
+                .expect("ok");
+        assert_eq!(found, None);
+        assert_eq!(cost.compiles, MAX_HINT_COMPILES);
+        assert!(cost.exhausted);
+
+        let cancel = Cancel::new();
+        cancel.cancel();
+        assert!(regex_prefix_hint(&long, &text, budget, &cancel).is_err());
+
+        // A time budget stops it too (a zero one after the tries always
+        // allowed), with the longest usable prefix seen so far.
+        let none = HintBudget {
+            time: Some(std::time::Duration::ZERO),
+            ..HintBudget::DEFAULT
+        };
+        let (found, cost) = regex_prefix_hint(&long, &text, none, &no_cancel()).expect("ok");
+        assert_eq!((cost.compiles, cost.exhausted), (HINT_MIN_TRIES, true));
+        let (len, _) = found.expect("a hint");
+        assert!(head.starts_with(&p[..len]) && len > 0, "{}", &p[..len]);
     }
 
     #[test]

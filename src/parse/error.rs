@@ -16,6 +16,16 @@ pub enum ParseError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: {what} the {limit} scxray reads into memory; --max-input SIZE raises the limit (e.g. --max-input {suggest})")]
+    TooLarge {
+        path: PathBuf,
+        /// `more input than`, or the file's size and why it is copied.
+        what: String,
+        /// The limit in words (`1 GiB`).
+        limit: String,
+        /// A `--max-input` value that would do (`4G`).
+        suggest: String,
+    },
     #[error("{path}: empty input (0 bytes)")]
     Empty { path: PathBuf },
     #[error("{path}: {what}, not a text report ({nul_share}% NUL, control or non-UTF-8 bytes in the first 64 KiB){hint}")]

@@ -2,6 +2,11 @@
 //! memory-mapped and never copied. Anything else (invalid UTF-8, CRLF, stdin,
 //! a pipe) is streamed through [`Repair`] into one string, so the peak is one
 //! copy of the text, not the raw bytes plus their repaired copy.
+//!
+//! What is copied into memory is capped ([`DEFAULT_MAX_INPUT`], raised with
+//! `--max-input`): a device such as `/dev/zero`, `yes |` or a file that never
+//! ends would otherwise grow until the kernel kills the process. A mapped file
+//! is not copied and has no cap.
 
 use std::fs::File;
 use std::io::Read;
@@ -22,10 +27,13 @@ pub struct Input {
     pub notes: Vec<String>,
 }
 
-/// Opens `path` (`-` = stdin).
-pub fn read(path: &Path) -> Result<Input, ParseError> {
+/// The most bytes read into memory by default: 1 GiB.
+pub const DEFAULT_MAX_INPUT: u64 = 1 << 30;
+
+/// Opens `path` (`-` = stdin); at most `max` bytes are copied into memory.
+pub fn read(path: &Path, max: u64) -> Result<Input, ParseError> {
     if path == Path::new("-") {
-        return read_stream(std::io::stdin().lock(), path, 0);
+        return read_stream(std::io::stdin().lock(), path, 0, max);
     }
     let meta = std::fs::metadata(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => ParseError::NotFound { path: path.into() },
@@ -37,7 +45,7 @@ pub fn read(path: &Path) -> Result<Input, ParseError> {
     let file = File::open(path).map_err(|source| io_error(path, source))?;
     if meta.len() == 0 || !meta.is_file() {
         // Pipes and character devices cannot be mapped; empty files need no mapping.
-        return read_stream(&file, path, 0);
+        return read_stream(&file, path, 0, max);
     }
     // SAFETY: the mapping is read-only; a file truncated by another process
     // while we read it would fault, which is the same risk every mmap-based
@@ -55,7 +63,93 @@ pub fn read(path: &Path) -> Result<Input, ParseError> {
     // The repaired copy is read from the file, not from the mapping (dropped
     // by now): the mapped pages and the copy are never resident together.
     // Mapping does not move the file's offset, so this reads from the start.
-    read_stream(&file, path, meta.len())
+    if meta.len() > max {
+        return Err(too_large(path, max, Some(meta.len())));
+    }
+    read_stream(&file, path, meta.len(), max)
+}
+
+/// The input is over the cap `max`; `size` when known (a file).
+fn too_large(path: &Path, max: u64, size: Option<u64>) -> ParseError {
+    let what = match size {
+        Some(size) => format!(
+            "{} to copy into memory (it has CRLF line ends or invalid UTF-8), more than",
+            human_size(size)
+        ),
+        None => "more input than".to_string(),
+    };
+    ParseError::TooLarge {
+        path: path.into(),
+        what,
+        limit: human_size(max),
+        suggest: suggested_limit(max.max(size.unwrap_or(0))),
+    }
+}
+
+/// `1 GiB`, `512 MiB`, `1.5 GiB`, `100 bytes`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
+    for (unit, size) in UNITS {
+        if n >= size {
+            return if n.is_multiple_of(size) {
+                format!("{} {unit}", n / size)
+            } else {
+                format!("{:.1} {unit}", n as f64 / size as f64)
+            };
+        }
+    }
+    format!("{n} bytes")
+}
+
+/// A `--max-input` value above `n`: the next power of two, written as the
+/// flag takes it (`4G`).
+fn suggested_limit(n: u64) -> String {
+    let next = n
+        .saturating_add(1)
+        .checked_next_power_of_two()
+        .unwrap_or(u64::MAX);
+    for (suffix, size) in [
+        ("T", 1u64 << 40),
+        ("G", 1 << 30),
+        ("M", 1 << 20),
+        ("K", 1 << 10),
+    ] {
+        if next >= size && next.is_multiple_of(size) {
+            return format!("{}{suffix}", next / size);
+        }
+    }
+    next.to_string()
+}
+
+/// Parses a size as `--max-input` takes it: bytes, or a number with a
+/// binary suffix `K`, `M`, `G`, `T` (`KiB`, `MB`, ... also accepted).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("`{s}` is not a size: give bytes or a number with K, M, G or T (1G, 512M)")
+    })?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        other => {
+            return Err(format!(
+                "`{s}`: unknown unit `{other}`; use K, M, G or T (1G, 512M)"
+            ))
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{s}` is not a usable size (zero or too large)"))
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> ParseError {
@@ -79,15 +173,27 @@ pub(super) fn strip_line_end_cr(s: &str) -> String {
 }
 
 /// Streams `r` through [`Repair`]; `size_hint` (the file's size, or 0)
-/// reserves the text at once instead of growing it by doubling.
-fn read_stream(mut r: impl Read, path: &Path, size_hint: u64) -> Result<Input, ParseError> {
-    let mut repair = Repair::with_capacity(usize::try_from(size_hint).unwrap_or(0));
+/// reserves the text at once instead of growing it by doubling. More than
+/// `max` bytes is an error: the input is dropped, not truncated.
+fn read_stream(
+    mut r: impl Read,
+    path: &Path,
+    size_hint: u64,
+    max: u64,
+) -> Result<Input, ParseError> {
+    let mut repair = Repair::with_capacity(usize::try_from(size_hint.min(max)).unwrap_or(0));
     let mut buf = vec![0u8; HEAD];
     // Bytes of an incomplete UTF-8 sequence carried over to the next read.
     let mut kept = 0;
     let mut first = true;
+    let mut total: u64 = 0;
     loop {
-        let end = kept + fill(&mut r, &mut buf[kept..]).map_err(|e| io_error(path, e))?;
+        let got = fill(&mut r, &mut buf[kept..]).map_err(|e| io_error(path, e))?;
+        total += got as u64;
+        if total > max {
+            return Err(too_large(path, max, None));
+        }
+        let end = kept + got;
         if first {
             check_head(&buf[..end], path)?;
             first = false;
@@ -190,7 +296,9 @@ impl Repair {
     }
 
     /// The text (trailing `\r`s dropped) and the number of replacements.
-    fn finish(self) -> (String, usize) {
+    fn finish(mut self) -> (String, usize) {
+        // A stream's text grew by doubling: up to half of it is room.
+        self.out.shrink_to_fit();
         (self.out, self.replaced)
     }
 }
@@ -296,6 +404,82 @@ mod tests {
                 assert_eq!(text, expected(bytes), "{bytes:?} in reads of {step}");
             }
         }
+    }
+
+    /// An endless text source, as `yes` or a device that never ends.
+    struct Endless;
+
+    impl Read for Endless {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = if i % 2 == 0 { b'y' } else { b'\n' };
+            }
+            Ok(buf.len())
+        }
+    }
+
+    #[test]
+    fn an_endless_stream_stops_at_the_limit_with_the_flag_in_the_message() {
+        let err = read_stream(Endless, Path::new("-"), 0, 1 << 20)
+            .err()
+            .expect("an endless input is refused");
+        let msg = err.to_string();
+        assert!(matches!(err, ParseError::TooLarge { .. }), "{msg}");
+        assert!(msg.starts_with("-: more input than the 1 MiB"), "{msg}");
+        assert!(msg.contains("--max-input SIZE"), "{msg}");
+        assert!(msg.contains("--max-input 2M"), "{msg}");
+    }
+
+    #[test]
+    fn a_stream_within_the_limit_is_read_whole() {
+        let input = read_stream(&b"line\n"[..], Path::new("-"), 0, 5).expect("5 bytes fit 5");
+        assert_eq!(&*input.text, "line\n");
+        let err = read_stream(&b"line\n"[..], Path::new("-"), 0, 4).err();
+        assert!(matches!(err, Some(ParseError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_file_to_copy_is_refused_by_its_size_and_a_mapped_one_is_not_limited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let crlf = dir.path().join("crlf.log");
+        std::fs::write(&crlf, "a\r\n".repeat(1000)).expect("write");
+        let err = read(&crlf, 1024)
+            .err()
+            .expect("4000 bytes to copy, 1 KiB allowed");
+        let msg = err.to_string();
+        assert!(msg.contains("2.9 KiB to copy into memory"), "{msg}");
+        assert!(msg.contains("the 1 KiB scxray reads"), "{msg}");
+        assert!(msg.contains("--max-input 4K"), "{msg}");
+        let lf = dir.path().join("lf.log");
+        std::fs::write(&lf, "a\n".repeat(1000)).expect("write");
+        assert_eq!(read(&lf, 1024).expect("mapped").text.len(), 2000);
+    }
+
+    #[test]
+    fn nul_bytes_from_a_device_are_binary_not_a_panic() {
+        let err = read_stream(std::io::repeat(0), Path::new("/dev/zero"), 0, 1 << 30)
+            .err()
+            .expect("NULs are no report");
+        assert!(matches!(err, ParseError::Binary { .. }), "{err}");
+        assert!(err.to_string().contains("100% NUL"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_suffixes() {
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("1T"), Ok(1 << 40));
+        for bad in ["", "G", "1X", "0", "-1", "1.5G", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(human_size(1 << 30), "1 GiB");
+        assert_eq!(human_size(3 << 29), "1.5 GiB");
+        assert_eq!(human_size(100), "100 bytes");
+        assert_eq!(suggested_limit(1 << 30), "2G");
+        assert_eq!(suggested_limit(3 << 29), "2G");
     }
 
     #[test]

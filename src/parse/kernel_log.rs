@@ -62,6 +62,12 @@ pub fn parse<'a>(
                         crash.kind = ExitKind::from_reason(&reason);
                         crash.reason = Some(reason);
                         crash.message = message;
+                    } else if crash.reason.is_none()
+                        && ExitKind::from_reason(&reason) != ExitKind::Unknown
+                    {
+                        // `sched_ext: runtime error`: an exit without a message.
+                        crash.kind = ExitKind::from_reason(&reason);
+                        crash.reason = Some(reason);
                     } else {
                         crash.message = Some(msg.to_string());
                     }
@@ -79,6 +85,10 @@ pub fn parse<'a>(
             }
             None => break,
         }
+    }
+    if crash.task.is_none() {
+        // 6.11+: `ops.init_task() failed (-12) for comm[pid]` as the exit message.
+        crash.task = crash.message.as_deref().and_then(super::enable::task_of);
     }
     Some((crash, last))
 }
@@ -114,6 +124,26 @@ mod tests {
             Some("invalid DSQ ID 0x000000000000000a")
         );
         assert_eq!(c.formats, vec![MessageFormat::KernelErrored]);
+    }
+
+    #[test]
+    fn enable_failure_as_exit_message_names_the_task() {
+        let c = run("sched_ext: BPF scheduler \"rusty\" disabled (runtime error)\nsched_ext: rusty: ops.init_task() failed (-12) for stress-ng[4711]").unwrap();
+        assert_eq!(c.kind, ExitKind::RuntimeError);
+        assert_eq!(
+            c.task.map(|t| t.to_string()).as_deref(),
+            Some("stress-ng[4711]")
+        );
+    }
+
+    #[test]
+    fn old_format_without_message() {
+        let c =
+            run("sched_ext: BPF scheduler \"rusty\" errored, disabling\nsched_ext: runtime error")
+                .unwrap();
+        assert_eq!(c.kind, ExitKind::RuntimeError);
+        assert_eq!(c.reason.as_deref(), Some("runtime error"));
+        assert_eq!(c.message, None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use crate::report::{Crash, MessageFormat};
 
 use super::prefix::{self, LineSource, Stripped};
-use super::{bail, dump, exit_line, kernel_log, oops, verifier};
+use super::{bail, dump, enable, exit_line, kernel_log, oops, verifier};
 
 /// A crash found in a body, with its byte span.
 pub struct Found {
@@ -28,6 +28,7 @@ enum Anchor {
     TraceExit,
     Uei,
     Oops,
+    EnableFailed,
     VerifierLog,
     LoadFailed,
     Error,
@@ -40,6 +41,7 @@ const ANCHORS: &[(&str, Anchor)] = &[
     ("sched_ext_exit:", Anchor::TraceExit),
     ("EXIT: ", Anchor::Uei),
     ("Sched_ext: ", Anchor::Oops),
+    ("() failed (", Anchor::EnableFailed),
     ("BEGIN PROG LOAD LOG", Anchor::VerifierLog),
     ("load failed", Anchor::LoadFailed),
     ("failed to load", Anchor::LoadFailed),
@@ -85,6 +87,11 @@ fn lines_after(text: &str, end: usize) -> impl Iterator<Item = (usize, Stripped<
         }
         let stop =
             memchr::memchr(b'\n', &text.as_bytes()[start..]).map_or(text.len(), |i| start + i);
+        if stop - start > MAX_CRASH_LINE {
+            // No crash runs on into a flood: it ends above the over-long line.
+            pos = text.len();
+            return None;
+        }
         pos = stop;
         Some((stop, prefix::strip(&text[start..stop])))
     })
@@ -99,21 +106,39 @@ fn lines_before(text: &str, start: usize) -> impl Iterator<Item = (usize, Stripp
         }
         let end = pos - 1;
         let s = memchr::memrchr(b'\n', &text.as_bytes()[..end]).map_or(0, |i| i + 1);
+        if end - s > MAX_CRASH_LINE {
+            pos = 0;
+            return None;
+        }
         pos = s;
         Some((s, prefix::strip(&text[s..end])))
     })
 }
 
-/// Scans `text` and returns every crash found, in text order.
-pub fn scan(text: &str, opts: ScanOptions) -> Vec<Found> {
-    let mut found = Vec::new();
+/// The longest line read as the start of a crash. A kernel log record holds
+/// at most 1024 bytes of text (printk's limit, as is an exit message's
+/// buffer), and its prefixes (timestamp, journal fields, trace header) add a
+/// few hundred more; a longer line is a flood of garbage that happens to
+/// contain an anchor word (`sched_ext: ` then 64 KiB of noise), not a crash.
+pub const MAX_CRASH_LINE: usize = 4096;
+
+/// Scans `text` and hands every crash found to `on_found`, in text order, as
+/// it is found (no vector of every crash of a huge log beside the report's own).
+pub fn scan_each(text: &str, opts: ScanOptions, mut on_found: impl FnMut(Found)) {
     let mut consumed = 0usize;
+    // The end of the last over-long line: its other anchors are skipped
+    // without looking for its start again (a 200 MB line would be quadratic).
+    let mut long_until = 0usize;
     for m in finder().find_iter(text) {
-        if m.start() < consumed {
+        if m.start() < consumed || m.start() < long_until {
             continue;
         }
         let (start, end) = line_at(text, m.start());
         if start < consumed {
+            continue;
+        }
+        if end - start > MAX_CRASH_LINE {
+            long_until = end;
             continue;
         }
         let line = prefix::strip(&text[start..end]);
@@ -151,10 +176,19 @@ pub fn scan(text: &str, opts: ScanOptions) -> Vec<Found> {
                 notes: Vec::new(),
             }),
             Anchor::Oops => Some(scan_oops(text, start, end, content)),
-            Anchor::VerifierLog | Anchor::LoadFailed => scan_verifier(text, start, end, content),
+            Anchor::EnableFailed => scan_enable(text, start, end, content),
+            Anchor::VerifierLog | Anchor::LoadFailed => {
+                scan_verifier(text, consumed, start, end, content)
+            }
             Anchor::Error | Anchor::Panic => {
                 let t = content.trim_start();
-                if t.contains("EXIT: ") {
+                let log_above = matches!(anchor, Anchor::Error)
+                    .then(|| log_above(text, consumed, start))
+                    .flatten();
+                if let Some((log_start, log)) = log_above {
+                    // A loader's error right below a verifier log pasted without libbpf's lines.
+                    Some(verifier_after_log(text, log_start, end, t, log))
+                } else if t.contains("EXIT: ") {
                     exit_line::parse_uei(t).map(|crash| Found {
                         crash,
                         start,
@@ -176,10 +210,9 @@ pub fn scan(text: &str, opts: ScanOptions) -> Vec<Found> {
         };
         if let Some(f) = result {
             consumed = f.end.max(end);
-            found.push(f);
+            on_found(f);
         }
     }
-    found
 }
 
 fn scan_dump(text: &str, start: usize, end: usize, content: &str, trace: bool) -> Option<Found> {
@@ -245,13 +278,124 @@ fn scan_oops(text: &str, start: usize, end: usize, content: &str) -> Found {
     }
 }
 
-fn scan_verifier(text: &str, start: usize, end: usize, content: &str) -> Option<Found> {
+/// How far after an enable failure (and its splat) the scheduler's exit
+/// announcement is still read into the same crash, in lines.
+const ENABLE_EXIT_REACH: usize = 12;
+
+/// An enable failure (`ops.init_task() failed (-12) for comm[pid]`), the
+/// warning splat right after it (its frames are the backtrace) and the
+/// scheduler's exit announcement that follows (kind, name, message).
+fn scan_enable(text: &str, start: usize, end: usize, content: &str) -> Option<Found> {
+    let mut crash = enable::parse_line(content)?;
+    let mut last = end;
+    let after: Vec<(usize, Stripped<'_>)> = lines_after(text, end).take(400).collect();
+    let contents: Vec<&str> = after.iter().map(|(_, s)| s.content.as_ref()).collect();
+    // The splat starts on the next line, or after a line or two of other output.
+    let mut next = 0;
+    let mut notes = Vec::new();
+    for k in 0..contents.len().min(3) {
+        if let Some(splat) = oops::read_splat(&contents[k..]) {
+            notes.push(format!(
+                "the enable failure is followed by a kernel splat: {}",
+                splat.head
+            ));
+            crash.backtrace = splat.frames;
+            crash.scheduler = crash.scheduler.or(splat.scheduler);
+            last = after[k + splat.last].0;
+            next = k + splat.last + 1;
+            break;
+        }
+    }
+    for k in next..contents.len().min(next + ENABLE_EXIT_REACH) {
+        let t = contents[k].trim_start();
+        if enable::parse_line(t).is_some() || oops::is_oops_head(t) {
+            break;
+        }
+        if !(t.starts_with("sched_ext: ") && t.contains("BPF scheduler \"")) {
+            continue;
+        }
+        let rest = after[k + 1..]
+            .iter()
+            .map(|(e, s)| (*e, std::borrow::Cow::Borrowed(s.content.as_ref())));
+        let Some((exit, exit_last)) = kernel_log::parse(t, rest) else {
+            break;
+        };
+        if crash.scheduler.is_some() && crash.scheduler != exit.scheduler {
+            break;
+        }
+        crash.kind = exit.kind;
+        crash.scheduler = exit.scheduler;
+        crash.formats.extend(exit.formats);
+        if let Some(m) = exit.message.filter(|m| {
+            crash
+                .message
+                .as_deref()
+                .is_none_or(|own| !own.contains(m.as_str()))
+        }) {
+            // What the scheduler's exit says beyond the failure (its own
+            // scx_bpf_error() message, say), in the kernel's words.
+            let r = exit.reason.as_deref().unwrap_or("exit");
+            crash.causes.push(format!("{r} ({m})"));
+        }
+        if crash.backtrace.is_empty() {
+            crash.backtrace = exit.backtrace;
+        }
+        last = exit_last.unwrap_or(after[k].0);
+        break;
+    }
+    Some(Found {
+        crash,
+        start,
+        end: last,
+        notes,
+    })
+}
+
+/// A verifier log without its `-- BEGIN PROG LOAD LOG --` ending just above
+/// the line at `start`, not reaching above `floor` (text already claimed).
+fn log_above(text: &str, floor: usize, start: usize) -> Option<(usize, Vec<String>)> {
+    let above = lines_before(text, start)
+        .take_while(|(s, _)| *s >= floor)
+        .map(|(s, l)| (s, l.content));
+    verifier::log_before(above)
+}
+
+/// A rejection read from a log above the line `content` (ending at `end`).
+fn verifier_after_log(
+    text: &str,
+    log_start: usize,
+    end: usize,
+    content: &str,
+    log: Vec<String>,
+) -> Found {
+    let rest = lines_after(text, end).map(|(e, s)| (e, s.content));
+    let (crash, last, note) = verifier::parse_after_log(content.trim(), log, rest);
+    let mut notes: Vec<String> = note.into_iter().collect();
+    notes.extend(bail::errno_notes(&crash));
+    Found {
+        crash,
+        start: log_start,
+        end: last.unwrap_or(end),
+        notes,
+    }
+}
+
+fn scan_verifier(
+    text: &str,
+    floor: usize,
+    start: usize,
+    end: usize,
+    content: &str,
+) -> Option<Found> {
     let t = content.trim();
     let has_log = t.contains("BEGIN PROG LOAD LOG")
         || lines_after(text, end)
             .take(3)
             .any(|(_, s)| s.content.contains("BEGIN PROG LOAD LOG"));
     if !has_log {
+        if let Some((log_start, log)) = log_above(text, floor, start) {
+            return Some(verifier_after_log(text, log_start, end, t, log));
+        }
         // A program the kernel refused without a log is still a rejection;
         // anything else that failed to load (an object, a skeleton) is a bail.
         if t.contains("prog '") {

@@ -350,6 +350,8 @@ pub enum MessageFormat {
     KernelErrored,
     /// `Sched_ext:` lines inside a kernel oops or lockdep splat.
     KernelOops,
+    /// Older kernels: `sched_ext: ops.init_task() failed (-12) for comm[pid] while loading`.
+    KernelEnableFailed,
     /// The scheduler's user exit info: `EXIT: reason (message)`.
     UeiExit,
     /// BPF verifier rejection (libbpf PROG LOAD LOG, `failed to load`).
@@ -369,6 +371,7 @@ impl MessageFormat {
             MessageFormat::KernelDisabled => "kernel log (disabled)",
             MessageFormat::KernelErrored => "kernel log (errored, old format)",
             MessageFormat::KernelOops => "kernel oops",
+            MessageFormat::KernelEnableFailed => "kernel log (enable failed)",
             MessageFormat::UeiExit => "EXIT line",
             MessageFormat::VerifierReject => "verifier rejection",
             MessageFormat::UserspaceBail => "userspace bail",

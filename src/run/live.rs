@@ -142,6 +142,8 @@ pub struct RunMeta {
     /// A vmlinux with DWARF for the kernel's source lines (auto-repro's
     /// kernel functions), when one is at hand.
     pub kernel_debug: Option<std::path::PathBuf>,
+    /// What the `--- monitor ---` verdict holds the samples to.
+    pub thresholds: Thresholds,
 }
 
 /// Host times (ms since the run started) of the moments the timeline reports.
@@ -594,12 +596,23 @@ impl LiveRun {
                     self.probes.layouts.push(l);
                 }
             }
+            Record::ScxEvents { text, .. } => {
+                self.notes
+                    .push(crate::host_monitor::events::sysfs_note(&text));
+            }
         }
     }
 
     /// True once the scheduler is known to have died after attaching.
     pub fn crashed(&self) -> bool {
         self.marks.crash.is_some() || (self.passed == Some(false) && self.attached())
+    }
+
+    /// True once the guest said the scheduler crashed (its sched_ext state
+    /// left `enabled`): unlike [`LiveRun::crashed`], a run cancelled while
+    /// the scheduler still ran is not one.
+    pub fn crash_seen(&self) -> bool {
+        self.marks.crash.is_some()
     }
 
     /// True once sched_ext reported the scheduler `enabled`.
@@ -690,7 +703,16 @@ impl LiveRun {
             (Some(GuestEnd::Failed { message }), _) => {
                 Outcome::Other(format!("guest failed: {message}"))
             }
-            (Some(GuestEnd::Cancelled), _) => Outcome::Other("cancelled".into()),
+            (Some(GuestEnd::Cancelled), _) => {
+                if self.crash_seen() {
+                    details.push("scheduler crashed before the run was cancelled".into());
+                } else {
+                    // The scheduler was still running: its last line is no
+                    // fingerprint of anything.
+                    fingerprint = None;
+                }
+                Outcome::Other("cancelled".into())
+            }
             (_, true) => {
                 let during = self.phases.last().map_or_else(String::new, |(i, name, _)| {
                     format!(" during phase {i} ({name})")
@@ -729,7 +751,10 @@ impl LiveRun {
             }
             // The guest ended without the agent's verdict.
             _ if self.end.is_some() => Outcome::Other("ended without a result".into()),
-            _ => Outcome::Other(format!("{IN_PROGRESS}{}", self.stage.label())),
+            _ => {
+                fingerprint = None;
+                Outcome::Other(format!("{IN_PROGRESS}{}", self.stage.label()))
+            }
         };
         details.extend(self.errors.iter().cloned());
         Header {
@@ -801,8 +826,8 @@ impl LiveRun {
     }
 
     /// ktstr's monitor summary over the samples taken while the scheduler
-    /// was attached (ktstr likewise leaves out the samples before its
-    /// scheduler settled); nothing before it attached.
+    /// was attached, less ktstr's warm-up (its first 20 samples); nothing
+    /// before it attached.
     fn monitor_text(&self) -> String {
         let Some(from) = self.marks.enabled else {
             return String::new();
@@ -813,7 +838,7 @@ impl LiveRun {
             .filter(|s| s.at_ms >= from)
             .cloned()
             .collect();
-        Summary::from_samples(&samples, &Thresholds::DEFAULT).to_section_text()
+        Summary::from_run(&samples, &self.meta.thresholds).to_section_text()
     }
 
     /// The raw samples, with the crash's time for the timeline.
@@ -1522,5 +1547,84 @@ mod tests {
             Some("scx-demo: exiting, bye")
         );
         assert_eq!(rep.header.fingerprint, None);
+    }
+
+    #[test]
+    fn cancelled_run_has_no_last_line_headline_unless_it_crashed() {
+        let attached = |r: &mut LiveRun| {
+            sched_line(
+                r,
+                Stream::Stdout,
+                "scx-demo: select=83 dispatched=146",
+                3000,
+            );
+            r.apply(
+                Event::Record(Record::ScxState {
+                    state: "enabled".into(),
+                    uptime_ms: 3900,
+                }),
+                4000,
+            );
+        };
+        let mut r = loading_run();
+        attached(&mut r);
+        r.apply(Event::End(GuestEnd::Cancelled), 5000);
+        let rep = r.report();
+        assert_eq!(rep.header.outcome, Outcome::Other("cancelled".into()));
+        assert_eq!(rep.header.fingerprint, None);
+        assert!(!r.crash_seen());
+
+        let mut r = loading_run();
+        attached(&mut r);
+        sched_line(
+            &mut r,
+            Stream::Stderr,
+            "EXIT: cell 0 has no usable CPU left",
+            4500,
+        );
+        r.apply(
+            Event::Record(Record::ScxState {
+                state: "disabled".into(),
+                uptime_ms: 4600,
+            }),
+            4700,
+        );
+        r.apply(Event::End(GuestEnd::Cancelled), 5000);
+        let rep = r.report();
+        assert!(r.crash_seen());
+        assert_eq!(
+            rep.header.fingerprint.as_deref(),
+            Some("EXIT: cell 0 has no usable CPU left")
+        );
+        assert!(rep
+            .header
+            .details
+            .contains(&"scheduler crashed before the run was cancelled".to_string()));
+    }
+
+    /// A long run keeps the newest samples only: memory stays bounded.
+    #[test]
+    fn monitor_samples_stay_bounded_over_a_long_run() {
+        use crate::host_monitor::sample::{CpuSample, Sample};
+        let mut r = loading_run();
+        for i in 0..10_000u64 {
+            let sample = Sample {
+                at_ms: i * 100,
+                cpus: vec![CpuSample::default(); 2],
+                ..Sample::default()
+            };
+            r.apply(Event::Monitor(sample), i * 100);
+        }
+        assert_eq!(r.samples.len(), MAX_SAMPLES);
+        assert_eq!(
+            r.samples.front().map(|s| s.at_ms),
+            Some((10_000 - MAX_SAMPLES as u64) * 100)
+        );
+        let rep = r.report();
+        let body = &rep.section(&SectionKind::MonitorSamples).unwrap().body;
+        assert_eq!(
+            body.lines().filter(|l| l.starts_with("t=")).count(),
+            MAX_SAMPLES
+        );
     }
 }

@@ -293,6 +293,10 @@ pub enum Record {
     ProbeStats(ProbeStats),
     /// A probe target's signature, fields and source lines.
     ProbeLayout(ProbeLayout),
+    /// The guest's own `/sys/kernel/sched_ext/root/events` (`SCX_EV_<NAME>
+    /// <value>` lines) at the end of a scenario the scheduler survived: what
+    /// the host monitor's counters are checked against.
+    ScxEvents { text: String, uptime_ms: u64 },
 }
 
 impl Record {
@@ -314,6 +318,7 @@ impl Record {
             Record::ProbeEvent(_) => 14,
             Record::ProbeStats(_) => 15,
             Record::ProbeLayout(_) => 16,
+            Record::ScxEvents { .. } => 17,
         }
     }
 }

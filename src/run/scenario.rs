@@ -137,6 +137,10 @@ pub struct RunConfig {
     /// The scheduler's path inside the guest.
     pub scheduler: String,
     pub args: Vec<String>,
+    /// Guest directories for the scheduler's LD_LIBRARY_PATH: where its
+    /// libraries were found on the host outside the loader's defaults.
+    #[serde(default)]
+    pub library_path: Vec<String>,
     /// How long the scheduler may take to reach `enabled`.
     pub attach_timeout_ms: u64,
     pub scenario: Scenario,

@@ -100,7 +100,12 @@ fn clean_corpus(path: &Path) -> anyhow::Result<NamedCorpus> {
     Ok(NamedCorpus::new(path.display().to_string(), corpus))
 }
 
+/// Prints a verdict or a suggestion: text for a person, quoting the report
+/// (its crash message, corpus lines), so escape sequences and other controls
+/// of the input are always shown in a visible form (`^[`, see
+/// `scxray::write::visible`), on a terminal or not.
 fn print(text: &str) -> anyhow::Result<()> {
+    let text = scxray::write::visible(text);
     let mut out = std::io::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a message.
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {

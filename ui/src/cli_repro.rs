@@ -112,7 +112,15 @@ pub fn repro(a: ReproArgs) -> anyhow::Result<ExitCode> {
         ExitCode::from(1)
     };
     if a.headless {
-        print!("{}", scxray::write::to_ktstr(&combined));
+        // Exact into a file or a pipe, visible on a terminal (as `report --ktstr`).
+        let mut out = crate::ktstr_stdout();
+        let written = scxray::write::write_ktstr(&combined, &mut out)
+            .and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(e) = written {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(anyhow::Error::new(e).context("cannot write the report to stdout"));
+            }
+        }
     } else if !cancel.is_cancelled() {
         let options = scxray_ui::OpenOptions {
             clean: Vec::new(),

@@ -17,11 +17,12 @@ use scxray_ui::live_run::{self, RunRequest};
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0    the scheduler survived the scenario
-  1    the scheduler crashed
+  1    the scheduler crashed (also when cancelled after the crash was captured:
+       the report holds the whole crash)
   2    scxray could not run (bad arguments, no kernel, the VM or the TUI could not start)
   3    the guest failed (hung, kernel panic)
   4    the scheduler would not start or never attached to sched_ext
-  130  cancelled (Ctrl-C, or q in the TUI)";
+  130  cancelled before any crash (Ctrl-C, SIGTERM, SIGHUP, or q in the TUI)";
 
 /// Options shared by `demo` and `run`.
 #[derive(Args, Debug, Clone)]
@@ -60,6 +61,12 @@ pub struct VmArgs {
     /// the section says how many crashed again with the same signature.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub repro_runs: u32,
+    /// Boot the guest with `nokaslr` (KASLR is on by default; the host
+    /// monitor finds the kernel's layout in guest memory either way).
+    #[arg(long)]
+    pub nokaslr: bool,
+    #[command(flatten)]
+    pub monitor: crate::cli_monitor::MonitorArgs,
 }
 
 impl VmArgs {
@@ -148,6 +155,11 @@ pub struct RunArgs {
     /// Extra files for the guest, at the same path. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub include: Vec<PathBuf>,
+    /// A directory searched first for the scheduler's shared libraries (a
+    /// newer libbpf, say), like an LD_LIBRARY_PATH entry; the host's
+    /// LD_LIBRARY_PATH is honoured after it. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub lib_dir: Vec<PathBuf>,
     /// A name for the report.
     #[arg(long, default_value = "run")]
     pub name: String,
@@ -175,6 +187,8 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         scheduler: None,
         args,
         includes: Vec::new(),
+        lib_dirs: lib_dirs(&[])?,
+        thresholds: a.vm.monitor.thresholds()?,
         scenario,
         scenario_name,
         cpus: a.vm.cpus,
@@ -182,6 +196,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         test_name: "demo".into(),
         probes: a.vm.probe.clone(),
         repro: a.vm.repro(),
+        nokaslr: a.vm.nokaslr,
     };
     go(req, &a.vm)
 }
@@ -200,6 +215,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         scheduler: Some(a.scheduler.clone()),
         args: a.args.clone(),
         includes: a.include.clone(),
+        lib_dirs: lib_dirs(&a.lib_dir)?,
+        thresholds: a.vm.monitor.thresholds()?,
         scenario,
         scenario_name,
         cpus: a.vm.cpus,
@@ -207,11 +224,69 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         test_name: a.name.clone(),
         probes: a.vm.probe.clone(),
         repro: a.vm.repro(),
+        nokaslr: a.vm.nokaslr,
     };
     go(req, &a.vm)
 }
 
+/// `--lib-dir`s, then the host's LD_LIBRARY_PATH (as the scheduler would
+/// search them when started here).
+fn lib_dirs(flags: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    for d in flags {
+        if !d.is_dir() {
+            anyhow::bail!(
+                "--lib-dir {}: not a directory; pass the directory that holds the libraries",
+                d.display()
+            );
+        }
+    }
+    let env = std::env::var_os("LD_LIBRARY_PATH").unwrap_or_default();
+    // Empty entries mean the current directory to ld.so; only absolute
+    // ones mean the same thing in the guest.
+    let from_env = std::env::split_paths(&env).filter(|p| p.is_absolute() && p.is_dir());
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in flags.iter().cloned().chain(from_env) {
+        let d = if d.is_absolute() {
+            d
+        } else {
+            std::env::current_dir()?.join(d)
+        };
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    Ok(dirs)
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in MiB.
+fn available_mib(meminfo: &str) -> Option<u64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+/// Refuses a guest larger than this machine can give now: QEMU would start
+/// and the kernel's OOM killer end it (or something else) mid-run.
+fn check_memory(memory_mib: u32) -> anyhow::Result<()> {
+    let Some(avail) = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .as_deref()
+        .and_then(available_mib)
+    else {
+        return Ok(());
+    };
+    if u64::from(memory_mib) > avail {
+        anyhow::bail!(
+            "--memory {memory_mib} MiB is more than this machine can give the guest: \
+             {avail} MiB available now (MemAvailable in /proc/meminfo); pass --memory {} or less",
+            avail.max(128)
+        );
+    }
+    Ok(())
+}
+
 fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
+    check_memory(req.memory_mib)?;
     let theme = scxray_ui::theme::Theme::by_name_from_env(&vm.theme)?;
     let (live, result) = if vm.headless {
         let (plan, meta) = live_run::plan(&req, &mut |line| eprintln!("scxray: {line}"))?;
@@ -251,8 +326,9 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
     let saved = live_run::SavedRun::of(&req, &live.meta.kernel);
     let path = live_run::save_report(&report, &live.meta, &live_run::report_dir(), Some(&saved))?;
     if vm.headless {
-        // Streamed, and a closed pipe (`| head`) is not an error.
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // Streamed, and a closed pipe (`| head`) is not an error. Exact into
+        // a file or a pipe, visible on a terminal (as `report --ktstr`).
+        let mut out = crate::ktstr_stdout();
         let written = scxray::write::write_ktstr(&report, &mut out)
             .and_then(|()| std::io::Write::flush(&mut out));
         if let Err(e) = written {
@@ -262,7 +338,9 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if let Err(e) = &result {
-        eprintln!("scxray: {e:#}");
+        // It can quote the guest's output: controls shown visibly.
+        let text = scxray_ui::error_text::chain(e.as_ref());
+        eprintln!("scxray: {}", scxray::write::visible(&text));
     }
     eprintln!("scxray: report written to {}", path.display());
     Ok(exit_code(&live, result.is_ok()))
@@ -276,6 +354,8 @@ fn exit_code(live: &LiveRun, ran: bool) -> ExitCode {
 fn exit_status(live: &LiveRun, ran: bool) -> u8 {
     match live.end() {
         _ if !ran => 2,
+        // The crash is in the report: a CI job gets the crash's code.
+        Some(GuestEnd::Cancelled) if live.crash_seen() => 1,
         Some(GuestEnd::Cancelled) => 130,
         Some(GuestEnd::Hung { .. } | GuestEnd::KernelPanic { .. } | GuestEnd::Failed { .. }) => 3,
         _ if live.crashed() => 1,
@@ -332,5 +412,46 @@ mod tests {
         for code in [0, 1, 2, 3, 4, 130] {
             assert!(EXIT_CODES.contains(&format!("\n  {code} ")), "{code}");
         }
+    }
+
+    #[test]
+    fn available_memory_is_read_from_meminfo() {
+        let m = "MemTotal:       24590000 kB\nMemFree:  100 kB\nMemAvailable:   20480000 kB\n";
+        assert_eq!(available_mib(m), Some(20000));
+        assert_eq!(available_mib("MemTotal: 1 kB\n"), None);
+        // More than any machine has: refused, naming what it has.
+        let e = check_memory(u32::MAX).unwrap_err().to_string();
+        assert!(
+            e.contains("MiB available now") && e.contains("--memory"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cancelled_after_the_crash_keeps_the_crash_code() {
+        let cancelled = |attached: bool, passed: bool| {
+            let mut live = LiveRun::new(RunMeta::default());
+            if attached {
+                let enabled = Record::ScxState {
+                    state: "enabled".into(),
+                    uptime_ms: 0,
+                };
+                live.apply(Event::Record(enabled), 100);
+            }
+            if !passed {
+                let gone = Record::ScxState {
+                    state: "disabled".into(),
+                    uptime_ms: 0,
+                };
+                live.apply(Event::Record(gone), 200);
+            }
+            live.apply(Event::End(GuestEnd::Cancelled), 300);
+            live
+        };
+        // Crashed, then the user quit while the dump or repro came in.
+        assert_eq!(exit_status(&cancelled(true, false), true), 1);
+        // Cancelled mid-run, nothing crashed.
+        assert_eq!(exit_status(&cancelled(true, true), true), 130);
+        assert_eq!(exit_status(&cancelled(false, true), true), 130);
     }
 }

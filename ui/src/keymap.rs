@@ -113,6 +113,8 @@ pub enum Action {
     ToggleRegex,
     /// Show the focused pane full screen, or go back.
     ToggleZoom,
+    /// Show or hide the ftrace prefix of `sched_ext_dump:` lines.
+    ToggleTracePrefix,
     /// An unbound key.
     None,
 }
@@ -270,7 +272,7 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('d'), Action::GoToRole(Role::SchedExtDump), "go to sched_ext dump", None),
     bind(N, Key::ch('r'), Action::GoToRole(Role::AutoRepro), "go to auto-repro", None),
     bind(N, Key::ch('o'), Action::GoToRole(Role::Console), "go to console", None),
-    bind(N, Key::plain(KeyCode::Enter), Action::OpenFrame, "show the selected frame's source", None),
+    bind(N, Key::plain(KeyCode::Enter), Action::OpenFrame, "show the selected frame's source (Summary: the stalled task)", None),
     bind(N, Key::ch('j'), Action::ScrollDown, "scroll down (Backtrace: next frame)", Some("scroll")),
     bind(N, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down (Backtrace: next frame)", None),
     bind(N, Key::ch('k'), Action::ScrollUp, "scroll up (Backtrace: previous frame)", Some("scroll")),
@@ -289,6 +291,7 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('N'), Action::PrevMatch, "previous match", Some("match")),
     bind(N, Key::ch('&'), Action::StartFilter, "filter lines (empty clears)", Some("filter")),
     bind(N, Key::ch('z'), Action::ToggleZoom, "zoom the pane", Some("zoom")),
+    bind(N, Key::ch('p'), Action::ToggleTracePrefix, "show/hide trace prefixes (sched_ext_dump lines)", Some("prefix")),
     bind(W, Key::ch('i'), Action::EditField, "edit the pin field", Some("edit")),
     bind(W, Key::plain(KeyCode::Enter), Action::EditField, "edit the pin field", Some("edit")),
     bind(W, Key::ch('n'), Action::NextMatch, "next match", Some("match")),

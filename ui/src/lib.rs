@@ -25,6 +25,7 @@
 use std::io::{self, Write};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use base64::Engine as _;
@@ -36,6 +37,7 @@ use scxray::report::Report;
 
 pub mod app;
 pub mod corpus_view;
+pub mod error_text;
 pub mod find;
 pub mod keymap;
 pub mod line_index;
@@ -69,6 +71,8 @@ pub enum AppEvent {
     RunDone(String),
     /// A source lookup finished.
     Source(source_lookup::SourceReply),
+    /// SIGTERM, SIGHUP or SIGINT from outside: quit as on `q`.
+    Signal(i32),
 }
 
 /// Options of `scxray open`.
@@ -92,6 +96,10 @@ pub fn run_open(report: Report, source: &str) -> anyhow::Result<()> {
 
 /// [`run_open`] with options.
 pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyhow::Result<()> {
+    run_app(open_app(report, source, options), |_| Ok(())).map(|_| ())
+}
+
+fn open_app(report: Report, source: &str, options: OpenOptions) -> App {
     let mut app = App::new(report, source).with_clean(options.clean);
     app.set_source_roots(options.source_roots);
     if let Some(theme) = options.theme {
@@ -100,16 +108,142 @@ pub fn run_open_with(report: Report, source: &str, options: OpenOptions) -> anyh
     if let Some(keymap) = options.keymap {
         app = app.with_keymap(keymap);
     }
-    run_app(app, |_| Ok(())).map(|_| ())
+    app
+}
+
+/// How long `scxray open` waits for its input before it shows the waiting
+/// screen: a file that reads (or fails) at once never flashes the terminal.
+const WAIT_SCREEN_AFTER: Duration = Duration::from_millis(300);
+
+/// `scxray open` on an input that may take its time (a FIFO, stdin, a big
+/// file): `load` runs on a thread of its own. If it is not done within
+/// [`WAIT_SCREEN_AFTER`], the terminal shows "waiting for input on SOURCE"
+/// until it is, and `q`, Esc, Ctrl-C or a stop signal quit (`Ok`, nothing
+/// opened). A load error is returned with the terminal restored.
+pub fn run_open_loading(
+    load: impl FnOnce() -> anyhow::Result<Report> + Send + 'static,
+    source: &str,
+    options: OpenOptions,
+) -> anyhow::Result<()> {
+    let (load_tx, load_rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("scxray-load".into())
+        .spawn(move || {
+            // Nobody listens once the user quit the waiting screen.
+            let _ = load_tx.send(load());
+        })
+        .context("cannot start the input thread")?;
+    match load_rx.recv_timeout(WAIT_SCREEN_AFTER) {
+        Ok(report) => return run_open_with(report?, source, options),
+        Err(mpsc::RecvTimeoutError::Disconnected) => bail!("the input thread stopped"),
+        Err(mpsc::RecvTimeoutError::Timeout) => {}
+    }
+    let (tx, rx) = mpsc::channel();
+    install_signal_forwarding(&tx)?;
+    let mut tui = terminal::Tui::enter()?;
+    let Some(report) = wait_for_input(&mut tui, source, &load_rx, &rx)? else {
+        return Ok(());
+    };
+    let app = open_app(report?, source, options);
+    run_app_on(app, tx, rx, Some(tui), |_| Ok(())).map(|_| ())
+}
+
+/// The waiting screen: redrawn on resize, polled for keys (no input thread
+/// yet: the event loop's own starts once the report is here). `None`: the
+/// user quit.
+fn wait_for_input(
+    tui: &mut terminal::Tui,
+    source: &str,
+    load_rx: &mpsc::Receiver<anyhow::Result<Report>>,
+    events: &mpsc::Receiver<AppEvent>,
+) -> anyhow::Result<Option<anyhow::Result<Report>>> {
+    use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+    let started = std::time::Instant::now();
+    let mut shown_secs = u64::MAX;
+    loop {
+        let secs = started.elapsed().as_secs();
+        if secs != shown_secs {
+            shown_secs = secs;
+            draw_waiting(tui, source, secs)?;
+        }
+        match load_rx.try_recv() {
+            Ok(report) => return Ok(Some(report)),
+            Err(mpsc::TryRecvError::Disconnected) => bail!("the input thread stopped"),
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        if let Ok(AppEvent::Signal(_)) = events.try_recv() {
+            return Ok(None);
+        }
+        if !crossterm::event::poll(Duration::from_millis(50))
+            .context("cannot read terminal input")?
+        {
+            continue;
+        }
+        match crossterm::event::read().context("cannot read terminal input")? {
+            Event::Key(k) if k.kind != KeyEventKind::Release => {
+                let ctrl_c =
+                    k.code == KeyCode::Char('c') && k.modifiers.contains(KeyModifiers::CONTROL);
+                if ctrl_c || matches!(k.code, KeyCode::Char('q') | KeyCode::Esc) {
+                    return Ok(None);
+                }
+            }
+            Event::Resize(..) => shown_secs = u64::MAX,
+            _ => {}
+        }
+    }
+}
+
+fn draw_waiting(tui: &mut terminal::Tui, source: &str, secs: u64) -> anyhow::Result<()> {
+    use ratatui::layout::{Constraint, Layout};
+    use ratatui::text::Line;
+    use ratatui::widgets::Paragraph;
+    let name: String = source.chars().filter(|c| !c.is_control()).collect();
+    tui.terminal()
+        .draw(|frame| {
+            let [_, middle, _] = Layout::vertical([
+                Constraint::Fill(1),
+                Constraint::Length(3),
+                Constraint::Fill(1),
+            ])
+            .areas(frame.area());
+            let text = vec![
+                Line::from(format!("scxray: waiting for input on {name} ({secs} s)")),
+                Line::from(""),
+                Line::from("q quits"),
+            ];
+            frame.render_widget(Paragraph::new(text).centered(), middle);
+        })
+        .context("cannot draw")?;
+    Ok(())
+}
+
+fn install_signal_forwarding(tx: &mpsc::Sender<AppEvent>) -> anyhow::Result<()> {
+    let signal_tx = tx.clone();
+    scxray_vmm::cancel::forward_signals(move |signal| {
+        signal_tx.send(AppEvent::Signal(signal)).is_ok()
+    })
+    .context("cannot install the signal handlers")
 }
 
 /// Runs `app` in the terminal until the user quits and returns it. `start`
 /// gets a sender for extra events (a live run's thread) before the loop starts.
 pub fn run_app(
-    mut app: App,
+    app: App,
     start: impl FnOnce(mpsc::Sender<AppEvent>) -> anyhow::Result<()>,
 ) -> anyhow::Result<App> {
     let (tx, rx) = mpsc::channel();
+    run_app_on(app, tx, rx, None, start)
+}
+
+/// [`run_app`] on a channel and, when `tui` is given, a terminal already set
+/// up with the signals forwarded into `tx` (the waiting screen did both).
+fn run_app_on(
+    mut app: App,
+    tx: mpsc::Sender<AppEvent>,
+    rx: mpsc::Receiver<AppEvent>,
+    tui: Option<terminal::Tui>,
+    start: impl FnOnce(mpsc::Sender<AppEvent>) -> anyhow::Result<()>,
+) -> anyhow::Result<App> {
     let worker_tx = tx.clone();
     app.set_engine(
         matcher_worker::Engine::spawn(move |reply| worker_tx.send(AppEvent::Worker(reply)).is_ok())
@@ -119,7 +253,13 @@ pub fn run_app(
     app.start_source_lookup(move |reply| source_tx.send(AppEvent::Source(reply)).is_ok())
         .context("cannot start the source lookup thread")?;
     start(tx.clone())?;
-    let mut tui = terminal::Tui::enter()?;
+    let mut tui = match tui {
+        Some(tui) => tui,
+        None => {
+            install_signal_forwarding(&tx)?;
+            terminal::Tui::enter()?
+        }
+    };
     thread::Builder::new()
         .name("scxray-input".into())
         .spawn(move || loop {
@@ -253,6 +393,8 @@ where
                 AppEvent::InputFailed(e) => {
                     return Err(e).context("cannot read terminal input");
                 }
+                // The terminal is restored on the way out, as on `q`.
+                AppEvent::Signal(_) => return Ok(()),
                 AppEvent::LiveFrame(frame) => {
                     let (newest, next) = newest_frame(frame, &mut try_next_event);
                     pending = next;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::live_feed::{Feed, LiveFeed, Update, REBUILD_INTERVAL};
 use anyhow::Context;
+use scxray::host_monitor::summary::Thresholds;
 use scxray::report::Report;
 use scxray::repro::{Chain, ChainError, FieldDecoder, ScxTaskFlags, TaskStates};
 use scxray::run::live::{Event, GuestEnd, LiveRun, RunMeta};
@@ -28,6 +29,11 @@ pub struct RunRequest {
     pub scheduler: Option<PathBuf>,
     pub args: Vec<String>,
     pub includes: Vec<PathBuf>,
+    /// Library directories searched first (`--lib-dir`, then the host's
+    /// LD_LIBRARY_PATH).
+    pub lib_dirs: Vec<PathBuf>,
+    /// The monitor verdict's thresholds (`--monitor-*`).
+    pub thresholds: Thresholds,
     pub scenario: Scenario,
     pub scenario_name: String,
     pub cpus: u32,
@@ -36,6 +42,8 @@ pub struct RunRequest {
     /// Experimental `--probe` targets, passed to the guest agent.
     pub probes: Vec<String>,
     pub repro: ReproOptions,
+    /// Boot the guest with `nokaslr` (`--nokaslr`); KASLR is on by default.
+    pub nokaslr: bool,
 }
 
 /// Auto-repro: after a crash, the same run again with probes on the crash
@@ -115,12 +123,17 @@ pub fn plan(
         scheduler,
         args: req.args.clone(),
         includes: req.includes.clone(),
+        lib_dirs: req.lib_dirs.clone(),
         scenario: req.scenario.clone(),
         cpus: req.cpus,
         memory_mib: req.memory_mib,
         attach_timeout: Duration::from_secs(20),
         cache_dir: cache.root().join("runs"),
-        cmdline: String::new(),
+        cmdline: if req.nokaslr {
+            scxray_vmm::qemu::NOKASLR.to_string()
+        } else {
+            String::new()
+        },
         btf: kernel.btf.clone(),
         vmlinux: kernel.vmlinux.clone(),
         probes: req.probes.clone(),
@@ -137,6 +150,7 @@ pub fn plan(
         backend: "qemu".into(),
         decoder: kernel.btf.as_deref().and_then(field_decoder).map(Box::new),
         kernel_debug: kernel.debug_vmlinux.clone(),
+        thresholds: req.thresholds,
     };
     Ok((plan, meta))
 }
@@ -272,7 +286,10 @@ pub fn execute(
         match parked.join() {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
-                let message = format!("auto-repro run 1 could not start: {e:#}");
+                let message = format!(
+                    "auto-repro run 1 could not start: {}",
+                    crate::error_text::chain(&e)
+                );
                 on_event(
                     wrap(Event::End(GuestEnd::Failed { message })),
                     t0.elapsed().as_millis() as u64,
@@ -361,7 +378,10 @@ pub fn repro_runs(
             )
         };
         if let Err(e) = session::run(&repro_plan, backend, cancel, &mut wrap) {
-            let message = format!("auto-repro run {run} could not start: {e:#}");
+            let message = format!(
+                "auto-repro run {run} could not start: {}",
+                crate::error_text::chain(&e)
+            );
             wrap(Event::End(GuestEnd::Failed { message }), 0);
             break;
         }
@@ -372,7 +392,7 @@ pub fn repro_runs(
 pub fn describe(result: &anyhow::Result<RunResult>) -> String {
     match result {
         Ok(r) => format!("run finished: {}", r.exit.how),
-        Err(e) => format!("run failed: {e:#}"),
+        Err(e) => format!("run failed: {}", crate::error_text::chain(e.as_ref())),
     }
 }
 
@@ -438,7 +458,7 @@ pub fn run_live(
                     )
                 });
                 if let Err(e) = &result {
-                    let message = format!("{e:#}");
+                    let message = crate::error_text::chain(e.as_ref());
                     send(
                         Event::End(scxray::run::live::GuestEnd::Failed { message }),
                         t0.elapsed().as_millis() as u64,
@@ -487,28 +507,39 @@ pub fn save_report(
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    // Two runs may end in the same second: never overwrite one.
-    let (path, mut file) = (1..1000)
-        .map(|n| {
-            let suffix = if n == 1 {
-                String::new()
-            } else {
-                format!("-{n}")
-            };
-            dir.join(format!(
-                "{stamp}-{}-{}{suffix}.txt",
-                meta.test_name, meta.scheduler
-            ))
-        })
-        .find_map(|p| {
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&p)
-                .ok()?;
-            Some((p, f))
-        })
-        .with_context(|| format!("cannot create a report file in {}", dir.display()))?;
+    // Two runs may end in the same second: each name is created exclusively,
+    // so a report never replaces another and the path printed is this run's.
+    let mut created = None;
+    for n in 1..1000 {
+        let suffix = if n == 1 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let p = dir.join(format!(
+            "{stamp}-{}-{}{suffix}.txt",
+            file_word(&meta.test_name),
+            file_word(&meta.scheduler)
+        ));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&p)
+        {
+            Ok(f) => {
+                created = Some((p, f));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", p.display())),
+        }
+    }
+    let (path, mut file) = created.with_context(|| {
+        format!(
+            "cannot create a report file in {}: 999 taken",
+            dir.display()
+        )
+    })?;
     std::io::Write::write_all(&mut file, scxray::write::to_ktstr(report).as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     if let Some(run) = run {
@@ -517,6 +548,27 @@ pub fn save_report(
         std::fs::write(&side, json).with_context(|| format!("cannot write {}", side.display()))?;
     }
     Ok(path)
+}
+
+/// `word` as a piece of a file name: `--name ../x` must not leave the
+/// report directory, nor a scheduler's name make a hidden or odd file.
+fn file_word(word: &str) -> String {
+    let w: String = word
+        .chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if w.is_empty() {
+        "run".into()
+    } else {
+        w
+    }
 }
 
 /// What `scxray repro` needs to repeat a saved run: the request as given,
@@ -530,11 +582,17 @@ pub struct SavedRun {
     pub scheduler: Option<PathBuf>,
     pub args: Vec<String>,
     pub includes: Vec<PathBuf>,
+    #[serde(default)]
+    pub lib_dirs: Vec<PathBuf>,
+    #[serde(default)]
+    pub thresholds: Thresholds,
     pub scenario: Scenario,
     pub scenario_name: String,
     pub cpus: u32,
     pub memory_mib: u32,
     pub test_name: String,
+    #[serde(default)]
+    pub nokaslr: bool,
 }
 
 impl SavedRun {
@@ -545,11 +603,14 @@ impl SavedRun {
             scheduler: req.scheduler.clone(),
             args: req.args.clone(),
             includes: req.includes.clone(),
+            lib_dirs: req.lib_dirs.clone(),
+            thresholds: req.thresholds,
             scenario: req.scenario.clone(),
             scenario_name: req.scenario_name.clone(),
             cpus: req.cpus,
             memory_mib: req.memory_mib,
             test_name: req.test_name.clone(),
+            nokaslr: req.nokaslr,
         }
     }
 
@@ -560,6 +621,8 @@ impl SavedRun {
             scheduler: self.scheduler.clone(),
             args: self.args.clone(),
             includes: self.includes.clone(),
+            lib_dirs: self.lib_dirs.clone(),
+            thresholds: self.thresholds,
             scenario: self.scenario.clone(),
             scenario_name: self.scenario_name.clone(),
             cpus: self.cpus,
@@ -567,6 +630,7 @@ impl SavedRun {
             test_name: self.test_name.clone(),
             probes: Vec::new(),
             repro,
+            nokaslr: self.nokaslr,
         }
     }
 
@@ -629,4 +693,67 @@ pub fn run_headless(
             .map_err(|_| anyhow::anyhow!("the run thread panicked"))?
     })?;
     Ok((live, result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str) -> RunMeta {
+        RunMeta {
+            test_name: name.into(),
+            scheduler: "scx_mine".into(),
+            ..RunMeta::default()
+        }
+    }
+
+    /// Many runs ending at once (the same second): every report is kept,
+    /// and each returned path holds that run's report.
+    #[test]
+    fn reports_saved_at_once_never_replace_each_other() {
+        let d = tempfile::tempdir().unwrap();
+        let paths: Vec<(usize, PathBuf)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let dir = d.path();
+                    s.spawn(move || {
+                        let mut report = scxray::parse::parse_str("");
+                        report.header.test_name = Some(format!("run {i}"));
+                        (i, save_report(&report, &meta("same"), dir, None).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut names: Vec<_> = paths.iter().map(|(_, p)| p.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 8, "{names:?}");
+        for (i, p) in paths {
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(
+                text.contains(&format!("ktstr_test 'run {i}'")),
+                "{p:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn report_names_stay_in_their_directory() {
+        let d = tempfile::tempdir().unwrap();
+        let p = save_report(
+            &scxray::parse::parse_str(""),
+            &meta("../../escape"),
+            d.path(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(p.parent(), Some(d.path()));
+        assert!(p
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("-______escape-scx_mine"));
+    }
 }

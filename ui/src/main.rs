@@ -5,19 +5,20 @@
 //! 2 = unreadable input or bad usage. `pin`: see `cli_pin.rs`; `demo` and
 //! `run`: see `cli_run.rs`.
 
+mod cli_monitor;
 mod cli_pin;
 mod cli_repro;
 mod cli_run;
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use scxray::parse::{parse_path, ParseError};
+use scxray::parse::{parse_path_limited, ParseError};
 use scxray::report::{Report, SectionKind};
 use scxray::write;
 
@@ -30,7 +31,17 @@ use scxray::write;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most input read into memory from a pipe, a device, stdin, or a
+    /// file that needs repair (CRLF, invalid UTF-8): bytes, or K, M, G, T
+    /// (default 1G). A larger input stops with a message; a plain file is
+    /// memory-mapped and has no limit.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = scxray::parse::parse_size)]
+    max_input: Option<u64>,
 }
+
+/// `--max-input`, for every input a command reads.
+static MAX_INPUT: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(scxray::parse::DEFAULT_MAX_INPUT);
 
 #[derive(Subcommand)]
 enum Command {
@@ -67,7 +78,9 @@ enum Command {
         /// Print the report as versioned JSON (schema `scxray-report`, see README).
         #[arg(long, conflicts_with = "ktstr")]
         json: bool,
-        /// Print only the report in ktstr's text layout (no summary).
+        /// Print only the report in ktstr's text layout (no summary): byte for
+        /// byte into a file or a pipe; on a terminal, control characters of
+        /// the input are shown visibly (`^[`), as in every other output.
         #[arg(long)]
         ktstr: bool,
     },
@@ -109,6 +122,17 @@ enum KernelCommand {
     /// List the cached kernels and whether each has sched_ext, BTF, kprobes
     /// and debug info.
     List,
+    /// Write the vmlinux.h of a cached kernel (from its BTF, with bpftool),
+    /// to build a scheduler's BPF code for the test kernel.
+    #[command(name = "vmlinux-h")]
+    VmlinuxH {
+        /// A cached release or a prefix of one (`7.3`); default: the newest
+        /// sched_ext kernel.
+        version: Option<String>,
+        /// Where to write it (default: standard output).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -116,13 +140,18 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("scxray: error: {e:#}");
+            // An error can quote the input (a line, a section name): shown visibly.
+            let text = scxray_ui::error_text::chain(e.as_ref());
+            eprintln!("scxray: error: {}", write::visible(&text));
             ExitCode::from(2)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(max) = cli.max_input {
+        MAX_INPUT.store(max, std::sync::atomic::Ordering::Relaxed);
+    }
     match cli.command {
         Command::Open {
             file,
@@ -133,14 +162,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Before the report: a typo in a setting fails at once.
             let theme = scxray_ui::theme::Theme::by_name_from_env(&theme)?;
             let keymap = scxray_ui::keymap::Keymap::load_user()?;
-            let report = load(&file)?;
+            if file == std::path::Path::new("-") && std::io::stdin().is_terminal() {
+                anyhow::bail!(
+                    "-: standard input is the terminal; pipe a report in (`scxray open - < report.txt`) or give its file"
+                );
+            }
             let options = scxray_ui::OpenOptions {
                 clean: cli_pin::load_clean(&clean)?,
                 theme: Some(theme),
                 keymap: Some(keymap),
                 source_roots: source,
             };
-            scxray_ui::run_open_with(report, &file.display().to_string(), options)?;
+            let name = file.display().to_string();
+            // A FIFO or stdin that sends nothing shows "waiting for input" (`q` quits).
+            scxray_ui::run_open_loading(move || load(&file), &name, options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Pin { command } => cli_pin::run(command),
@@ -157,7 +192,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .transpose()?;
             // Streamed, not built into one String first: the bodies are slices
             // of the mapped input, and a copy would double a big log's footprint.
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            // Hostile text: what a person reads (the summary, a section) shows
+            // escape sequences and other controls of the input in a visible
+            // form (`^[`, see `scxray::write::visible`), wherever it goes.
+            // `--ktstr` is the report written back for tools, byte for byte,
+            // into a file or a pipe, and made visible only on a terminal;
+            // `--json` escapes controls itself.
+            let mut out = if json {
+                stdout_writer(true)
+            } else if ktstr {
+                ktstr_stdout()
+            } else {
+                stdout_writer(false)
+            };
             let written = if json {
                 write::write_json(&report, &file.display().to_string(), &mut out)
                     .and_then(|()| out.write_all(b"\n"))
@@ -262,8 +309,54 @@ fn kernel_command(command: KernelCommand) -> anyhow::Result<ExitCode> {
             }
             println!("{}", path.display());
         }
+        KernelCommand::VmlinuxH { version, output } => {
+            use scxray_vmm::kernel::vmlinux_h;
+            let list = kernels.list_verified()?;
+            let Some(kernel) = vmlinux_h::pick(&list, version.as_deref()) else {
+                let have: Vec<&str> = list.iter().map(|k| k.release.as_str()).collect();
+                anyhow::bail!(
+                    "no cached kernel matches {}; cached: {}; run `scxray kernel fetch{}`",
+                    version.as_deref().unwrap_or("(a sched_ext kernel)"),
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    },
+                    version
+                        .as_deref()
+                        .map(|v| format!(" --version {v}"))
+                        .unwrap_or_default()
+                );
+            };
+            if let Some(damage) = kernel.damage_error() {
+                return Err(damage.into());
+            }
+            let text = vmlinux_h::generate(&kernel)?;
+            match output {
+                Some(path) => {
+                    vmlinux_h::write_file(&path, &text)?;
+                    eprintln!(
+                        "scxray: wrote {} ({} KiB) for {}",
+                        path.display(),
+                        text.len() / 1024,
+                        kernel.release
+                    );
+                }
+                None => {
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    if let Err(e) = out.write_all(&text).and_then(|()| out.flush()) {
+                        // A closed pipe (`| head`) is the reader's choice.
+                        if e.kind() != std::io::ErrorKind::BrokenPipe {
+                            return Err(e).context("cannot write vmlinux.h to standard output");
+                        }
+                    }
+                }
+            }
+        }
         KernelCommand::List => {
-            let list = kernels.list()?;
+            // Each boot image hashed: a damaged entry says so, with the fix.
+            let list = kernels.list_verified()?;
             if list.is_empty() {
                 eprintln!(
                     "scxray: no kernels cached in {}; run `scxray kernel fetch`",
@@ -277,9 +370,29 @@ fn kernel_command(command: KernelCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Buffered standard output: `exact` passes bytes through as they are,
+/// otherwise input text is shown visibly (see `scxray::write::visible`).
+fn stdout_writer(exact: bool) -> Box<dyn Write> {
+    let out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    if exact {
+        Box::new(out)
+    } else {
+        Box::new(write::VisibleWriter::new(out))
+    }
+}
+
+/// Where a report in ktstr's layout goes (`report --ktstr`, the headless
+/// report of `demo`/`run`/`repro`): byte for byte into a file or a pipe, so
+/// it parses back to the same report; visible on a terminal, where an escape
+/// sequence of the input would act on the terminal.
+pub(crate) fn ktstr_stdout() -> Box<dyn Write> {
+    stdout_writer(!std::io::stdout().is_terminal())
+}
+
 fn load(file: &std::path::Path) -> anyhow::Result<Report> {
     // The typed error already names the file, the cause and the fix.
-    parse_path(file).map_err(|e: ParseError| anyhow::anyhow!(e))
+    let max = MAX_INPUT.load(std::sync::atomic::Ordering::Relaxed);
+    parse_path_limited(file, max).map_err(|e: ParseError| anyhow::anyhow!(e))
 }
 
 /// One section's body by name (borrowed, not copied), without its final

@@ -390,3 +390,255 @@ fn public_fixtures_render_at_any_size() {
         }
     }
 }
+
+// --- stalls and trace dumps (issue 14: 10, 11, 15) ---
+
+/// The sample dump as `trace_pipe` shows it: each line behind its ftrace
+/// prefix, as a tracefs capture or ktstr's trace section has it.
+fn trace_dump(dump: &str) -> String {
+    dump.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            format!(
+                "     kworker/u16:3-2417    [001] d..1.    36.{:06}: sched_ext_dump: {line}\n",
+                188_310 + 7 * i
+            )
+        })
+        .collect()
+}
+
+const STALL_MESSAGE: &str = "stress-ng[3051] failed to run for 30.012s";
+
+/// A watchdog stall: the kworker that printed the dump is not the task that
+/// stalled; stress-ng[3051] waits on CPU 1's runqueue. The dump is a trace.
+fn stall_report() -> Report {
+    let mut report = common::sample_report();
+    let dump = common::DUMP
+        .replace(
+            "kworker/u16:3[2417] triggered exit kind 1025:",
+            "kworker/u16:3[2417] triggered exit kind 1026:",
+        )
+        .replace(
+            "  scx_bpf_error (lavd_dispatch: dsq_id 0x8000000000000002 not found on CPU 1)",
+            &format!("  runnable task stall ({STALL_MESSAGE})"),
+        )
+        .replace("  R stress-ng[3051] -3ms", "  R stress-ng[3051] -30012ms");
+    report.sections[1].body = Text::from(trace_dump(&dump));
+    let crash = &mut report.crashes[0];
+    crash.kind = scxray::report::ExitKind::Stall;
+    crash.reason = Some("runnable task stall".into());
+    crash.message = Some(STALL_MESSAGE.into());
+    crash.backtrace.clear();
+    for cpu in &mut crash.cpu_states {
+        for t in &mut cpu.tasks {
+            if t.summary == "-3ms" {
+                t.summary = "-30012ms".into();
+            }
+        }
+    }
+    report.header.bug_summary = Some(format!("scx_lavd: runnable task stall: {STALL_MESSAGE}"));
+    report.header.fingerprint = None;
+    report.header.details = vec!["scheduler exited: runnable task stall (1026)".into()];
+    report
+}
+
+#[test]
+fn trace_dump_hides_the_prefix_160x48() {
+    let mut app = app(stall_report());
+    ch(&mut app, 'd');
+    let s = screen(&mut app, 160, 48);
+    insta::assert_snapshot!("trace_dump_prefix_hidden_160x48", s);
+    assert!(!s.contains("sched_ext_dump:"), "{s}");
+    assert!(s.contains("trace prefix hidden"), "{s}");
+    let s = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("trace_dump_prefix_hidden_80x24", s);
+    // p shows the prefix, cut with a mark at 80 columns; p hides it again.
+    assert_eq!(ch(&mut app, 'p'), Action::ToggleTracePrefix);
+    assert_eq!(
+        app.status_message(),
+        Some("trace prefixes shown: p hides them")
+    );
+    let s = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("trace_dump_prefix_shown_80x24", s);
+    assert!(!s.contains("trace prefix hidden"), "{s}");
+    ch(&mut app, 'p');
+    assert!(screen(&mut app, 80, 24).contains("trace prefix hidden"));
+    // Elsewhere p says why it does nothing.
+    ch(&mut app, 'l');
+    ch(&mut app, 'p');
+    assert_eq!(
+        app.status_message(),
+        Some("no sched_ext_dump trace lines in this pane")
+    );
+}
+
+#[test]
+fn trace_dump_search_and_line_numbers_follow_the_body() {
+    let mut app = app(stall_report());
+    app.resize(160, 48);
+    ch(&mut app, 'd');
+    ch(&mut app, '/');
+    for c in "-30012ms".chars() {
+        ch(&mut app, c);
+    }
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.find_state().unwrap().0, "-30012ms");
+    ch(&mut app, 'n');
+    assert_eq!(app.status_message(), Some("match 1 of 1 (wrapped around)"));
+    let s = screen(&mut app, 160, 48);
+    // Line 30 of the body, numbered as in the file, without its prefix.
+    let line = common::DUMP
+        .lines()
+        .position(|l| l.contains("R stress-ng[3051]"))
+        .unwrap();
+    assert!(
+        s.contains(&format!("│{}▌  R stress-ng[3051] -30012ms ", line + 1)),
+        "{s}"
+    );
+    // A filter on a word of the prefix keeps every trace line: the body is
+    // searched, not what is drawn.
+    ch(&mut app, '&');
+    for c in "kworker/u16:3-2417".chars() {
+        ch(&mut app, c);
+    }
+    press(&mut app, KeyCode::Enter);
+    let n = common::DUMP.lines().count();
+    assert!(
+        screen(&mut app, 160, 48).contains(&format!("({n} of {n} lines) · trace prefix hidden")),
+        "{}",
+        screen(&mut app, 160, 48)
+    );
+}
+
+#[test]
+fn stall_summary_names_the_stalled_task() {
+    let mut app = app(stall_report());
+    let s = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("stall_summary_80x24", s);
+    let s = screen(&mut app, 160, 48);
+    insta::assert_snapshot!("stall_summary_160x48", s);
+    assert!(
+        s.contains("Stalled task stress-ng[3051] · not run for 30.012s"),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "Reported by  kworker/u16:3[2417] (the watchdog's report, not the stalled task)"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains("stalled task stress-ng[3051] · reported by kworker/u16:3[2417] on CPU 1"),
+        "{s}"
+    );
+}
+
+#[test]
+fn enter_on_the_summary_jumps_to_the_stalled_task() {
+    let mut app = app(stall_report());
+    app.resize(80, 24);
+    assert_eq!(press(&mut app, KeyCode::Enter), Action::OpenFrame);
+    assert_eq!(app.pane_titles()[app.focused()], "CPU states");
+    assert_eq!(
+        app.status_message(),
+        Some("stress-ng[3051]: the stalled task, on CPU 1's runqueue in the dump")
+    );
+    let s = screen(&mut app, 80, 24);
+    insta::assert_snapshot!("stall_enter_cpu_states_80x24", s);
+    assert!(
+        s.contains("R stress-ng[3051] -30012ms  ◀ stalled: not run for 30.012s"),
+        "{s}"
+    );
+
+    // Not in the CPU states: Enter searches the dump for it instead.
+    let mut report = stall_report();
+    report.crashes[0].cpu_states.retain(|c| c.cpu != 1);
+    let mut app = self::app(report);
+    app.resize(160, 48);
+    let s = screen(&mut app, 160, 48);
+    assert!(
+        s.contains("not in the CPU states: Enter searches the dump for it"),
+        "{s}"
+    );
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.pane_titles()[app.focused()], "sched_ext dump");
+    assert_eq!(
+        app.status_message(),
+        Some(
+            "stress-ng[3051] is not in the CPU states; searching the sched_ext dump: match 1 of 2"
+        )
+    );
+    assert_eq!(app.find_state().unwrap().0, "stress-ng[3051]");
+}
+
+#[test]
+fn watchdog_stall_names_no_task() {
+    let mut report = stall_report();
+    report.crashes[0].message = Some("watchdog failed to check in for 5.003s".into());
+    let mut app = app(report);
+    let s = screen(&mut app, 160, 48);
+    assert!(
+        s.contains(
+            "Stall        the watchdog itself failed to check in for 5.003s: no task is named"
+        ),
+        "{s}"
+    );
+    assert!(s.contains("Task         kworker/u16:3[2417]"), "{s}");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.focused(), 0, "no task to jump to");
+}
+
+/// A real stall: ktstr's output of a cosmos run (kernel lines, the debug
+/// dump in the scheduler log, trace lines), parsed by the real parser.
+#[test]
+fn real_stall_fixture_names_and_finds_the_stalled_task() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/variants/ktstr-cosmos-timed-out-stall.txt"
+    );
+    let report = scxray::parse::parse_path(std::path::Path::new(path)).unwrap();
+    let mut app = app(report);
+    let s = screen(&mut app, 160, 48);
+    assert!(
+        s.contains("Stalled task stress-ng-cpu[388] · not run for 30.512s"),
+        "{s}"
+    );
+    assert!(!s.contains("Task         kworker/1:2[97]"), "{s}");
+    press(&mut app, KeyCode::Enter);
+    let title = &app.pane_titles()[app.focused()];
+    assert!(
+        title == "CPU states" || title == "sched_ext dump",
+        "{title}: {:?}",
+        app.status_message()
+    );
+    let s = screen(&mut app, 160, 48);
+    assert!(s.contains("stress-ng-cpu[388]"), "{s}");
+    // Its trace lines show the dump, not the prefix.
+    ch(&mut app, 'd');
+    let s = screen(&mut app, 160, 48);
+    assert!(
+        !s.contains("d..1.") && s.contains("trace prefix hidden"),
+        "{s}"
+    );
+}
+
+#[test]
+fn cut_columns_end_in_a_mark() {
+    let mut app = app(common::sample_report());
+    ch(&mut app, 'b');
+    let s = screen(&mut app, 160, 48);
+    // The companion Source pane wraps its hint; the Backtrace's class
+    // column moves in where the widest tag would not fit.
+    assert!(
+        s.contains("scxray open --source DIR looks functions up by name in"),
+        "{s}"
+    );
+    let s = screen(&mut app, 60, 20);
+    for row in s.lines().skip(8).take(8) {
+        let inner = row.trim_matches('"');
+        assert!(
+            inner.ends_with("│") || inner.ends_with("…│") || inner.trim().is_empty(),
+            "{row}"
+        );
+    }
+}

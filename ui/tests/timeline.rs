@@ -189,6 +189,7 @@ fn tabs_have_distinct_names() {
             "Backtrace",
             "CPU states",
             "Timeline",
+            "monitor now",
             "Auto-repro",
             "stats",
             "diagnostics",
@@ -330,4 +331,85 @@ fn auto_repro_function_opens_its_source_at_the_printed_line() {
         s.contains("No source found for kernel/sched/ext.c:2068"),
         "{s}"
     );
+}
+
+/// The live monitor pane: the newest samples per CPU, a CPU stuck now, the
+/// verdict, and counter, program and schedstat rates over the last second.
+#[test]
+fn monitor_now_shows_rates_and_stuck_cpus() {
+    use scxray::host_monitor::bpf::{BpfProgs, ProgSample};
+    use scxray::host_monitor::events::{Events, Shared};
+    use scxray::host_monitor::sample::{CpuSample, Sample, Schedstat, Schedstats};
+    use scxray::host_monitor::samples_text::write_samples;
+
+    let names: Shared<[String]> = Shared(
+        ["SCX_EV_SELECT_CPU_FALLBACK", "SCX_EV_DISPATCH_KEEP_LAST"]
+            .map(String::from)
+            .to_vec()
+            .into(),
+    );
+    let samples: Vec<Sample> = (0..30u64)
+        .map(|i| Sample {
+            at_ms: 1000 + i * 100,
+            cpus: vec![
+                CpuSample {
+                    nr_running: 2,
+                    scx_nr_running: 2,
+                    local_dsq: 1,
+                    clock: 5_000 + i * 100_000,
+                },
+                // CPU 1's clock stops at the last sample while it has work.
+                CpuSample {
+                    nr_running: 3,
+                    scx_nr_running: 3,
+                    local_dsq: 0,
+                    clock: 7_000 + i.min(28) * 100_000,
+                },
+            ],
+            events: Some(Events::Read {
+                names: names.clone(),
+                values: vec![0, i as i64 * 5],
+            }),
+            schedstat: Some(Schedstats::Read(Schedstat {
+                sched_count: i * 20,
+                ttwu_count: i * 10,
+                run_delay: i * 1_000_000,
+                ..Schedstat::default()
+            })),
+            bpf: Some(BpfProgs::Read(vec![ProgSample {
+                id: 7,
+                name: "demo_enqueue".into(),
+                cnt: i * 100,
+                nsecs: i * 300_000,
+            }])),
+        })
+        .collect();
+    let text = format!(
+        "ktstr_test 'demo' [sched=scx-demo] in progress: running phase 1/1 (spin)\n\n\
+         --- monitor samples ---\n{}",
+        write_samples(&samples)
+    );
+    let mut app = App::new(scxray::parse::parse_str(&text), "live");
+    let tab = app
+        .pane_titles()
+        .iter()
+        .position(|t| t == "monitor now")
+        .expect("a monitor now tab");
+    for _ in 0..tab {
+        handle_key(&mut app, KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE));
+    }
+    let s = screen(&mut app, 120, 48);
+    insta::assert_snapshot!("monitor_now_120x48", s);
+    for want in [
+        "verdict so far: ",
+        "stuck now: CPU 1",
+        "keep_last",
+        "50.0/s",
+        "demo_enqueue",
+        "1000 calls/s",
+        "3000 ns/call",
+        "csw 200/s",
+    ] {
+        assert!(s.contains(want), "{want:?} missing:\n{s}");
+    }
 }

@@ -12,6 +12,9 @@ mod guest;
 mod require;
 #[path = "common/tmux.rs"]
 mod tmux;
+#[path = "../../tests/support/versioned_lib.rs"]
+mod versioned_lib;
+use versioned_lib::{cc, versioned_lib};
 
 use guest::{bin, missing, scxray, state_dir};
 
@@ -402,6 +405,7 @@ fn demo_stall() {
     assert_eq!(code, 1);
     let c = r.crash().expect("a crash");
     assert_eq!(c.kind, ExitKind::Stall);
+    stall_flagged_before_the_watchdog(&r);
     assert_eq!(c.reason.as_deref(), Some("runnable task stall"));
     assert!(
         c.message
@@ -410,6 +414,32 @@ fn demo_stall() {
             .contains("failed to run for"),
         "{:?}",
         c.message
+    );
+}
+
+/// The host monitor sees the stall before the kernel's watchdog ends the
+/// scheduler: some CPU's runqueue clock stood still while it had runnable
+/// tasks in a sample before the crash.
+fn stall_flagged_before_the_watchdog(r: &Report) {
+    use scxray::host_monitor::sample::stuck_cpus;
+    use scxray::host_monitor::samples_text::{parse_crash_ms, parse_samples};
+    let raw = r
+        .section(&SectionKind::MonitorSamples)
+        .expect("monitor samples");
+    let samples = parse_samples(&raw.body);
+    let crash_ms = parse_crash_ms(&raw.body).expect("the crash time in the samples");
+    let before: Vec<_> = samples.iter().filter(|s| s.at_ms < crash_ms).collect();
+    let stuck: Vec<u64> = before
+        .windows(2)
+        .filter(|w| !stuck_cpus(w[0], w[1]).is_empty())
+        .map(|w| w[1].at_ms)
+        .collect();
+    let flagged = stuck.first();
+    eprintln!("stall: crash at {crash_ms} ms, stuck CPUs at {stuck:?} ms");
+    assert!(
+        flagged.is_some(),
+        "no stuck CPU before the crash at {crash_ms} ms:\n{}",
+        &*raw.body
     );
 }
 
@@ -450,9 +480,21 @@ fn demo_without_knobs_survives() {
     if !ready("demo_without_knobs_survives") {
         return;
     }
-    let (code, r, stderr) = demo("none");
+    // Thresholds no healthy run on 2 CPUs meets: the verdict follows the
+    // flags (report-only: the run still passes).
+    let flags = ["--monitor-max-imbalance", "1", "--monitor-sustained", "1"];
+    let (code, r, stderr) = demo_with("none", &flags);
     assert_eq!(code, 0, "{stderr}");
     assert!(r.crash().is_none(), "{:?}", r.crash());
+    let monitor = r.section(&SectionKind::Monitor).expect("monitor section");
+    let verdict = monitor.body.lines().find(|l| l.starts_with("verdict: "));
+    assert!(
+        verdict.is_some_and(|v| v.starts_with("verdict: monitor FAILED: ")
+            && v.contains("imbalance ratio")
+            && v.contains("exceeded threshold 1.0 for ")),
+        "{}",
+        &*monitor.body
+    );
     let stats = r.section(&SectionKind::Stats).expect("stats");
     assert!(stats.body.contains("cg0: workers=2"), "{}", &*stats.body);
     let timeline = r.section(&SectionKind::Timeline).expect("timeline");
@@ -460,6 +502,192 @@ fn demo_without_knobs_survives() {
         timeline.body.contains("Phase 3: fork"),
         "{}",
         &*timeline.body
+    );
+    // KASLR on (the default): the layout came from guest memory.
+    let diag = r.section(&SectionKind::Diagnostics).expect("diagnostics");
+    assert!(
+        diag.body.contains("kernel layout from guest memory: "),
+        "{}",
+        &*diag.body
+    );
+    host_monitor_read_the_event_counters(&r);
+}
+
+/// With `--nokaslr` the kernel sits at its link address: the monitor finds
+/// it in guest memory the same way (KERNELOFFSET 0) and reads everything.
+#[test]
+fn nokaslr_keeps_the_monitor_whole() {
+    if !ready("nokaslr_keeps_the_monitor_whole") {
+        return;
+    }
+    let (code, r, stderr) = demo_with("none", &["--nokaslr"]);
+    assert_eq!(code, 0, "{stderr}");
+    let diag = r.section(&SectionKind::Diagnostics).expect("diagnostics");
+    assert!(
+        diag.body.contains("kernel layout from guest memory: ")
+            && diag.body.contains("KERNELOFFSET=0x0 "),
+        "{}",
+        &*diag.body
+    );
+    host_monitor_read_the_event_counters(&r);
+}
+
+/// The host monitor read the sched_ext event counters out of the guest's
+/// RAM (7.x: `scx_root` → `scx_sched.pcpu` → per-CPU `event_stats`, summed):
+/// the names are the kernel's, every value is a count (never negative),
+/// no counter goes down while the one scheduler runs, and ktstr's
+/// `events:` line is in the summary with the counts the samples give.
+fn host_monitor_read_the_event_counters(r: &Report) {
+    use scxray::host_monitor::events::Events;
+    use scxray::host_monitor::samples_text::parse_samples;
+    use scxray::sections::monitor::MonitorSection;
+    let raw = r
+        .section(&SectionKind::MonitorSamples)
+        .expect("a monitor samples section (is the monitor off? see diagnostics)");
+    let samples = parse_samples(&raw.body);
+    let read: Vec<(&[String], &[i64])> = samples
+        .iter()
+        .filter_map(|s| match &s.events {
+            Some(Events::Read { names, values }) => Some((&names.0[..], &values[..])),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        read.len() >= 10,
+        "{} samples with event counters:\n{}",
+        read.len(),
+        &*raw.body
+    );
+    let (names, last) = *read.last().unwrap();
+    assert_eq!(names[0], "SCX_EV_SELECT_CPU_FALLBACK", "{names:?}");
+    assert!(names.iter().any(|n| n == "SCX_EV_DISPATCH_KEEP_LAST"));
+    assert!(read.iter().all(|(_, v)| v.iter().all(|&x| x >= 0)));
+    for w in read.windows(2) {
+        for (a, b) in w[0].1.iter().zip(w[1].1) {
+            assert!(b >= a, "a counter went down: {:?} -> {:?}", w[0].1, w[1].1);
+        }
+    }
+    eprintln!(
+        "event counters at the end: {:?}",
+        names.iter().zip(last).collect::<Vec<_>>()
+    );
+    if let Some(diag) = r.section(&SectionKind::Diagnostics) {
+        for l in diag.body.lines().filter(|l| l.contains("host monitor")) {
+            eprintln!("{l}");
+        }
+    }
+    let monitor = r.section(&SectionKind::Monitor).expect("monitor section");
+    let m = MonitorSection::parse(&monitor.body);
+    let events: Vec<&str> = m.events.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        events,
+        ["fallback", "keep_last", "offline"],
+        "{}",
+        &*monitor.body
+    );
+    assert!(
+        m.events.iter().all(|c| c.count.is_some()),
+        "{}",
+        &*monitor.body
+    );
+    assert!(
+        m.unknown.iter().all(|l| !l.contains("not read")),
+        "{}",
+        &*monitor.body
+    );
+    // Schedstat (the guest boots with schedstats=enable): the CPUs switched
+    // tasks and woke some while the workload ran.
+    let csw = m.schedstat.iter().find(|c| c.name == "csw");
+    assert!(
+        csw.and_then(|c| c.count).is_some_and(|n| n > 0),
+        "{}",
+        &*monitor.body
+    );
+    // The demo's struct_ops programs ran (the guest boots with
+    // kernel.bpf_stats_enabled=1): a `bpf:` line each, with calls counted.
+    assert!(
+        m.bpf
+            .iter()
+            .any(|p| p.name.starts_with("demo_") && p.count.is_some_and(|n| n > 0)),
+        "{}",
+        &*monitor.body
+    );
+    assert!(
+        m.bpf
+            .iter()
+            .all(|p| p.ns_per_call.is_some_and(|ns| ns > 0.0)),
+        "{}",
+        &*monitor.body
+    );
+    eprintln!("--- monitor ---\n{}", &*monitor.body);
+    // The diagnostics say where the counters were found and what sampling
+    // cost; no part of the monitor was turned off.
+    let diag = r.section(&SectionKind::Diagnostics).expect("diagnostics");
+    let notes: Vec<&str> = diag
+        .body
+        .lines()
+        .filter(|l| l.contains("host monitor"))
+        .collect();
+    eprintln!("{}", notes.join("\n"));
+    assert!(
+        notes.iter().any(|l| l.contains("SCX event counters: ")),
+        "{}",
+        &*diag.body
+    );
+    assert!(
+        notes.iter().all(|l| !l.contains("not read")
+            && !l.contains("cannot be read")
+            && !l.contains("monitor off")),
+        "{}",
+        &*diag.body
+    );
+    counters_agree_with_the_guests_sysfs(&samples, &diag.body);
+}
+
+/// The guest's own `/sys/kernel/sched_ext/root/events`, read by the agent
+/// at the scenario's end while the scheduler was attached, agrees with the
+/// host's reading of guest memory: some sample has every counter within
+/// 2 + 2 % of the kernel's value (the sysfs read comes up to one sampling
+/// interval after the nearest sample, and the counters keep moving).
+fn counters_agree_with_the_guests_sysfs(
+    samples: &[scxray::host_monitor::sample::Sample],
+    diag: &str,
+) {
+    use scxray::host_monitor::events::{Events, SYSFS_NOTE};
+    let note = diag
+        .lines()
+        .find_map(|l| l.strip_prefix("note: ")?.strip_prefix(SYSFS_NOTE))
+        .unwrap_or_else(|| panic!("no sysfs events note:\n{diag}"));
+    let sysfs: Vec<(&str, i64)> = note
+        .split_whitespace()
+        .filter_map(|t| {
+            let (n, v) = t.split_once('=')?;
+            Some((n, v.parse().ok()?))
+        })
+        .collect();
+    let within = |host: i64, guest: i64| (host - guest).abs() <= 2 + guest.abs() / 50;
+    let best = samples
+        .iter()
+        .filter_map(|s| match &s.events {
+            Some(Events::Read { names, values }) => Some((s.at_ms, &names.0, values)),
+            _ => None,
+        })
+        .find(|(_, names, values)| {
+            names.iter().zip(values.iter()).all(|(n, &v)| {
+                let guest = sysfs.iter().find(|(g, _)| g == n).map_or(0, |&(_, g)| g);
+                within(v, guest)
+            })
+        });
+    eprintln!("guest sysfs: {note}");
+    assert!(
+        best.is_some(),
+        "no sample agrees with the guest's sysfs counters ({note}); last samples: {:?}",
+        samples
+            .iter()
+            .rev()
+            .take(3)
+            .map(|s| &s.events)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -560,18 +788,6 @@ fn kernel_without_sched_ext_is_refused() {
 }
 
 /// Processes whose command line mentions `needle` (QEMU's run files carry scxray's pid).
-fn processes_with(needle: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) && cmd.contains("qemu") {
-                out.push(cmd);
-            }
-        }
-    }
-    out
-}
 
 #[test]
 fn ctrl_c_during_boot_leaves_nothing_behind() {
@@ -591,7 +807,7 @@ fn ctrl_c_during_boot_leaves_nothing_behind() {
     let needle = format!("scxray-{pid}-");
     // Wait until QEMU runs, then interrupt.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while processes_with(&needle).is_empty() {
+    while guest::qemu_of(pid).is_empty() {
         assert!(Instant::now() < deadline, "QEMU never started");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -601,7 +817,7 @@ fn ctrl_c_during_boot_leaves_nothing_behind() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(processes_with(&needle).is_empty(), "QEMU left running");
+    assert!(guest::qemu_of(pid).is_empty(), "QEMU left running");
     let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
         .into_iter()
         .flatten()
@@ -650,6 +866,132 @@ fn scheduler_that_never_attaches_is_reported() {
         r.header.details
     );
     assert_eq!(r.header.fingerprint, None, "{out}");
+}
+
+/// The scheduler runs under its own file name in the guest (issue 14): its
+/// usage text names it, as on the user's machine, not an internal path.
+#[test]
+fn scheduler_runs_under_its_own_name() {
+    if !ready("scheduler_runs_under_its_own_name") {
+        return;
+    }
+    let _vm = guest::one_at_a_time();
+    let state = state_dir();
+    let demo = bin().with_file_name("scx-demo");
+    let mine = state.path().join("scx_mine");
+    std::fs::copy(&demo, &mine).unwrap();
+    let o = scxray(
+        &[
+            "run",
+            "--headless",
+            "--scheduler",
+            mine.to_str().unwrap(),
+            "--phase-ms",
+            "500",
+            "--",
+            "--bogus",
+        ],
+        state.path(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.contains("Usage: scx_mine"), "{out}");
+    assert!(!out.contains("/scxray/scheduler"), "{out}");
+    let r = parse_str(&out);
+    assert!(
+        r.header.details[0].contains("unexpected argument '--bogus'"),
+        "{:?}",
+        r.header.details
+    );
+}
+
+/// A wrapper script given as the scheduler is refused before booting, by
+/// its own name (the guest has no shell to run it).
+#[test]
+fn script_scheduler_is_refused_before_boot() {
+    if !ready("script_scheduler_is_refused_before_boot") {
+        return;
+    }
+    let state = state_dir();
+    let script = state.path().join("run_mine.sh");
+    std::fs::write(&script, "#!/bin/sh\nexec ./scx_mine --slice 5\n").unwrap();
+    let o = scxray(
+        &["run", "--headless", "--scheduler", script.to_str().unwrap()],
+        state.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("run_mine.sh is a script (#!/bin/sh)") && !err.contains("/scxray/"),
+        "{err}"
+    );
+    assert!(!err.contains("booting"), "{err}");
+}
+
+/// Libraries from `--lib-dir` (issue 14): a library lacking a symbol version
+/// the scheduler needs is refused before booting, naming it; the right one
+/// is packed and found by the guest's loader through LD_LIBRARY_PATH.
+#[test]
+fn lib_dir_is_checked_before_boot_and_used_in_the_guest() {
+    if !ready("lib_dir_is_checked_before_boot_and_used_in_the_guest") {
+        return;
+    }
+    let state = state_dir();
+    let (old, new) = (state.path().join("old"), state.path().join("new"));
+    versioned_lib(&old, &["SCXVER_1.0"]).unwrap();
+    versioned_lib(&new, &["SCXVER_1.0", "SCXVER_1.5"]).unwrap();
+    std::fs::write(
+        state.path().join("main.c"),
+        "#include <stdio.h>\nint f1(void);\n\
+         int main(void) { fprintf(stderr, \"libscxver loaded: f1=%d\\n\", f1()); return 1; }\n",
+    )
+    .unwrap();
+    let new_dir = new.to_str().unwrap();
+    cc(
+        state.path(),
+        &[
+            "-o",
+            "scx_versioned",
+            "main.c",
+            &format!("-L{new_dir}"),
+            "-l:libscxver.so.1",
+        ],
+    )
+    .unwrap();
+    let sched = state.path().join("scx_versioned");
+    let run = |lib_dir: &Path| {
+        scxray(
+            &[
+                "run",
+                "--headless",
+                "--no-auto-repro",
+                "--phase-ms",
+                "300",
+                "--scheduler",
+                sched.to_str().unwrap(),
+                "--lib-dir",
+                lib_dir.to_str().unwrap(),
+            ],
+            state.path(),
+        )
+    };
+    let o = run(&old);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("needs version SCXVER_1.5 of libscxver.so.1")
+            && stderr.contains(old.join("libscxver.so.1").to_str().unwrap())
+            && stderr.contains("--lib-dir"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("booting"), "{stderr}");
+
+    let _vm = guest::one_at_a_time();
+    let o = run(&new);
+    let out = String::from_utf8_lossy(&o.stdout);
+    // Not a scheduler: it never attaches (4), but it ran, with its library.
+    assert_eq!(o.status.code(), Some(4), "{out}");
+    assert!(out.contains("libscxver loaded: f1=1"), "{out}");
 }
 
 /// The live TUI end to end: `scxray demo` in a real terminal shows the run's

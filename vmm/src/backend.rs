@@ -41,8 +41,8 @@ pub struct GuestSpec {
     /// cpio archives are concatenated into one initrd).
     pub initramfs: Vec<PathBuf>,
     /// Appended to the backend's default command line (`console=ttyS0
-    /// nokaslr panic=-1 quiet`); a later option overrides an earlier one,
-    /// e.g. `loglevel=7` for a verbose boot.
+    /// panic=-1 quiet ...`, [`crate::qemu::BASE_CMDLINE`]); a later
+    /// option overrides an earlier one, e.g. `loglevel=7` for a verbose boot.
     pub cmdline: String,
     pub cpus: u32,
     pub memory_mib: u32,

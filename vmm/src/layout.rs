@@ -4,11 +4,13 @@
 //! direct map. The QEMU command line, the guest RAM file and the host-side
 //! monitor all take their numbers from here.
 //!
-//! Guests boot with `nokaslr`, so the kernel image sits where it was linked
-//! (`phys_base` 0: physical = virtual − [`START_KERNEL_MAP`]) and the direct
-//! map starts at `page_offset_base`, read from the guest. Per-CPU data of the
-//! first chunk (the runqueues) lives in the direct map, so no page-table walk
-//! is needed for what the monitor reads.
+//! Under `nokaslr` the kernel image sits where it was linked (`phys_base`
+//! 0: physical = virtual − [`START_KERNEL_MAP`]) and the direct map starts
+//! at [`DEFAULT_PAGE_OFFSET`]. With KASLR (the default) both move: physical
+//! = virtual − [`START_KERNEL_MAP`] + `phys_base`, and `page_offset_base` is
+//! randomized; the monitor reads both from guest memory
+//! (`monitor::discover`). Per-CPU data of the first chunk (the runqueues)
+//! lives in the direct map, so no page-table walk is needed for them.
 
 // --- guest physical: q35 RAM ---
 

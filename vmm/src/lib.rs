@@ -25,7 +25,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let backend = QemuBackend::from_env()?; // $SCXRAY_QEMU, $SCXRAY_ACCEL
 //! let mut spec = GuestSpec::new("/path/vmlinuz", "/path/initramfs.cpio");
-//! spec.cmdline = "loglevel=7".into(); // after `console=ttyS0 nokaslr panic=-1 quiet`
+//! spec.cmdline = "loglevel=7".into(); // after qemu::BASE_CMDLINE (`console=ttyS0 panic=-1 ...`)
 //! spec.deadline = Duration::from_secs(30); // scenario length + margin
 //! let cancel = scxray_vmm::cancel::on_interrupt()?;
 //! let exit = backend.boot(&spec, &mut |event| match event {

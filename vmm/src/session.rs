@@ -12,11 +12,23 @@ use scxray::run::scenario::{RunConfig, Scenario, RUN_CONFIG_PATH};
 
 use crate::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestInput, GuestSpec, VmError};
 use crate::cancel::Cancel;
-use crate::initramfs::{InitramfsBuilder, InitramfsError};
+use crate::initramfs::{InitramfsBuilder, InitramfsError, LibraryResolver};
 use crate::monitor::{self, Monitor};
 
-/// Where the scheduler sits in the guest.
-pub const GUEST_SCHEDULER: &str = "/scxray/scheduler";
+/// The guest directory holding the scheduler, under its own file name (its
+/// usage text, errors and `comm` then read `scx_qmap`, not an internal name).
+pub const GUEST_SCHEDULER_DIR: &str = "/scxray/bin";
+
+/// Where the scheduler `host` sits in the guest: its file name when that is
+/// a plain path component, else `scheduler`.
+pub fn guest_scheduler_path(host: &Path) -> String {
+    let name = host
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty() && *n != "." && *n != ".." && !n.contains('\0'))
+        .unwrap_or("scheduler");
+    format!("{GUEST_SCHEDULER_DIR}/{name}")
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -29,6 +41,10 @@ pub struct RunPlan {
     pub args: Vec<String>,
     /// Extra files (`--include`), placed at the same path in the guest.
     pub includes: Vec<PathBuf>,
+    /// Directories searched for the scheduler's libraries before RUNPATH and
+    /// ld.so.cache, as LD_LIBRARY_PATH is (`--lib-dir`, then the host's
+    /// LD_LIBRARY_PATH).
+    pub lib_dirs: Vec<PathBuf>,
     pub scenario: Scenario,
     pub cpus: u32,
     pub memory_mib: u32,
@@ -72,6 +88,16 @@ pub enum SessionError {
         what: &'static str,
         path: PathBuf,
         fix: &'static str,
+    },
+    #[error(
+        "scheduler {} is {what}, not a program the guest can run (it has no shell or \
+         interpreter): pass the scheduler binary itself with --scheduler{hint}",
+        path.display()
+    )]
+    NotAProgram {
+        path: PathBuf,
+        what: String,
+        hint: &'static str,
     },
     #[error("cannot build the initramfs: {0}")]
     Initramfs(#[from] InitramfsError),
@@ -129,18 +155,39 @@ pub fn run(
         }
     }
 
+    check_program(&plan.scheduler)?;
     on_event(Event::Stage(Stage::BuildingInitramfs), at(t0));
+    let runs = ensure_dir(&plan.cache_dir)?;
+    sweep_dead_runs(runs);
     let scratch = tempfile::Builder::new()
-        .prefix(&format!("run-{}-", std::process::id()))
-        .tempdir_in(ensure_dir(&plan.cache_dir)?)
+        .prefix(&format!("{RUN_DIR_PREFIX}{}-", std::process::id()))
+        .tempdir_in(runs)
         .map_err(|source| SessionError::Io {
             path: plan.cache_dir.clone(),
             source,
         })?;
     let initrd = scratch.path().join("initramfs.cpio");
     let mut monitor = Monitor::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.cpus);
+    let guest_scheduler = guest_scheduler_path(&plan.scheduler);
+    let mut resolver = LibraryResolver::from_host().map_err(InitramfsError::from)?;
+    for d in &plan.lib_dirs {
+        resolver = resolver.extra_dir(d);
+    }
+    let mut builder = InitramfsBuilder::new()
+        .init(&plan.agent)
+        .binary(&plan.scheduler, guest_scheduler.clone())
+        .resolver(resolver)
+        .cache_dir(plan.cache_dir.join("initramfs-base"));
+    for inc in &plan.includes {
+        builder = builder.file(inc, inc.to_string_lossy().into_owned());
+    }
+    let built = Instant::now();
+    // Planning resolves the libraries; the guest learns from the plan which
+    // of their directories its loader would not search by itself.
+    let mut initramfs = builder.plan()?;
     let config = RunConfig {
-        scheduler: GUEST_SCHEDULER.to_string(),
+        scheduler: guest_scheduler,
+        library_path: initramfs.library_path().to_vec(),
         args: plan.args.clone(),
         attach_timeout_ms: plan.attach_timeout.as_millis() as u64,
         scenario: plan.scenario.clone(),
@@ -148,20 +195,12 @@ pub fn run(
         probes: plan.probes.clone(),
         park: plan.park,
     };
-    let mut builder = InitramfsBuilder::new()
-        .init(&plan.agent)
-        .binary(&plan.scheduler, GUEST_SCHEDULER)
-        .bytes(
-            RUN_CONFIG_PATH,
-            serde_json::to_vec_pretty(&config).unwrap_or_default(),
-            0o644,
-        )
-        .cache_dir(plan.cache_dir.join("initramfs-base"));
-    for inc in &plan.includes {
-        builder = builder.file(inc, inc.to_string_lossy().into_owned());
-    }
-    let built = Instant::now();
-    builder.build_file(&initrd)?;
+    initramfs.add_bytes(
+        RUN_CONFIG_PATH,
+        serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        0o644,
+    )?;
+    initramfs.build_file(&initrd)?;
     let initramfs_time = built.elapsed();
 
     on_event(Event::Stage(Stage::Booting), at(t0));
@@ -265,4 +304,118 @@ fn ensure_dir(p: &Path) -> Result<&Path, SessionError> {
         source,
     })?;
     Ok(p)
+}
+
+/// Refuses what the guest cannot execute: a script (the guest has only the
+/// agent, the scheduler and its libraries; no `/bin/sh`), or data.
+fn check_program(path: &Path) -> Result<(), SessionError> {
+    use std::io::Read;
+    if crate::initramfs::ElfInfo::read(path)
+        .map_err(InitramfsError::from)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let mut head = [0u8; 128];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|source| SessionError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    let head = &head[..n];
+    let (what, hint) = match head.strip_prefix(b"#!") {
+        Some(rest) => {
+            let line = rest.split(|b| *b == b'\n').next().unwrap_or_default();
+            let interp = String::from_utf8_lossy(line).trim().to_string();
+            (
+                format!("a script (#!{interp})"),
+                " (a wrapper that sets arguments or the environment: pass those after `--`, \
+                 libraries with --lib-dir)",
+            )
+        }
+        None => ("not an ELF executable".to_string(), ""),
+    };
+    Err(SessionError::NotAProgram {
+        path: path.to_owned(),
+        what,
+        hint,
+    })
+}
+
+/// Scratch directories of runs are `run-<pid>-<random>`.
+const RUN_DIR_PREFIX: &str = "run-";
+
+/// Removes the scratch directories of runs whose process is gone (killed
+/// with SIGKILL, or by the OOM killer: nothing of theirs could clean up).
+/// A directory whose pid is alive is kept, even if the pid was reused.
+pub fn sweep_dead_runs(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(RUN_DIR_PREFIX))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if std::fs::remove_dir_all(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_and_data_are_refused_as_schedulers() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("run_qmap.sh");
+        std::fs::write(&script, "#!/bin/sh\nexec ./scx_qmap -v\n").unwrap();
+        let e = check_program(&script).unwrap_err().to_string();
+        assert!(e.contains("run_qmap.sh is a script (#!/bin/sh)"), "{e}");
+        assert!(e.contains("pass the scheduler binary itself"), "{e}");
+        let data = d.path().join("notes.txt");
+        std::fs::write(&data, "hello").unwrap();
+        let e = check_program(&data).unwrap_err().to_string();
+        assert!(e.contains("not an ELF executable"), "{e}");
+        check_program(Path::new("/bin/true")).unwrap();
+    }
+
+    #[test]
+    fn scratch_of_dead_runs_is_swept_and_live_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        // A pid that cannot exist (above pid_max's hard limit).
+        let dead = d.path().join("run-4194305-abc");
+        let alive = d.path().join(format!("run-{}-xyz", std::process::id()));
+        let other = d.path().join("initramfs-base");
+        for p in [&dead, &alive, &other] {
+            std::fs::create_dir_all(p.join("sub")).unwrap();
+            std::fs::write(p.join("sub/initramfs.cpio"), b"x").unwrap();
+        }
+        assert_eq!(sweep_dead_runs(d.path()), 1);
+        assert!(!dead.exists());
+        assert!(alive.exists() && other.exists());
+    }
+
+    #[test]
+    fn the_scheduler_keeps_its_file_name_in_the_guest() {
+        let p = |s: &str| guest_scheduler_path(Path::new(s));
+        assert_eq!(p("/home/u/scx/build/scx_qmap"), "/scxray/bin/scx_qmap");
+        assert_eq!(p("scx_rusty"), "/scxray/bin/scx_rusty");
+        // No usable file name: a fixed one, never a path outside the dir.
+        assert_eq!(p("/"), "/scxray/bin/scheduler");
+        assert_eq!(p(".."), "/scxray/bin/scheduler");
+    }
 }

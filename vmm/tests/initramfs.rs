@@ -14,6 +14,9 @@ use scxray_vmm::initramfs::{
 
 #[path = "../../tests/support/require.rs"]
 mod require;
+#[path = "../../tests/support/versioned_lib.rs"]
+mod versioned_lib;
+use versioned_lib::{cc, versioned_lib};
 
 const EM_X86_64: u16 = 62;
 const EM_AARCH64: u16 = 183;
@@ -287,7 +290,7 @@ fn incompatible_library_is_skipped_and_missing_one_is_named() {
         "{msg}"
     );
     assert!(
-        msg.contains("install the package") && msg.contains("--include"),
+        msg.contains("install the package") && msg.contains("--lib-dir"),
         "{msg}"
     );
 
@@ -783,4 +786,73 @@ fn extra_dir_libraries_are_flagged_for_ld_library_path() {
     assert_eq!(a["dev/vport0p1"].rdev_major, 250);
     // The binary sits in the suffix, where /usr/bin/tool is reachable via /bin.
     assert_eq!(resolve(&a, "/bin/tool").unwrap().mode, S_IFREG | 0o755);
+}
+
+#[test]
+fn a_library_lacking_a_needed_symbol_version_is_named_before_boot() {
+    const T: &str = "a_library_lacking_a_needed_symbol_version_is_named_before_boot";
+    let d = tempfile::tempdir().unwrap();
+    let (old, new) = (d.path().join("old"), d.path().join("new"));
+    let built = versioned_lib(&old, &["SCXVER_1.0"])
+        .and_then(|()| versioned_lib(&new, &["SCXVER_1.0", "SCXVER_1.5"]));
+    if let Err(why) = built {
+        require::skip(T, &why);
+        return;
+    }
+    // Built against the new library: needs SCXVER_1.5 (f1), as a scheduler
+    // built against libbpf 1.5 needs LIBBPF_1.5.0.
+    fs::write(
+        d.path().join("main.c"),
+        "int f1(void);\nint main(void) { return f1(); }\n",
+    )
+    .unwrap();
+    let newdir = new.to_str().unwrap();
+    let args = [
+        "-o",
+        "sched",
+        "main.c",
+        &format!("-L{newdir}"),
+        "-l:libscxver.so.1",
+    ];
+    if let Err(why) = cc(d.path(), &args) {
+        require::skip(T, &why);
+        return;
+    }
+    let exe = d.path().join("sched");
+    let versions = scxray_vmm::initramfs::SymbolVersions::read(&exe).unwrap();
+    assert!(versions
+        .needed_from("libscxver.so.1")
+        .contains(&"SCXVER_1.5".to_string()));
+
+    let plan = |dir: &Path| {
+        InitramfsBuilder::new()
+            .init("/bin/sh")
+            .binary(&exe, "/scxray/bin/sched")
+            .resolver(LibraryResolver::from_host().unwrap().extra_dir(dir))
+            .plan()
+    };
+    let err = plan(&old).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(&err, InitramfsError::Elf(ElfError::MissingVersion(gap)) if gap.version == "SCXVER_1.5"),
+        "{err:?}"
+    );
+    for part in [
+        "needs version SCXVER_1.5 of libscxver.so.1",
+        old.join("libscxver.so.1").to_str().unwrap(),
+        "it has: SCXVER_1.0",
+        "--lib-dir",
+    ] {
+        assert!(text.contains(part), "{part:?} missing in: {text}");
+    }
+    // The newer library, given as --lib-dir would give it, resolves and is
+    // flagged for the guest's LD_LIBRARY_PATH.
+    let ok = plan(&new).unwrap();
+    let dep = ok
+        .dependencies()
+        .iter()
+        .find(|x| x.name == "libscxver.so.1")
+        .unwrap();
+    assert_eq!(dep.host, new.join("libscxver.so.1"));
+    assert_eq!(ok.library_path(), [newdir]);
 }

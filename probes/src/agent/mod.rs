@@ -32,6 +32,19 @@ pub fn uptime_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// The agent's own name for `comm`: PID 1 would otherwise read `init` in
+/// dumps and traces, as would every thread it starts.
+pub const AGENT_COMM: &str = "scxray-agent";
+
+/// Names the calling thread (its `comm`, 15 bytes at most). A process forked
+/// from this thread starts with this name, before its first enqueue.
+pub fn set_thread_name(name: &str) {
+    let mut bytes: Vec<u8> = name.bytes().filter(|b| *b != 0).take(15).collect();
+    bytes.push(0);
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, bytes.as_ptr()) };
+}
+
 /// Prints a progress line on the console (fd 1 of PID 1 is /dev/console).
 pub fn say(msg: &str) {
     println!("scxray-agent: {msg}");

@@ -21,6 +21,12 @@ pub fn mount_all() -> Vec<String> {
     let mut failed = Vec::new();
     for (src, target, fstype) in MOUNTS {
         let _ = std::fs::create_dir_all(target);
+        // The initramfs packs files at their host paths: a scheduler's
+        // libraries or `--include` files under /tmp or /run would vanish
+        // under a fresh tmpfs. rootfs is writable already.
+        if *fstype == "tmpfs" && has_entries(target) {
+            continue;
+        }
         let (s, t, f) = (
             CString::new(*src),
             CString::new(*target),
@@ -40,4 +46,8 @@ pub fn mount_all() -> Vec<String> {
         }
     }
     failed
+}
+
+fn has_entries(dir: &str) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
 }

@@ -21,6 +21,7 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup/scxray";
 
 /// PID 1's main: never returns.
 pub fn agent_main() -> ! {
+    super::set_thread_name(super::AGENT_COMM);
     std::panic::set_hook(Box::new(|info| {
         say(&format!("panicked: {info}"));
         if let Ok(c) = Channel::open(RECORD_PORT) {
@@ -149,7 +150,7 @@ fn run(cfg: &RunConfig, channel: &Channel, probes: &mut Option<ProbeSet>) -> boo
     }
 
     stage(channel, "loading scheduler");
-    let mut sched = match scheduler::start(&cfg.scheduler, &cfg.args, channel) {
+    let mut sched = match scheduler::start(&cfg.scheduler, &cfg.args, &cfg.library_path, channel) {
         Ok(c) => c,
         Err(e) => {
             channel.send(Record::Error {
@@ -200,6 +201,14 @@ fn run(cfg: &RunConfig, channel: &Channel, probes: &mut Option<ProbeSet>) -> boo
         // Give the scheduler time to print its exit info before it is stopped.
         stop(&mut sched, channel, Duration::from_secs(3));
     } else {
+        // The kernel's own count, while the scheduler is still attached
+        // (the directory goes with it).
+        if let Ok(text) = std::fs::read_to_string("/sys/kernel/sched_ext/root/events") {
+            channel.send(Record::ScxEvents {
+                text,
+                uptime_ms: uptime_ms(),
+            });
+        }
         stage(channel, "passed");
         // SAFETY: signalling our own child.
         unsafe { libc::kill(sched.id() as i32, libc::SIGINT) };
@@ -288,8 +297,12 @@ fn run_phase(
             let _ = std::fs::write(format!("{dir}/cpuset.cpus"), cpus);
         }
         let mut workers = Vec::new();
+        // Forked from a thread of its name and executed through a link of
+        // its name, a worker is never enqueued as `scxray-agent` or `exe`.
+        super::set_thread_name(super::worker::comm(cg.work));
+        let program = super::worker::program(cg.work);
         for _ in 0..cg.workers {
-            let mut spawned = Command::new("/proc/self/exe");
+            let mut spawned = Command::new(&program);
             spawned
                 .args([
                     "--worker",
@@ -318,6 +331,7 @@ fn run_phase(
                 }),
             }
         }
+        super::set_thread_name(super::AGENT_COMM);
         groups.push((cg.name.clone(), workers));
     }
     let mut crash_seen = false;

@@ -23,14 +23,19 @@ pub fn enable() -> Vec<String> {
 
 /// Forwards sched_ext lines of trace_pipe to the host until the guest stops.
 pub fn forward(channel: Channel) {
-    std::thread::spawn(move || {
-        let Ok(f) = std::fs::File::open("/sys/kernel/tracing/trace_pipe") else {
-            return;
-        };
-        for line in BufReader::new(f).lines().map_while(Result::ok) {
-            if line.contains("sched_ext") {
-                channel.send(Record::Trace { line });
+    let spawned = std::thread::Builder::new()
+        .name("scx-trace".into())
+        .spawn(move || {
+            let Ok(f) = std::fs::File::open("/sys/kernel/tracing/trace_pipe") else {
+                return;
+            };
+            for line in BufReader::new(f).lines().map_while(Result::ok) {
+                if line.contains("sched_ext") {
+                    channel.send(Record::Trace { line });
+                }
             }
-        }
-    });
+        });
+    if let Err(e) = spawned {
+        super::say(&format!("cannot forward sched_ext trace lines: {e}"));
+    }
 }

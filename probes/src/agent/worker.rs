@@ -166,17 +166,38 @@ fn sleep_wake(t: &mut Tracker, going: impl Fn() -> bool) {
     }
 }
 
+/// A worker's `comm`: named after its work, as dumps and stall messages
+/// show it.
+pub fn comm(kind: Work) -> &'static str {
+    match kind {
+        Work::Spin => "scx-spin",
+        Work::SleepWake => "scx-sleepwake",
+        Work::Fork => "scx-fork",
+    }
+}
+
+/// Where the agent is executed from to become a `kind` worker: a link named
+/// [`comm`] to the agent (exec names the process after the path it was
+/// given), or the agent itself when the link cannot be made.
+pub fn program(kind: Work) -> std::path::PathBuf {
+    let link = std::path::Path::new(WORKER_DIR).join(comm(kind));
+    let made = link.exists()
+        || std::fs::create_dir_all(WORKER_DIR)
+            .and_then(|_| std::os::unix::fs::symlink("/init", &link))
+            .is_ok();
+    if made {
+        link
+    } else {
+        "/proc/self/exe".into()
+    }
+}
+
+const WORKER_DIR: &str = "/scxray/work";
+
 /// Entry of the worker role: move into `cgroup`, work, print the result.
 pub fn main(kind: Work, cgroup: &str, duration_ms: u64) -> i32 {
-    // Re-executed through /proc/self/exe, the worker would be called `exe`
-    // in dumps and stall messages: name it after its work instead.
-    let name = match kind {
-        Work::Spin => c"scx-spin",
-        Work::SleepWake => c"scx-sleepwake",
-        Work::Fork => c"scx-fork",
-    };
-    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
-    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    // Already so named when run through its link; not when run as `exe`.
+    super::set_thread_name(comm(kind));
     if let Err(e) = signal_hook::flag::register(STOP_SIGNAL, Arc::clone(stop_flag())) {
         eprintln!("scxray worker: cannot handle the stop signal: {e}");
     }

@@ -1,7 +1,9 @@
 //! The frame around the panes: title bar, tab bar (with each pane's letter
 //! key underlined), pane borders with their position, and the status bar
 //! with the prompt and key hints. Drawing goes through `&App` and cannot
-//! change state.
+//! change state. Text from the input (the file name, section names, messages
+//! quoting it) is drawn in its visible form, and the finished frame is
+//! scrubbed of any control character (see [`crate::widgets::visible`]).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -13,14 +15,15 @@ use super::layout::{tab_layout, Areas, TabSpan};
 use super::App;
 use crate::keymap::Mode;
 use crate::panes::{help, render_lines, summary, Ctx};
+use crate::widgets::visible;
 
 impl App {
     pub(super) fn render_title(&self, ctx: &Ctx<'_>, area: Rect, buf: &mut Buffer) {
         buf.set_style(area, self.theme.header);
         let (left, right) = summary::title_bar(ctx, &self.title);
-        left.render(area, buf);
+        visible::line(left).render(area, buf);
         if let Some(right) = right {
-            right.right_aligned().render(area, buf);
+            visible::line(right).right_aligned().render(area, buf);
         }
     }
 
@@ -36,7 +39,7 @@ impl App {
                 "‹{}/{} {}›",
                 self.focus + 1,
                 self.panes.len(),
-                self.panes[self.focus].title(ctx)
+                self.pane_title(ctx, self.focus)
             );
             buf.set_stringn(
                 area.x,
@@ -82,7 +85,7 @@ impl App {
             return;
         };
         let label = self.tab_label(ctx, i);
-        let title = self.panes[i].title(ctx);
+        let title = self.pane_title(ctx, i);
         let Some(start) = label.find(&title) else {
             return;
         };
@@ -117,12 +120,18 @@ impl App {
             9 => "0 ".to_string(),
             _ => String::new(),
         };
-        let title = self.panes[i].title(ctx);
+        let title = self.pane_title(ctx, i);
         if i == self.focus {
             format!("[{num}{title}]")
         } else {
             format!(" {num}{title} ")
         }
+    }
+
+    /// Pane `i`'s title as drawn: a section named in the input shows any
+    /// control in its name visibly.
+    pub(super) fn pane_title(&self, ctx: &Ctx<'_>, i: usize) -> String {
+        visible::string(&self.panes[i].title(ctx))
     }
 
     pub(super) fn render_main(&self, ctx: &Ctx<'_>, areas: &Areas, buf: &mut Buffer) {
@@ -148,17 +157,21 @@ impl App {
         let height = pane.viewport_rows(ctx, body);
         let top = self.scroll_of(i).min(total.saturating_sub(height));
         let (border, title) = if focused {
-            (self.theme.focused_border, format!(" {} ", pane.title(ctx)))
+            (
+                self.theme.focused_border,
+                format!(" {} ", self.pane_title(ctx, i)),
+            )
         } else {
             (
                 self.theme.border,
-                format!(" {} · {} ", pane.title(ctx), self.companion_hint(i)),
+                format!(" {} · {} ", self.pane_title(ctx, i), self.companion_hint(i)),
             )
         };
         let mut block = Block::bordered()
             .border_style(border)
             .title(Line::styled(title, self.theme.label));
         if let Some(note) = pane.border_note() {
+            let note = visible::string(&note);
             block = block.title(Line::styled(format!(" {note} "), self.theme.warning));
         }
         if total > 0 && height > 0 {
@@ -185,7 +198,7 @@ impl App {
                 if p.filter { "&" } else { "/" },
                 self.theme.key,
             ));
-            spans.push(Span::raw(p.input.text().to_string()));
+            spans.push(Span::raw(visible::string(p.input.text())));
             let what = match (p.filter, p.mode.is_regex()) {
                 (true, false) => "  filter: lines holding this (Enter applies, empty clears)  ",
                 (true, true) => {
@@ -198,12 +211,13 @@ impl App {
             // The status message says it until the next key; this stays.
             if let (Some(e), None) = (&p.error, &self.status) {
                 spans.push(Span::styled(
-                    format!("regex error: {e}  "),
+                    format!("regex error: {}  ", visible::string(e)),
                     self.theme.error,
                 ));
             }
         }
         if let Some(msg) = &self.status {
+            let msg = visible::string(msg);
             spans.push(Span::styled(format!("{msg}  "), self.theme.label));
         }
         for (keys, label) in self.keymap.bar_hints(self.mode(), |a| self.available(a)) {
@@ -229,5 +243,8 @@ impl Widget for &App {
         if self.help {
             help::render(&self.keymap, &self.theme, self.help_scroll, area, buf);
         }
+        // The last line of defence: whatever a widget drew, no control
+        // character or bidi override of the input reaches the terminal.
+        visible::scrub(buf);
     }
 }

@@ -103,6 +103,9 @@ impl App {
                 // Not an append (a log that rolled over its budget): the
                 // search and filter are carried over and run again.
                 new_text.restore_find_state(&t.find_state());
+                if new_text.trace_prefix_shown() != t.trace_prefix_shown() {
+                    new_text.toggle_trace_prefix();
+                }
             }
         }
         self.report = report;

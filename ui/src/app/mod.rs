@@ -42,6 +42,7 @@ mod layout;
 mod live;
 mod mouse;
 mod prompt;
+mod stall;
 mod workbench;
 
 /// I/O a key asked for, performed by the event loop (see `lib.rs`), which
@@ -391,8 +392,14 @@ impl App {
             Action::GoToWorkbench => self.focus != self.wb_pane,
             Action::GoToRole(role) => self.role_index(role).is_some(),
             Action::OpenFrame => {
-                self.pane_role(self.focus) == Some(Role::Backtrace) || self.on_item_pane()
+                self.pane_role(self.focus) == Some(Role::Backtrace)
+                    || self.on_item_pane()
+                    || (self.pane_role(self.focus) == Some(Role::Summary)
+                        && self.stalled_task().is_some())
             }
+            Action::ToggleTracePrefix => self.panes[self.focus]
+                .text()
+                .is_some_and(|t| t.has_trace_prefix()),
             Action::NextMatch | Action::PrevMatch if self.focus == self.wb_pane => wb.has_matches(),
             Action::NextMatch | Action::PrevMatch => self.panes[self.focus]
                 .text()
@@ -436,6 +443,7 @@ impl App {
             return;
         }
         let on_item_pane = self.on_item_pane();
+        let on_summary = self.pane_role(self.focus) == Some(Role::Summary);
         let rows = self.wb_rows();
         let wb = &mut self.workbench;
         match action {
@@ -467,6 +475,9 @@ impl App {
                 if let Some(i) = self.role_index(Role::Source) {
                     self.focus_pane(i);
                 }
+            }
+            Action::OpenFrame if on_summary => {
+                self.open_stalled_task();
             }
             Action::OpenFrame => {
                 if self.pane_role(self.focus) == Some(Role::Backtrace) {
@@ -531,6 +542,18 @@ impl App {
             Action::StartFilter => self.start_prompt(true),
             // Handled by `prompt_key` while a prompt is open.
             Action::AcceptPrompt | Action::CancelPrompt | Action::ToggleRegex => {}
+            Action::ToggleTracePrefix => {
+                self.status = Some(match self.panes[self.focus].text_mut() {
+                    Some(t) if t.has_trace_prefix() => {
+                        if t.toggle_trace_prefix() {
+                            "trace prefixes shown: p hides them".into()
+                        } else {
+                            "trace prefixes hidden: p shows them".into()
+                        }
+                    }
+                    _ => "no sched_ext_dump trace lines in this pane".into(),
+                });
+            }
             Action::ToggleZoom => {
                 self.zoom = !self.zoom;
                 if self.zoom {

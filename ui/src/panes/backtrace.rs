@@ -16,6 +16,9 @@ use crate::theme::Theme;
 /// Frame text wider than this is not padded to align the class column.
 const MAX_ALIGN: usize = 64;
 
+/// Columns before a frame's text: `#12 ` and the `▸ ` mark.
+const FRAME_INDENT: usize = 6;
+
 pub struct BacktracePane;
 
 impl Pane for BacktracePane {
@@ -37,7 +40,7 @@ impl Pane for BacktracePane {
         line.checked_sub(1).filter(|&i| i < crash.backtrace.len())
     }
 
-    fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
+    fn lines<'a>(&'a self, ctx: &Ctx<'a>, width: u16) -> Vec<Line<'a>> {
         let theme = ctx.theme;
         let Some((_, crash)) = ctx.crash else {
             return vec![Line::styled(
@@ -53,19 +56,34 @@ impl Pane for BacktracePane {
         }
         let top = crash.top_frame();
         let texts: Vec<String> = crash.backtrace.iter().map(frame_text).collect();
+        let widest_tag = crash
+            .backtrace
+            .iter()
+            .map(|f| class_tag(&f.class).width())
+            .max()
+            .unwrap_or(0);
+        // The class column sits after the longest frame, or further left
+        // where that would push the widest tag past the edge: frames longer
+        // than the column then have their tag after them, cut with a mark
+        // if it does not fit.
+        let fits = usize::from(width).saturating_sub(FRAME_INDENT + 2 + widest_tag);
         let align = texts
             .iter()
             .map(|t| t.width())
             .filter(|&w| w <= MAX_ALIGN)
             .max()
-            .unwrap_or(0);
-        let mut lines = vec![Line::styled(
-            format!(
-                "{} frames, innermost first · ▸ first frame worth reading · generic plumbing dimmed",
-                crash.backtrace.len()
-            ),
-            theme.dim,
-        )];
+            .unwrap_or(0)
+            .min(fits);
+        // One line (clicks count frames from line 1): the short form where
+        // the long one would be cut.
+        let n = crash.backtrace.len();
+        let mut legend = format!(
+            "{n} frames, innermost first · ▸ first frame worth reading · generic plumbing dimmed"
+        );
+        if legend.width() > usize::from(width) {
+            legend = format!("{n} frames, innermost first · ▸ worth reading · plumbing dimmed");
+        }
+        let mut lines = vec![Line::styled(legend, theme.dim)];
         for (i, (frame, text)) in crash.backtrace.iter().zip(texts).enumerate() {
             let is_top = top.is_some_and(|t| std::ptr::eq(t, frame));
             let pad = align.saturating_sub(text.width());

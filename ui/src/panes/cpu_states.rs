@@ -3,7 +3,8 @@
 //! `ops.dump_task` lines.
 
 use ratatui::text::{Line, Span};
-use scxray::report::{CpuState, Report, TaskState};
+use scxray::report::stall::stall_of;
+use scxray::report::{CpuState, Report, TaskRef, TaskState};
 use unicode_width::UnicodeWidthStr;
 
 use super::backtrace::{class_tag, frame_style, frame_text};
@@ -46,15 +47,45 @@ impl Pane for CpuStatesPane {
             ),
             theme.dim,
         )];
+        let stall = stall_of(crash);
+        let stalled = stall.as_ref().and_then(|s| {
+            let task = s.task.as_ref()?;
+            let how_long = s.duration_text.as_deref().unwrap_or("too long");
+            Some((task, format!("  ◀ stalled: not run for {how_long}")))
+        });
         for cpu in &crash.cpu_states {
             lines.push(Line::raw(""));
-            cpu_lines(cpu, usize::from(width), theme, &mut lines);
+            cpu_lines(cpu, usize::from(width), theme, stalled.as_ref(), &mut lines);
         }
         lines
     }
 }
 
-fn cpu_lines<'a>(cpu: &'a CpuState, width: usize, theme: &Theme, out: &mut Vec<Line<'a>>) {
+/// The line of `task`'s entry in the CPU states pane at `width`, and its
+/// CPU: where the Summary's stalled task leads.
+pub fn task_line(ctx: &Ctx<'_>, task: &TaskRef, width: u16) -> Option<(usize, u32)> {
+    let (_, crash) = ctx.crash?;
+    let (cpu, state) = crash.cpu_states.iter().find_map(|c| {
+        let t = c.tasks.iter().find(|t| t.task.as_ref() == Some(task))?;
+        Some((c, t))
+    })?;
+    // The entry's first line, as `task_lines` writes it: only a task's
+    // head starts with its marker and name.
+    let head = format!("  {:>2} {task} {}", state.marker, state.summary);
+    let line = CpuStatesPane
+        .lines(ctx, width)
+        .iter()
+        .position(|l| l.to_string().starts_with(&head))?;
+    Some((line, cpu.cpu))
+}
+
+fn cpu_lines<'a>(
+    cpu: &'a CpuState,
+    width: usize,
+    theme: &Theme,
+    stalled: Option<&(&TaskRef, String)>,
+    out: &mut Vec<Line<'a>>,
+) {
     let mut head = vec![Span::styled(format!("CPU {}", cpu.cpu), theme.label)];
     // Some dumps keep `curr=` among the fields; say it once.
     if let Some(curr) = cpu
@@ -68,11 +99,20 @@ fn cpu_lines<'a>(cpu: &'a CpuState, width: usize, theme: &Theme, out: &mut Vec<L
     fields(&cpu.fields, 2, width, out);
     out.extend(cpu.extra.iter().map(|l| Line::raw(format!("  {l}"))));
     for task in &cpu.tasks {
-        task_lines(task, width, theme, out);
+        let mark = stalled
+            .filter(|(t, _)| task.task.as_ref() == Some(*t))
+            .map(|(_, m)| m.clone());
+        task_lines(task, width, theme, mark, out);
     }
 }
 
-fn task_lines<'a>(task: &'a TaskState, width: usize, theme: &Theme, out: &mut Vec<Line<'a>>) {
+fn task_lines<'a>(
+    task: &'a TaskState,
+    width: usize,
+    theme: &Theme,
+    stalled: Option<String>,
+    out: &mut Vec<Line<'a>>,
+) {
     let current = task.marker.contains('*');
     let name = task
         .task
@@ -83,11 +123,16 @@ fn task_lines<'a>(task: &'a TaskState, width: usize, theme: &Theme, out: &mut Ve
     } else {
         Default::default()
     };
-    out.push(Line::from(vec![
+    let mut head = vec![
         Span::raw(format!("  {:>2} ", task.marker)),
         Span::styled(name, style),
         Span::raw(format!(" {}", task.summary)),
-    ]));
+    ];
+    if let Some(mark) = stalled {
+        head[1].style = theme.error;
+        head.push(Span::styled(mark, theme.error));
+    }
+    out.push(Line::from(head));
     fields(&task.fields, 7, width, out);
     out.extend(task.extra.iter().map(|l| Line::raw(format!("       {l}"))));
     if !task.stack.is_empty() {

@@ -10,7 +10,8 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
-use ratatui::text::Line;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
 use scxray::report::{Crash, Report, SectionKind};
 use unicode_width::UnicodeWidthChar;
 
@@ -37,6 +38,7 @@ pane_list! {
     backtrace,
     cpu_states,
     timeline,
+    monitor_live,
     auto_repro,
     text,
     source,
@@ -229,9 +231,16 @@ pub trait Pane {
         None
     }
 
-    /// Draws the content from line `scroll` on into `area`.
+    /// Draws the content from line `scroll` on into `area`; a line wider
+    /// than the area ends in a `…` mark rather than being cut silently.
     fn render(&self, ctx: &Ctx<'_>, area: Rect, scroll: usize, buf: &mut Buffer) {
-        render_lines(self.lines(ctx, area.width), area, scroll, buf);
+        render_lines_marked(
+            self.lines(ctx, area.width),
+            area,
+            scroll,
+            ctx.theme.dim,
+            buf,
+        );
     }
 }
 
@@ -252,10 +261,63 @@ pub fn role_of(pane: &dyn Pane, report: &Report) -> Option<Role> {
 }
 
 /// Draws `lines[scroll..]`, one per row, clipped to the area's width.
+/// Controls in the text (a crash message's escape sequence) are drawn in
+/// their visible form (see [`crate::widgets::visible`]).
 pub fn render_lines(lines: Vec<Line<'_>>, area: Rect, scroll: usize, buf: &mut Buffer) {
     for (row, line) in area.rows().zip(lines.into_iter().skip(scroll)) {
+        let line = crate::widgets::visible::line(line);
         buf.set_line(row.x, row.y, &line, row.width);
     }
+}
+
+/// [`render_lines`], with each line wider than the area cut one column
+/// short and ended with a `…` in `mark`: a column that does not fit is seen
+/// to be cut.
+pub fn render_lines_marked(
+    lines: Vec<Line<'_>>,
+    area: Rect,
+    scroll: usize,
+    mark: Style,
+    buf: &mut Buffer,
+) {
+    for (row, line) in area.rows().zip(lines.into_iter().skip(scroll)) {
+        let line = cut_line(line, usize::from(row.width), mark);
+        buf.set_line(row.x, row.y, &line, row.width);
+    }
+}
+
+/// `line` as it fits `width` columns: whole, or cut to `width - 1` columns
+/// and a `…` in `mark`. Controls are measured and drawn in their visible form.
+pub fn cut_line(line: Line<'_>, width: usize, mark: Style) -> Line<'_> {
+    let line = crate::widgets::visible::line(line);
+    if line.width() <= width || width == 0 {
+        return line;
+    }
+    let keep = width - 1;
+    let mut cols = 0;
+    let mut spans: Vec<Span<'_>> = Vec::new();
+    for span in line.spans {
+        let mut end = 0;
+        for (i, c) in span.content.char_indices() {
+            let w = c.width().unwrap_or(0);
+            if cols + w > keep {
+                break;
+            }
+            cols += w;
+            end = i + c.len_utf8();
+        }
+        let whole = end == span.content.len();
+        let content = match span.content {
+            std::borrow::Cow::Borrowed(s) => std::borrow::Cow::Borrowed(&s[..end]),
+            std::borrow::Cow::Owned(s) => std::borrow::Cow::Owned(s[..end].to_string()),
+        };
+        spans.push(Span::styled(content, span.style));
+        if !whole {
+            break;
+        }
+    }
+    spans.push(Span::styled("…", mark));
+    Line { spans, ..line }
 }
 
 /// Splits `text` into pieces at most `width` columns wide, breaking after a
@@ -305,6 +367,19 @@ pub fn wrap(text: &str, width: usize) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_lines_end_in_a_mark() {
+        let dim = Style::new().add_modifier(ratatui::style::Modifier::DIM);
+        let line = Line::from(vec![Span::raw("#2  "), Span::raw("bpf_prog  BPF program")]);
+        assert_eq!(cut_line(line.clone(), 30, dim), line);
+        let cut = cut_line(line.clone(), 12, dim);
+        assert_eq!(cut.to_string(), "#2  bpf_pro…");
+        assert_eq!(cut.spans.last().unwrap().style, dim);
+        assert_eq!(cut_line(Line::raw("漢字漢字"), 6, dim).to_string(), "漢字…");
+        assert_eq!(cut_line(line.clone(), 1, dim).to_string(), "…");
+        assert_eq!(cut_line(line, 0, dim).width(), 25);
+    }
 
     #[test]
     fn wrap_breaks_at_spaces_and_never_loops() {

@@ -235,6 +235,7 @@ mod tests {
                     clock,
                 })
                 .collect(),
+            ..Sample::default()
         }
     }
 

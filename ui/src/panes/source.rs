@@ -10,12 +10,13 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use scxray::report::{Crash, FrameClass, Report};
 use scxray::source::SourceHit;
 
 use super::backtrace::{class_tag, frame_style, frame_text};
-use super::{Ctx, Pane, Role};
+use super::{wrap, Ctx, Pane, Role};
 use crate::source_lookup::SourceState;
 use crate::syntax::highlight;
 
@@ -93,9 +94,9 @@ impl Pane for SourcePane {
         true
     }
 
-    fn lines<'a>(&'a self, ctx: &Ctx<'a>, _width: u16) -> Vec<Line<'a>> {
+    fn lines<'a>(&'a self, ctx: &Ctx<'a>, width: u16) -> Vec<Line<'a>> {
         let theme = ctx.theme;
-        if let Some(lines) = ctx.probe.and_then(|i| self.probe_lines(ctx, i)) {
+        if let Some(lines) = ctx.probe.and_then(|i| self.probe_lines(ctx, i, width)) {
             return lines;
         }
         let Some((_, crash)) = ctx.crash else {
@@ -136,13 +137,13 @@ impl Pane for SourcePane {
                 format!("{name} found by name, not from debug info"),
             ),
         };
-        self.with_code(ctx, vec![Line::from(head)], &what, &label)
+        self.with_code(ctx, vec![Line::from(head)], &what, &label, width)
     }
 }
 
 impl SourcePane {
     /// The selected auto-repro function: its printed `file:line`, exact.
-    fn probe_lines<'a>(&'a self, ctx: &Ctx<'a>, i: usize) -> Option<Vec<Line<'a>>> {
+    fn probe_lines<'a>(&'a self, ctx: &Ctx<'a>, i: usize, width: u16) -> Option<Vec<Line<'a>>> {
         let theme = ctx.theme;
         let model = scxray::sections::auto_repro(ctx.report)?;
         let f = *super::auto_repro::functions(&model).get(i)?;
@@ -163,43 +164,47 @@ impl SourcePane {
                 format!("{} found by name: the probe printed no location", f.name),
             ),
         };
-        Some(self.with_code(ctx, vec![head], &what, &label))
+        Some(self.with_code(ctx, vec![head], &what, &label, width))
     }
 
     /// `lines` (the header), then the looked-up code of `what` with the
-    /// found line marked, or why there is none.
+    /// found line marked, or why there is none (wrapped to `width`: the
+    /// hint is prose, not a column to cut).
     fn with_code<'a>(
         &'a self,
         ctx: &Ctx<'a>,
         mut lines: Vec<Line<'a>>,
         what: &str,
         label: &str,
+        width: u16,
     ) -> Vec<Line<'a>> {
         let theme = ctx.theme;
+        let mut prose = |text: &str, style| {
+            for piece in wrap(text, usize::from(width)) {
+                lines.push(Line::styled(piece.to_string(), style));
+            }
+        };
         let hit = match ctx.source {
             SourceState::Found(hit) => hit,
             SourceState::LookingUp => {
-                lines.push(Line::styled(
-                    format!("looking up {what} in the --source directories…"),
+                prose(
+                    &format!("looking up {what} in the --source directories…"),
                     theme.dim,
-                ));
+                );
                 return lines;
             }
             SourceState::Idle | SourceState::NotFound => {
-                lines.push(Line::styled(
-                    format!("No source found for {what}."),
-                    theme.warning,
-                ));
-                lines.push(Line::styled(
+                prose(&format!("No source found for {what}."), theme.warning);
+                prose(
                     "scxray open --source DIR looks functions up by name in the C and BPF C files \
                      under DIR; scxray demo adds the demo scheduler's source.",
                     theme.dim,
-                ));
-                lines.push(Line::raw(""));
-                lines.push(Line::styled(
+                );
+                prose("", Style::new());
+                prose(
                     "Probe data (arguments, file:line) comes with auto-repro.",
                     theme.dim,
-                ));
+                );
                 return lines;
             }
         };

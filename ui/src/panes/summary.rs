@@ -7,7 +7,8 @@
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::report::{Crash, ExitKind, Header, Outcome, Report};
+use scxray::report::stall::{stall_of, Stall, StallKind};
+use scxray::report::{Crash, ExitKind, Header, Outcome, Report, SectionKind, TaskRef};
 
 use super::backtrace::{frame_style, frame_text};
 use super::{wrap, Ctx, Pane};
@@ -33,7 +34,7 @@ pub fn title_bar<'a>(ctx: &Ctx<'a>, source: &'a str) -> (Line<'a>, Option<Line<'
 /// The header lines under the title bar, most important first; the app shows
 /// as many as fit.
 /// A live run still going (its report's outcome says so).
-fn running(header: &Header) -> bool {
+pub(super) fn running(header: &Header) -> bool {
     matches!(&header.outcome, Outcome::Other(o) if o.starts_with(scxray::run::live::IN_PROGRESS))
 }
 
@@ -53,6 +54,11 @@ pub fn answer_lines<'a>(ctx: &Ctx<'a>) -> Vec<Line<'a>> {
         Some((_, crash)) => crash_answer(ctx.report, crash, theme, &mut lines),
         None if running(header) => {
             lines.push(Line::styled("no crash so far", theme.dim));
+            // The run's state instead of the input's: what the monitor sees.
+            let samples = super::monitor_live::samples_of(ctx.report);
+            if let Some(state) = super::monitor_live::LiveState::of(&samples, ctx.report) {
+                lines.push(state.line(theme, true));
+            }
         }
         None => {
             let mut spans = vec![Span::styled("no crash found", theme.warning)];
@@ -108,9 +114,22 @@ fn crash_answer<'a>(
     });
 
     let mut where_ = Vec::new();
-    if let Some(task) = &crash.task {
-        where_.push(Span::styled("task ", theme.dim));
-        where_.push(Span::raw(task.to_string()));
+    let stall = stall_of(crash);
+    let stalled = stall.as_ref().and_then(|s| s.task.as_ref());
+    if let Some(task) = stalled {
+        where_.push(Span::styled("stalled task ", theme.dim));
+        where_.push(Span::styled(task.to_string(), theme.error));
+    }
+    match &crash.task {
+        Some(task) if stalled.is_some_and(|s| s != task) => {
+            where_.push(Span::styled(" · reported by ", theme.dim));
+            where_.push(Span::raw(task.to_string()));
+        }
+        Some(task) if stalled.is_none() => {
+            where_.push(Span::styled("task ", theme.dim));
+            where_.push(Span::raw(task.to_string()));
+        }
+        _ => {}
     }
     if let Some(cpu) = crash.cpu {
         where_.push(Span::styled(
@@ -243,8 +262,22 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
         Some(m) => rows.text("Message", m.clone(), theme.error),
         None => rows.text("Message", "(none in the input)".into(), theme.dim),
     }
-    if let Some(task) = &crash.task {
-        rows.text("Task", task.to_string(), Style::new());
+    let stall = stall_of(crash);
+    if let Some(stall) = &stall {
+        let has_dump = report.section(&SectionKind::SchedExtDump).is_some();
+        stall_rows(crash, stall, has_dump, rows);
+    }
+    let stalled = stall.as_ref().and_then(|s| s.task.as_ref());
+    match &crash.task {
+        // The task the dump says triggered a stall's exit is the
+        // watchdog's kworker: say so, the stalled task is above.
+        Some(task) if stalled.is_some_and(|s| s != task) => rows.text(
+            "Reported by",
+            format!("{task} (the watchdog's report, not the stalled task)"),
+            Style::new(),
+        ),
+        Some(task) if stalled.is_none() => rows.text("Task", task.to_string(), Style::new()),
+        _ => {}
     }
     if let Some(cpu) = crash.cpu {
         rows.text("CPU", cpu.to_string(), Style::new());
@@ -297,6 +330,47 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
                 theme.dim,
             ));
         }
+    }
+}
+
+/// The stalled task (or the watchdog that stalled), how long, and where
+/// Enter leads.
+fn stall_rows(crash: &Crash, stall: &Stall, has_dump: bool, rows: &mut Rows<'_, '_>) {
+    let theme = rows.theme;
+    let how_long = stall.duration_text.as_deref().unwrap_or("too long");
+    match (&stall.task, stall.kind) {
+        (Some(task), _) => {
+            rows.text(
+                "Stalled task",
+                format!("{task} · not run for {how_long}"),
+                theme.error,
+            );
+            rows.text("", stalled_task_link(crash, task, has_dump), theme.label);
+        }
+        (None, StallKind::Watchdog) => rows.text(
+            "Stall",
+            format!("the watchdog itself failed to check in for {how_long}: no task is named"),
+            theme.error,
+        ),
+        (None, StallKind::Task) => rows.text(
+            "Stall",
+            format!("a runnable task not run for {how_long}; the message names no pid"),
+            theme.error,
+        ),
+    }
+}
+
+/// Where Enter takes the stalled task: its CPU state, or a search of the
+/// dump (of the log the crash was read from, without a dump).
+fn stalled_task_link(crash: &Crash, task: &TaskRef, has_dump: bool) -> String {
+    let cpu = crash
+        .cpu_states
+        .iter()
+        .find(|c| c.tasks.iter().any(|t| t.task.as_ref() == Some(task)));
+    match cpu {
+        Some(c) => format!("▸ on CPU {}'s runqueue: Enter shows its CPU state", c.cpu),
+        None if has_dump => "▸ not in the CPU states: Enter searches the dump for it".into(),
+        None => "▸ not in the CPU states: Enter searches the log for it".into(),
     }
 }
 

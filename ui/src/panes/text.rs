@@ -37,6 +37,12 @@ pub struct TextPane {
     /// cleared: the next prompt opens in the same mode.
     search_mode: FindMode,
     filter_mode: FindMode,
+    /// Show the ftrace prefix (`TASK-PID [CPU] FLAGS TIME: sched_ext_dump: `)
+    /// of trace dump lines; hidden by default so the dump itself fills the
+    /// pane.
+    trace_prefix: bool,
+    /// Whether the body has `sched_ext_dump:` trace lines, found once.
+    has_trace: OnceCell<bool>,
 }
 
 /// A pane's search and filter, to carry to a rebuilt pane (live mode).
@@ -93,7 +99,37 @@ impl TextPane {
             filter: None,
             search_mode: FindMode::Text,
             filter_mode: FindMode::Text,
+            trace_prefix: false,
+            has_trace: OnceCell::new(),
         }
+    }
+
+    /// Whether the body has ftrace `sched_ext_dump:` lines, whose prefix
+    /// the pane can hide.
+    pub fn has_trace_prefix(&self) -> bool {
+        *self
+            .has_trace
+            .get_or_init(|| memmem::find(self.body.as_bytes(), TRACE_DUMP.as_bytes()).is_some())
+    }
+
+    /// Whether trace prefixes are shown (they are hidden by default).
+    pub fn trace_prefix_shown(&self) -> bool {
+        self.trace_prefix
+    }
+
+    /// Shows or hides the trace prefixes; returns whether they are shown.
+    pub fn toggle_trace_prefix(&mut self) -> bool {
+        self.trace_prefix = !self.trace_prefix;
+        self.trace_prefix
+    }
+
+    /// Bytes of `line` hidden as its trace prefix, when it has one and
+    /// prefixes are hidden.
+    fn hidden_prefix(&self, line: &str) -> usize {
+        if self.trace_prefix {
+            return 0;
+        }
+        trace_prefix_len(line).unwrap_or(0)
     }
 
     /// The section's index in a rebuilt report (live mode keeps the pane).
@@ -358,6 +394,14 @@ impl TextPane {
         if body.len() < old_len || body.as_bytes()[..old_len] != *self.body.as_bytes() {
             return false;
         }
+        if self.has_trace.get() == Some(&false) {
+            // Only the new bytes (and an event name cut at the old end)
+            // may bring trace lines.
+            let tail = &body.as_bytes()[old_len.saturating_sub(TRACE_DUMP.len())..];
+            if memmem::find(tail, TRACE_DUMP.as_bytes()).is_some() {
+                self.has_trace = OnceCell::from(true);
+            }
+        }
         let Some(index) = self.index.take() else {
             // Never drawn nor searched: nothing to extend.
             self.body = body;
@@ -426,7 +470,7 @@ impl Pane for TextPane {
     }
 
     fn border_note(&self) -> Option<String> {
-        self.filter.as_ref().map(|f| {
+        let filter = self.filter.as_ref().map(|f| {
             let text = match f.mode {
                 FindMode::Text => f.text.clone(),
                 FindMode::Regex => f.mode.quote(&f.text),
@@ -436,7 +480,13 @@ impl Pane for TextPane {
                 f.lines.len(),
                 self.index().len()
             )
-        })
+        });
+        let prefix =
+            (!self.trace_prefix && self.has_trace_prefix()).then_some("trace prefix hidden");
+        match (filter, prefix) {
+            (Some(f), Some(p)) => Some(format!("{f} · {p}")),
+            (f, p) => f.or(p.map(str::to_string)),
+        }
     }
 
     fn line_count(&self, _ctx: &Ctx<'_>, _width: u16) -> usize {
@@ -460,7 +510,7 @@ impl Pane for TextPane {
                 ),
                 _ => "(empty section)".to_string(),
             };
-            let line = Line::styled(text, theme.dim);
+            let line = Line::styled(crate::widgets::visible::string(&text), theme.dim);
             buf.set_line(area.x, area.y, &line, area.width);
             return;
         }
@@ -479,7 +529,10 @@ impl Pane for TextPane {
             let raw = index.line(&self.body, i);
             let mut marks = log_marks(theme, raw);
             marks.extend(self.search_marks(theme, i, raw));
-            let fitted = text_line::fit(raw, 0, text_width, &marks);
+            // Marks count from the line's start, so they still fall on
+            // the right characters with the prefix hidden.
+            let skip = self.hidden_prefix(raw);
+            let fitted = text_line::fit(&raw[skip..], skip, text_width, &marks);
             let mut spans = Vec::with_capacity(fitted.spans.len() + 3);
             if let Some(digits) = digits {
                 let in_crash = crash_lines.as_ref().is_some_and(|r| r.contains(&i));
@@ -492,6 +545,37 @@ impl Pane for TextPane {
             buf.set_line(row.x, row.y, &Line::from(spans), row.width);
         }
     }
+}
+
+/// The ftrace event whose lines are the dump's: what follows it is the
+/// dump's own text.
+const TRACE_DUMP: &str = "sched_ext_dump:";
+
+/// The length of the ftrace prefix of a `sched_ext_dump:` line
+/// (`  kworker/u8:2-87  [001] d..1.  12.345678: sched_ext_dump: `), up to the
+/// dump's text, whose indentation is kept. `None` for other lines: the event
+/// name must follow the prefix's `TIMESTAMP: `, within the first
+/// [`COLOUR_SCAN`] bytes.
+pub(crate) fn trace_prefix_len(line: &str) -> Option<usize> {
+    let head = &line.as_bytes()[..line.len().min(COLOUR_SCAN)];
+    let at = memmem::find(head, TRACE_DUMP.as_bytes())?;
+    let before = &head[..at];
+    // `TIMESTAMP: ` right before, and a `[CPU]` somewhere: a trace line, not
+    // a message quoting the event's name.
+    let stamped = before.ends_with(b": ")
+        && before[..before.len() - 2]
+            .iter()
+            .rev()
+            .take_while(|&&b| b != b' ')
+            .all(|&b| b.is_ascii_digit() || b == b'.');
+    if !stamped || memchr::memchr(b']', before).is_none() {
+        return None;
+    }
+    let mut end = at + TRACE_DUMP.len();
+    if head.get(end) == Some(&b' ') {
+        end += 1;
+    }
+    Some(end)
 }
 
 /// Log colouring of one line: kernel timestamps dimmed, level words in the
@@ -729,6 +813,95 @@ mod find_tests {
         // A cleared search keeps its mode for the next prompt.
         q.set_search("", FindMode::Regex).unwrap();
         assert_eq!(q.find_state().search_mode, FindMode::Regex);
+    }
+}
+
+#[cfg(test)]
+mod trace_prefix_tests {
+    use super::*;
+    use scxray::report::Header;
+
+    #[test]
+    fn finds_the_prefix_of_dump_lines_only() {
+        let line = "  kworker/u8:2-87  [001] d..1.  12.345678: sched_ext_dump: CPU 1: nr_run=2";
+        let n = trace_prefix_len(line).unwrap();
+        assert_eq!(&line[n..], "CPU 1: nr_run=2");
+        // The dump's indentation is kept.
+        let line =
+            "  cc1plus-77120   [003] d.h2.   412.880127: sched_ext_dump:   scx_bpf_error (x)";
+        assert_eq!(
+            &line[trace_prefix_len(line).unwrap()..],
+            "  scx_bpf_error (x)"
+        );
+        let empty = "  cc1plus-77120   [003] d.h2.   412.880134: sched_ext_dump: ";
+        assert_eq!(trace_prefix_len(empty), Some(empty.len()));
+        // Other events, plain dump lines and a message quoting the event stay whole.
+        assert_eq!(
+            trace_prefix_len("  ninja-77002   [019] dN.2.   412.880130: sched_ext_event: name X"),
+            None
+        );
+        assert_eq!(trace_prefix_len("CPU 1   : nr_run=2"), None);
+        assert_eq!(trace_prefix_len("[1.0] grep sched_ext_dump: trace"), None);
+    }
+
+    #[test]
+    fn hides_the_prefix_keeps_numbers_and_search_marks_and_toggles() {
+        let report = Report {
+            header: Header::default(),
+            sections: Vec::new(),
+            crashes: Vec::new(),
+            selected: None,
+            notes: Vec::new(),
+        };
+        let theme = Theme::dark();
+        let ctx = Ctx {
+            report: &report,
+            crash: None,
+            theme: &theme,
+            workbench: None,
+            frame: None,
+            probe: None,
+            source: &crate::source_lookup::SourceState::Idle,
+        };
+        let body = "# tracer: nop\n \
+            kworker/1:2-97 [001] d..1. 36.188317: sched_ext_dump: kworker/1:2[97] triggered\n \
+            kworker/1:2-97 [001] d..1. 36.188324: sched_ext_dump:   runnable task stall\n";
+        let mut pane = TextPane::new("dump".into(), None, Text::from(body.to_string()));
+        assert!(pane.has_trace_prefix());
+        assert_eq!(pane.border_note().as_deref(), Some("trace prefix hidden"));
+        pane.set_query("stall");
+        let area = Rect::new(0, 0, 30, 3);
+        let mut buf = Buffer::empty(area);
+        pane.render(&ctx, area, 0, &mut buf);
+        let rows: Vec<String> = (0..3)
+            .map(|y| (0..30).map(|x| buf[(x, y)].symbol()).collect())
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "1│# tracer: nop               ",
+                "2│kworker/1:2[97] triggered   ",
+                "3│  runnable task stall       ",
+            ]
+        );
+        // The search mark is on "stall", where it is drawn.
+        let matched = |x: u16| {
+            let style = buf[(x, 2)].style();
+            style == style.patch(theme.matched)
+        };
+        assert!(matched(18) && matched(22), "{:?}", buf[(18, 2)]);
+        assert!(!matched(17));
+        // A pane without trace lines learns of them as it grows.
+        let mut live = TextPane::new("log".into(), None, Text::from("boot\n".to_string()));
+        assert!(!live.has_trace_prefix());
+        assert!(live.grow(Text::from(format!("boot\n{body}"))));
+        assert!(live.has_trace_prefix());
+        assert!(pane.toggle_trace_prefix());
+        assert_eq!(pane.border_note(), None);
+        let mut buf = Buffer::empty(area);
+        pane.render(&ctx, area, 1, &mut buf);
+        let row: String = (0..30).map(|x| buf[(x, 0)].symbol()).collect();
+        assert_eq!(row, "2│ kworker/1:2-97 [001] d..1.…");
     }
 }
 

@@ -22,7 +22,7 @@ use scxray::sections::{
 };
 use unicode_width::UnicodeWidthStr;
 
-use super::{monitor_chart, render_lines, wrap, Ctx, Pane};
+use super::{monitor_chart, render_lines_marked, wrap, Ctx, Pane};
 use crate::theme::Theme;
 
 /// Below this width the monitor goes under the timeline.
@@ -509,7 +509,7 @@ impl Pane for TimelinePane {
     fn render(&self, ctx: &Ctx<'_>, area: Rect, scroll: usize, buf: &mut Buffer) {
         let (left, right, left_w) = self.layout(ctx, area.width);
         if right.is_empty() {
-            render_lines(left, area, scroll, buf);
+            render_lines_marked(left, area, scroll, ctx.theme.dim, buf);
             return;
         }
         let l = Rect {
@@ -522,11 +522,11 @@ impl Pane for TimelinePane {
             width: area.width - left_w - 1,
             ..area
         };
-        render_lines(left, l, scroll, buf);
+        render_lines_marked(left, l, scroll, ctx.theme.dim, buf);
         for y in area.top()..area.bottom() {
             buf.set_string(sep_x, y, "│", ctx.theme.border);
         }
-        render_lines(right, r, scroll, buf);
+        render_lines_marked(right, r, scroll, ctx.theme.dim, buf);
     }
 }
 

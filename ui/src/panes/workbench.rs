@@ -8,6 +8,7 @@
 //! `ui/src/workbench.rs`, which the app owns and hands to [`WorkbenchPane`]
 //! through [`Ctx`].
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use ratatui::buffer::Buffer;
@@ -21,7 +22,7 @@ use super::{wrap, Ctx, Pane};
 use crate::corpus_view::CorpusView;
 use crate::theme::Theme;
 use crate::widgets::line_input::LineInput;
-use crate::widgets::text_line::{self, caret};
+use crate::widgets::text_line;
 use crate::workbench::Workbench;
 
 /// Rows the corpus view keeps (plus its rule) before info lines are cut.
@@ -510,17 +511,12 @@ fn field_width(width: u16) -> usize {
         .max(1)
 }
 
-/// A field's text as shown in `width` columns (controls in caret notation)
+/// A field's text as shown in `width` columns (controls in a visible form)
 /// and the cursor's column. While editing, the text scrolls so the cursor
 /// stays visible; otherwise it is cut with `…`.
 fn field_view(input: &LineInput, width: usize, editing: bool) -> (String, usize) {
-    let shown = |c: char| -> String {
-        if c.is_control() {
-            format!("^{}", caret(c))
-        } else {
-            c.to_string()
-        }
-    };
+    let shown =
+        |c: char| -> String { text_line::shown(c).map_or_else(|| c.to_string(), Cow::into_owned) };
     let cells: Vec<(String, usize, usize)> = input
         .text()
         .char_indices()
@@ -664,7 +660,8 @@ impl Pane for WorkbenchPane {
         };
         let layout = wb.layout(ctx, area);
         for (row, line) in layout.info.rows().zip(&layout.info_lines) {
-            buf.set_line(row.x, row.y, line, row.width);
+            let line = super::cut_line(line.clone(), usize::from(row.width), ctx.theme.dim);
+            buf.set_line(row.x, row.y, &line, row.width);
         }
         match wb.view_if_ready() {
             Some(view) => {

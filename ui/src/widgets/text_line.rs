@@ -2,12 +2,17 @@
 //! text panes and the workbench's corpus view both draw, so a log line looks
 //! the same in either.
 //!
-//! Tabs expand to [`TAB_WIDTH`] stops, control characters are shown in caret
-//! notation (`^[` for ESC) so escape sequences in a log cannot move the
-//! cursor, and a line that does not fit is cut one column short so the caller
-//! can draw its `…` mark. Only about `width` characters are read, however
-//! long the line.
+//! Tabs expand to [`TAB_WIDTH`] stops, control characters and bidi overrides
+//! are shown in a visible form (caret notation, `^[` for ESC; `<U+202E>`: see
+//! [`scxray::write::visible`](mod@scxray::write::visible)) so escape sequences
+//! in a log cannot move the cursor or retitle the terminal, and a line that
+//! does not fit is cut one column short so the caller can draw its `…` mark.
+//! Only about `width` characters are read, however long the line. Each input
+//! character maps to one piece of text, and marks (search matches) are byte
+//! ranges of the input line, so a highlighted control highlights its whole
+//! visible form.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use ratatui::style::Style;
@@ -19,11 +24,13 @@ use crate::theme::Theme;
 /// Columns between tab stops.
 pub const TAB_WIDTH: usize = 8;
 
-/// `^@`..`^_` for C0 controls, `^?` for DEL and anything else.
-pub fn caret(c: char) -> char {
-    match c as u32 {
-        n @ 0..=0x1f => char::from(b'@' + n as u8),
-        _ => '?',
+/// How `c` is drawn when it is not drawn as it is: the visible form of a
+/// control or bidi override (`^[`, `^?`, `<U+009B>`), all ASCII, so its
+/// width in columns is its length. A newline (never inside a line) is `^J`.
+pub fn shown(c: char) -> Option<Cow<'static, str>> {
+    match c {
+        '\n' => Some(Cow::Borrowed("^J")),
+        c => scxray::write::visible::escape(c),
     }
 }
 
@@ -50,8 +57,13 @@ pub fn fit(line: &str, base: usize, width: usize, marks: &[(Range<usize>, Style)
                 let n = TAB_WIDTH - cols % TAB_WIDTH;
                 (" ".repeat(n), n)
             }
-            c if c.is_control() => (format!("^{}", caret(c)), 2),
-            c => (c.to_string(), c.width().unwrap_or(0)),
+            c => match shown(c) {
+                Some(form) => {
+                    let w = form.len();
+                    (form.into_owned(), w)
+                }
+                None => (c.to_string(), c.width().unwrap_or(0)),
+            },
         };
         if cols + w > width {
             let mut end = at;
@@ -130,6 +142,12 @@ mod tests {
         assert_eq!(plain("hello!", 5), ("hell".to_string(), true));
         assert_eq!(plain("a\tb", 20), ("a       b".to_string(), false));
         assert_eq!(plain("\x1b[31mred", 20), ("^[[31mred".to_string(), false));
+        assert_eq!(
+            plain("\x1b]0;t\x07\u{9b}2J\u{202e}x\r", 40),
+            ("^[]0;t^G<U+009B>2J<U+202E>x^M".to_string(), false)
+        );
+        // A visible form that does not fit is not split.
+        assert_eq!(plain("ab\u{202e}", 8), ("ab".to_string(), true));
         assert_eq!(plain("漢字漢字", 5), ("漢字".to_string(), true));
         assert_eq!(plain("abcd漢", 5), ("abcd".to_string(), true));
         assert_eq!(plain("abc", 0), (String::new(), false));
@@ -160,6 +178,28 @@ mod tests {
                 ("b", red),
                 ("c", red.patch(blue_bg)),
                 ("d", blue_bg),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mark_on_a_control_covers_its_whole_visible_form() {
+        let red = Style::new().fg(Color::Red);
+        // "a ESC b": the match is the ESC alone, bytes 1..2.
+        let f = fit("a\x1bb\u{202e}c", 0, 20, &[(1..2, red), (3..6, red)]);
+        let got: Vec<(&str, Style)> = f
+            .spans
+            .iter()
+            .map(|s| (s.content.as_ref(), s.style))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Style::new()),
+                ("^[", red),
+                ("b", Style::new()),
+                ("<U+202E>", red),
+                ("c", Style::new()),
             ]
         );
     }

@@ -81,3 +81,17 @@ pub fn saved_reports(state: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// QEMU processes of the scxray run with this pid (its shared memory and
+/// sockets are named `scxray-<pid>-...`).
+pub fn qemu_of(pid: u32) -> Vec<String> {
+    let needle = format!("scxray-{pid}-");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle) && c.contains("qemu"))
+        .collect()
+}

@@ -378,6 +378,21 @@ impl Plan {
         &self.library_path
     }
 
+    /// Adds a small file to the suffix after planning: what the guest must
+    /// learn from the plan itself (its [`Plan::library_path`]).
+    pub fn add_bytes(
+        &mut self,
+        guest: &str,
+        data: impl Into<Vec<u8>>,
+        perm: u32,
+    ) -> Result<(), InitramfsError> {
+        let node = Node::File {
+            source: Source::Bytes(data.into().into()),
+            perm: perm & 0o7777,
+        };
+        self.tree.insert(guest, node, Segment::Suffix).map(drop)
+    }
+
     /// Every guest path, in archive order, with whether it is in the base.
     pub fn guest_paths(&self) -> impl Iterator<Item = (&str, bool)> {
         self.tree

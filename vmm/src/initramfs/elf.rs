@@ -28,7 +28,7 @@ pub enum ElfError {
     Malformed { path: PathBuf, why: String },
     #[error(
         "{} needs the shared library {library}, which was not found (searched: {}); \
-         install the package that provides it, or pass the library with --include",
+         install the package that provides it, or pass its directory with --lib-dir",
         elf.display(),
         searched_list(searched)
     )]
@@ -44,6 +44,19 @@ pub enum ElfError {
         interp.display()
     )]
     MissingInterpreter { elf: PathBuf, interp: PathBuf },
+    #[error(
+        "{} needs version {} of {}, but {} (the one found, via {}) does not provide it \
+         (it has: {}); pass the directory of a newer {} with --lib-dir or \
+         LD_LIBRARY_PATH, or rebuild against this one",
+        .0.elf.display(),
+        .0.version,
+        .0.library,
+        .0.found.display(),
+        .0.via,
+        provided_list(&.0.provides),
+        .0.library
+    )]
+    MissingVersion(Box<VersionGap>),
     #[error("{}: symlink loop or more than 40 symlinks", path.display())]
     SymlinkLoop { path: PathBuf },
     #[error("{}: path is not valid UTF-8, which guest paths must be", path.display())]
@@ -60,6 +73,25 @@ fn searched_list(dirs: &[PathBuf]) -> String {
         .map(|d| d.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A library that lacks a symbol version its user needs.
+#[derive(Debug)]
+pub struct VersionGap {
+    pub elf: PathBuf,
+    /// The DT_NEEDED name.
+    pub library: String,
+    pub version: String,
+    pub found: PathBuf,
+    pub via: FoundVia,
+    pub provides: Vec<String>,
+}
+
+fn provided_list(versions: &[String]) -> String {
+    if versions.is_empty() {
+        return "no versions".into();
+    }
+    versions.join(", ")
 }
 
 /// The run-time needs of one ELF file.
@@ -275,6 +307,97 @@ pub enum FoundVia {
     DefaultDir,
 }
 
+impl std::fmt::Display for FoundVia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FoundVia::Interpreter => "PT_INTERP",
+            FoundVia::Path => "its path",
+            FoundVia::Rpath => "RPATH",
+            FoundVia::ExtraDir => "--lib-dir/LD_LIBRARY_PATH",
+            FoundVia::Runpath => "RUNPATH",
+            FoundVia::LdCache => "ld.so.cache",
+            FoundVia::DefaultDir => "a default directory",
+        })
+    }
+}
+
+/// The symbol versions an object asks of each library (`.gnu.version_r`)
+/// and those it defines (`.gnu.version_d`), read through the section
+/// headers: ld.so refuses to start a program whose library lacks a version
+/// it needs (`version 'LIBBPF_1.5.0' not found`), which in a guest shows only
+/// in the scheduler log, so the host checks before booting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SymbolVersions {
+    /// (library name as in DT_NEEDED, versions needed from it).
+    pub needs: Vec<(String, Vec<String>)>,
+    pub defines: Vec<String>,
+}
+
+impl SymbolVersions {
+    /// Empty for non-ELF files and objects without section headers (the
+    /// check is then skipped, never guessed).
+    pub fn read(path: &Path) -> Result<Self, ElfError> {
+        let file = File::open(path).map_err(|source| ElfError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let data = ReadCache::new(file);
+        let parsed = match FileKind::parse(&data) {
+            Ok(FileKind::Elf32) => versions::<elf::FileHeader32<object::Endianness>, _>(&data),
+            Ok(FileKind::Elf64) => versions::<elf::FileHeader64<object::Endianness>, _>(&data),
+            _ => return Ok(Self::default()),
+        };
+        parsed.map_err(|e| ElfError::Malformed {
+            path: path.to_owned(),
+            why: format!("symbol versions: {e}"),
+        })
+    }
+
+    /// The versions needed from `library`.
+    pub fn needed_from(&self, library: &str) -> &[String] {
+        self.needs
+            .iter()
+            .find(|(l, _)| l == library)
+            .map_or(&[], |(_, v)| v.as_slice())
+    }
+}
+
+fn versions<'data, Elf, R>(data: R) -> object::read::Result<SymbolVersions>
+where
+    Elf: FileHeader<Endian = object::Endianness>,
+    R: ReadRef<'data>,
+{
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let header = Elf::parse(data)?;
+    let endian = header.endian()?;
+    let sections = header.sections(endian, data)?;
+    let mut out = SymbolVersions::default();
+    if let Some((mut needs, link)) = sections.gnu_verneed(endian, data)? {
+        let strings = sections.strings(endian, data, link)?;
+        while let Some((need, mut aux)) = needs.next()? {
+            let mut names = Vec::new();
+            while let Some(a) = aux.next()? {
+                names.push(text(a.name(endian, strings)?));
+            }
+            out.needs.push((text(need.file(endian, strings)?), names));
+        }
+    }
+    if let Some((mut defs, link)) = sections.gnu_verdef(endian, data)? {
+        let strings = sections.strings(endian, data, link)?;
+        while let Some((def, mut aux)) = defs.next()? {
+            // The base definition is the soname, not a version; a
+            // definition's first aux names it, the others its parents.
+            if def.vd_flags.get(endian) & elf::VER_FLG_BASE != 0 {
+                continue;
+            }
+            if let Some(a) = aux.next()? {
+                out.defines.push(text(a.name(endian, strings)?));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One object of a closure: the interpreter or a shared library.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dependency {
@@ -401,6 +524,7 @@ impl LibraryResolver {
                     continue;
                 }
                 let (found, dep_info) = self.find(&objects, idx, &name)?;
+                check_versions(&objects[idx].host, &name, &found)?;
                 loaded.insert(name.clone());
                 if let Some(s) = &dep_info.soname {
                     loaded.insert(s.clone());
@@ -516,6 +640,33 @@ struct Candidate {
     host: PathBuf,
     guest: String,
     via: FoundVia,
+}
+
+/// Fails, as ld.so would at start, when `found` lacks a version that `elf`
+/// needs from the library it knows as `name`.
+fn check_versions(elf: &Path, name: &str, found: &Candidate) -> Result<(), ElfError> {
+    let wanted = SymbolVersions::read(elf)?;
+    let wanted = wanted.needed_from(name);
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let have = SymbolVersions::read(&found.host)?;
+    // A library without version definitions only earns a warning from ld.so
+    // ("no version information available"); no section headers: unknown.
+    if have.defines.is_empty() {
+        return Ok(());
+    }
+    match wanted.iter().find(|v| !have.defines.contains(v)) {
+        None => Ok(()),
+        Some(missing) => Err(ElfError::MissingVersion(Box::new(VersionGap {
+            elf: elf.to_owned(),
+            library: name.to_owned(),
+            version: missing.clone(),
+            found: found.host.clone(),
+            via: found.via,
+            provides: have.defines,
+        }))),
+    }
 }
 
 struct Loaded {

@@ -30,5 +30,7 @@ mod tree;
 
 pub use builder::{BuildReport, CacheUse, InitramfsBuilder, Plan};
 pub use cache::KEEP as CACHE_KEEP;
-pub use elf::{Dependency, ElfError, ElfInfo, FoundVia, LibraryResolver};
+pub use elf::{
+    Dependency, ElfError, ElfInfo, FoundVia, LibraryResolver, SymbolVersions, VersionGap,
+};
 pub use error::InitramfsError;

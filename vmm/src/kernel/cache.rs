@@ -7,6 +7,8 @@
 //!                     vmlinux   the ELF extracted from vmlinuz
 //!                     btf       vmlinux's raw .BTF section
 //!                     meta.json where it came from, what it offers
+//!                     manifest.json  sizes and SHA-256 of the files above
+//!                               (see `integrity`)
 //!                     vmlinux.debug  vmlinux with DWARF (`kernel fetch
 //!                               --debug-info`), optional
 //!   tmp/                        work dirs of running fetches
@@ -24,6 +26,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::{KernelConfig, KernelFeatures};
+#[cfg(test)]
+use super::integrity::Manifest;
+use super::integrity::{check_entry, Damage, Depth};
 use super::version::compare_releases;
 use crate::io_at::{io_at, IoAt};
 
@@ -56,6 +61,26 @@ pub enum CacheError {
     InvalidRelease { release: String },
     #[error("cache entry {dir} is incomplete: it has no {missing}")]
     Incomplete { dir: PathBuf, missing: &'static str },
+    /// A file of the entry is not what was stored (truncated, changed,
+    /// missing), or an entry from before manifests has no whole boot image.
+    #[error("cached kernel {release} damaged ({file}: {what}): run `scxray kernel fetch --force`")]
+    Damaged {
+        release: String,
+        dir: PathBuf,
+        file: String,
+        what: String,
+    },
+}
+
+impl CacheError {
+    fn damaged(release: &str, dir: &Path, damage: Damage) -> Self {
+        CacheError::Damaged {
+            release: release.to_string(),
+            dir: dir.to_path_buf(),
+            file: damage.file,
+            what: damage.what,
+        }
+    }
 }
 
 /// Where a cached kernel came from; stored as `meta.json`.
@@ -120,6 +145,11 @@ pub struct CachedKernel {
     pub meta: Option<KernelMeta>,
     /// Total size of the entry's files.
     pub size_bytes: u64,
+    /// What is wrong with it, as far as the last check looked: listing
+    /// checks sizes (or the boot header of an entry without a manifest),
+    /// [`CachedKernel::verify`] and [`KernelCache::list_verified`] also the
+    /// boot image's hash.
+    pub damage: Option<Damage>,
 }
 
 impl CachedKernel {
@@ -160,7 +190,25 @@ impl CachedKernel {
             features,
             meta,
             size_bytes,
+            damage: check_entry(dir, Depth::Sizes),
         })
+    }
+
+    /// Checks the entry before it is used: the sizes its manifest records
+    /// and the boot image's SHA-256 (or, for an entry stored before
+    /// manifests, the boot header). Updates [`CachedKernel::damage`].
+    pub fn verify(&mut self) -> Result<(), CacheError> {
+        self.damage = self
+            .damage
+            .take()
+            .or_else(|| check_entry(&self.dir, Depth::ImageHash));
+        self.damage_error().map_or(Ok(()), Err)
+    }
+
+    /// [`CacheError::Damaged`] for the damage found so far, if any.
+    pub fn damage_error(&self) -> Option<CacheError> {
+        let d = self.damage.clone()?;
+        Some(CacheError::damaged(&self.release, &self.dir, d))
     }
 }
 
@@ -293,6 +341,16 @@ impl KernelCache {
         Ok(out)
     }
 
+    /// [`list`](Self::list), each entry also [verified](CachedKernel::verify)
+    /// (its boot image hashed), for `scxray kernel list`.
+    pub fn list_verified(&self) -> Result<Vec<CachedKernel>, CacheError> {
+        let mut list = self.list()?;
+        for k in &mut list {
+            let _ = k.verify();
+        }
+        Ok(list)
+    }
+
     /// The newest cached kernel that has sched_ext.
     pub fn newest_sched_ext(&self) -> Result<Option<CachedKernel>, CacheError> {
         Ok(self.list()?.into_iter().find(|k| k.features.sched_ext))
@@ -339,16 +397,19 @@ impl KernelCache {
 }
 
 /// A plain-text table of cached kernels, one line each, for `scxray kernel list`.
-/// DEBUG_INFO is the size of `vmlinux.debug`, or `no`.
+/// DEBUG_INFO is the size of `vmlinux.debug`, or `no`; STATE is `ok` or
+/// `DAMAGED`, and each damaged entry gets a line after the table that says
+/// what is wrong and how to fix it.
 pub fn table(kernels: &[CachedKernel]) -> String {
     let yes = |b: bool| if b { "yes" } else { "no" };
     let mb = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1e6);
-    let rows: Vec<[String; 7]> = kernels
+    let rows: Vec<[String; 8]> = kernels
         .iter()
         .map(|k| {
             let debug = k.debug_vmlinux.as_deref().map(std::fs::metadata);
             [
                 k.release.clone(),
+                if k.damage.is_some() { "DAMAGED" } else { "ok" }.into(),
                 yes(k.features.sched_ext).into(),
                 yes(k.features.btf).into(),
                 yes(k.features.kprobes).into(),
@@ -360,6 +421,7 @@ pub fn table(kernels: &[CachedKernel]) -> String {
         .collect();
     let header = [
         "VERSION",
+        "STATE",
         "SCHED_EXT",
         "BTF",
         "KPROBES",
@@ -386,6 +448,9 @@ pub fn table(kernels: &[CachedKernel]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    for e in kernels.iter().filter_map(CachedKernel::damage_error) {
+        out.push_str(&format!("{e}\n"));
     }
     out
 }
@@ -512,6 +577,7 @@ pub(crate) fn test_put(cache: &KernelCache, release: &str, config: &str) -> Cach
     let features = KernelConfig::parse("c", config).features();
     let meta = KernelMeta::new(release, "test", vec![], features);
     std::fs::write(s.dir().join(META_FILE), serde_json::to_vec(&meta).unwrap()).unwrap();
+    Manifest::record(s.dir()).unwrap().write(s.dir()).unwrap();
     s.commit().unwrap()
 }
 
@@ -704,18 +770,18 @@ mod tests {
         assert_eq!(lines.len(), 3, "{text}");
         assert!(
             lines[0].starts_with(
-                "VERSION                  SCHED_EXT  BTF  KPROBES  DEBUG_INFO  SIZE    PATH"
+                "VERSION                  STATE  SCHED_EXT  BTF  KPROBES  DEBUG_INFO  SIZE    PATH"
             ),
             "{text}"
         );
         assert!(
             lines[1].starts_with(
-                "7.3.4+deb13-cloud-amd64  yes        yes  yes      no          0.0 MB  /"
+                "7.3.4+deb13-cloud-amd64  ok     yes        yes  yes      no          0.0 MB  /"
             ),
             "{text}"
         );
         assert!(
-            lines[2].starts_with("6.1.0-40-amd64           no         no   no       no  "),
+            lines[2].starts_with("6.1.0-40-amd64           ok     no         no   no       no  "),
             "{text}"
         );
         assert!(
@@ -732,9 +798,72 @@ mod tests {
         let row = text.lines().find(|l| l.starts_with("6.1.0")).unwrap();
         assert!(
             row.starts_with(
-                "6.1.0-40-amd64           no         no   no       2.5 MB      2.5 MB  /"
+                "6.1.0-40-amd64           ok     no         no   no       2.5 MB      2.5 MB  /"
             ),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn damaged_entries_are_listed_as_damaged_with_the_fix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = KernelCache::new(tmp.path());
+        let good = test_put(&cache, "7.3.4+deb13-cloud-amd64", SCX_CONFIG);
+        assert!(good
+            .dir
+            .join(super::super::integrity::MANIFEST_FILE)
+            .is_file());
+        let bad = test_put(&cache, "7.0.10+deb13-cloud-amd64", SCX_CONFIG);
+        assert_eq!(good.damage, None);
+
+        // Truncated: listing sees the size.
+        let image = std::fs::read(&bad.image).unwrap();
+        std::fs::write(&bad.image, &image[..1000]).unwrap();
+        let list = cache.list().unwrap();
+        assert_eq!(list[0].damage, None);
+        let damage = list[1].damage.clone().unwrap();
+        assert_eq!(damage.file, IMAGE_FILE);
+        let err = list[1].clone().verify().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "cached kernel 7.0.10+deb13-cloud-amd64 damaged (vmlinuz: 1000 bytes, {} when \
+                 stored): run `scxray kernel fetch --force`",
+                image.len()
+            )
+        );
+        let text = table(&list);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("7.3.4+deb13-cloud-amd64   ok  "),
+            "{text}"
+        );
+        assert!(
+            lines[2].starts_with("7.0.10+deb13-cloud-amd64  DAMAGED  "),
+            "{text}"
+        );
+        assert_eq!(lines[3], err.to_string(), "{text}");
+
+        // Same size, other bytes: only the verified list (a hash) sees it.
+        let mut flipped = image.clone();
+        flipped[0x300] ^= 0xff;
+        std::fs::write(&bad.image, &flipped).unwrap();
+        assert_eq!(cache.list().unwrap()[1].damage, None);
+        let verified = cache.list_verified().unwrap();
+        assert_eq!(verified[0].damage, None);
+        let what = &verified[1].damage.as_ref().unwrap().what;
+        assert!(what.starts_with("SHA-256 "), "{what}");
+
+        // An entry stored before manifests: its boot header is checked.
+        std::fs::write(&bad.image, &image).unwrap();
+        std::fs::remove_file(bad.dir.join(super::super::integrity::MANIFEST_FILE)).unwrap();
+        assert_eq!(cache.list_verified().unwrap()[1].damage, None);
+        std::fs::write(&bad.image, b"").unwrap();
+        let k = cache.get("7.0.10+deb13-cloud-amd64").unwrap().unwrap();
+        assert_eq!(
+            k.damage_error().unwrap().to_string(),
+            "cached kernel 7.0.10+deb13-cloud-amd64 damaged (vmlinuz: empty): run `scxray \
+             kernel fetch --force`"
         );
     }
 

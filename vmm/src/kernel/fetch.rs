@@ -30,6 +30,7 @@ use super::config::{ConfigError, KernelConfig};
 use super::debuginfo::{self, DebugFetched};
 use super::extract::{self, ExtractError};
 use super::image::{probe_image, ImageKind};
+use super::integrity::Manifest;
 use super::tar::TarError;
 use crate::cancel::Cancel;
 use crate::io_at::{io_at, IoAt};
@@ -316,7 +317,12 @@ pub fn fetch(
             } else {
                 format!("{wanted}-{}", opts.flavour)
             };
-            cache.get(&release).ok().flatten()
+            // A damaged entry is fetched again.
+            cache
+                .get(&release)
+                .ok()
+                .flatten()
+                .and_then(|mut k| k.verify().is_ok().then_some(k))
         }
         _ => None,
     };
@@ -413,8 +419,11 @@ fn fetch_kernel(
     }
     let (release, infos) = chosen.ok_or_else(no_package)?;
     if !force {
-        if let Some(kernel) = cache.get(&release)? {
-            return Ok(Fetched::cached(kernel));
+        if let Some(mut kernel) = cache.get(&release)? {
+            // A damaged entry is replaced.
+            if kernel.verify().is_ok() {
+                return Ok(Fetched::cached(kernel));
+            }
         }
     }
     check(cancel)?;
@@ -529,6 +538,8 @@ pub fn store(
     std::fs::copy(config, dir.join(CONFIG_FILE)).map_err(io_at("copy", config))?;
     write(VMLINUX_FILE, &vmlinux)?;
     write(BTF_FILE, btf)?;
+    // Sizes and hashes of what was written, checked before each use.
+    Manifest::record(&dir)?.write(&dir)?;
     let meta = KernelMeta::new(&release, origin, packages, parsed.features());
     let meta_json = serde_json::to_vec_pretty(&meta).expect("meta serializes");
     write(META_FILE, &meta_json)?;
@@ -718,6 +729,14 @@ mod tests {
         let meta = k.meta.as_ref().unwrap();
         assert_eq!(meta.packages, ["linux-binary-x=1"]);
         assert_eq!(cache.list().unwrap().len(), 1);
+        // The manifest records what was stored.
+        let manifest = crate::kernel::integrity::Manifest::read(&k.dir)
+            .unwrap()
+            .unwrap();
+        let names: Vec<_> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, [IMAGE_FILE, CONFIG_FILE, VMLINUX_FILE, BTF_FILE]);
+        assert_eq!(k.damage, None);
+        assert!(k.clone().verify().is_ok());
     }
 
     #[test]
@@ -801,6 +820,14 @@ mod tests {
         let got = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap();
         assert!(got.already_cached);
         assert_eq!(got.kernel.release, "7.3.4+deb13-cloud-amd64");
+
+        // A damaged entry is not "already cached": it is fetched again
+        // (here that takes the network path, which fails without apt).
+        let image = std::fs::read(&got.kernel.image).unwrap();
+        std::fs::write(&got.kernel.image, &image[..image.len() / 2]).unwrap();
+        let err = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, FetchError::Apt(_)), "{err}");
+        std::fs::write(&got.kernel.image, &image).unwrap();
 
         // Its debug info is missing: that needs the network (here: no mirror).
         let debug = FetchOptions {

@@ -16,7 +16,9 @@
 //! | `extract` | vmlinux out of vmlinuz (zstd), `.BTF` out of vmlinux, `.debug_info`/build ID check |
 //! | `tar` | one member out of a tar stream |
 //! | `image` | the bzImage header (release string) |
+//! | `integrity` | `manifest.json`: sizes and hashes of an entry, checked before use |
 //! | `version` | dpkg version ordering |
+//! | `vmlinux_h` | `scxray kernel vmlinux-h`: the header from a cached kernel's BTF |
 
 pub mod apt;
 pub mod apt_session;
@@ -27,9 +29,11 @@ pub mod debuginfo;
 pub mod extract;
 pub mod fetch;
 pub mod image;
+pub mod integrity;
 pub mod resolve;
 pub mod tar;
 pub mod version;
+pub mod vmlinux_h;
 
 pub use cache::{CacheError, CachedKernel, KernelCache, KernelMeta};
 pub use config::{ConfigError, KernelConfig, KernelFeatures};

@@ -14,11 +14,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::cache::{
-    CachedKernel, KernelCache, BTF_FILE, CONFIG_FILE, DEBUG_VMLINUX_FILE, IMAGE_FILE, VMLINUX_FILE,
+    CacheError, CachedKernel, KernelCache, KernelMeta, BTF_FILE, CONFIG_FILE, DEBUG_VMLINUX_FILE,
+    IMAGE_FILE, META_FILE, VMLINUX_FILE,
 };
 use super::config::{config_candidates, ConfigError, KernelConfig, KernelFeatures, SCHED_EXT_FIX};
 use super::extract::elf_debug;
 use super::image::{probe_image, ImageKind};
+use super::integrity::{check_boot_image, check_entry, Depth, MANIFEST_FILE};
 
 /// Names a kernel to boot (rule 2).
 pub const KERNEL_ENV: &str = "SCXRAY_KERNEL";
@@ -84,6 +86,8 @@ pub enum ResolveError {
     IsVmlinux { path: PathBuf },
     #[error("{path} is not an x86 boot image (no bzImage header)")]
     NotABootImage { path: PathBuf },
+    #[error("{path} is a damaged x86 boot image ({what})")]
+    BrokenImage { path: PathBuf, what: String },
     #[error(
         "{dir} is neither a kernel build tree (no arch/x86/boot/bzImage) nor a cache entry \
          (no vmlinuz)"
@@ -97,6 +101,10 @@ pub enum ResolveError {
     },
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A cached kernel (picked from the cache or named by its entry
+    /// directory) is not what was stored: [`CacheError::Damaged`].
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error("no kernel with sched_ext found ({}); {SCHED_EXT_FIX}", .tried.join("; "))]
     NoKernel {
         /// What each rule found.
@@ -151,7 +159,13 @@ impl Resolver {
             None => tried.push("no cache directory (HOME unset)".into()),
             Some(cache) => match cache.list() {
                 Ok(list) => match list.iter().find(|k| k.features.sched_ext) {
-                    Some(k) => return Ok(from_cache_entry(k, KernelSource::Cache)),
+                    Some(k) => {
+                        let mut k = k.clone();
+                        // Checked before use: a damaged kernel fails here,
+                        // with the fix, not in QEMU or a silent guest.
+                        k.verify()?;
+                        return Ok(from_cache_entry(&k, KernelSource::Cache));
+                    }
                     None if list.is_empty() => {
                         tried.push(format!("cache {} is empty", cache.kernels_dir().display()))
                     }
@@ -265,6 +279,23 @@ pub fn inspect(
         }
         let image = path.join(IMAGE_FILE);
         if image.is_file() {
+            // A cache entry (it has scxray's meta.json or manifest.json) is
+            // checked like one picked from the cache.
+            if path.join(META_FILE).is_file() || path.join(MANIFEST_FILE).is_file() {
+                if let Some(damage) = check_entry(path, Depth::ImageHash) {
+                    let release = std::fs::read(path.join(META_FILE))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<KernelMeta>(&b).ok())
+                        .map_or_else(|| name_of(path), |m| m.release);
+                    return Err(CacheError::Damaged {
+                        release,
+                        dir: path.to_path_buf(),
+                        file: damage.file,
+                        what: damage.what,
+                    }
+                    .into());
+                }
+            }
             let header = release_of(&image)?;
             let config = file(path.join(CONFIG_FILE));
             let version = header.unwrap_or_else(|| name_of(path));
@@ -328,7 +359,15 @@ fn release_of(path: &Path) -> Result<Option<String>, ResolveError> {
         path: path.to_path_buf(),
         source,
     })? {
-        ImageKind::BzImage { release } => Ok(release),
+        ImageKind::BzImage { release } => {
+            // Shorter than its header says: QEMU would boot it and the guest
+            // would die without a word.
+            check_boot_image(path).map_err(|what| ResolveError::BrokenImage {
+                path: path.to_path_buf(),
+                what,
+            })?;
+            Ok(release)
+        }
         ImageKind::Elf => Err(ResolveError::IsVmlinux {
             path: path.to_path_buf(),
         }),
@@ -425,6 +464,37 @@ mod tests {
     }
 
     #[test]
+    fn a_damaged_cached_kernel_fails_before_boot_with_the_fix() {
+        let w = World::new();
+        w.host(SCX); // Not a fallback: a damaged kernel is an error.
+        let k = test_put(&w.cache(), "7.3.4+deb13-cloud-amd64", SCX);
+        let image = std::fs::read(&k.image).unwrap();
+        std::fs::write(&k.image, &image[..100]).unwrap();
+        let want = format!(
+            "cached kernel 7.3.4+deb13-cloud-amd64 damaged (vmlinuz: 100 bytes, {} when stored): \
+             run `scxray kernel fetch --force`",
+            image.len()
+        );
+        let err = w.resolver().resolve().unwrap_err();
+        assert!(
+            matches!(err, ResolveError::Cache(CacheError::Damaged { .. })),
+            "{err}"
+        );
+        assert_eq!(err.to_string(), want);
+        // Named by its directory: the same check.
+        let r = Resolver {
+            flag: Some(k.dir.clone()),
+            ..w.resolver()
+        };
+        assert_eq!(r.resolve().unwrap_err().to_string(), want);
+
+        // Whole again: resolves.
+        std::fs::write(&k.image, &image).unwrap();
+        assert_eq!(w.resolver().resolve().unwrap().source, KernelSource::Cache);
+        assert_eq!(r.resolve().unwrap().source, KernelSource::Flag);
+    }
+
+    #[test]
     fn flag_build_tree() {
         let w = World::new();
         let tree = w.tmp.path().join("linux");
@@ -502,6 +572,21 @@ mod tests {
         std::fs::write(&junk, b"hello").unwrap();
         let err = inspect(&junk, KernelSource::Flag, &w.boot()).unwrap_err();
         assert!(matches!(err, ResolveError::NotABootImage { .. }), "{err}");
+
+        // A header that announces more than the file holds: truncated.
+        let mut head = fake_bzimage_head("7.3.4");
+        head[0x1f4..0x1f8].copy_from_slice(&100_000u32.to_le_bytes());
+        let cut = w.tmp.path().join("vmlinuz-7.3.4");
+        std::fs::write(&cut, &head).unwrap();
+        let err = inspect(&cut, KernelSource::Flag, &w.boot()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} is a damaged x86 boot image (truncated: 4096 bytes, its boot header says \
+                 1602560)",
+                cut.display()
+            )
+        );
 
         let empty = w.tmp.path().join("emptydir");
         std::fs::create_dir_all(&empty).unwrap();

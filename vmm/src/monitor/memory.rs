@@ -66,6 +66,47 @@ impl GuestRam {
         })
     }
 
+    /// `N` bytes at guest physical `gpa` (a name, a small array), one
+    /// volatile load each.
+    pub fn read_array<const N: usize>(&self, gpa: u64) -> Option<[u8; N]> {
+        let off = self.offset(gpa, N as u64)?;
+        Some(self.bytes::<N>(off))
+    }
+
+    /// `len` bytes at guest physical `gpa` (a table of the kernel image,
+    /// which is physically contiguous), copied with volatile loads.
+    pub fn read_bytes(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
+        let off = self.offset(gpa, len)?;
+        let mut out = Vec::with_capacity(len as usize);
+        let words = len as usize / 8;
+        for i in 0..words {
+            // SAFETY: `off..off + len` is inside the mapping (checked above).
+            let p = unsafe { self.map.as_ptr().add(off + 8 * i) };
+            // SAFETY: in bounds; unaligned loads are allowed this way.
+            let w = unsafe { std::ptr::read_volatile(p.cast::<[u8; 8]>()) };
+            out.extend_from_slice(&w);
+        }
+        for i in 8 * words..len as usize {
+            // SAFETY: in bounds (checked above).
+            out.push(unsafe { std::ptr::read_volatile(self.map.as_ptr().add(off + i)) });
+        }
+        Some(out)
+    }
+
+    /// The guest physical address of every 4 KiB page in the RAM file.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        let len = (self.map.len() as u64).min(self.info.size);
+        let low_end = self.info.low_end;
+        (0..len / 4096).map(move |i| {
+            let off = i * 4096;
+            if off < low_end {
+                off
+            } else {
+                off - low_end + crate::layout::HIGH_RAM_START
+            }
+        })
+    }
+
     /// `N` bytes at file offset `off`, one volatile load each (unaligned
     /// fields only; the kernel's are aligned).
     fn bytes<const N: usize>(&self, off: usize) -> [u8; N] {

@@ -1,31 +1,53 @@
-//! The host-side monitor: per-CPU runqueue state read straight out of a
-//! running guest's RAM every 100 ms, with no help from the guest beyond
-//! three symbol addresses the agent looks up once (Debian ships no
-//! System.map).
+//! The host-side monitor: per-CPU runqueue state (and schedstat), the
+//! sched_ext event counters and the struct_ops BPF programs' statistics,
+//! read straight out of a running guest's RAM every 100 ms, with no help
+//! from the guest: the kernel's layout (KASLR offset, `phys_base`, the
+//! page-table root) comes from the VMCOREINFO note in guest RAM and the
+//! symbols from kallsyms decoded there ([`discover`]); Debian ships no
+//! System.map. The symbols the agent reads from `/proc/kallsyms` are a
+//! cross-check (and the fallback on a kernel without VMCOREINFO).
 //!
 //! [`Monitor`] is driven from the run's event loop: [`Monitor::started`]
-//! when the VM's RAM file appears, [`Monitor::symbols`] when the agent's
-//! record arrives, [`Monitor::poll`] on every event (it samples when one is
-//! due), [`Monitor::stopped`] for a last sample of the dead guest. Anything
-//! missing (no BTF, no shared RAM, a layout that does not check out) turns
-//! the monitor off with one note saying why; the run goes on.
+//! when the VM's RAM file appears, [`Monitor::poll`] on every event (it
+//! looks for the layout in guest memory every second until found, then
+//! samples when one is due), [`Monitor::symbols`] when the agent's record
+//! arrives, [`Monitor::stopped`] for a last sample of the dead guest. Anything
+//! missing for the runqueues (no BTF, no shared RAM, a layout that does not
+//! check out) turns the monitor off with one note saying why; the run goes
+//! on. Event counters, schedstat or BPF statistics that cannot be read (a
+//! kernel without them, a missing symbol, an address that does not
+//! translate) are noted once and marked unavailable on every sample; the
+//! rest is still sampled.
 
+mod bpf;
+pub mod discover;
+mod events;
 mod memory;
+pub mod pagewalk;
 mod rq;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use scxray::btf::{Btf, BtfError};
-use scxray::host_monitor::sample::{CpuSample, Sample};
+use scxray::host_monitor::events::{Events, Shared};
+use scxray::host_monitor::sample::{CpuSample, Sample, Schedstat, Schedstats};
 use scxray::run::record::KernelSymbol;
 
 use crate::backend::MemoryInfo;
 use crate::kernel::extract::{btf_section, ExtractError};
 use crate::layout::{direct_map_pa, image_pa, DEFAULT_PAGE_OFFSET};
+use bpf::BpfReader;
+use events::{EventReader, Translate};
 use memory::GuestRam;
+use pagewalk::PageTables;
+use scxray::host_monitor::bpf::BpfProgs;
 
-pub use rq::{wanted_symbols, RqLayout};
+pub use bpf::BpfLayout;
+pub use events::{EventLayout, Location};
+pub use rq::{wanted_symbols, RqLayout, SchedstatLayout};
 
 /// How often a sample is taken (ktstr's monitor: 100 ms).
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -65,10 +87,12 @@ pub enum MonitorError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the guest did not report kernel symbol {name}")]
+    #[error("kernel symbol {name} not found (neither in guest memory nor by the agent)")]
     MissingSymbol { name: &'static str },
     #[error("{what} at guest address {addr:#x} is outside guest RAM")]
     Unreadable { what: String, addr: u64 },
+    #[error("page_offset_base reads {value:#x}, which is not a kernel address")]
+    PageOffset { value: u64 },
     #[error(
         "the runqueue of CPU {cpu} says it is CPU {read}: the layout does not match this kernel"
     )]
@@ -78,6 +102,24 @@ pub enum MonitorError {
 /// The monitor of one run.
 pub struct Monitor {
     layout: Result<RqLayout, MonitorError>,
+    /// The event counters' layout, or what the kernel's BTF lacks.
+    event_layout: Result<EventLayout, String>,
+    /// Once the symbols came: the counters' reader, or why there is none.
+    events: Option<Result<EventReader, Shared<str>>>,
+    /// The last reason a read of the counters failed (noted once).
+    event_error: Option<Shared<str>>,
+    /// The runqueues' schedstat fields, or what the kernel's BTF lacks.
+    schedstat_layout: Result<SchedstatLayout, Shared<str>>,
+    /// Where the BPF programs' statistics are, or what BTF lacks.
+    bpf_layout: Result<BpfLayout, String>,
+    /// Once the symbols came: their reader, or why there is none.
+    bpf: Option<Result<BpfReader, Shared<str>>>,
+    /// The last reason a read of them failed (noted once).
+    bpf_error: Option<Shared<str>>,
+    /// Whether struct_ops programs were found (noted once).
+    bpf_found: bool,
+    /// The most programs `prog_idr` held in a sample.
+    bpf_most: usize,
     cpus: u32,
     /// The RAM file, mapped once the guest runs: QEMU sizes the file after
     /// it starts, so a mapping taken at start could be empty.
@@ -86,24 +128,89 @@ pub struct Monitor {
     /// Guest physical address of each CPU's `struct rq`, once resolved.
     rqs: Vec<u64>,
     last_ms: Option<u64>,
-    /// Why the monitor is off, until taken by [`Monitor::take_note`].
-    note: Option<String>,
+    /// Notes for the run (why the monitor is off, what it cannot read),
+    /// until taken by [`Monitor::take_note`].
+    notes: VecDeque<String>,
+    /// Samples taken and the host time they took.
+    cost: (u64, Duration),
     off: bool,
+    /// The vmlinux, for its `.symtab` where kallsyms cannot be decoded.
+    vmlinux: Option<PathBuf>,
+    /// Whether the layout is looked for in guest memory (else only the
+    /// agent's symbols are used).
+    from_memory: bool,
+    /// What guest memory said about the kernel, once found.
+    found: Option<discover::Found>,
+    /// The agent's symbols, once sent: a cross-check.
+    agent: Option<Vec<KernelSymbol>>,
+    /// Whether the two were compared (said once).
+    cross_checked: bool,
+    /// Why the last look into guest memory found no usable layout.
+    discover_error: Option<String>,
+    /// When the next look is due.
+    next_try_ms: u64,
+}
+
+/// How often guest memory is searched for the kernel's layout until found.
+const DISCOVER_EVERY_MS: u64 = 1000;
+
+/// What [`Monitor::resolve`] found.
+struct Resolved {
+    syms: rq::Symbols,
+    rqs: Vec<u64>,
+    per_cpu: Vec<u64>,
+    page_offset: u64,
+    /// CPU 0's runqueue, virtual, to check a page walk against.
+    rq0_va: u64,
 }
 
 impl Monitor {
     /// A monitor for a guest with `cpus` CPUs whose kernel's BTF is `btf`
     /// (raw BTF) or inside `vmlinux`.
     pub fn new(btf: Option<&Path>, vmlinux: Option<&Path>, cpus: u32) -> Monitor {
+        let (layout, event_layout, schedstat_layout, bpf_layout) = match load_btf(btf, vmlinux) {
+            Ok((btf, path)) => (
+                RqLayout::from_btf(&btf, &path),
+                EventLayout::from_btf(&btf),
+                SchedstatLayout::from_btf(&btf).map_err(|why| Shared(Arc::from(why))),
+                BpfLayout::from_btf(&btf),
+            ),
+            Err(e) => {
+                let why = e.to_string();
+                (
+                    Err(e),
+                    Err(why.clone()),
+                    Err(Shared(Arc::from(why.clone()))),
+                    Err(why),
+                )
+            }
+        };
         Monitor {
-            layout: load_layout(btf, vmlinux),
+            layout,
+            event_layout,
+            events: None,
+            event_error: None,
+            schedstat_layout,
+            bpf_layout,
+            bpf: None,
+            bpf_error: None,
+            bpf_found: false,
+            bpf_most: 0,
             cpus,
             memory: None,
             ram: None,
             rqs: Vec::new(),
             last_ms: None,
-            note: None,
+            notes: VecDeque::new(),
+            cost: (0, Duration::ZERO),
             off: false,
+            vmlinux: vmlinux.map(Path::to_path_buf),
+            from_memory: true,
+            found: None,
+            agent: None,
+            cross_checked: false,
+            discover_error: None,
+            next_try_ms: 0,
         }
     }
 
@@ -111,6 +218,11 @@ impl Monitor {
     pub fn started(&mut self, memory: Option<&MemoryInfo>) {
         self.ram = None;
         self.rqs.clear();
+        self.found = None;
+        self.agent = None;
+        self.cross_checked = false;
+        self.discover_error = None;
+        self.next_try_ms = 0;
         if let Err(e) = &self.layout {
             let why = e.to_string();
             return self.turn_off(why);
@@ -122,11 +234,29 @@ impl Monitor {
     }
 
     /// The agent sent the symbol addresses (the guest is up, its RAM file
-    /// full size): map the RAM, find every CPU's runqueue and check the
-    /// layout against what the guest holds there.
+    /// full size). Where the layout was found in guest memory they are a
+    /// cross-check; else memory is searched once more, and only if that
+    /// fails are they used: map the RAM, find every CPU's runqueue and
+    /// check the layout against what the guest holds there.
     pub fn symbols(&mut self, symbols: &[KernelSymbol]) {
-        if self.off {
+        self.agent = Some(symbols.to_vec());
+        if self.off || self.memory.is_none() {
             return;
+        }
+        if self.running() {
+            return self.cross_check();
+        }
+        if self.from_memory {
+            if self.try_memory() {
+                return;
+            }
+            let why = self
+                .discover_error
+                .clone()
+                .unwrap_or_else(|| "not searched".into());
+            self.notes.push_back(format!(
+                "host monitor: kernel layout not found in guest memory ({why}); using the guest agent's /proc/kallsyms"
+            ));
         }
         let Some(memory) = &self.memory else {
             return;
@@ -135,17 +265,232 @@ impl Monitor {
             Ok(ram) => self.ram = Some(ram),
             Err(e) => return self.turn_off(e.to_string()),
         }
-        match self.resolve(symbols) {
-            Ok(rqs) => self.rqs = rqs,
-            Err(e) => self.turn_off(e.to_string()),
+        if let Err(e) = self.install(symbols, None) {
+            self.turn_off(e.to_string());
         }
     }
 
-    fn resolve(&self, symbols: &[KernelSymbol]) -> Result<Vec<u64>, MonitorError> {
+    /// Looks for the kernel's layout in guest memory and, when found and
+    /// it checks out, starts sampling with it. False (and why in
+    /// `discover_error`) when not, to be tried again.
+    fn try_memory(&mut self) -> bool {
+        let Some(memory) = &self.memory else {
+            return false;
+        };
+        let ram = match GuestRam::open(memory) {
+            Ok(ram) => ram,
+            Err(e) => {
+                self.discover_error = Some(e.to_string());
+                return false;
+            }
+        };
+        let found = match discover::discover(&ram, self.vmlinux.as_deref(), &wanted_symbols()) {
+            Ok(found) => found,
+            Err(why) => {
+                self.discover_error = Some(why);
+                return false;
+            }
+        };
+        self.ram = Some(ram);
+        let symbols = found.symbols.clone();
+        match self.install(&symbols, Some(&found)) {
+            Ok(page_offset) => {
+                let i = &found.info;
+                self.notes.push_back(format!(
+                    "host monitor: kernel layout from guest memory: {} KERNELOFFSET={:#x} phys_base={} page_offset_base={page_offset:#x}{} (VMCOREINFO at guest physical {:#x}); {} symbols from {}{}",
+                    i.osrelease,
+                    i.kernel_offset,
+                    signed_hex(i.phys_base),
+                    match i.l5 {
+                        Some(true) => ", 5-level paging",
+                        Some(false) => ", 4-level paging",
+                        None => "",
+                    },
+                    found.info_pa,
+                    symbols.len(),
+                    found.source,
+                    if self.agent.is_none() {
+                        ", before the guest agent sent any"
+                    } else {
+                        ""
+                    }
+                ));
+                self.found = Some(found);
+                self.discover_error = None;
+                self.cross_check();
+                true
+            }
+            Err(e) => {
+                self.ram = None;
+                self.discover_error = Some(format!(
+                    "{e} (with the symbols of {} and VMCOREINFO)",
+                    found.source
+                ));
+                false
+            }
+        }
+    }
+
+    /// Compares the agent's symbols with those found in guest memory, once
+    /// both are there: a note either way.
+    fn cross_check(&mut self) {
+        let (Some(found), Some(agent)) = (&self.found, &self.agent) else {
+            return;
+        };
+        if self.cross_checked {
+            return;
+        }
+        self.cross_checked = true;
+        let mut same = 0;
+        let mut differ = Vec::new();
+        for a in agent {
+            match found.symbols.iter().find(|s| s.name == a.name) {
+                Some(m) if m.addr == a.addr => same += 1,
+                Some(m) => differ.push(format!(
+                    "{} {:#x} in guest memory, {:#x} by the agent",
+                    a.name, m.addr, a.addr
+                )),
+                None => {}
+            }
+        }
+        self.notes.push_back(if differ.is_empty() {
+            format!("host monitor: the guest agent's /proc/kallsyms agrees with guest memory on {same} symbols")
+        } else {
+            format!(
+                "host monitor: the guest agent's /proc/kallsyms disagrees with guest memory: {} (guest memory's are used)",
+                differ.join(", ")
+            )
+        });
+    }
+
+    /// Finds the runqueues with `symbols` (and the layout `found` in guest
+    /// memory, if any) and sets the readers up; `page_offset_base` back.
+    fn install(
+        &mut self,
+        symbols: &[KernelSymbol],
+        found: Option<&discover::Found>,
+    ) -> Result<u64, MonitorError> {
+        let syms = rq::Symbols::from_record(symbols)?;
+        let phys_base = match found {
+            Some(f) => Ok(f.info.phys_base),
+            None => self.agent_phys_base(&syms),
+        };
+        let r = self.resolve(syms, *phys_base.as_ref().unwrap_or(&0))?;
+        let page_offset = r.page_offset;
+        {
+            {
+                self.rqs = r.rqs.clone();
+                let xlate =
+                    phys_base.and_then(|pb| self.translator(&r, pb, found.and_then(|f| f.info.l5)));
+                let bpf = xlate.clone().and_then(|x| {
+                    let layout = self.bpf_layout.clone()?;
+                    BpfReader::new(layout, r.syms.prog_idr, r.per_cpu.clone(), x)
+                });
+                self.bpf = Some(bpf.map_err(|why| {
+                    self.notes.push_back(format!(
+                        "host monitor: BPF program statistics not read: {why}; the other fields are sampled"
+                    ));
+                    Shared(Arc::<str>::from(why))
+                }));
+                let reader = xlate.and_then(|x| self.event_reader(&r, x)).map_err(|why| {
+                    self.notes.push_back(format!(
+                        "host monitor: SCX event counters not read: {why}; runqueue fields are still sampled"
+                    ));
+                    Shared(Arc::<str>::from(why))
+                });
+                self.events = Some(reader);
+                if let Err(why) = &self.schedstat_layout {
+                    self.notes.push_back(format!(
+                        "host monitor: schedstat not read: {}; the other fields are sampled",
+                        why.0
+                    ));
+                }
+            }
+        }
+        Ok(page_offset)
+    }
+
+    /// The event counters' reader for the resolved symbols.
+    fn event_reader(&mut self, r: &Resolved, xlate: Translate) -> Result<EventReader, String> {
+        let layout = self.event_layout.clone()?;
+        EventReader::new(
+            layout,
+            r.syms.scx_root,
+            r.syms.event_stats_cpu,
+            r.per_cpu.clone(),
+            xlate,
+        )
+    }
+
+    /// Kernel virtual → guest physical beyond the image and the direct
+    /// map: `phys_base`, and the page tables when they check out.
+    /// `phys_base` from the agent's symbol alone: with nokaslr it is 0,
+    /// where it is read from; a relocated kernel's must hold its own value
+    /// at the shifted address.
+    fn agent_phys_base(&self, syms: &rq::Symbols) -> Result<u64, String> {
+        let ram = self.ram.as_ref().ok_or("guest RAM is not mapped")?;
+        let image_u64 = |va: u64, phys_base: u64| {
+            image_pa(va).and_then(|pa| ram.read_u64(pa.wrapping_add(phys_base)))
+        };
+        match syms.phys_base.and_then(|va| Some((va, image_u64(va, 0)?))) {
+            Some((va, pb)) if pb != 0 && image_u64(va, pb) != Some(pb) => {
+                Err(format!("phys_base reads {pb:#x}, which does not check out"))
+            }
+            Some((_, pb)) => Ok(pb),
+            None => Ok(0),
+        }
+    }
+
+    fn translator(
+        &mut self,
+        r: &Resolved,
+        phys_base: u64,
+        l5_known: Option<bool>,
+    ) -> Result<Translate, String> {
+        let ram = self.ram.as_ref().ok_or("guest RAM is not mapped")?;
+        let tables = match r.syms.init_top_pgt {
+            None => None,
+            Some(va) => {
+                let l5 = match (l5_known, r.syms.pgtable_l5_enabled) {
+                    (Some(l5), _) => Some(l5),
+                    (None, Some(sym)) => image_pa(sym)
+                        .and_then(|pa| ram.read_u32(pa.wrapping_add(phys_base)))
+                        .map(|v| v != 0),
+                    // Kernels without the variable: the direct map's start
+                    // says (0xffff888000000000 under 4 levels,
+                    // 0xff11000000000000 under 5).
+                    (None, None) => Some(r.page_offset < 0xffff_8000_0000_0000),
+                };
+                let tables = image_pa(va).zip(l5).map(|(pa, l5)| PageTables {
+                    root_pa: pa.wrapping_add(phys_base),
+                    levels: if l5 { 5 } else { 4 },
+                });
+                // The walk must find CPU 0's runqueue where the direct map has it.
+                match tables.map(|t| (t, t.translate(ram, r.rq0_va))) {
+                    Some((t, Ok(pa))) if Some(&pa) == r.rqs.first() => Some(t),
+                    Some((t, got)) => {
+                        self.notes.push_back(format!(
+                            "host monitor: the {}-level page-table walk from init_top_pgt does not find CPU 0's runqueue ({got:?}): per-CPU data outside the direct map cannot be read",
+                            t.levels
+                        ));
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        Ok(Translate {
+            page_offset: r.page_offset,
+            phys_base,
+            tables,
+        })
+    }
+
+    fn resolve(&self, syms: rq::Symbols, phys_base: u64) -> Result<Resolved, MonitorError> {
         let (Some(ram), Ok(layout)) = (&self.ram, &self.layout) else {
             return Err(MonitorError::NoSharedRam);
         };
-        let syms = rq::Symbols::from_record(symbols)?;
+        let image_pa = |va: u64| image_pa(va).map(|pa| pa.wrapping_add(phys_base));
         let unreadable = |what: &str, addr: u64| MonitorError::Unreadable {
             what: what.to_string(),
             addr,
@@ -156,7 +501,12 @@ impl Monitor {
                 .ok_or_else(|| unreadable("page_offset_base", va))?,
             None => DEFAULT_PAGE_OFFSET,
         };
+        // The direct map is in the kernel half (randomized under KASLR).
+        if page_offset >> 63 == 0 {
+            return Err(MonitorError::PageOffset { value: page_offset });
+        }
         let mut rqs = Vec::new();
+        let mut per_cpu = Vec::new();
         for cpu in 0..self.cpus {
             let slot = syms.per_cpu_offset + 8 * u64::from(cpu);
             let offset = image_pa(slot)
@@ -172,12 +522,30 @@ impl Monitor {
                 return Err(MonitorError::LayoutMismatch { cpu, read });
             }
             rqs.push(pa);
+            per_cpu.push(offset);
         }
-        Ok(rqs)
+        Ok(Resolved {
+            syms,
+            rqs,
+            rq0_va: syms
+                .runqueues
+                .wrapping_add(per_cpu.first().copied().unwrap_or(0)),
+            per_cpu,
+            page_offset,
+        })
     }
 
     /// A sample when one is due (every [`INTERVAL`]) and the monitor is on.
     pub fn poll(&mut self, at_ms: u64) -> Option<Sample> {
+        if self.from_memory
+            && !self.off
+            && self.rqs.is_empty()
+            && self.memory.is_some()
+            && at_ms >= self.next_try_ms
+        {
+            self.next_try_ms = at_ms + DISCOVER_EVERY_MS;
+            self.try_memory();
+        }
         let due = self
             .last_ms
             .is_none_or(|last| at_ms >= last + INTERVAL.as_millis() as u64);
@@ -190,6 +558,16 @@ impl Monitor {
 
     /// A sample now, whatever the interval says.
     pub fn sample(&mut self, at_ms: u64) -> Option<Sample> {
+        let started = Instant::now();
+        let sample = self.take_sample(at_ms);
+        if sample.is_some() {
+            self.cost.0 += 1;
+            self.cost.1 += started.elapsed();
+        }
+        sample
+    }
+
+    fn take_sample(&mut self, at_ms: u64) -> Option<Sample> {
         let (Some(ram), Ok(layout)) = (&self.ram, &self.layout) else {
             return None;
         };
@@ -206,23 +584,125 @@ impl Monitor {
                 clock: ram.read_u64(rq + layout.clock.offset)?,
             });
         }
+        let events = match &mut self.events {
+            Some(Ok(reader)) => match reader.read(ram) {
+                Ok(Some(values)) => {
+                    self.event_error = None;
+                    if let Some(found) = reader.take_found() {
+                        self.notes
+                            .push_back(format!("host monitor: SCX event counters: {found}"));
+                    }
+                    Some(Events::Read {
+                        names: reader.names().clone(),
+                        values,
+                    })
+                }
+                Ok(None) => None,
+                Err(why) => {
+                    if self.event_error.as_ref().is_none_or(|e| *e.0 != *why) {
+                        self.notes.push_back(format!(
+                            "host monitor: SCX event counters not read: {why}; runqueue fields are still sampled"
+                        ));
+                        self.event_error = Some(Shared(Arc::from(why)));
+                    }
+                    self.event_error.clone().map(Events::Unavailable)
+                }
+            },
+            Some(Err(why)) => Some(Events::Unavailable(why.clone())),
+            None => None,
+        };
+        let bpf = match &self.bpf {
+            Some(Ok(reader)) => match reader.read(ram) {
+                Ok((progs, all)) => {
+                    self.bpf_error = None;
+                    self.bpf_most = self.bpf_most.max(all);
+                    if !progs.is_empty() && !self.bpf_found {
+                        self.bpf_found = true;
+                        self.notes.push_back(format!(
+                            "host monitor: BPF programs: {all} in prog_idr, {} of them struct_ops ({})",
+                            progs.len(),
+                            progs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                    Some(BpfProgs::Read(progs))
+                }
+                Err(why) => {
+                    if self.bpf_error.as_ref().is_none_or(|e| *e.0 != *why) {
+                        self.notes.push_back(format!(
+                            "host monitor: BPF program statistics not read: {why}; the other fields are sampled"
+                        ));
+                        self.bpf_error = Some(Shared(Arc::from(why)));
+                    }
+                    self.bpf_error.clone().map(BpfProgs::Unavailable)
+                }
+            },
+            Some(Err(why)) => Some(BpfProgs::Unavailable(why.clone())),
+            None => None,
+        };
+        let schedstat = match &self.schedstat_layout {
+            Ok(ss) => {
+                let mut sums = [0u64; 7];
+                for &rq in &self.rqs {
+                    for (sum, f) in sums.iter_mut().zip(&ss.fields) {
+                        let v = if f.size == 8 {
+                            ram.read_u64(rq + f.offset)?
+                        } else {
+                            u64::from(ram.read_u32(rq + f.offset)?)
+                        };
+                        *sum = sum.wrapping_add(v);
+                    }
+                }
+                Some(Schedstats::Read(Schedstat::from_values(sums)))
+            }
+            Err(why) => Some(Schedstats::Unavailable(why.clone())),
+        };
         self.last_ms = Some(at_ms);
-        Some(Sample { at_ms, cpus })
+        Some(Sample {
+            at_ms,
+            cpus,
+            events,
+            schedstat,
+            bpf,
+        })
     }
 
     /// The VM is gone (its RAM still readable until this returns): a last
     /// sample of the dead guest, then the mapping is dropped.
     pub fn stopped(&mut self, at_ms: u64) -> Option<Sample> {
         let last = self.sample(at_ms);
+        if !self.off && self.rqs.is_empty() && self.memory.is_some() {
+            if let Some(why) = self.discover_error.take() {
+                self.notes.push_back(format!(
+                    "host monitor off: the kernel's layout was never found in guest memory: {why}"
+                ));
+            }
+        }
+        if matches!(self.bpf, Some(Ok(_))) && !self.bpf_found {
+            self.notes.push_back(format!(
+                "host monitor: no struct_ops BPF program seen in prog_idr (at most {} programs of other types)",
+                self.bpf_most
+            ));
+        }
+        let (n, total) = std::mem::take(&mut self.cost);
+        if n > 0 {
+            let us = total.as_secs_f64() * 1e6 / n as f64;
+            self.notes.push_back(format!(
+                "host monitor: {n} samples, {us:.0} µs of host time each ({:.1} µs per CPU)",
+                us / self.rqs.len().max(1) as f64
+            ));
+        }
         self.ram = None;
         self.memory = None;
         self.rqs.clear();
+        self.events = None;
+        self.bpf = None;
         last
     }
 
-    /// Why the monitor turned off, once.
+    /// The next note (why the monitor turned off, what it cannot read),
+    /// each once.
     pub fn take_note(&mut self) -> Option<String> {
-        self.note.take()
+        self.notes.pop_front()
     }
 
     /// Whether samples are being taken.
@@ -234,12 +714,30 @@ impl Monitor {
         if !self.off {
             self.off = true;
             self.ram = None;
-            self.note = Some(format!("host monitor off: {why}"));
+            self.events = None;
+            self.bpf = None;
+            self.notes.push_back(format!("host monitor off: {why}"));
         }
     }
 }
 
+/// A two's-complement value as signed hex (`phys_base` can be negative).
+fn signed_hex(v: u64) -> String {
+    if (v as i64) < 0 {
+        format!("-{:#x}", (v as i64).unsigned_abs())
+    } else {
+        format!("{v:#x}")
+    }
+}
+
+#[cfg(test)]
 fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, MonitorError> {
+    let (btf, path) = load_btf(btf, vmlinux)?;
+    RqLayout::from_btf(&btf, &path)
+}
+
+/// The kernel's BTF, from raw BTF or a vmlinux, and the file it came from.
+fn load_btf(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<(Btf, PathBuf), MonitorError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| MonitorError::BtfFile {
             path: path.to_path_buf(),
@@ -255,7 +753,7 @@ fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, M
         path: path.to_path_buf(),
         source,
     })?;
-    RqLayout::from_btf(&btf, path)
+    Ok((btf, path.to_path_buf()))
 }
 
 #[cfg(test)]
@@ -271,6 +769,76 @@ mod tests {
     const PAGE_OFFSET_BASE_PA: u64 = 0x1100;
     const RUNQUEUES: u64 = START_KERNEL_MAP + 0x2000;
     const RQ_PA: [u64; 2] = [0x4000, 0x6000];
+    /// `scx_root`, `phys_base`, and the kernel's top-level page table.
+    const SCX_ROOT_PA: u64 = 0x1200;
+    const PHYS_BASE_PA: u64 = 0x1300;
+    const PGT_PA: u64 = 0x20000;
+    /// The scheduler, direct-mapped; its `pcpu` pointer is at +0x40.
+    const SCHED_PA: u64 = 0x8000;
+    /// Where vmalloc'd per-CPU data is: the scheduler's `pcpu` plus CPU c's
+    /// `__per_cpu_offset` is `VMALLOC + RQ_PA[c]`, mapped to `PCPU_PA[c]`.
+    const VMALLOC: u64 = 0xffff_c900_0000_0000;
+    const PCPU_PA: [u64; 2] = [0x10000, 0x11000];
+    /// `prog_idr` (empty until a test fills it), and a vmalloc'd program.
+    const PROG_IDR_PA: u64 = 0x1400;
+    const PROG_VA: u64 = VMALLOC + 0x80000;
+    const PROG_PA: u64 = 0x12000;
+
+    fn bpf_layout() -> BpfLayout {
+        BpfLayout {
+            xa_head: 8,
+            node_shift: 0,
+            node_slots: 0x28,
+            nr_slots: 64,
+            prog_type: 4,
+            prog_aux: 0x18,
+            prog_stats: 0x10,
+            aux_id: 0,
+            aux_name: 0x10,
+            stats_cnt: 0,
+            stats_nsecs: 8,
+            struct_ops: 27,
+        }
+    }
+
+    /// `struct scx_sched_pcpu { sch; ...; event_stats at 0x10 }`, two counters.
+    fn event_layout() -> EventLayout {
+        EventLayout {
+            location: Location::SchedPcpu {
+                pcpu: 0x40,
+                event_stats: 0x10,
+                sch: Some(0),
+            },
+            names: Shared(vec!["SCX_EV_SELECT_CPU_FALLBACK".into(), "SCX_EV_X".into()].into()),
+            offsets: vec![0, 8],
+        }
+    }
+
+    /// Writes `bytes` at guest physical `pa` of the RAM file `mem`, as the
+    /// guest would while the monitor has it mapped.
+    fn poke(mem: &MemoryInfo, pa: u64, bytes: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&mem.path)
+            .unwrap();
+        f.write_all_at(bytes, pa).unwrap();
+    }
+
+    /// Attaches a scheduler: `scx_root` → the scheduler, whose per-CPU part
+    /// points back at it and holds counters `[cpu + 1, 10 * (cpu + 1)]`.
+    fn attach(mem: &MemoryInfo) {
+        let sched = PAGE_OFFSET + SCHED_PA;
+        poke(mem, SCX_ROOT_PA, &sched.to_le_bytes());
+        let pcpu = RUNQUEUES.wrapping_add(VMALLOC - PAGE_OFFSET);
+        poke(mem, SCHED_PA + 0x40, &pcpu.to_le_bytes());
+        for (cpu, &pa) in PCPU_PA.iter().enumerate() {
+            let n = cpu as u64 + 1;
+            poke(mem, pa, &sched.to_le_bytes());
+            poke(mem, pa + 0x10, &n.to_le_bytes());
+            poke(mem, pa + 0x18, &(10 * n).to_le_bytes());
+        }
+    }
 
     fn layout() -> RqLayout {
         let f = |offset, size| Field { offset, size };
@@ -283,10 +851,21 @@ mod tests {
         }
     }
 
-    /// A 64 KiB "guest" whose two runqueues say they are CPU `ids`, with
-    /// 3 and 5 tasks.
+    /// A 256 KiB "guest" whose two runqueues say they are CPU `ids`, with
+    /// 3 and 5 tasks, no scheduler attached, and page tables that map CPU
+    /// 0's runqueue and the vmalloc'd per-CPU data.
     fn guest(dir: &Path, ids: [u32; 2]) -> MemoryInfo {
-        let mut ram = vec![0u8; 64 << 10];
+        let mut ram = vec![0u8; 256 << 10];
+        let mut tables = pagewalk::tests::Sparse::default();
+        let mut next = PGT_PA + 0x1000;
+        tables.map(4, PGT_PA, PAGE_OFFSET + RQ_PA[0], RQ_PA[0], &mut next);
+        for (cpu, &pa) in PCPU_PA.iter().enumerate() {
+            tables.map(4, PGT_PA, VMALLOC + RQ_PA[cpu], pa, &mut next);
+        }
+        tables.map(4, PGT_PA, PROG_VA, PROG_PA, &mut next);
+        for (&pa, &entry) in &tables.0 {
+            ram[pa as usize..pa as usize + 8].copy_from_slice(&entry.to_le_bytes());
+        }
         let mut put = |pa: u64, bytes: &[u8]| {
             ram[pa as usize..pa as usize + bytes.len()].copy_from_slice(bytes);
         };
@@ -318,13 +897,381 @@ mod tests {
             s("runqueues", RUNQUEUES),
             s("__per_cpu_offset", START_KERNEL_MAP + PER_CPU_OFFSET_PA),
             s("page_offset_base", START_KERNEL_MAP + PAGE_OFFSET_BASE_PA),
+            s("scx_root", START_KERNEL_MAP + SCX_ROOT_PA),
+            s("init_top_pgt", START_KERNEL_MAP + PGT_PA),
+            s("phys_base", START_KERNEL_MAP + PHYS_BASE_PA),
+            s("prog_idr", START_KERNEL_MAP + PROG_IDR_PA),
         ]
+    }
+
+    /// `struct rq`'s schedstat fields at 0x100.. (run_delay, pcount: u64).
+    fn schedstat_layout() -> SchedstatLayout {
+        let f = |offset, size| Field { offset, size };
+        SchedstatLayout {
+            fields: [
+                f(0x100, 8),
+                f(0x108, 8),
+                f(0x110, 4),
+                f(0x114, 4),
+                f(0x118, 4),
+                f(0x11c, 4),
+                f(0x120, 4),
+            ],
+        }
     }
 
     fn monitor() -> Monitor {
         let mut m = Monitor::new(None, None, 2);
         m.layout = Ok(layout());
+        m.event_layout = Ok(event_layout());
+        m.schedstat_layout = Ok(schedstat_layout());
+        m.bpf_layout = Ok(bpf_layout());
+        // These guests hold no VMCOREINFO: the agent's symbols are used.
+        m.from_memory = false;
         m
+    }
+
+    /// Three programs under one xarray node: a vmalloc'd struct_ops one
+    /// (id 7), a socket filter, a value entry, and a direct-mapped
+    /// struct_ops one (id 9); per-CPU stats in the direct map.
+    fn load_programs(mem: &MemoryInfo) {
+        let node_pa = 0x9000;
+        poke(
+            mem,
+            PROG_IDR_PA + 8,
+            &((PAGE_OFFSET + node_pa) | 2).to_le_bytes(),
+        );
+        poke(mem, node_pa, &[0u8]);
+        let slot = |i: u64| node_pa + 0x28 + 8 * i;
+        let c_pa = 0x13800;
+        poke(mem, slot(0), &PROG_VA.to_le_bytes());
+        poke(mem, slot(1), &(PAGE_OFFSET + 0x13000).to_le_bytes());
+        poke(mem, slot(3), &0x11u64.to_le_bytes());
+        poke(mem, slot(5), &(PAGE_OFFSET + c_pa).to_le_bytes());
+        poke(mem, 0x13000 + 4, &2u32.to_le_bytes());
+        for (prog_pa, aux_pa, id, name, stats) in [
+            (PROG_PA, 0xa000, 7u32, &b"demo_enqueue\0"[..], 0xa00u64),
+            (c_pa, 0xa100, 9, &b"demo_dispatch\0"[..], 0xa40),
+        ] {
+            poke(mem, prog_pa + 4, &27u32.to_le_bytes());
+            poke(mem, prog_pa + 0x10, &(RUNQUEUES + stats).to_le_bytes());
+            poke(mem, prog_pa + 0x18, &(PAGE_OFFSET + aux_pa).to_le_bytes());
+            poke(mem, aux_pa, &id.to_le_bytes());
+            poke(mem, aux_pa + 0x10, name);
+            for (cpu, &rq) in RQ_PA.iter().enumerate() {
+                let n = cpu as u64 + 1;
+                let (cnt, ns) = if id == 7 {
+                    (100 * n, 3400 * n)
+                } else {
+                    (1, 50)
+                };
+                poke(mem, rq + stats, &cnt.to_le_bytes());
+                poke(mem, rq + stats + 8, &ns.to_le_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn struct_ops_programs_from_prog_idr() {
+        use scxray::host_monitor::bpf::ProgSample;
+        let dir = tempfile::tempdir().unwrap();
+        let mem = guest(dir.path(), [0, 1]);
+        let mut m = monitor();
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        assert_eq!(m.take_note(), None);
+        assert_eq!(
+            m.sample(100).unwrap().bpf,
+            Some(BpfProgs::Read(vec![])),
+            "none loaded"
+        );
+        load_programs(&mem);
+        let prog = |id, name: &str, cnt, nsecs| ProgSample {
+            id,
+            name: name.into(),
+            cnt,
+            nsecs,
+        };
+        assert_eq!(
+            m.sample(200).unwrap().bpf,
+            Some(BpfProgs::Read(vec![
+                prog(7, "demo_enqueue", 300, 10_200),
+                prog(9, "demo_dispatch", 2, 100),
+            ]))
+        );
+        // One program: xa_head points at it, no node.
+        poke(
+            &mem,
+            PROG_IDR_PA + 8,
+            &(PAGE_OFFSET + 0x13800).to_le_bytes(),
+        );
+        assert_eq!(
+            m.sample(300).unwrap().bpf,
+            Some(BpfProgs::Read(vec![prog(9, "demo_dispatch", 2, 100)]))
+        );
+
+        // Without the page tables the vmalloc'd program cannot be read: said.
+        let mut m = monitor();
+        m.started(Some(&mem));
+        load_programs(&mem);
+        let syms: Vec<_> = symbols()
+            .into_iter()
+            .filter(|s| s.name != "init_top_pgt")
+            .collect();
+        m.symbols(&syms);
+        let s = m.sample(100).unwrap();
+        match &s.bpf {
+            Some(BpfProgs::Unavailable(why)) => {
+                assert!(
+                    why.0.contains("bpf_prog.type") && why.0.contains("init_top_pgt"),
+                    "{}",
+                    why.0
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let notes: Vec<String> = std::iter::from_fn(|| m.take_note()).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("BPF program statistics not read")),
+            "{notes:?}"
+        );
+
+        // Without prog_idr: named at once.
+        let mut m = monitor();
+        m.started(Some(&mem));
+        let syms: Vec<_> = symbols()
+            .into_iter()
+            .filter(|s| s.name != "prog_idr")
+            .collect();
+        m.symbols(&syms);
+        assert!(m.take_note().unwrap().contains("kernel symbol prog_idr"));
+        assert!(matches!(
+            m.sample(100).unwrap().bpf,
+            Some(BpfProgs::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn schedstat_summed_over_runqueues_or_said_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = guest(dir.path(), [0, 1]);
+        for (cpu, &rq) in RQ_PA.iter().enumerate() {
+            let n = cpu as u64 + 1;
+            poke(&mem, rq + 0x100, &(1_000_000 * n).to_le_bytes());
+            poke(&mem, rq + 0x108, &(2 * n).to_le_bytes());
+            for (i, off) in [0x110u64, 0x114, 0x118, 0x11c, 0x120].iter().enumerate() {
+                poke(
+                    &mem,
+                    rq + off,
+                    &((10 * i as u32 + 3) * n as u32).to_le_bytes(),
+                );
+            }
+        }
+        let mut m = monitor();
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        assert_eq!(m.take_note(), None);
+        assert_eq!(
+            m.sample(100).unwrap().schedstat,
+            Some(Schedstats::Read(Schedstat {
+                run_delay: 3_000_000,
+                pcount: 6,
+                yld_count: 9,
+                sched_count: 39,
+                sched_goidle: 69,
+                ttwu_count: 99,
+                ttwu_local: 129,
+            }))
+        );
+
+        let mut m = monitor();
+        m.schedstat_layout = Err(Shared(Arc::from(
+            "rq.sched_count is not in this kernel's BTF (a kernel without CONFIG_SCHEDSTATS)",
+        )));
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        let note = m.take_note().unwrap();
+        assert!(
+            note.contains("schedstat not read: rq.sched_count"),
+            "{note}"
+        );
+        let s = m.sample(100).unwrap();
+        assert!(matches!(s.schedstat, Some(Schedstats::Unavailable(_))));
+        assert_eq!(s.cpus.len(), 2);
+    }
+
+    fn counters(s: &Sample) -> Option<Vec<i64>> {
+        match &s.events {
+            Some(Events::Read { values, .. }) => Some(values.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn event_counters_through_a_page_walk_once_a_scheduler_attaches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = guest(dir.path(), [0, 1]);
+        let mut m = monitor();
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        assert_eq!(m.take_note(), None);
+        let s = m.sample(100).unwrap();
+        assert_eq!(s.events, None, "scx_root is 0: nothing attached");
+        attach(&mem);
+        let s = m.sample(200).unwrap();
+        assert_eq!(counters(&s), Some(vec![3, 30]), "summed over both CPUs");
+        assert_eq!(
+            m.take_note().as_deref(),
+            Some("host monitor: SCX event counters: 2 counters of struct scx_event_stats via scx_root → scx_sched.pcpu → scx_sched_pcpu.event_stats (2 of 2 CPUs' in vmalloc'd per-CPU memory, through the page tables), summed over 2 CPUs")
+        );
+        match &s.events {
+            Some(Events::Read { names, .. }) => assert_eq!(names.0[1], "SCX_EV_X"),
+            other => panic!("{other:?}"),
+        }
+        // The guest counts on; the monitor sees it.
+        poke(&mem, PCPU_PA[1] + 0x10, &7u64.to_le_bytes());
+        assert_eq!(counters(&m.sample(300).unwrap()), Some(vec![8, 30]));
+
+        // A back-pointer that no longer matches is not re-checked while the
+        // scheduler stays the same (its per-CPU addresses are cached)...
+        poke(&mem, PCPU_PA[1], &0xdeadu64.to_le_bytes());
+        assert_eq!(counters(&m.sample(400).unwrap()), Some(vec![8, 30]));
+        // ...but a new scheduler instance is resolved again, and checked:
+        // unavailable, and said once.
+        let other = PAGE_OFFSET + SCHED_PA + 0x100;
+        poke(
+            &mem,
+            SCHED_PA + 0x140,
+            &(RUNQUEUES.wrapping_add(VMALLOC - PAGE_OFFSET)).to_le_bytes(),
+        );
+        poke(&mem, SCX_ROOT_PA, &other.to_le_bytes());
+        let s = m.sample(500).unwrap();
+        match &s.events {
+            Some(Events::Unavailable(why)) => {
+                assert!(why.0.contains("scx_sched_pcpu.sch"), "{}", why.0)
+            }
+            other => panic!("{other:?}"),
+        }
+        let note = m.take_note().unwrap();
+        assert!(
+            note.contains("SCX event counters not read") && note.contains("still sampled"),
+            "{note}"
+        );
+        assert!(matches!(
+            m.sample(600).unwrap().events,
+            Some(Events::Unavailable(_))
+        ));
+        assert_eq!(m.take_note(), None, "said once");
+        // Detached again: nothing, and no note.
+        poke(&mem, SCX_ROOT_PA, &0u64.to_le_bytes());
+        assert_eq!(m.sample(700).unwrap().events, None);
+        assert!(m.running());
+    }
+
+    #[test]
+    fn counters_that_cannot_be_read_are_named_and_runqueues_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = guest(dir.path(), [0, 1]);
+        attach(&mem);
+
+        // No scx_root symbol.
+        let mut m = monitor();
+        m.started(Some(&mem));
+        let syms: Vec<_> = symbols()
+            .into_iter()
+            .filter(|s| s.name != "scx_root")
+            .collect();
+        m.symbols(&syms);
+        let note = m.take_note().unwrap();
+        assert!(note.contains("kernel symbol scx_root not found"), "{note}");
+        let s = m.sample(100).unwrap();
+        assert_eq!(s.cpus.len(), 2);
+        assert!(matches!(&s.events, Some(Events::Unavailable(w)) if w.0.contains("scx_root")));
+
+        // No init_top_pgt: the vmalloc'd per-CPU data cannot be reached.
+        let mut m = monitor();
+        m.started(Some(&mem));
+        let syms: Vec<_> = symbols()
+            .into_iter()
+            .filter(|s| s.name != "init_top_pgt")
+            .collect();
+        m.symbols(&syms);
+        assert_eq!(m.take_note(), None);
+        let s = m.sample(100).unwrap();
+        match &s.events {
+            Some(Events::Unavailable(why)) => assert!(
+                why.0.contains("outside the direct map") && why.0.contains("init_top_pgt"),
+                "{}",
+                why.0
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(m.take_note().is_some());
+
+        // A kernel whose BTF has no event counters.
+        let mut m = monitor();
+        m.event_layout = Err("struct scx_event_stats is not in this kernel's BTF".into());
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        assert!(m.take_note().unwrap().contains("struct scx_event_stats"));
+        let s = m.sample(100).unwrap();
+        assert_eq!(s.cpus[1].nr_running, 5);
+        assert!(matches!(s.events, Some(Events::Unavailable(_))));
+    }
+
+    #[test]
+    fn older_layouts_percpu_pointer_and_static() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = guest(dir.path(), [0, 1]);
+        attach(&mem);
+        // 6.16–6.17.6: scx_sched.event_stats_cpu points straight at the
+        // per-CPU struct scx_event_stats (here the same memory, +0x10).
+        let mut m = monitor();
+        m.event_layout = Ok(EventLayout {
+            location: Location::SchedEventStatsCpu {
+                event_stats_cpu: 0x48,
+            },
+            ..event_layout()
+        });
+        poke(
+            &mem,
+            SCHED_PA + 0x48,
+            &(RUNQUEUES.wrapping_add(VMALLOC - PAGE_OFFSET) + 0x10).to_le_bytes(),
+        );
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        assert_eq!(counters(&m.sample(100).unwrap()), Some(vec![3, 30]));
+
+        // 6.15: the static per-CPU event_stats_cpu, in the direct map
+        // (CPU c's copy at RQ_PA[c] + 0x800).
+        for (cpu, &pa) in RQ_PA.iter().enumerate() {
+            poke(&mem, pa + 0x800, &(cpu as u64 + 4).to_le_bytes());
+            poke(&mem, pa + 0x808, &0u64.to_le_bytes());
+        }
+        let mut m = monitor();
+        m.event_layout = Ok(EventLayout {
+            location: Location::Static,
+            ..event_layout()
+        });
+        m.started(Some(&mem));
+        let mut syms = symbols();
+        syms.push(KernelSymbol {
+            name: "event_stats_cpu".into(),
+            addr: RUNQUEUES + 0x800,
+        });
+        m.symbols(&syms);
+        assert_eq!(counters(&m.sample(100).unwrap()), Some(vec![9, 0]));
+        // Without the symbol: named.
+        let mut m = monitor();
+        m.event_layout = Ok(EventLayout {
+            location: Location::Static,
+            ..event_layout()
+        });
+        m.started(Some(&mem));
+        m.symbols(&symbols());
+        assert!(m.take_note().unwrap().contains("event_stats_cpu"));
     }
 
     #[test]
@@ -345,9 +1292,126 @@ mod tests {
         assert_eq!(got, [(3, 1, 1234), (5, 2, 1234)]);
         assert_eq!(m.poll(150), None, "not due yet");
         assert!(m.poll(200).is_some());
+        assert_eq!(m.take_note(), None);
         assert!(m.stopped(250).is_some(), "a last sample of the dead guest");
+        assert_eq!(
+            m.take_note().as_deref(),
+            Some("host monitor: no struct_ops BPF program seen in prog_idr (at most 0 programs of other types)")
+        );
+        let cost = m.take_note().unwrap();
+        assert!(cost.starts_with("host monitor: 3 samples, "), "{cost}");
+        assert!(cost.contains("µs per CPU"), "{cost}");
         assert_eq!(m.poll(400), None, "nothing after the guest is gone");
         assert_eq!(m.take_note(), None);
+    }
+
+    /// A relocated kernel (KERNELOFFSET, a negative phys_base, a
+    /// randomized direct map) with VMCOREINFO and kallsyms in its RAM: the
+    /// monitor finds everything there, with no symbol from the agent; the
+    /// agent's, when they come, are a cross-check.
+    #[test]
+    fn kaslr_layout_from_guest_memory_alone_and_the_agent_cross_checks() {
+        use discover::tests::{fake_kernel, va_of, Image, KASLR, PHYS_BASE};
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = Image(vec![0u8; 512 << 10]);
+        let page_offset = 0xffff_8a0d_c000_0000u64;
+        let (per_cpu_offset, page_offset_base) = (0x41000u64, 0x41100u64);
+        let runqueues = va_of(0x42000);
+        let rq_pa = [0x60000u64, 0x61000];
+        for (cpu, &pa) in rq_pa.iter().enumerate() {
+            let offset = (page_offset + pa).wrapping_sub(runqueues);
+            img.put(per_cpu_offset + 8 * cpu as u64, &offset.to_le_bytes());
+            img.put(pa + 0x10, &(cpu as u32).to_le_bytes());
+            img.put(pa, &(3 + cpu as u32).to_le_bytes());
+        }
+        img.put(page_offset_base, &page_offset.to_le_bytes());
+        img.put(0x40000, b"Linux version 7.3.4-test");
+        let syms = [
+            ("linux_banner", 'D', va_of(0x40000)),
+            ("__per_cpu_offset", 'D', va_of(per_cpu_offset)),
+            ("page_offset_base", 'D', va_of(page_offset_base)),
+            ("runqueues", 'D', runqueues),
+        ];
+        let path = dir.path().join("ram");
+        let mem = MemoryInfo {
+            path: path.clone(),
+            size: img.0.len() as u64,
+            low_end: img.0.len() as u64,
+        };
+        // Not booted yet: nothing found, nothing said, looked for again.
+        std::fs::write(&path, &img.0).unwrap();
+        let mut m = monitor();
+        m.from_memory = true;
+        m.started(Some(&mem));
+        assert_eq!(m.poll(0), None);
+        assert_eq!(m.take_note(), None);
+        fake_kernel(&mut img, 0x5_0000, &syms);
+        std::fs::write(&path, &img.0).unwrap();
+        assert_eq!(m.poll(500), None, "not due yet");
+        let s = m.poll(1000).expect("found and sampled");
+        let nr: Vec<u32> = s.cpus.iter().map(|c| c.nr_running).collect();
+        assert_eq!(nr, [3, 4]);
+        let notes: Vec<String> = std::iter::from_fn(|| m.take_note()).collect();
+        let layout = notes
+            .iter()
+            .find(|n| n.contains("kernel layout from guest memory"))
+            .unwrap_or_else(|| panic!("{notes:?}"));
+        assert!(
+            layout.contains(&format!("KERNELOFFSET={KASLR:#x}"))
+                && layout.contains(&format!("phys_base=-{:#x}", -PHYS_BASE))
+                && layout.contains("page_offset_base=0xffff8a0dc0000000")
+                && layout.contains("4-level paging")
+                && layout.contains("kallsyms decoded from guest RAM"),
+            "{layout}"
+        );
+        assert!(
+            notes.iter().all(|n| !n.contains("monitor off")),
+            "{notes:?}"
+        );
+
+        // The agent agrees...
+        let sym = |name: &str, addr| KernelSymbol {
+            name: name.into(),
+            addr,
+        };
+        m.symbols(&[sym("runqueues", runqueues), sym("prog_idr", 1)]);
+        assert_eq!(
+            m.take_note().as_deref(),
+            Some("host monitor: the guest agent's /proc/kallsyms agrees with guest memory on 1 symbols")
+        );
+        assert!(m.running());
+
+        // ...or not: said, and guest memory's addresses stay in use.
+        let mut m = monitor();
+        m.from_memory = true;
+        m.started(Some(&mem));
+        m.symbols(&[
+            sym("runqueues", runqueues - KASLR),
+            sym("__per_cpu_offset", va_of(per_cpu_offset)),
+        ]);
+        let notes: Vec<String> = std::iter::from_fn(|| m.take_note()).collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("disagrees with guest memory: runqueues")),
+            "{notes:?}"
+        );
+        assert_eq!(m.sample(100).unwrap().cpus[1].nr_running, 4);
+
+        // A direct-map base without bit 63 is refused.
+        img.put(page_offset_base, &0x7fff_0000_0000u64.to_le_bytes());
+        std::fs::write(&path, &img.0).unwrap();
+        let mut m = monitor();
+        m.from_memory = true;
+        m.started(Some(&mem));
+        assert_eq!(m.poll(0), None);
+        assert!(m.stopped(100).is_none());
+        let note = m.take_note().unwrap();
+        assert!(
+            note.contains("never found in guest memory")
+                && note.contains("page_offset_base reads 0x7fff00000000"),
+            "{note}"
+        );
     }
 
     #[test]

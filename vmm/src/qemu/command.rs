@@ -10,11 +10,20 @@ use std::path::Path;
 
 use crate::backend::Accel;
 
-/// Options every guest gets before the spec's own: the console on ttyS0;
-/// no KASLR, so the host-side monitor can translate kernel addresses; an
+/// Options every guest gets before the spec's own: the console on ttyS0
+/// (KASLR stays on: the host-side monitor finds the kernel's layout in
+/// guest memory, see `monitor::discover`; [`NOKASLR`] turns it off); an
 /// immediate reboot on panic, which `-no-reboot` turns into QEMU exiting;
-/// `quiet` because every console line costs boot time under TCG.
-pub const BASE_CMDLINE: &str = "console=ttyS0 nokaslr panic=-1 quiet";
+/// `quiet` because every console line costs boot time under TCG;
+/// `schedstats=enable` and `kernel.bpf_stats_enabled=1` so that the
+/// runqueues' schedstat and the BPF programs' call statistics the monitor
+/// samples are counted (ktstr sets both).
+pub const BASE_CMDLINE: &str =
+    "console=ttyS0 panic=-1 quiet schedstats=enable sysctl.kernel.bpf_stats_enabled=1";
+
+/// The option `--nokaslr` adds: the kernel image where it was linked and
+/// the direct map at its default base.
+pub const NOKASLR: &str = "nokaslr";
 
 /// The machine type. Its RAM layout is what
 /// [`layout::low_mem_end`](crate::layout::low_mem_end) models.
@@ -275,7 +284,12 @@ mod tests {
             kernel_cmdline("  loglevel=7 "),
             format!("{BASE_CMDLINE} loglevel=7")
         );
-        assert!(BASE_CMDLINE.contains("nokaslr") && BASE_CMDLINE.contains("panic=-1"));
+        assert!(!BASE_CMDLINE.contains(NOKASLR) && BASE_CMDLINE.contains("panic=-1"));
+        assert_eq!(
+            kernel_cmdline(NOKASLR),
+            format!("{BASE_CMDLINE} nokaslr"),
+            "--nokaslr"
+        );
     }
 
     #[test]

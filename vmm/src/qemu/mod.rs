@@ -28,7 +28,7 @@ use crate::backend::{Accel, Backend, ExitHow, GuestEvent, GuestExit, GuestSpec, 
 use crate::cancel::Cancel;
 use crate::kernel::KernelCache;
 
-pub use command::{TcgThreads, BASE_CMDLINE};
+pub use command::{TcgThreads, BASE_CMDLINE, NOKASLR};
 pub use files::sweep_stale;
 pub use kvm::{AccelChoice, AccelDecision, ACCEL_ENV};
 
