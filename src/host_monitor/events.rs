@@ -280,6 +280,7 @@ mod tests {
             }),
             schedstat: None,
             bpf: None,
+            vcpu_wait_ns: None,
         }
     }
 
@@ -313,6 +314,7 @@ mod tests {
                 events: None,
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
             sample(2000, &n, &[5, 0, 60, 4, 2, 300, 0, 1, 7]),
             // A new scheduler: counters restart.

@@ -37,6 +37,10 @@ pub struct Sample {
     /// The struct_ops BPF programs' statistics; `None` when not sampled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bpf: Option<BpfProgs>,
+    /// Each vCPU thread's total wait on a host runqueue (ns), by guest CPU;
+    /// `None` when QEMU has no thread per vCPU (single-threaded TCG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpu_wait_ns: Option<Vec<u64>>,
 }
 
 /// The schedstat counters of every CPU's `struct rq`, summed (cumulative
@@ -120,11 +124,13 @@ impl Sample {
 /// NOHZ-idle (`nr_running == 0` in both samples, when the tick is stopped and
 /// the clock legitimately stands still).
 ///
-/// ktstr also exempts a CPU whose vCPU thread got less than 10 ticks of host
-/// CPU time between the samples (the host preempted the vCPU, so the guest
-/// could not advance its clock). Samples carry no vCPU times, so that
-/// exemption is not applied here: on an overloaded host a preempted vCPU can
-/// show as stuck.
+/// A CPU whose vCPU thread waited on a host runqueue for at least half the
+/// interval is not stuck either: the host preempted it, so the guest could
+/// not advance its clock. (ktstr exempts a vCPU thread that got fewer than
+/// 10 ticks of host CPU time; that also exempts a vCPU idling in HLT with
+/// tasks queued, which is exactly a sched_ext stall, so the host's wait time
+/// is used instead.) Samples without vCPU waits (single-threaded TCG) get no
+/// exemption.
 ///
 /// CPUs are matched by index; extra CPUs in the longer sample are ignored.
 pub fn stuck_cpus(prev: &Sample, cur: &Sample) -> Vec<usize> {
@@ -132,16 +138,51 @@ pub fn stuck_cpus(prev: &Sample, cur: &Sample) -> Vec<usize> {
         .iter()
         .zip(&cur.cpus)
         .enumerate()
-        .filter(|(_, (p, c))| {
-            c.clock != 0 && c.clock == p.clock && !(p.nr_running == 0 && c.nr_running == 0)
+        .filter(|(i, (p, c))| {
+            c.clock != 0
+                && c.clock == p.clock
+                && !(p.nr_running == 0 && c.nr_running == 0)
+                && !host_preempted(prev, cur, *i)
         })
         .map(|(i, _)| i)
         .collect()
 }
 
+/// Whether CPU `i`'s vCPU thread waited on a host runqueue for at least
+/// half the time between the samples.
+pub fn host_preempted(prev: &Sample, cur: &Sample, i: usize) -> bool {
+    let (Some(a), Some(b)) = (&prev.vcpu_wait_ns, &cur.vcpu_wait_ns) else {
+        return false;
+    };
+    let (Some(a), Some(b)) = (a.get(i), b.get(i)) else {
+        return false;
+    };
+    let interval_ns = cur.at_ms.saturating_sub(prev.at_ms) * 1_000_000;
+    interval_ns > 0 && b.saturating_sub(*a) >= interval_ns / 2
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_vcpu_the_host_kept_waiting_is_not_stuck() {
+        let s = |at_ms: u64, wait: Option<Vec<u64>>| Sample {
+            at_ms,
+            cpus: vec![cpu(2, 0, 500), cpu(1, 0, 700)],
+            vcpu_wait_ns: wait,
+            ..Sample::default()
+        };
+        // Both clocks stand still; no vCPU times: both stuck.
+        assert_eq!(stuck_cpus(&s(100, None), &s(200, None)), [0, 1]);
+        // CPU 1's thread waited 60 of the 100 ms on the host: preempted.
+        let (a, b) = (
+            s(100, Some(vec![0, 0])),
+            s(200, Some(vec![10_000_000, 60_000_000])),
+        );
+        assert_eq!(stuck_cpus(&a, &b), [0]);
+        assert!(host_preempted(&a, &b, 1) && !host_preempted(&a, &b, 0));
+    }
 
     pub(crate) fn cpu(nr_running: u32, local_dsq: u32, clock: u64) -> CpuSample {
         CpuSample {
@@ -159,6 +200,7 @@ mod tests {
             events: None,
             schedstat: None,
             bpf: None,
+            vcpu_wait_ns: None,
         }
     }
 

@@ -19,6 +19,8 @@
 //! the reason on the last `# schedstat unavailable:` line. The struct_ops
 //! BPF programs ride as `bpf=<id>:<name>:<cnt>:<nsecs>,...` (`bpf=` with
 //! none loaded), or `bpf=-` for the last `# bpf unavailable:` line's reason.
+//! Each vCPU thread's total wait on a host runqueue rides as `vw=<ns>,...`
+//! (by guest CPU), when QEMU has a thread per vCPU.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -121,6 +123,15 @@ pub fn write_samples(samples: &[Sample]) -> String {
             Some(BpfProgs::Unavailable(_)) => out.push_str(" bpf=-"),
             None => {}
         }
+        if let Some(waits) = s.vcpu_wait_ns.as_ref().filter(|w| !w.is_empty()) {
+            out.push_str(" vw=");
+            for (i, w) in waits.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                let _ = write!(out, "{w}");
+            }
+        }
     }
     out
 }
@@ -203,7 +214,16 @@ fn parse_line(line: &str, names: Option<&Shared<[String]>>, why: Reasons<'_>) ->
         ..Sample::default()
     };
     for token in tokens {
-        if let Some(list) = token.strip_prefix("ss=") {
+        if let Some(list) = token.strip_prefix("vw=") {
+            if sample.vcpu_wait_ns.is_some() {
+                return None;
+            }
+            let waits = list
+                .split(',')
+                .map(|v| v.parse().ok())
+                .collect::<Option<Vec<u64>>>()?;
+            sample.vcpu_wait_ns = Some(waits);
+        } else if let Some(list) = token.strip_prefix("ss=") {
             if sample.schedstat.is_some() {
                 return None;
             }
@@ -248,7 +268,11 @@ fn parse_line(line: &str, names: Option<&Shared<[String]>>, why: Reasons<'_>) ->
                     values,
                 }
             });
-        } else if sample.events.is_some() || sample.schedstat.is_some() || sample.bpf.is_some() {
+        } else if sample.events.is_some()
+            || sample.schedstat.is_some()
+            || sample.bpf.is_some()
+            || sample.vcpu_wait_ns.is_some()
+        {
             // CPUs come first.
             return None;
         } else {
@@ -307,6 +331,7 @@ mod tests {
                 events: None,
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
             Sample {
                 at_ms: 100,
@@ -314,6 +339,7 @@ mod tests {
                 events: ev(&[0, -3]),
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
             Sample {
                 at_ms: 200,
@@ -321,6 +347,7 @@ mod tests {
                 events: ev(&[4, 5]),
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
             Sample {
                 at_ms: 300,
@@ -328,6 +355,7 @@ mod tests {
                 events: Some(Events::Unavailable(why.clone())),
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
         ];
         let text = write_samples(&samples);
@@ -368,6 +396,7 @@ mod tests {
                 events: None,
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
             Sample {
                 at_ms: 100,
@@ -375,6 +404,7 @@ mod tests {
                 events: None,
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             },
         ];
         let text = write_samples(&samples);
@@ -413,6 +443,7 @@ t=12 3/2/1/0 0/0/0/1\n";
                     events: None,
                     schedstat: None,
                     bpf: None,
+                    vcpu_wait_ns: None,
                 },
                 Sample {
                     at_ms: 12,
@@ -420,6 +451,7 @@ t=12 3/2/1/0 0/0/0/1\n";
                     events: None,
                     schedstat: None,
                     bpf: None,
+                    vcpu_wait_ns: None,
                 },
             ]
         );
@@ -475,14 +507,18 @@ t=12 3/2/1/0 0/0/0/1\n";
                 )
                 .prop_map(|p| Some(BpfProgs::Read(p))),
             ],
+            prop::option::of(prop::collection::vec(any::<u64>(), 1..4)),
         )
-            .prop_map(|(at_ms, cpus, events, schedstat, bpf)| Sample {
-                at_ms,
-                cpus,
-                events,
-                schedstat,
-                bpf,
-            })
+            .prop_map(
+                |(at_ms, cpus, events, schedstat, bpf, vcpu_wait_ns)| Sample {
+                    at_ms,
+                    cpus,
+                    events,
+                    schedstat,
+                    bpf,
+                    vcpu_wait_ns,
+                },
+            )
     }
 
     proptest! {

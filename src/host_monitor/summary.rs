@@ -602,6 +602,7 @@ mod tests {
                 events: None,
                 schedstat: None,
                 bpf: None,
+                vcpu_wait_ns: None,
             })
             .collect()
     }

@@ -382,6 +382,7 @@ fn monitor_now_shows_rates_and_stuck_cpus() {
                 cnt: i * 100,
                 nsecs: i * 300_000,
             }])),
+            vcpu_wait_ns: None,
         })
         .collect();
     let text = format!(

@@ -513,6 +513,64 @@ fn demo_without_knobs_survives() {
     host_monitor_read_the_event_counters(&r);
 }
 
+/// With a thread per vCPU (multi-threaded TCG here, KVM on users' machines)
+/// every sample carries how long the host kept each vCPU waiting, which
+/// exempts a preempted vCPU from "stuck"; single-threaded TCG says it
+/// cannot tell (tests above run that way).
+#[test]
+fn vcpu_host_waits_are_sampled_with_a_thread_per_vcpu() {
+    if !ready("vcpu_host_waits_are_sampled_with_a_thread_per_vcpu") {
+        return;
+    }
+    let _vm = guest::one_at_a_time();
+    let state = state_dir();
+    let o = Command::new(bin())
+        .args([
+            "demo",
+            "--headless",
+            "--no-auto-repro",
+            "--crash",
+            "none",
+            "--phase-ms",
+            "800",
+        ])
+        .env("XDG_STATE_HOME", state.path())
+        .env("SCXRAY_TCG_THREADS", "multi")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let r = parse_str(&out);
+    let raw = r
+        .section(&SectionKind::MonitorSamples)
+        .expect("monitor samples");
+    let samples = scxray::host_monitor::samples_text::parse_samples(&raw.body);
+    assert!(samples.len() >= 10, "{}", &*raw.body);
+    // The last sample is of the stopped guest: its vCPU threads are gone.
+    let live = &samples[..samples.len() - 1];
+    for s in live {
+        let waits = s.vcpu_wait_ns.as_ref().expect("vCPU waits in every sample");
+        assert_eq!(waits.len(), s.cpus.len());
+    }
+    // Cumulative: never down.
+    for w in live.windows(2) {
+        let (a, b) = (
+            w[0].vcpu_wait_ns.as_ref().unwrap(),
+            w[1].vcpu_wait_ns.as_ref().unwrap(),
+        );
+        assert!(a.iter().zip(b).all(|(x, y)| y >= x), "{a:?} -> {b:?}");
+    }
+    assert!(
+        !out.contains("host preemption of vCPUs not tracked"),
+        "{out}"
+    );
+}
+
 /// With `--nokaslr` the kernel sits at its link address: the monitor finds
 /// it in guest memory the same way (KERNELOFFSET 0) and reads everything.
 #[test]

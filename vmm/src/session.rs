@@ -246,9 +246,10 @@ pub fn run(
                 attempt,
                 accel,
                 memory,
-                ..
+                pid,
             } => {
                 monitor.started(memory.as_ref());
+                monitor.qemu_started(pid);
                 if attempt == 1 {
                     on_event(Event::Note(format!("guest started with {accel}")), t);
                 }

@@ -25,6 +25,7 @@ mod events;
 mod memory;
 pub mod pagewalk;
 mod rq;
+mod vcpu;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -149,6 +150,10 @@ pub struct Monitor {
     discover_error: Option<String>,
     /// When the next look is due.
     next_try_ms: u64,
+    /// The QEMU process, for its vCPU threads.
+    qemu_pid: Option<u32>,
+    /// Its vCPU threads once looked for, or why they cannot be told apart.
+    vcpus: Option<Result<vcpu::VcpuThreads, String>>,
 }
 
 /// How often guest memory is searched for the kernel's layout until found.
@@ -211,7 +216,32 @@ impl Monitor {
             cross_checked: false,
             discover_error: None,
             next_try_ms: 0,
+            qemu_pid: None,
+            vcpus: None,
         }
+    }
+
+    /// QEMU runs as `pid`: its vCPU threads are looked up at the first
+    /// sample (they exist once the guest runs).
+    pub fn qemu_started(&mut self, pid: u32) {
+        self.qemu_pid = Some(pid);
+        self.vcpus = None;
+    }
+
+    /// Each vCPU thread's host wait so far; the first call finds the
+    /// threads and notes when they cannot be told apart.
+    fn vcpu_waits(&mut self) -> Option<Vec<u64>> {
+        if self.vcpus.is_none() {
+            let pid = self.qemu_pid?;
+            let found = vcpu::VcpuThreads::find(pid, self.rqs.len());
+            if let Err(why) = &found {
+                self.notes.push_back(format!(
+                    "host monitor: host preemption of vCPUs not tracked ({why}); a preempted vCPU can show as a stuck CPU"
+                ));
+            }
+            self.vcpus = Some(found);
+        }
+        self.vcpus.as_ref()?.as_ref().ok()?.waits_ns()
     }
 
     /// The VM started; `memory` is its RAM file, if shared.
@@ -657,12 +687,14 @@ impl Monitor {
             Err(why) => Some(Schedstats::Unavailable(why.clone())),
         };
         self.last_ms = Some(at_ms);
+        let vcpu_wait_ns = self.vcpu_waits();
         Some(Sample {
             at_ms,
             cpus,
             events,
             schedstat,
             bpf,
+            vcpu_wait_ns,
         })
     }
 

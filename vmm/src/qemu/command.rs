@@ -81,6 +81,9 @@ pub fn args(l: &Launch<'_>) -> Vec<OsString> {
         "none",
         "-no-reboot",
     ]);
+    // vCPU threads named `CPU <n>/KVM`: the host monitor reads how long the
+    // host kept each one waiting (a preempted vCPU is not a stuck CPU).
+    push(&["-name", "scxray,debug-threads=on"]);
     match l.memory_file {
         Some(_) => push(&["-machine", &format!("{MACHINE},memory-backend={RAM_ID}")]),
         None => push(&["-machine", MACHINE]),
@@ -223,9 +226,10 @@ mod tests {
                 "-display",
                 "none",
                 "-no-reboot",
-                "-machine"
+                "-name"
             ]
         );
+        assert_eq!(after(&a, "-name"), ["scxray,debug-threads=on"]);
         assert_eq!(after(&a, "-machine"), ["q35,memory-backend=scxray-ram"]);
         assert_eq!(after(&a, "-accel"), ["tcg,thread=multi"]);
         assert_eq!(after(&a, "-cpu"), ["max"]);

@@ -1,0 +1,126 @@
+//! Whether the host let each vCPU run: QEMU names a vCPU's thread `CPU
+//! <n>/KVM` (or `CPU <n>/TCG` under multi-threaded TCG) when started with
+//! `-name …,debug-threads=on`, and the host kernel counts, per thread, the
+//! time it waited on a runqueue (`/proc/<pid>/task/<tid>/schedstat`, its
+//! second field). A guest CPU whose vCPU thread waited for the host most of
+//! a sampling interval could not advance its runqueue clock: it is not
+//! "stuck" (see `stuck_cpus`). Single-threaded TCG runs every vCPU on one
+//! thread (`ALL CPUs/TCG`): nothing per vCPU to read there.
+
+use std::path::Path;
+
+/// The vCPU threads of one QEMU process, by guest CPU.
+#[derive(Debug, Clone)]
+pub struct VcpuThreads {
+    pid: u32,
+    tids: Vec<u32>,
+}
+
+impl VcpuThreads {
+    /// The threads of QEMU `pid` for CPUs `0..cpus`; `Err` says why not
+    /// (every CPU needs its own thread).
+    pub fn find(pid: u32, cpus: usize) -> Result<VcpuThreads, String> {
+        Self::find_in(Path::new("/proc"), pid, cpus)
+    }
+
+    fn find_in(proc: &Path, pid: u32, cpus: usize) -> Result<VcpuThreads, String> {
+        let tasks = proc.join(pid.to_string()).join("task");
+        let entries = std::fs::read_dir(&tasks).map_err(|e| format!("{}: {e}", tasks.display()))?;
+        let mut tids: Vec<Option<u32>> = vec![None; cpus];
+        let mut names = Vec::new();
+        for e in entries.flatten() {
+            let Some(tid) = e.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+                continue;
+            };
+            let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            let comm = comm.trim();
+            match vcpu_of(comm) {
+                Some(cpu) if cpu < cpus => tids[cpu] = Some(tid),
+                _ => names.push(comm.to_string()),
+            }
+        }
+        let tids: Option<Vec<u32>> = tids.into_iter().collect();
+        match tids {
+            Some(tids) => Ok(VcpuThreads { pid, tids }),
+            None if names.iter().any(|n| n.starts_with("ALL CPUs/")) => Err(
+                "QEMU runs every vCPU on one TCG thread, so host preemption of a vCPU cannot be told"
+                    .into(),
+            ),
+            None => Err(format!(
+                "QEMU {pid} has no thread per vCPU (threads: {})",
+                names.join(", ")
+            )),
+        }
+    }
+
+    /// Each vCPU thread's total time waiting on a host runqueue, in ns;
+    /// `None` when a thread is gone or the host keeps no schedstat.
+    pub fn waits_ns(&self) -> Option<Vec<u64>> {
+        self.tids
+            .iter()
+            .map(|tid| {
+                let p = format!("/proc/{}/task/{tid}/schedstat", self.pid);
+                wait_ns(&std::fs::read_to_string(p).ok()?)
+            })
+            .collect()
+    }
+}
+
+/// `CPU 3/KVM` → 3.
+fn vcpu_of(comm: &str) -> Option<usize> {
+    let rest = comm.strip_prefix("CPU ")?;
+    let (n, accel) = rest.split_once('/')?;
+    (accel == "KVM" || accel == "TCG").then_some(())?;
+    n.parse().ok()
+}
+
+/// The second field of a `schedstat` line: ns spent waiting on a runqueue.
+fn wait_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(dir: &Path, tid: u32, comm: &str) {
+        let t = dir.join("77/task").join(tid.to_string());
+        std::fs::create_dir_all(&t).unwrap();
+        std::fs::write(t.join("comm"), format!("{comm}\n")).unwrap();
+    }
+
+    #[test]
+    fn vcpu_threads_are_found_by_name() {
+        assert_eq!(vcpu_of("CPU 12/KVM"), Some(12));
+        assert_eq!(vcpu_of("CPU 0/TCG"), Some(0));
+        assert_eq!(vcpu_of("ALL CPUs/TCG"), None);
+        assert_eq!(vcpu_of("qemu-system-x86"), None);
+        assert_eq!(wait_ns("123456 7890 42\n"), Some(7890));
+
+        let d = tempfile::tempdir().unwrap();
+        task(d.path(), 77, "qemu-system-x86");
+        task(d.path(), 80, "CPU 1/KVM");
+        task(d.path(), 79, "CPU 0/KVM");
+        let t = VcpuThreads::find_in(d.path(), 77, 2).unwrap();
+        assert_eq!(t.tids, [79, 80]);
+        // A missing vCPU thread: said, not guessed.
+        let e = VcpuThreads::find_in(d.path(), 77, 3).unwrap_err();
+        assert!(e.contains("no thread per vCPU"), "{e}");
+
+        let d = tempfile::tempdir().unwrap();
+        task(d.path(), 77, "qemu-system-x86");
+        task(d.path(), 78, "ALL CPUs/TCG");
+        let e = VcpuThreads::find_in(d.path(), 77, 2).unwrap_err();
+        assert!(e.contains("one TCG thread"), "{e}");
+    }
+
+    #[test]
+    fn this_process_threads_have_schedstat() {
+        // Not a QEMU, but the file the reader parses is the kernel's.
+        let me = std::process::id();
+        let text = std::fs::read_to_string(format!("/proc/{me}/task/{me}/schedstat"));
+        if let Ok(text) = text {
+            assert!(wait_ns(&text).is_some(), "{text}");
+        }
+    }
+}
