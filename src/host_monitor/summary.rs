@@ -814,16 +814,7 @@ mod tests {
     }
 
     /// ktstr-notes-2 §2.1, test vector E (ktstr 0.23.0, kernel 7.0.14), verbatim.
-    const VECTOR_E: &str = "\
-samples=41 max_imbalance=2.00 max_dsq_depth=0 stuck=0
-avg: imbalance=1.32 nr_running/cpu=1.2 dsq/cpu=0.0
-events: fallback=0 (0.0/s) keep_last=210 (52.5/s) offline=0
-events+: refill_slice_dfl=210
-schedstat: csw=586 (146/s) run_delay=381246314ns/s ttwu=204 goidle=1
-bpf: ktstr_select_cp cnt=189 145ns/call
-bpf: ktstr_enqueue cnt=373 34ns/call
-bpf: ktstr_dispatch cnt=584 237ns/call
-verdict: monitor OK";
+    use crate::sections::monitor::tests::NEWER as VECTOR_E;
 
     #[test]
     fn vector_e_parses_into_the_model_and_back() {

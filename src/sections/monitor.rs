@@ -232,11 +232,12 @@ impl SectionVerdict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// ktstr-notes §1.9, the NEWER real example.
-    const NEWER: &str = "\
+    /// ktstr-notes §1.9, the NEWER real example (also ktstr-notes-2's test
+    /// vector E).
+    pub(crate) const NEWER: &str = "\
 samples=41 max_imbalance=2.00 max_dsq_depth=0 stuck=0
 avg: imbalance=1.32 nr_running/cpu=1.2 dsq/cpu=0.0
 events: fallback=0 (0.0/s) keep_last=210 (52.5/s) offline=0

@@ -156,6 +156,26 @@ pub struct Monitor {
     vcpus: Option<Result<vcpu::VcpuThreads, String>>,
 }
 
+/// A read that failed for `why`: noted (`what: why; still`) only when the
+/// reason changed since the last failure, kept in `last` for the samples.
+fn note_once(
+    notes: &mut VecDeque<String>,
+    last: &mut Option<Shared<str>>,
+    why: String,
+    what: &str,
+    still: &str,
+) -> Shared<str> {
+    match last {
+        Some(e) if *e.0 == *why => e.clone(),
+        _ => {
+            notes.push_back(format!("host monitor: {what}: {why}; {still}"));
+            let shared = Shared(Arc::from(why));
+            *last = Some(shared.clone());
+            shared
+        }
+    }
+}
+
 /// How often guest memory is searched for the kernel's layout until found.
 const DISCOVER_EVERY_MS: u64 = 1000;
 
@@ -628,15 +648,13 @@ impl Monitor {
                     })
                 }
                 Ok(None) => None,
-                Err(why) => {
-                    if self.event_error.as_ref().is_none_or(|e| *e.0 != *why) {
-                        self.notes.push_back(format!(
-                            "host monitor: SCX event counters not read: {why}; runqueue fields are still sampled"
-                        ));
-                        self.event_error = Some(Shared(Arc::from(why)));
-                    }
-                    self.event_error.clone().map(Events::Unavailable)
-                }
+                Err(why) => Some(Events::Unavailable(note_once(
+                    &mut self.notes,
+                    &mut self.event_error,
+                    why,
+                    "SCX event counters not read",
+                    "runqueue fields are still sampled",
+                ))),
             },
             Some(Err(why)) => Some(Events::Unavailable(why.clone())),
             None => None,
@@ -656,15 +674,13 @@ impl Monitor {
                     }
                     Some(BpfProgs::Read(progs))
                 }
-                Err(why) => {
-                    if self.bpf_error.as_ref().is_none_or(|e| *e.0 != *why) {
-                        self.notes.push_back(format!(
-                            "host monitor: BPF program statistics not read: {why}; the other fields are sampled"
-                        ));
-                        self.bpf_error = Some(Shared(Arc::from(why)));
-                    }
-                    self.bpf_error.clone().map(BpfProgs::Unavailable)
-                }
+                Err(why) => Some(BpfProgs::Unavailable(note_once(
+                    &mut self.notes,
+                    &mut self.bpf_error,
+                    why,
+                    "BPF program statistics not read",
+                    "the other fields are sampled",
+                ))),
             },
             Some(Err(why)) => Some(BpfProgs::Unavailable(why.clone())),
             None => None,
