@@ -51,6 +51,8 @@ shot timeline 160 44 tests/fixtures/variants/ktstr-cosmos-timed-out-stall.txt 4
 shot auto-repro 130 42 tests/fixtures/variants/ktstr-rusty-nextest-autorepro.txt r j
 # scxray's own auto-repro of the demo: kernel and BPF lines, the fields.
 shot auto-repro-demo 150 46 examples/reports/demo-autorepro-7.3.txt r j j j j j j j
+# The failure dump of a real run, frozen at the error by the watchpoint.
+shot failure-dump 150 46 examples/reports/demo-failure-dump-7.3.txt F
 
 # The matcher workbench: type a contains pin and a regex pin.
 shot workbench 140 40 "$example" w i "apply_cell_config returned" Tab "-E[A-Z]+ \\(enqueue #\\d+" Escape

@@ -55,6 +55,7 @@
 
 pub mod btf;
 pub mod cancel;
+pub mod failure_dump;
 pub mod host_monitor;
 pub mod matcher;
 pub mod parse;

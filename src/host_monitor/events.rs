@@ -281,6 +281,7 @@ mod tests {
             schedstat: None,
             bpf: None,
             vcpu_wait_ns: None,
+            runnable_wait: None,
         }
     }
 
@@ -315,6 +316,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
             sample(2000, &n, &[5, 0, 60, 4, 2, 300, 0, 1, 7]),
             // A new scheduler: counters restart.

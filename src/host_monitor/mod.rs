@@ -17,6 +17,7 @@
 
 pub mod bpf;
 pub mod events;
+pub mod guest_rq;
 pub mod sample;
 pub mod samples_text;
 pub mod summary;

@@ -41,6 +41,32 @@ pub struct Sample {
     /// `None` when QEMU has no thread per vCPU (single-threaded TCG).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpu_wait_ns: Option<Vec<u64>>,
+    /// The task that had waited longest on a CPU's runnable list (the
+    /// list sched_ext's watchdog checks); `None` when not sampled or no
+    /// task was runnable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runnable_wait: Option<RunnableWait>,
+}
+
+/// How long the longest-waiting runnable task had waited, in jiffies, and
+/// the watchdog's timeout to compare with: sched_ext ends the scheduler
+/// when a task waits the whole timeout, so a wait past half of it is a
+/// stall on its way, seen before the kernel acts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnableWait {
+    pub cpu: u32,
+    pub pid: i32,
+    pub waited_jiffies: u64,
+    /// `scx_sched.watchdog_timeout`, when read.
+    pub timeout_jiffies: Option<u64>,
+}
+
+impl RunnableWait {
+    /// Past half the watchdog's timeout (ktstr's early-snapshot point).
+    pub fn stalling(&self) -> bool {
+        self.timeout_jiffies
+            .is_some_and(|t| t > 0 && self.waited_jiffies.saturating_mul(2) >= t)
+    }
 }
 
 /// The schedstat counters of every CPU's `struct rq`, summed (cumulative
@@ -171,6 +197,7 @@ mod tests {
             at_ms,
             cpus: vec![cpu(2, 0, 500), cpu(1, 0, 700)],
             vcpu_wait_ns: wait,
+            runnable_wait: None,
             ..Sample::default()
         };
         // Both clocks stand still; no vCPU times: both stuck.
@@ -201,6 +228,7 @@ mod tests {
             schedstat: None,
             bpf: None,
             vcpu_wait_ns: None,
+            runnable_wait: None,
         }
     }
 

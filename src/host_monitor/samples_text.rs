@@ -20,14 +20,16 @@
 //! BPF programs ride as `bpf=<id>:<name>:<cnt>:<nsecs>,...` (`bpf=` with
 //! none loaded), or `bpf=-` for the last `# bpf unavailable:` line's reason.
 //! Each vCPU thread's total wait on a host runqueue rides as `vw=<ns>,...`
-//! (by guest CPU), when QEMU has a thread per vCPU.
+//! (by guest CPU), when QEMU has a thread per vCPU. The task that had
+//! waited longest on a CPU's runnable list rides as
+//! `rw=<cpu>:<pid>:<jiffies>[/<watchdog timeout in jiffies>]`.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use super::bpf::{BpfProgs, ProgSample};
 use super::events::{Events, Shared};
-use super::sample::{CpuSample, Sample, Schedstat, Schedstats};
+use super::sample::{CpuSample, RunnableWait, Sample, Schedstat, Schedstats};
 
 const LEGEND: &str = "# t=<ms> then per CPU: nr_running/scx_nr_running/local_dsq/clock";
 const NAMES: &str = "# events:";
@@ -132,6 +134,12 @@ pub fn write_samples(samples: &[Sample]) -> String {
                 let _ = write!(out, "{w}");
             }
         }
+        if let Some(r) = &s.runnable_wait {
+            let _ = write!(out, " rw={}:{}:{}", r.cpu, r.pid, r.waited_jiffies);
+            if let Some(t) = r.timeout_jiffies {
+                let _ = write!(out, "/{t}");
+            }
+        }
     }
     out
 }
@@ -214,7 +222,25 @@ fn parse_line(line: &str, names: Option<&Shared<[String]>>, why: Reasons<'_>) ->
         ..Sample::default()
     };
     for token in tokens {
-        if let Some(list) = token.strip_prefix("vw=") {
+        if let Some(rw) = token.strip_prefix("rw=") {
+            if sample.runnable_wait.is_some() {
+                return None;
+            }
+            let (waited, timeout) = match rw.rsplit_once('/') {
+                Some((w, t)) => (w, Some(t.parse().ok()?)),
+                None => (rw, None),
+            };
+            let mut parts = waited.split(':');
+            sample.runnable_wait = Some(RunnableWait {
+                cpu: parts.next()?.parse().ok()?,
+                pid: parts.next()?.parse().ok()?,
+                waited_jiffies: parts.next()?.parse().ok()?,
+                timeout_jiffies: timeout,
+            });
+            if parts.next().is_some() {
+                return None;
+            }
+        } else if let Some(list) = token.strip_prefix("vw=") {
             if sample.vcpu_wait_ns.is_some() {
                 return None;
             }
@@ -272,6 +298,7 @@ fn parse_line(line: &str, names: Option<&Shared<[String]>>, why: Reasons<'_>) ->
             || sample.schedstat.is_some()
             || sample.bpf.is_some()
             || sample.vcpu_wait_ns.is_some()
+            || sample.runnable_wait.is_some()
         {
             // CPUs come first.
             return None;
@@ -332,6 +359,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
             Sample {
                 at_ms: 100,
@@ -340,6 +368,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
             Sample {
                 at_ms: 200,
@@ -348,6 +377,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
             Sample {
                 at_ms: 300,
@@ -356,6 +386,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
         ];
         let text = write_samples(&samples);
@@ -397,6 +428,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
             Sample {
                 at_ms: 100,
@@ -405,6 +437,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             },
         ];
         let text = write_samples(&samples);
@@ -444,6 +477,7 @@ t=12 3/2/1/0 0/0/0/1\n";
                     schedstat: None,
                     bpf: None,
                     vcpu_wait_ns: None,
+                    runnable_wait: None,
                 },
                 Sample {
                     at_ms: 12,
@@ -452,6 +486,7 @@ t=12 3/2/1/0 0/0/0/1\n";
                     schedstat: None,
                     bpf: None,
                     vcpu_wait_ns: None,
+                    runnable_wait: None,
                 },
             ]
         );
@@ -508,15 +543,32 @@ t=12 3/2/1/0 0/0/0/1\n";
                 .prop_map(|p| Some(BpfProgs::Read(p))),
             ],
             prop::option::of(prop::collection::vec(any::<u64>(), 1..4)),
+            prop::option::of(
+                (
+                    any::<u32>(),
+                    any::<i32>(),
+                    any::<u64>(),
+                    any::<Option<u64>>(),
+                )
+                    .prop_map(|(cpu, pid, waited_jiffies, timeout_jiffies)| {
+                        RunnableWait {
+                            cpu,
+                            pid,
+                            waited_jiffies,
+                            timeout_jiffies,
+                        }
+                    }),
+            ),
         )
             .prop_map(
-                |(at_ms, cpus, events, schedstat, bpf, vcpu_wait_ns)| Sample {
+                |(at_ms, cpus, events, schedstat, bpf, vcpu_wait_ns, runnable_wait)| Sample {
                     at_ms,
                     cpus,
                     events,
                     schedstat,
                     bpf,
                     vcpu_wait_ns,
+                    runnable_wait,
                 },
             )
     }

@@ -603,6 +603,7 @@ mod tests {
                 schedstat: None,
                 bpf: None,
                 vcpu_wait_ns: None,
+                runnable_wait: None,
             })
             .collect()
     }

@@ -398,6 +398,9 @@ fn scanned(kind: &SectionKind) -> bool {
             | SectionKind::MonitorSamples
             | SectionKind::ProbeEvents
             | SectionKind::ReproProbeEvents
+            // Task names and map values, not messages.
+            | SectionKind::FailureDump
+            | SectionKind::ReproFailureDump
             // The repro VM's tails: its crash is not the report's.
             | SectionKind::AutoRepro
             | SectionKind::PeriodicSamples

@@ -94,6 +94,12 @@ pub enum SectionKind {
     /// scxray's own: the raw probe log of the auto-repro run the
     /// `--- auto-repro ---` section shows (`scxray::run::probe_text`).
     ReproProbeEvents,
+    /// scxray's own: the guest's scheduler state frozen at the error exit
+    /// (`scxray::failure_dump::text`).
+    FailureDump,
+    /// scxray's own: the same dump of the auto-repro VM, to compare with
+    /// the first.
+    ReproFailureDump,
     /// scxray's own: kernel console / dmesg / journal text.
     Console,
     /// scxray's own: the guest's `/dev/kmsg`, which a live run writes after
@@ -106,7 +112,7 @@ pub enum SectionKind {
 impl SectionKind {
     /// All named kinds, in ktstr's check-failure order (console last, then
     /// scxray's dmesg).
-    pub const KNOWN: [SectionKind; 15] = [
+    pub const KNOWN: [SectionKind; 17] = [
         SectionKind::Info,
         SectionKind::Stats,
         SectionKind::Diagnostics,
@@ -120,6 +126,8 @@ impl SectionKind {
         SectionKind::AutoRepro,
         SectionKind::ProbeEvents,
         SectionKind::ReproProbeEvents,
+        SectionKind::FailureDump,
+        SectionKind::ReproFailureDump,
         SectionKind::Console,
         SectionKind::Dmesg,
     ];
@@ -140,6 +148,8 @@ impl SectionKind {
             SectionKind::AutoRepro => "auto-repro",
             SectionKind::ProbeEvents => "probe events",
             SectionKind::ReproProbeEvents => "repro probe events",
+            SectionKind::FailureDump => "failure dump",
+            SectionKind::ReproFailureDump => "repro failure dump",
             SectionKind::Console => "console",
             SectionKind::Dmesg => "dmesg",
             SectionKind::Other(name) => name,

@@ -485,6 +485,40 @@ impl ScxTaskFlags {
             .map(|(_, n)| n.as_str())
     }
 
+    /// The task state held in `scx.flags` (`ENABLED`, `NONE` for 0, or
+    /// `STATE(<n>)` when the kernel does not name it).
+    pub fn state_of(&self, value: u64) -> String {
+        let v = (value >> self.state.shift) & self.state.mask;
+        match self.state_name(v) {
+            Some(name) => name.to_string(),
+            None if v == 0 => "NONE".to_string(),
+            None => format!("STATE({v})"),
+        }
+    }
+
+    /// The single-bit flags set in `scx.flags`, in bit order.
+    pub fn flag_names(&self, value: u64) -> Vec<String> {
+        self.flags
+            .iter()
+            .filter(|(bit, _)| value & bit != 0)
+            .map(|(_, name)| name.clone())
+            .collect()
+    }
+
+    /// The number of a task state by its name (`ENABLED` → 4 on 7.1+).
+    pub fn state_value(&self, name: &str) -> Option<u64> {
+        self.state
+            .names
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|&(v, _)| v)
+    }
+
+    /// The bit of a single-bit flag by its short name (`CURSOR`).
+    pub fn flag_bit(&self, name: &str) -> Option<u64> {
+        self.flags.iter().find(|(_, n)| n == name).map(|&(b, _)| b)
+    }
+
     /// `scx.flags`: the flags in bit order, then the state, then the
     /// reenqueue reason (zero fields print nothing), `NONE` if nothing is set.
     pub fn decode(&self, value: u64) -> String {

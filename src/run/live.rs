@@ -14,6 +14,8 @@ use crate::repro::{Chain, ChainError, FieldDecoder, ScxTaskFlags, Target, TaskSt
 use crate::sections::auto_repro::Location;
 use crate::write::to_ktstr;
 
+use crate::failure_dump::FailureDump;
+use crate::host_monitor::guest_rq::{self, GuestRq};
 use crate::host_monitor::sample::Sample;
 use crate::host_monitor::samples_text::write_samples;
 use crate::host_monitor::summary::{Summary, Thresholds};
@@ -24,6 +26,9 @@ use super::record::{CgroupStats, Record, Stream};
 
 /// Per-stream memory budget: a flooding guest cannot take more than this.
 const LOG_BUDGET: usize = 32 << 20;
+/// Guest runqueue readings kept (the agent sends two a second).
+const MAX_GUEST_RQ: usize = 1200;
+
 /// Monitor samples kept: the last 10 minutes at 100 ms. The summary covers
 /// what is kept.
 const MAX_SAMPLES: usize = 6000;
@@ -117,6 +122,9 @@ pub enum Event {
     Meta(RunMeta),
     /// One sample of the host monitor (guest runqueues read from its RAM).
     Monitor(Sample),
+    /// The guest's state walked while it was frozen at the scheduler's
+    /// error (the first one counts).
+    FailureDump(Box<FailureDump>),
     End(GuestEnd),
     /// An event of auto-repro run `run` (1-based) of `of`, after the test
     /// run ended; `at_ms` stays on the test run's clock.
@@ -236,6 +244,10 @@ pub struct LiveRun {
     end: Option<GuestEnd>,
     passed: Option<bool>,
     samples: std::collections::VecDeque<Sample>,
+    /// The guest's own runqueue readings, to check the samples by.
+    guest_rq: Vec<GuestRq>,
+    /// The guest's state at the scheduler's error.
+    failure_dump: Option<FailureDump>,
     probes: ProbeLog,
     /// How the scheduler process ended: (exit code, signal).
     sched_exit: Option<(Option<i32>, Option<i32>)>,
@@ -307,6 +319,8 @@ impl LiveRun {
             end: None,
             passed: None,
             samples: std::collections::VecDeque::new(),
+            guest_rq: Vec::new(),
+            failure_dump: None,
             probes: ProbeLog::default(),
             sched_exit: None,
             sched_first: SchedFirst::default(),
@@ -327,6 +341,11 @@ impl LiveRun {
             Event::Console(line) => self.console.push(line),
             Event::Note(n) => self.notes.push(n),
             Event::Meta(m) => self.meta = m,
+            Event::FailureDump(d) => {
+                if self.failure_dump.is_none() {
+                    self.failure_dump = Some(*d);
+                }
+            }
             Event::Monitor(sample) => {
                 if self.samples.len() == MAX_SAMPLES {
                     self.samples.pop_front();
@@ -485,6 +504,21 @@ impl LiveRun {
         Some((body, raw))
     }
 
+    /// The failure dump of the auto-repro run its section shows, to
+    /// compare with the test run's.
+    pub fn repro_failure_dump(&self) -> Option<String> {
+        self.repro_base.as_ref()?;
+        let shown = self
+            .repros
+            .iter()
+            .find(|r| r.verdict().reproduced())
+            .or_else(|| self.repros.first())?;
+        shown
+            .failure_dump
+            .as_ref()
+            .map(crate::failure_dump::text::write)
+    }
+
     fn record(&mut self, r: Record, at_ms: u64) {
         match r {
             Record::Hello { .. } => {
@@ -600,6 +634,12 @@ impl LiveRun {
                 self.notes
                     .push(crate::host_monitor::events::sysfs_note(&text));
             }
+            Record::GuestRq { nr_running, .. } => {
+                // A few per phase; bounded like everything a guest sends.
+                if self.guest_rq.len() < MAX_GUEST_RQ {
+                    self.guest_rq.push(GuestRq { at_ms, nr_running });
+                }
+            }
         }
     }
 
@@ -660,9 +700,18 @@ impl LiveRun {
         push(SectionKind::Monitor, self.monitor_text());
         push(SectionKind::MonitorSamples, self.samples_text());
         push(SectionKind::SchedExtDump, self.dump.text());
+        if let Some(d) = &self.failure_dump {
+            push(
+                SectionKind::FailureDump,
+                crate::failure_dump::text::write(d),
+            );
+        }
         if let Some((body, raw)) = self.auto_repro_sections() {
             push(SectionKind::AutoRepro, body);
             push(SectionKind::ReproProbeEvents, raw);
+        }
+        if let Some(body) = self.repro_failure_dump() {
+            push(SectionKind::ReproFailureDump, body);
         }
         if !self.probes.is_empty() {
             push(SectionKind::ProbeEvents, write_probe_log(&self.probes));
@@ -810,6 +859,11 @@ impl LiveRun {
         }
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
+        }
+        if !self.guest_rq.is_empty() {
+            let a = guest_rq::compare(&self.guest_rq, self.samples.iter());
+            let note = guest_rq::agreement_note(a, self.guest_rq.last());
+            let _ = writeln!(s, "note: {note}");
         }
         for (what, log) in [
             ("console", &self.console),

@@ -297,6 +297,13 @@ pub enum Record {
     /// <value>` lines) at the end of a scenario the scheduler survived: what
     /// the host monitor's counters are checked against.
     ScxEvents { text: String, uptime_ms: u64 },
+    /// `nr_running` of every CPU, in CPU order, as the guest's debugfs
+    /// `sched/debug` gave it during a phase: what the host monitor's
+    /// runqueue reads are checked against.
+    GuestRq {
+        nr_running: Vec<u32>,
+        uptime_ms: u64,
+    },
 }
 
 impl Record {
@@ -319,6 +326,7 @@ impl Record {
             Record::ProbeStats(_) => 15,
             Record::ProbeLayout(_) => 16,
             Record::ScxEvents { .. } => 17,
+            Record::GuestRq { .. } => 18,
         }
     }
 }

@@ -101,7 +101,7 @@ pub fn repro(a: ReproArgs) -> anyhow::Result<ExitCode> {
     let Some((body, raw)) = live.auto_repro_sections() else {
         anyhow::bail!("the repro run did not start");
     };
-    let combined = with_auto_repro(report, body, raw);
+    let combined = with_auto_repro(report, body, raw, live.repro_failure_dump());
     let path = live_run::save_report(&combined, &meta, &live_run::report_dir(), Some(&saved))?;
     let reproduced = live.repros().iter().filter(|r| r.crashed()).count();
     let code = if cancel.is_cancelled() {
@@ -138,14 +138,14 @@ pub fn repro(a: ReproArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// `report` with its auto-repro sections replaced by `body` and `raw`, after
-/// the sched_ext dump (ktstr's place), through the text layout so the model
-/// is the one a saved copy gives.
-fn with_auto_repro(mut report: Report, body: String, raw: String) -> Report {
+/// `report` with its auto-repro sections replaced by `body`, `raw` and the
+/// repro VM's failure dump, after the sched_ext dump (ktstr's place),
+/// through the text layout so the model is the one a saved copy gives.
+fn with_auto_repro(mut report: Report, body: String, raw: String, dump: Option<String>) -> Report {
     report.sections.retain(|s| {
         !matches!(
             s.kind,
-            SectionKind::AutoRepro | SectionKind::ReproProbeEvents
+            SectionKind::AutoRepro | SectionKind::ReproProbeEvents | SectionKind::ReproFailureDump
         )
     });
     let at = report
@@ -166,6 +166,12 @@ fn with_auto_repro(mut report: Report, body: String, raw: String) -> Report {
         new.push(Section {
             kind: SectionKind::ReproProbeEvents,
             body: Text::from(raw),
+        });
+    }
+    if let Some(dump) = dump {
+        new.push(Section {
+            kind: SectionKind::ReproFailureDump,
+            body: Text::from(dump),
         });
     }
     report.sections.splice(at..at, new);

@@ -65,6 +65,12 @@ pub struct VmArgs {
     /// monitor finds the kernel's layout in guest memory either way).
     #[arg(long)]
     pub nokaslr: bool,
+    /// Do not freeze the guest when the scheduler errors (the report then
+    /// has no `--- failure dump ---`; by default a write watchpoint on
+    /// `scx_sched.exit_kind` stops every vCPU at the error and the host
+    /// reads the runqueues, DSQs, tasks and BPF maps).
+    #[arg(long)]
+    pub no_freeze: bool,
     #[command(flatten)]
     pub monitor: crate::cli_monitor::MonitorArgs,
 }
@@ -197,6 +203,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         probes: a.vm.probe.clone(),
         repro: a.vm.repro(),
         nokaslr: a.vm.nokaslr,
+        freeze: !a.vm.no_freeze,
     };
     go(req, &a.vm)
 }
@@ -225,6 +232,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         probes: a.vm.probe.clone(),
         repro: a.vm.repro(),
         nokaslr: a.vm.nokaslr,
+        freeze: !a.vm.no_freeze,
     };
     go(req, &a.vm)
 }

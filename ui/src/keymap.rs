@@ -115,6 +115,9 @@ pub enum Action {
     ToggleZoom,
     /// Show or hide the ftrace prefix of `sched_ext_dump:` lines.
     ToggleTracePrefix,
+    /// Switch the focused pane to its other view (Failure dump: the
+    /// auto-repro VM's dump and back).
+    ToggleAlternate,
     /// An unbound key.
     None,
 }
@@ -272,6 +275,7 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('d'), Action::GoToRole(Role::SchedExtDump), "go to sched_ext dump", None),
     bind(N, Key::ch('r'), Action::GoToRole(Role::AutoRepro), "go to auto-repro", None),
     bind(N, Key::ch('o'), Action::GoToRole(Role::Console), "go to console", None),
+    bind(N, Key::ch('F'), Action::GoToRole(Role::FailureDump), "go to failure dump", None),
     bind(N, Key::plain(KeyCode::Enter), Action::OpenFrame, "show the selected frame's source (Summary: the stalled task)", None),
     bind(N, Key::ch('j'), Action::ScrollDown, "scroll down (Backtrace: next frame)", Some("scroll")),
     bind(N, Key::plain(KeyCode::Down), Action::ScrollDown, "scroll down (Backtrace: next frame)", None),
@@ -292,6 +296,7 @@ const DEFAULT_BINDINGS: &[Binding] = &[
     bind(N, Key::ch('&'), Action::StartFilter, "filter lines (empty clears)", Some("filter")),
     bind(N, Key::ch('z'), Action::ToggleZoom, "zoom the pane", Some("zoom")),
     bind(N, Key::ch('p'), Action::ToggleTracePrefix, "show/hide trace prefixes (sched_ext_dump lines)", Some("prefix")),
+    bind(N, Key::ch('R'), Action::ToggleAlternate, "Failure dump: the test run's / the repro VM's", Some("repro dump")),
     bind(W, Key::ch('i'), Action::EditField, "edit the pin field", Some("edit")),
     bind(W, Key::plain(KeyCode::Enter), Action::EditField, "edit the pin field", Some("edit")),
     bind(W, Key::ch('n'), Action::NextMatch, "next match", Some("match")),

@@ -44,6 +44,9 @@ pub struct RunRequest {
     pub repro: ReproOptions,
     /// Boot the guest with `nokaslr` (`--nokaslr`); KASLR is on by default.
     pub nokaslr: bool,
+    /// Freeze the guest at a scheduler error for the failure dump
+    /// (`--no-freeze` turns it off).
+    pub freeze: bool,
 }
 
 /// Auto-repro: after a crash, the same run again with probes on the crash
@@ -140,6 +143,7 @@ pub fn plan(
         park: false,
         input: None,
         parked_for: Duration::ZERO,
+        freeze: req.freeze,
     };
     let meta = RunMeta {
         test_name: req.test_name.clone(),
@@ -593,6 +597,12 @@ pub struct SavedRun {
     pub test_name: String,
     #[serde(default)]
     pub nokaslr: bool,
+    #[serde(default = "yes")]
+    pub freeze: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl SavedRun {
@@ -611,6 +621,7 @@ impl SavedRun {
             memory_mib: req.memory_mib,
             test_name: req.test_name.clone(),
             nokaslr: req.nokaslr,
+            freeze: req.freeze,
         }
     }
 
@@ -631,6 +642,7 @@ impl SavedRun {
             probes: Vec::new(),
             repro,
             nokaslr: self.nokaslr,
+            freeze: self.freeze,
         }
     }
 

@@ -163,6 +163,30 @@ fn scx_bpf_error_is_reproduced_with_decoded_arguments() {
             "no vmlinux.debug cached: run `scxray kernel fetch --debug-info`",
         );
     }
+    // The repro VM froze at its error too: its dump, beside the test
+    // run's, has the repro's own task of the error message.
+    let dump = |kind: SectionKind| {
+        let raw = r
+            .section(&kind)
+            .unwrap_or_else(|| panic!("no {} section", kind.name()));
+        scxray::failure_dump::text::parse(&raw.body).expect("the dump parses back")
+    };
+    let (first, again) = (
+        dump(SectionKind::FailureDump),
+        dump(SectionKind::ReproFailureDump),
+    );
+    for d in [&first, &again] {
+        assert!(
+            matches!(d.trigger, scxray::failure_dump::Trigger::Watchpoint { .. }),
+            "{:?}",
+            d.trigger
+        );
+        assert_eq!(d.exit_kind, Some(1025));
+    }
+    assert!(
+        again.task(pid as i32).is_some(),
+        "task {pid} not in the repro's dump"
+    );
     // The raw events stay in the report, and the saved copy says the same.
     assert!(r.section(&SectionKind::ReproProbeEvents).is_some());
     let saved = guest::saved_reports(state.path());

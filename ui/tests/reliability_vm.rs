@@ -93,8 +93,11 @@ fn tui_ends_on_sigterm_and_sighup_like_q() {
             s.contains("running phase")
         });
         signal(pid, sig);
+        // `stty` prints its line just after `EXITED`: wait for both.
         let s = t.wait_until_within(Duration::from_secs(30), "the exit", |s| {
             s.contains("EXITED rc=")
+                && s.lines()
+                    .any(|l| l.trim() == "icanon" || l.trim() == "-icanon")
         });
         assert!(s.contains("EXITED rc=130"), "signal {sig}:\n{s}");
         assert!(

@@ -642,3 +642,126 @@ fn cut_columns_end_in_a_mark() {
         );
     }
 }
+
+// --- failure dump ---
+
+/// A saved report with scxray's `--- failure dump ---`: scx-spin[153], the
+/// task the scx_bpf_error message names, running on CPU 0.
+fn failure_dump_report() -> Report {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/failure-dump/scx-bpf-error.txt"
+    );
+    scxray::parse::parse_path(std::path::Path::new(path)).unwrap()
+}
+
+/// `report` with a `--- repro failure dump ---` of `dump`, through the text
+/// layout as a saved report would be read.
+fn with_repro_dump(mut report: Report, dump: &scxray::failure_dump::FailureDump) -> Report {
+    report.sections.push(Section {
+        kind: SectionKind::ReproFailureDump,
+        body: Text::from(scxray::failure_dump::text::write(dump)),
+    });
+    scxray::parse::parse_text(Text::from(scxray::write::to_ktstr(&report)))
+}
+
+#[test]
+fn failure_dump_120x40_and_80x24() {
+    let mut app = app(failure_dump_report());
+    assert_eq!(
+        ch(&mut app, 'F'),
+        Action::GoToRole(scxray_ui::panes::Role::FailureDump)
+    );
+    assert_eq!(app.pane_titles()[app.focused()], "Failure dump");
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("▶ scx-spin[153] is the task the error names"),
+        "{s}"
+    );
+    assert!(s.contains("▶ 153"), "the named task leads the table: {s}");
+    insta::assert_snapshot!("failure_dump_120x40", s);
+    insta::assert_snapshot!("failure_dump_80x24", screen(&mut app, 80, 24));
+    // Scrolls like any pane, to the registers at the end.
+    ch(&mut app, 'G');
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("vCPU 1") && s.contains("pv_native_safe_halt+0xe"),
+        "{s}"
+    );
+}
+
+#[test]
+fn failure_dump_links_from_summary_and_backtrace() {
+    let mut app = app(failure_dump_report());
+    let s = screen(&mut app, 160, 48);
+    assert!(
+        s.contains("Failure dump frozen at 2.113 s · 6 tasks · 2 maps → press F"),
+        "{s}"
+    );
+    ch(&mut app, 'b');
+    let s = screen(&mut app, 160, 48);
+    assert!(s.contains("F: the failure dump"), "{s}");
+    // Without a dump, F says why there is none.
+    let mut plain = app_without_dump();
+    ch(&mut plain, 'F');
+    assert!(
+        plain
+            .status_message()
+            .is_some_and(|m| m.contains("no failure dump")),
+        "{:?}",
+        plain.status_message()
+    );
+}
+
+fn app_without_dump() -> App {
+    app(common::sample_report())
+}
+
+#[test]
+fn r_switches_to_the_repro_dump_and_back() {
+    let report = failure_dump_report();
+    let mut dump = scxray::failure_dump::of_report(&report, false)
+        .unwrap()
+        .unwrap();
+    dump.at_ms = 9_870;
+    dump.tasks_total = 5;
+    dump.tasks.retain(|t| t.pid != 1);
+    let mut app = app(with_repro_dump(report, &dump));
+    // Not on the dump pane: R does nothing there.
+    assert_eq!(ch(&mut app, 'R'), Action::ToggleAlternate);
+    assert_eq!(app.pane_titles()[app.focused()], "Summary");
+    ch(&mut app, 'F');
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("Showing the test run's dump"), "{s}");
+    assert!(s.contains("2.113 s"), "{s}");
+    ch(&mut app, 'j');
+    ch(&mut app, 'R');
+    assert_eq!(app.pane_titles()[app.focused()], "Failure dump (repro)");
+    assert_eq!(app.scroll(), 0);
+    let s = screen(&mut app, 120, 40);
+    assert!(s.contains("Showing the auto-repro VM's dump"), "{s}");
+    assert!(s.contains("9.870 s") && s.contains("Tasks (5 of 5)"), "{s}");
+    ch(&mut app, 'R');
+    assert_eq!(app.pane_titles()[app.focused()], "Failure dump");
+}
+
+#[test]
+fn a_broken_failure_dump_shows_its_text_under_the_error() {
+    let mut report = failure_dump_report();
+    let i = report
+        .sections
+        .iter()
+        .position(|s| s.kind == SectionKind::FailureDump)
+        .unwrap();
+    report.sections[i].body = Text::from(format!("{}\nnot a dump line", report.sections[i].body));
+    let mut app = app(report);
+    ch(&mut app, 'F');
+    ch(&mut app, 'G');
+    ch(&mut app, 'g');
+    let s = screen(&mut app, 120, 40);
+    assert!(
+        s.contains("This dump did not parse: failure dump, line 26"),
+        "{s}"
+    );
+    assert!(s.contains("frozen at 2113 ms by the watchpoint"), "{s}");
+}

@@ -383,6 +383,7 @@ fn monitor_now_shows_rates_and_stuck_cpus() {
                 nsecs: i * 300_000,
             }])),
             vcpu_wait_ns: None,
+            runnable_wait: None,
         })
         .collect();
     let text = format!(

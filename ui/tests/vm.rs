@@ -36,6 +36,11 @@ fn demo(crash: &str) -> (i32, Report, String) {
 
 /// [`demo`] with more options.
 fn demo_with(crash: &str, extra: &[&str]) -> (i32, Report, String) {
+    demo_env(crash, extra, &[])
+}
+
+/// [`demo_with`] with environment variables for scxray.
+fn demo_env(crash: &str, extra: &[&str], env: &[(&str, &str)]) -> (i32, Report, String) {
     let _vm = guest::one_at_a_time();
     let state = state_dir();
     let started = Instant::now();
@@ -53,7 +58,12 @@ fn demo_with(crash: &str, extra: &[&str]) -> (i32, Report, String) {
         phase_ms,
     ];
     args.extend_from_slice(extra);
-    let o = scxray(&args, state.path());
+    let o = Command::new(bin())
+        .args(&args)
+        .env("XDG_STATE_HOME", state.path())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     eprintln!(
@@ -131,6 +141,85 @@ fn demo_scx_bpf_error_from_nested_function() {
         assert!(timeline.body.contains(part), "{part}: {}", &*timeline.body);
     }
     host_monitor_saw_the_scheduler(&r);
+    failure_dump_caught_the_error(&r);
+}
+
+/// The failure dump of a run, parsed back from its section.
+fn failure_dump(r: &Report, kind: SectionKind) -> scxray::failure_dump::FailureDump {
+    let raw = r.section(&kind).unwrap_or_else(|| {
+        panic!(
+            "no {} section; diagnostics:\n{}",
+            kind.name(),
+            r.section(&SectionKind::Diagnostics)
+                .map(|d| d.body.to_string())
+                .unwrap_or_default()
+        )
+    });
+    scxray::failure_dump::text::parse(&raw.body).unwrap_or_else(|e| panic!("{e}:\n{}", &*raw.body))
+}
+
+/// The watchpoint froze the guest in `scx_claim_exit()` with an error
+/// kind; the dump has both CPUs, the task the error names (same pid,
+/// queued), the demo's user DSQ and its maps decoded through their BTF;
+/// freeze, walk and resume took at most 200 ms.
+fn failure_dump_caught_the_error(r: &Report) {
+    use scxray::failure_dump::Trigger;
+    let d = failure_dump(r, SectionKind::FailureDump);
+    eprintln!(
+        "failure dump: frozen {} µs, walk {} µs, {} tasks, {} maps, skipped {:?}",
+        d.frozen_us,
+        d.walk_us,
+        d.tasks.len(),
+        d.maps.len(),
+        d.skipped
+    );
+    match &d.trigger {
+        Trigger::Watchpoint { rip_symbol, .. } => assert!(
+            rip_symbol
+                .as_deref()
+                .is_some_and(|s| s.starts_with("scx_claim_exit+")),
+            "{:?}",
+            d.trigger
+        ),
+        other => panic!("not frozen by the watchpoint: {other:?}"),
+    }
+    assert!(d.exit_kind.is_some_and(|k| k >= 1024), "{:?}", d.exit_kind);
+    assert_eq!(d.cpus.len(), 2);
+    assert_eq!(d.vcpus.len(), 2);
+    assert!(d.frozen_us <= 200_000, "{} µs", d.frozen_us);
+    // `… (enqueue #400, pid 116)`: that task is in the dump, queued.
+    let msg = r
+        .crash()
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    let pid: i32 = msg
+        .rsplit_once("pid ")
+        .and_then(|(_, p)| p.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {msg:?}"));
+    let t = d
+        .task(pid)
+        .unwrap_or_else(|| panic!("task {pid} not in the dump"));
+    assert_eq!(t.comm, "scx-sleepwake", "{t:?}");
+    assert_eq!(t.state, "ENABLED", "{t:?}");
+    // Queued: its whole `task_struct->scx`, decoded by the kernel's BTF.
+    assert!(
+        t.scx
+            .as_deref()
+            .is_some_and(|s| s.contains("dsq_list = { node = { next = ")),
+        "{t:?}"
+    );
+    assert!(d.dsqs.iter().any(|q| q.id == 0x4445_4d4f), "{:?}", d.dsqs);
+    let bss = d
+        .maps
+        .iter()
+        .find(|m| m.name.ends_with(".bss"))
+        .unwrap_or_else(|| panic!("no .bss map: {:?}", d.maps));
+    assert!(
+        bss.entries
+            .first()
+            .is_some_and(|e| e.value.contains("nr_enqueued = ")),
+        "{bss:?}"
+    );
 }
 
 /// The host monitor read the guest's runqueues from its RAM: samples every
@@ -443,6 +532,30 @@ fn stall_flagged_before_the_watchdog(r: &Report) {
         "no monitor sample before the crash:\n{}",
         &*raw.body
     );
+    // What is required: the held task's wait on its CPU's runnable list,
+    // past half the watchdog's timeout, in a sample before the crash, and
+    // the diagnostics' note of the coming stall.
+    let early = before
+        .iter()
+        .find(|s| s.runnable_wait.is_some_and(|w| w.stalling()))
+        .unwrap_or_else(|| {
+            panic!(
+                "no sample before the crash at {crash_ms} ms saw a task past half the watchdog timeout:\n{}",
+                &*raw.body
+            )
+        });
+    eprintln!(
+        "stall flagged at {} ms ({} ms before the watchdog's crash): {:?}",
+        early.at_ms,
+        crash_ms - early.at_ms,
+        early.runnable_wait
+    );
+    let diag = r.section(&SectionKind::Diagnostics).expect("diagnostics");
+    assert!(
+        diag.body.contains("host monitor: a stall is coming: task "),
+        "{}",
+        &*diag.body
+    );
 }
 
 #[test]
@@ -459,6 +572,49 @@ fn demo_bad_dsq() {
         "{:?}",
         c.message
     );
+    // The DSQ state at the error: the demo's user DSQ with the tasks on
+    // it when ops.dispatch() named a DSQ that does not exist; the error's
+    // kind is SCX_EXIT_ERROR.
+    let d = failure_dump(&r, SectionKind::FailureDump);
+    assert_eq!(d.exit_kind_name.as_deref(), Some("SCX_EXIT_ERROR"), "{d:?}");
+    let demo_dsq = d
+        .dsqs
+        .iter()
+        .find(|q| q.id == 0x4445_4d4f)
+        .unwrap_or_else(|| panic!("no DEMO DSQ: {:?}", d.dsqs));
+    assert_eq!(demo_dsq.nr as usize, demo_dsq.tasks.len(), "{demo_dsq:?}");
+    for t in &demo_dsq.tasks {
+        let task = d.task(t.pid).expect("a queued task is on scx_tasks");
+        assert_eq!(task.dsq, Some(0x4445_4d4f), "{task:?}");
+        assert!(task.flag_names.iter().any(|f| f == "QUEUED"), "{task:?}");
+    }
+    assert_eq!(d.cpus.len(), 2);
+}
+
+/// Without the watchpoint the guest is stopped late, when the agent reports
+/// the scheduler gone; the dump says so. `--no-freeze` leaves it out.
+#[test]
+fn failure_dump_late_without_the_watchpoint_and_off_on_request() {
+    if !ready("failure_dump_late_without_the_watchpoint_and_off_on_request") {
+        return;
+    }
+    use scxray::failure_dump::Trigger;
+    let (code, r, _) = demo_env("scx-bpf-error", &[], &[("SCXRAY_FREEZE_WATCH", "off")]);
+    assert_eq!(code, 1);
+    let d = failure_dump(&r, SectionKind::FailureDump);
+    match &d.trigger {
+        Trigger::Late { why, .. } => assert!(
+            why.contains("the guest reported sched_ext") && why.contains("the watchpoint was off"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.cpus.len(), 2);
+    let (code, r, _) = demo_with("scx-bpf-error", &["--no-freeze"]);
+    assert_eq!(code, 1);
+    assert!(r.section(&SectionKind::FailureDump).is_none());
+    let diag = r.section(&SectionKind::Diagnostics).expect("diagnostics");
+    assert!(!diag.body.contains("failure dump"), "{}", &*diag.body);
 }
 
 #[test]
@@ -710,6 +866,24 @@ fn host_monitor_read_the_event_counters(r: &Report) {
         &*diag.body
     );
     counters_agree_with_the_guests_sysfs(&samples, &diag.body);
+    runqueues_agree_with_the_guests_sched_debug(&diag.body);
+}
+
+/// The guest's own `nr_running` per CPU (debugfs `sched/debug`, read by the
+/// agent twice a second during the phases) agrees with the host's samples
+/// taken within 250 ms of it: the total lies within the host totals' range
+/// ±1 (the reading agent itself runs). Most readings, not all: a worker
+/// may start or end between two reads under TCG's coarse timing.
+fn runqueues_agree_with_the_guests_sched_debug(diag: &str) {
+    use scxray::host_monitor::guest_rq::{parse_agreement, NOTE};
+    let note = diag
+        .lines()
+        .find_map(|l| l.strip_prefix("note: ").filter(|n| n.starts_with(NOTE)))
+        .unwrap_or_else(|| panic!("no sched/debug note:\n{diag}"));
+    eprintln!("{note}");
+    let (agreed, compared) = parse_agreement(note).expect("the note's counts");
+    assert!(compared >= 5, "{note}");
+    assert!(agreed * 10 >= compared * 8, "{note}");
 }
 
 /// The guest's own `/sys/kernel/sched_ext/root/events`, read by the agent
@@ -1089,8 +1263,10 @@ fn live_demo_tui_shows_the_crash_and_pins_against_the_final_report() {
     });
     assert!(!s.contains("run finished"), "{s}");
     t.keys(&["l"]);
+    // Focused and drawn: which lines it shows depends on how far the repro
+    // VM has got (its live log's tail, or the test run's crash lines).
     t.wait_until("the scheduler log pane", |s| {
-        s.contains("EXIT: scx_bpf_error")
+        s.contains("[scheduler log]") && s.contains("┌ scheduler log")
     });
     let s = t.wait_until_within(Duration::from_secs(240), "the final report", |s| {
         s.contains("run finished")

@@ -59,6 +59,10 @@ pub struct GuestSpec {
     /// Run at a lower CPU priority (nice 10): a guest booted ahead of need
     /// must not slow the one being watched.
     pub background: bool,
+    /// Open a gdbstub on a private unix socket (never a TCP port), named
+    /// in [`GuestEvent::Started`]: the failure dump freezes the guest
+    /// through it.
+    pub gdb_stub: bool,
 }
 
 /// Host → guest bytes on the record port: a queue the caller fills and the
@@ -113,6 +117,7 @@ impl GuestSpec {
             memory_mib: 1024,
             deadline: Duration::from_secs(60),
             share_memory: true,
+            gdb_stub: false,
             input: None,
             background: false,
         }
@@ -202,6 +207,8 @@ pub enum GuestEvent {
         accel: Accel,
         pid: u32,
         memory: Option<MemoryInfo>,
+        /// The gdbstub's unix socket, when [`GuestSpec::gdb_stub`] asked.
+        gdb: Option<PathBuf>,
     },
     /// One line of the kernel console (first serial port), without its
     /// line ending. Overlong lines arrive in pieces.

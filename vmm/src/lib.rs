@@ -68,9 +68,12 @@
 
 pub mod backend;
 pub mod cancel;
+pub mod freeze;
+pub mod gdb;
 pub mod initramfs;
 pub mod io_at;
 pub mod kernel;
+pub mod kvm;
 pub mod layout;
 pub mod monitor;
 pub mod qemu;

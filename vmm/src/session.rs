@@ -12,6 +12,7 @@ use scxray::run::scenario::{RunConfig, Scenario, RUN_CONFIG_PATH};
 
 use crate::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestInput, GuestSpec, VmError};
 use crate::cancel::Cancel;
+use crate::freeze::Freezer;
 use crate::initramfs::{InitramfsBuilder, InitramfsError, LibraryResolver};
 use crate::monitor::{self, Monitor};
 
@@ -68,6 +69,9 @@ pub struct RunPlan {
     pub input: Option<GuestInput>,
     /// How long a parked guest may wait: added to the watchdog's deadline.
     pub parked_for: Duration,
+    /// Freeze the guest at a scheduler error and walk its state (the
+    /// failure dump); needs the kernel's BTF.
+    pub freeze: bool,
 }
 
 impl RunPlan {
@@ -168,6 +172,7 @@ pub fn run(
         })?;
     let initrd = scratch.path().join("initramfs.cpio");
     let mut monitor = Monitor::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.cpus);
+    let mut freezer = Freezer::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.freeze);
     let guest_scheduler = guest_scheduler_path(&plan.scheduler);
     let mut resolver = LibraryResolver::from_host().map_err(InitramfsError::from)?;
     for d in &plan.lib_dirs {
@@ -211,6 +216,7 @@ pub fn run(
     spec.cmdline = plan.cmdline.clone();
     spec.input = plan.input.clone();
     spec.background = plan.park;
+    spec.gdb_stub = freezer.wants_stub();
     let mut sink = |ev: GuestEvent| {
         let t = at(t0);
         match ev {
@@ -228,8 +234,21 @@ pub fn run(
                     );
                 }
             }
-            GuestEvent::Record(r) => on_event(Event::Record(r), t),
+            GuestEvent::Record(r) => {
+                // The guest saw the scheduler go: a watchpoint stop should
+                // have come first; if none did, the guest is stopped now.
+                if let Record::ScxState { state, .. } = &r {
+                    if state != "enabled" {
+                        let why = format!("the guest reported sched_ext {state}");
+                        if let Some(d) = freezer.exit_seen(&monitor, t, &why) {
+                            on_event(Event::FailureDump(Box::new(d)), t);
+                        }
+                    }
+                }
+                on_event(Event::Record(r), t)
+            }
             GuestEvent::Stopped { .. } => {
+                freezer.started(None);
                 if let Some(sample) = monitor.stopped(t) {
                     on_event(Event::Monitor(sample), t);
                 }
@@ -247,8 +266,10 @@ pub fn run(
                 accel,
                 memory,
                 pid,
+                gdb,
             } => {
                 monitor.started(memory.as_ref());
+                freezer.started(gdb.as_deref());
                 monitor.qemu_started(pid);
                 if attempt == 1 {
                     on_event(Event::Note(format!("guest started with {accel}")), t);
@@ -261,6 +282,12 @@ pub fn run(
         }
         if let Some(sample) = monitor.poll(t) {
             on_event(Event::Monitor(sample), t);
+        }
+        if let Some(d) = freezer.poll(&monitor, t) {
+            on_event(Event::FailureDump(Box::new(d)), t);
+        }
+        while let Some(note) = freezer.take_note() {
+            on_event(Event::Note(note), t);
         }
     };
     let exit = backend.boot(&spec, &mut sink, cancel)?;

@@ -336,7 +336,14 @@ fn run_phase(
     }
     let mut crash_seen = false;
     let deadline = Deadline::after_ms(phase.duration_ms + 10_000);
+    // The guest's own runqueue counts now and then, for the host monitor
+    // to be checked against; the workers need a moment to start first.
+    let mut next_rq_read = Deadline::after_ms(RQ_READ_FIRST_MS);
     loop {
+        if !crash_seen && next_rq_read.passed() {
+            next_rq_read = Deadline::after_ms(RQ_READ_EVERY_MS);
+            send_guest_rq(channel);
+        }
         if !crash_seen && scheduler_gone(sched) {
             crash_seen = true;
             channel.send(Record::ScxState {
@@ -376,6 +383,24 @@ fn run_phase(
         .map(|(name, workers)| aggregate(name, workers))
         .collect();
     (stats, crash_seen || scheduler_gone(sched))
+}
+
+/// When in a phase the guest's runqueues are first read, and how often then.
+const RQ_READ_FIRST_MS: u64 = 300;
+const RQ_READ_EVERY_MS: u64 = 500;
+
+/// Sends `nr_running` of every CPU from debugfs `sched/debug`, if readable.
+fn send_guest_rq(channel: &Channel) {
+    let Ok(text) = std::fs::read_to_string("/sys/kernel/debug/sched/debug") else {
+        return;
+    };
+    let nr_running = scxray::host_monitor::guest_rq::parse_sched_debug(&text);
+    if !nr_running.is_empty() {
+        channel.send(Record::GuestRq {
+            nr_running,
+            uptime_ms: uptime_ms(),
+        });
+    }
 }
 
 fn scheduler_gone(sched: &mut Child) -> bool {

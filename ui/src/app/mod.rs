@@ -400,6 +400,7 @@ impl App {
             Action::ToggleTracePrefix => self.panes[self.focus]
                 .text()
                 .is_some_and(|t| t.has_trace_prefix()),
+            Action::ToggleAlternate => self.panes[self.focus].has_alternate(),
             Action::NextMatch | Action::PrevMatch if self.focus == self.wb_pane => wb.has_matches(),
             Action::NextMatch | Action::PrevMatch => self.panes[self.focus]
                 .text()
@@ -554,6 +555,19 @@ impl App {
                     _ => "no sched_ext_dump trace lines in this pane".into(),
                 });
             }
+            Action::ToggleAlternate => match self.panes[self.focus].toggle_alternate() {
+                Some(now) => {
+                    // Another dump: its own top, not the other's position.
+                    if let Some(s) = self.scroll.get_mut(self.focus) {
+                        *s = 0;
+                    }
+                    self.status = Some(format!("showing {now}"));
+                }
+                None => {
+                    self.status =
+                        Some("no other view here: R switches the Failure dump pane's dumps".into());
+                }
+            },
             Action::ToggleZoom => {
                 self.zoom = !self.zoom;
                 if self.zoom {

@@ -6,7 +6,7 @@
 
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use scxray::report::{Frame, FrameClass, Report};
+use scxray::report::{Frame, FrameClass, Report, SectionKind};
 use unicode_width::UnicodeWidthStr;
 
 use super::{Ctx, Pane};
@@ -110,6 +110,12 @@ impl Pane for BacktracePane {
                 spans.push(Span::styled(tag, theme.dim));
             }
             lines.push(Line::from(spans));
+        }
+        if ctx.report.section(&SectionKind::FailureDump).is_some() {
+            lines.push(Line::styled(
+                "F: the failure dump (the guest frozen at this exit: runqueues, tasks, maps)",
+                theme.dim,
+            ));
         }
         if let Some(frame) = ctx
             .frame

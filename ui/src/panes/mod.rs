@@ -39,6 +39,7 @@ pane_list! {
     cpu_states,
     timeline,
     monitor_live,
+    failure_dump,
     auto_repro,
     text,
     source,
@@ -103,6 +104,8 @@ pub enum Role {
     Monitor,
     SchedExtDump,
     AutoRepro,
+    /// scxray's failure dump pane (not its text pane).
+    FailureDump,
     Console,
     Workbench,
 }
@@ -136,6 +139,7 @@ impl Role {
             Role::Monitor => "monitor",
             Role::SchedExtDump => "sched_ext dump",
             Role::AutoRepro => "auto-repro",
+            Role::FailureDump => "failure dump",
             Role::Console => "console",
             Role::Workbench => "workbench",
         }
@@ -152,6 +156,10 @@ impl Role {
             Role::AutoRepro => {
                 "no auto-repro section in this report: ktstr adds one when it reran a crash \
                  with probes"
+            }
+            Role::FailureDump => {
+                "no failure dump in this report: a live run writes one when it froze the guest \
+                 at the scheduler's error exit"
             }
             Role::Stats => "no stats section in this report",
             Role::Diagnostics => "no diagnostics section in this report",
@@ -224,6 +232,18 @@ pub trait Pane {
     fn frame_at_line(&self, ctx: &Ctx<'_>, line: usize) -> Option<usize> {
         let _ = (ctx, line);
         None
+    }
+
+    /// Switches to the pane's other view (the Failure dump pane: the
+    /// auto-repro VM's dump and back); what it shows now, for the status
+    /// bar, or `None` when the pane has no other view.
+    fn toggle_alternate(&mut self) -> Option<String> {
+        None
+    }
+
+    /// Whether [`Pane::toggle_alternate`] does anything.
+    fn has_alternate(&self) -> bool {
+        false
     }
 
     /// Extra state for the border title (an active filter).

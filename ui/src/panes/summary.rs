@@ -298,6 +298,9 @@ fn crash_rows<'a>(report: &'a Report, k: usize, crash: &'a Crash, rows: &mut Row
         rows.text("Kernel exit", NOT_KERNEL_EXIT.into(), theme.warning);
     }
     rows.text("Found in", origin(report, crash), Style::new());
+    if let Some(dump) = super::failure_dump::summary_line(report) {
+        rows.text("Failure dump", format!("{dump} → press F"), theme.label);
+    }
 
     // A userspace error chain (anyhow's `Caused by:`): why the load failed,
     // outermost first.

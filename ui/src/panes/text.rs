@@ -660,6 +660,8 @@ fn section_title(kind: &SectionKind) -> &str {
         SectionKind::AutoRepro => "auto-repro text",
         SectionKind::Monitor => "monitor summary",
         SectionKind::MonitorSamples => "raw samples",
+        SectionKind::FailureDump => "failure dump text",
+        SectionKind::ReproFailureDump => "repro failure dump text",
         other => other.name(),
     }
 }

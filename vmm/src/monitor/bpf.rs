@@ -130,12 +130,7 @@ impl BpfReader {
     /// programs of any type `prog_idr` holds.
     pub fn read(&self, ram: &GuestRam) -> Result<(Vec<ProgSample>, usize), String> {
         let l = &self.layout;
-        let head_pa = self.idr_pa + l.xa_head;
-        let head = ram.read_u64(head_pa).ok_or_else(|| {
-            format!("prog_idr at guest physical {head_pa:#x} is outside guest RAM")
-        })?;
-        let mut progs = Vec::new();
-        self.walk(ram, head, 0, &mut progs)?;
+        let progs = self.programs(ram)?;
         let mut out = Vec::new();
         for &prog in &progs {
             if self.u32_at(ram, prog + l.prog_type, "bpf_prog.type")? != l.struct_ops {
@@ -174,6 +169,30 @@ impl BpfReader {
             });
         }
         Ok((out, progs.len()))
+    }
+
+    /// The `bpf_prog_aux` of every struct_ops program (the scheduler's),
+    /// for the failure dump to find the maps they use.
+    pub fn struct_ops_aux(&self, ram: &GuestRam) -> Result<Vec<u64>, String> {
+        let l = &self.layout;
+        let mut out = Vec::new();
+        for prog in self.programs(ram)? {
+            if self.u32_at(ram, prog + l.prog_type, "bpf_prog.type")? == l.struct_ops {
+                out.push(self.u64_at(ram, prog + l.prog_aux, "bpf_prog.aux")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every program in `prog_idr`, in index order.
+    fn programs(&self, ram: &GuestRam) -> Result<Vec<u64>, String> {
+        let head_pa = self.idr_pa + self.layout.xa_head;
+        let head = ram.read_u64(head_pa).ok_or_else(|| {
+            format!("prog_idr at guest physical {head_pa:#x} is outside guest RAM")
+        })?;
+        let mut progs = Vec::new();
+        self.walk(ram, head, 0, &mut progs)?;
+        Ok(progs)
     }
 
     /// The program pointers under xarray entry `entry`, in index order.

@@ -140,6 +140,54 @@ pub fn kallsyms_lookup(
     info: &VmcoreInfo,
     wanted: &[&str],
 ) -> Result<Vec<Option<u64>>, String> {
+    let mut found = vec![None; wanted.len()];
+    let mut left = wanted.len();
+    kallsyms_walk(ram, info, &mut |_, sym_name, addr| {
+        for (slot, w) in found.iter_mut().zip(wanted) {
+            if slot.is_none() && w.as_bytes() == sym_name {
+                *slot = addr;
+                left -= 1;
+            }
+        }
+        left > 0
+    })?;
+    Ok(found)
+}
+
+/// The text symbol each of `addrs` is in, as `name+0xoff` (`None` when
+/// no text symbol starts at or below it).
+pub fn kallsyms_symbolize(
+    ram: &GuestRam,
+    info: &VmcoreInfo,
+    addrs: &[u64],
+) -> Result<Vec<Option<String>>, String> {
+    let mut best: Vec<Option<(u64, String)>> = vec![None; addrs.len()];
+    kallsyms_walk(ram, info, &mut |kind, name, addr| {
+        let Some(addr) = addr else { return true };
+        if !matches!(kind, b'T' | b't') {
+            return true;
+        }
+        for (slot, &want) in best.iter_mut().zip(addrs) {
+            if addr <= want && slot.as_ref().is_none_or(|(a, _)| *a < addr) {
+                *slot = Some((addr, String::from_utf8_lossy(name).into_owned()));
+            }
+        }
+        true
+    })?;
+    Ok(best
+        .into_iter()
+        .zip(addrs)
+        .map(|(b, &want)| b.map(|(a, n)| format!("{n}+{:#x}", want - a)))
+        .collect())
+}
+
+/// What [`kallsyms_walk`] calls for each symbol: its type letter, name
+/// and address; false stops the walk.
+type Visit<'a> = dyn FnMut(u8, &[u8], Option<u64>) -> bool + 'a;
+
+/// Calls `visit(type, name, address)` for each kallsyms entry in guest
+/// RAM until it returns false.
+fn kallsyms_walk(ram: &GuestRam, info: &VmcoreInfo, visit: &mut Visit<'_>) -> Result<(), String> {
     let sym = |name: &str| {
         info.symbol(name)
             .ok_or_else(|| format!("VMCOREINFO has no SYMBOL({name})"))
@@ -226,8 +274,6 @@ pub fn kallsyms_lookup(
                     .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
             })
         };
-    let mut found = vec![None; wanted.len()];
-    let mut left = wanted.len();
     let mut name = Vec::with_capacity(128);
     let mut off = 0usize;
     for i in 0..num as usize {
@@ -248,20 +294,14 @@ pub fn kallsyms_lookup(
             name.extend_from_slice(&token[..end]);
         }
         // The first byte is the type ('T', 'D', 'b', ...).
-        let Some(sym_name) = name.get(1..) else {
+        let (Some(&kind), Some(sym_name)) = (name.first(), name.get(1..)) else {
             continue;
         };
-        for (slot, w) in found.iter_mut().zip(wanted) {
-            if slot.is_none() && w.as_bytes() == sym_name {
-                *slot = address(i);
-                left -= 1;
-            }
-        }
-        if left == 0 {
+        if !visit(kind, sym_name, address(i)) {
             break;
         }
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Up to `len` bytes at `pa`, fewer where RAM ends.
@@ -398,6 +438,25 @@ pub fn discover(
 pub(crate) mod tests {
     use super::*;
     use crate::backend::MemoryInfo;
+
+    /// The `.symtab` route (a vmlinux given where kallsyms cannot be
+    /// decoded): link addresses by name from an ELF's symbol table; a
+    /// stripped file is refused with its name.
+    #[test]
+    fn symtab_lookup_reads_an_elf_symbol_table() {
+        let me = std::env::current_exe().unwrap();
+        let found = symtab_lookup(&me, &["main", "no_such_symbol_here"]).unwrap();
+        assert!(found[0].is_some_and(|a| a != 0), "{found:?}");
+        assert_eq!(found[1], None);
+        // Debian's binaries are stripped: no .symtab.
+        let stripped = Path::new("/bin/true");
+        if stripped.exists() {
+            let e = symtab_lookup(stripped, &["main"]).unwrap_err();
+            assert!(e.contains("has no .symtab"), "{e}");
+        }
+        let e = symtab_lookup(Path::new("/nonexistent/vmlinux"), &["x"]).unwrap_err();
+        assert!(e.starts_with("/nonexistent/vmlinux: "), "{e}");
+    }
 
     /// A guest RAM image built in a buffer.
     pub(crate) struct Image(pub Vec<u8>);

@@ -25,6 +25,10 @@ mod events;
 mod memory;
 pub mod pagewalk;
 mod rq;
+mod runnable;
+// Public, hidden: benches and tests build synthetic guests with it.
+#[doc(hidden)]
+pub mod testkit;
 mod vcpu;
 
 use std::collections::VecDeque;
@@ -48,7 +52,7 @@ use scxray::host_monitor::bpf::BpfProgs;
 
 pub use bpf::BpfLayout;
 pub use events::{EventLayout, Location};
-pub use rq::{wanted_symbols, RqLayout, SchedstatLayout};
+pub use rq::{wanted_symbols, RqLayout, SchedstatLayout, Symbols};
 
 /// How often a sample is taken (ktstr's monitor: 100 ms).
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -154,6 +158,17 @@ pub struct Monitor {
     qemu_pid: Option<u32>,
     /// Its vCPU threads once looked for, or why they cannot be told apart.
     vcpus: Option<Result<vcpu::VcpuThreads, String>>,
+    /// Once resolved: the symbols, each CPU's `__per_cpu_offset` and how
+    /// addresses translate, for the failure dump's walk.
+    resolved: Option<(rq::Symbols, Vec<u64>, Option<Translate>)>,
+    /// Where runnable tasks' waits are, or what BTF lacks.
+    runnable_layout: Result<runnable::RunnableLayout, String>,
+    /// Once the symbols came: their reader, or why there is none.
+    runnable: Option<Result<runnable::RunnableReader, Shared<str>>>,
+    /// The last reason a read of them failed (noted once).
+    runnable_error: Option<Shared<str>>,
+    /// Whether a coming stall was noted (once a run).
+    stall_noted: bool,
 }
 
 /// A read that failed for `why`: noted (`what: why; still`) only when the
@@ -193,23 +208,26 @@ impl Monitor {
     /// A monitor for a guest with `cpus` CPUs whose kernel's BTF is `btf`
     /// (raw BTF) or inside `vmlinux`.
     pub fn new(btf: Option<&Path>, vmlinux: Option<&Path>, cpus: u32) -> Monitor {
-        let (layout, event_layout, schedstat_layout, bpf_layout) = match load_btf(btf, vmlinux) {
-            Ok((btf, path)) => (
-                RqLayout::from_btf(&btf, &path),
-                EventLayout::from_btf(&btf),
-                SchedstatLayout::from_btf(&btf).map_err(|why| Shared(Arc::from(why))),
-                BpfLayout::from_btf(&btf),
-            ),
-            Err(e) => {
-                let why = e.to_string();
-                (
-                    Err(e),
-                    Err(why.clone()),
-                    Err(Shared(Arc::from(why.clone()))),
-                    Err(why),
-                )
-            }
-        };
+        let (layout, event_layout, schedstat_layout, bpf_layout, runnable_layout) =
+            match load_btf(btf, vmlinux) {
+                Ok((btf, path)) => (
+                    RqLayout::from_btf(&btf, &path),
+                    EventLayout::from_btf(&btf),
+                    SchedstatLayout::from_btf(&btf).map_err(|why| Shared(Arc::from(why))),
+                    BpfLayout::from_btf(&btf),
+                    runnable::RunnableLayout::from_btf(&btf),
+                ),
+                Err(e) => {
+                    let why = e.to_string();
+                    (
+                        Err(e),
+                        Err(why.clone()),
+                        Err(Shared(Arc::from(why.clone()))),
+                        Err(why.clone()),
+                        Err(why),
+                    )
+                }
+            };
         Monitor {
             layout,
             event_layout,
@@ -238,6 +256,11 @@ impl Monitor {
             next_try_ms: 0,
             qemu_pid: None,
             vcpus: None,
+            resolved: None,
+            runnable_layout,
+            runnable: None,
+            runnable_error: None,
+            stall_noted: false,
         }
     }
 
@@ -432,6 +455,23 @@ impl Monitor {
                 self.rqs = r.rqs.clone();
                 let xlate =
                     phys_base.and_then(|pb| self.translator(&r, pb, found.and_then(|f| f.info.l5)));
+                self.resolved = Some((r.syms, r.per_cpu.clone(), xlate.clone().ok()));
+                let rq_vas = r.per_cpu.iter().map(|o| r.syms.runqueues.wrapping_add(*o));
+                let runnable = xlate.clone().and_then(|x| {
+                    runnable::RunnableReader::new(
+                        self.runnable_layout.clone()?,
+                        rq_vas.collect(),
+                        r.syms.jiffies_64,
+                        r.syms.scx_root,
+                        x,
+                    )
+                });
+                self.runnable = Some(runnable.map_err(|why| {
+                    self.notes.push_back(format!(
+                        "host monitor: runnable tasks' waits not read: {why}; a coming stall is not flagged early"
+                    ));
+                    Shared(Arc::<str>::from(why))
+                }));
                 let bpf = xlate.clone().and_then(|x| {
                     let layout = self.bpf_layout.clone()?;
                     BpfReader::new(layout, r.syms.prog_idr, r.per_cpu.clone(), x)
@@ -702,6 +742,35 @@ impl Monitor {
             }
             Err(why) => Some(Schedstats::Unavailable(why.clone())),
         };
+        let runnable_wait = match &self.runnable {
+            Some(Ok(reader)) => match reader.read(ram) {
+                Ok(w) => {
+                    self.runnable_error = None;
+                    if let Some(w) = w.filter(|w| w.stalling() && !self.stall_noted) {
+                        self.stall_noted = true;
+                        self.notes.push_back(format!(
+                            "host monitor: a stall is coming: task {} on CPU {}'s runnable list has waited {} of the watchdog's {} jiffies at {at_ms} ms",
+                            w.pid,
+                            w.cpu,
+                            w.waited_jiffies,
+                            w.timeout_jiffies.unwrap_or(0)
+                        ));
+                    }
+                    w
+                }
+                Err(why) => {
+                    note_once(
+                        &mut self.notes,
+                        &mut self.runnable_error,
+                        why,
+                        "runnable tasks' waits not read",
+                        "the other fields are sampled",
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
         self.last_ms = Some(at_ms);
         let vcpu_wait_ns = self.vcpu_waits();
         Some(Sample {
@@ -711,6 +780,7 @@ impl Monitor {
             schedstat,
             bpf,
             vcpu_wait_ns,
+            runnable_wait,
         })
     }
 
@@ -744,7 +814,34 @@ impl Monitor {
         self.rqs.clear();
         self.events = None;
         self.bpf = None;
+        self.resolved = None;
+        self.runnable = None;
         last
+    }
+
+    /// The kernel text symbol of each address (`name+0xoff`), from
+    /// kallsyms in guest RAM; `None` where the layout did not come from
+    /// guest memory.
+    pub fn symbolize(&self, addrs: &[u64]) -> Option<Vec<Option<String>>> {
+        let (ram, found) = (self.ram.as_ref()?, self.found.as_ref()?);
+        discover::kallsyms_symbolize(ram, &found.info, addrs).ok()
+    }
+
+    /// What the failure dump reads the frozen guest through, once the
+    /// monitor has the kernel's layout.
+    pub fn view(&self) -> Option<GuestView<'_>> {
+        let ram = self.ram.as_ref()?;
+        let (syms, per_cpu, xlate) = self.resolved.as_ref()?;
+        if !self.running() {
+            return None;
+        }
+        Some(GuestView {
+            ram,
+            xlate: xlate.as_ref()?,
+            syms: *syms,
+            per_cpu,
+            bpf: self.bpf.as_ref().and_then(|b| b.as_ref().ok()),
+        })
     }
 
     /// The next note (why the monitor turned off, what it cannot read),
@@ -769,6 +866,49 @@ impl Monitor {
     }
 }
 
+/// The guest as the monitor found it: its RAM, how kernel addresses
+/// translate, the symbols and per-CPU offsets.
+pub struct GuestView<'a> {
+    pub(crate) ram: &'a GuestRam,
+    pub(crate) xlate: &'a Translate,
+    pub syms: rq::Symbols,
+    pub per_cpu: &'a [u64],
+    pub(crate) bpf: Option<&'a BpfReader>,
+}
+
+impl GuestView<'_> {
+    /// Reads `buf.len()` bytes at kernel virtual `va`, page by page (pages
+    /// outside the direct map need not be contiguous).
+    pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), String> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = va.wrapping_add(done as u64);
+            let in_page = (4096 - (at & 0xfff)) as usize;
+            let n = in_page.min(buf.len() - done);
+            let pa = self.xlate.pa(self.ram, at)?;
+            let bytes = self
+                .ram
+                .read_bytes(pa, n as u64)
+                .ok_or_else(|| format!("{at:#x} (guest physical {pa:#x}) is outside guest RAM"))?;
+            buf[done..done + n].copy_from_slice(&bytes);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// A kernel virtual address's guest physical one.
+    pub fn pa(&self, va: u64) -> Result<u64, String> {
+        self.xlate.pa(self.ram, va)
+    }
+
+    /// The `bpf_prog_aux` of each struct_ops program loaded.
+    pub fn struct_ops_aux(&self) -> Result<Vec<u64>, String> {
+        self.bpf
+            .ok_or("prog_idr cannot be read")?
+            .struct_ops_aux(self.ram)
+    }
+}
+
 /// A two's-complement value as signed hex (`phys_base` can be negative).
 fn signed_hex(v: u64) -> String {
     if (v as i64) < 0 {
@@ -785,7 +925,10 @@ fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, M
 }
 
 /// The kernel's BTF, from raw BTF or a vmlinux, and the file it came from.
-fn load_btf(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<(Btf, PathBuf), MonitorError> {
+pub(crate) fn load_btf(
+    btf: Option<&Path>,
+    vmlinux: Option<&Path>,
+) -> Result<(Btf, PathBuf), MonitorError> {
     let read = |path: &Path| {
         std::fs::read(path).map_err(|source| MonitorError::BtfFile {
             path: path.to_path_buf(),
@@ -806,222 +949,46 @@ fn load_btf(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<(Btf, PathBuf)
 
 #[cfg(test)]
 mod tests {
-    use super::rq::Field;
     use super::*;
 
     use crate::layout::START_KERNEL_MAP;
+    use testkit::{
+        event_layout, pcpu_pa, poke, rq_pa, symbols, Guest, PAGE_OFFSET, PROG_IDR_PA, RUNQUEUES,
+        SCHED_PA, SCX_ROOT_PA, VMALLOC,
+    };
 
-    const PAGE_OFFSET: u64 = DEFAULT_PAGE_OFFSET;
-    /// Where the fake kernel image keeps its variables, and the runqueues.
-    const PER_CPU_OFFSET_PA: u64 = 0x1000;
-    const PAGE_OFFSET_BASE_PA: u64 = 0x1100;
-    const RUNQUEUES: u64 = START_KERNEL_MAP + 0x2000;
-    const RQ_PA: [u64; 2] = [0x4000, 0x6000];
-    /// `scx_root`, `phys_base`, and the kernel's top-level page table.
-    const SCX_ROOT_PA: u64 = 0x1200;
-    const PHYS_BASE_PA: u64 = 0x1300;
-    const PGT_PA: u64 = 0x20000;
-    /// The scheduler, direct-mapped; its `pcpu` pointer is at +0x40.
-    const SCHED_PA: u64 = 0x8000;
-    /// Where vmalloc'd per-CPU data is: the scheduler's `pcpu` plus CPU c's
-    /// `__per_cpu_offset` is `VMALLOC + RQ_PA[c]`, mapped to `PCPU_PA[c]`.
-    const VMALLOC: u64 = 0xffff_c900_0000_0000;
-    const PCPU_PA: [u64; 2] = [0x10000, 0x11000];
-    /// `prog_idr` (empty until a test fills it), and a vmalloc'd program.
-    const PROG_IDR_PA: u64 = 0x1400;
-    const PROG_VA: u64 = VMALLOC + 0x80000;
-    const PROG_PA: u64 = 0x12000;
+    /// The synthetic guest's two CPUs (see [`testkit`]).
+    const RQ_PA: [u64; 2] = [rq_pa(0), rq_pa(1)];
+    const PCPU_PA: [u64; 2] = [pcpu_pa(0), pcpu_pa(1)];
 
-    fn bpf_layout() -> BpfLayout {
-        BpfLayout {
-            xa_head: 8,
-            node_shift: 0,
-            node_slots: 0x28,
-            nr_slots: 64,
-            prog_type: 4,
-            prog_aux: 0x18,
-            prog_stats: 0x10,
-            aux_id: 0,
-            aux_name: 0x10,
-            stats_cnt: 0,
-            stats_nsecs: 8,
-            struct_ops: 27,
-        }
-    }
-
-    /// `struct scx_sched_pcpu { sch; ...; event_stats at 0x10 }`, two counters.
-    fn event_layout() -> EventLayout {
-        EventLayout {
-            location: Location::SchedPcpu {
-                pcpu: 0x40,
-                event_stats: 0x10,
-                sch: Some(0),
-            },
-            names: Shared(vec!["SCX_EV_SELECT_CPU_FALLBACK".into(), "SCX_EV_X".into()].into()),
-            offsets: vec![0, 8],
-        }
-    }
-
-    /// Writes `bytes` at guest physical `pa` of the RAM file `mem`, as the
-    /// guest would while the monitor has it mapped.
-    fn poke(mem: &MemoryInfo, pa: u64, bytes: &[u8]) {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&mem.path)
-            .unwrap();
-        f.write_all_at(bytes, pa).unwrap();
-    }
-
-    /// Attaches a scheduler: `scx_root` → the scheduler, whose per-CPU part
-    /// points back at it and holds counters `[cpu + 1, 10 * (cpu + 1)]`.
-    fn attach(mem: &MemoryInfo) {
-        let sched = PAGE_OFFSET + SCHED_PA;
-        poke(mem, SCX_ROOT_PA, &sched.to_le_bytes());
-        let pcpu = RUNQUEUES.wrapping_add(VMALLOC - PAGE_OFFSET);
-        poke(mem, SCHED_PA + 0x40, &pcpu.to_le_bytes());
-        for (cpu, &pa) in PCPU_PA.iter().enumerate() {
-            let n = cpu as u64 + 1;
-            poke(mem, pa, &sched.to_le_bytes());
-            poke(mem, pa + 0x10, &n.to_le_bytes());
-            poke(mem, pa + 0x18, &(10 * n).to_le_bytes());
-        }
-    }
-
-    fn layout() -> RqLayout {
-        let f = |offset, size| Field { offset, size };
-        RqLayout {
-            cpu: f(0x10, 4),
-            nr_running: f(0, 4),
-            clock: f(0x20, 8),
-            scx_nr_running: f(0x30, 4),
-            local_dsq_nr: f(0x34, 4),
-        }
-    }
-
-    /// A 256 KiB "guest" whose two runqueues say they are CPU `ids`, with
-    /// 3 and 5 tasks, no scheduler attached, and page tables that map CPU
-    /// 0's runqueue and the vmalloc'd per-CPU data.
+    /// A two-CPU guest whose runqueues say they are CPU `ids`, with 3 and 5
+    /// tasks, no scheduler attached.
     fn guest(dir: &Path, ids: [u32; 2]) -> MemoryInfo {
-        let mut ram = vec![0u8; 256 << 10];
-        let mut tables = pagewalk::tests::Sparse::default();
-        let mut next = PGT_PA + 0x1000;
-        tables.map(4, PGT_PA, PAGE_OFFSET + RQ_PA[0], RQ_PA[0], &mut next);
-        for (cpu, &pa) in PCPU_PA.iter().enumerate() {
-            tables.map(4, PGT_PA, VMALLOC + RQ_PA[cpu], pa, &mut next);
-        }
-        tables.map(4, PGT_PA, PROG_VA, PROG_PA, &mut next);
-        for (&pa, &entry) in &tables.0 {
-            ram[pa as usize..pa as usize + 8].copy_from_slice(&entry.to_le_bytes());
-        }
-        let mut put = |pa: u64, bytes: &[u8]| {
-            ram[pa as usize..pa as usize + bytes.len()].copy_from_slice(bytes);
-        };
-        put(PAGE_OFFSET_BASE_PA, &PAGE_OFFSET.to_le_bytes());
-        for (cpu, &pa) in RQ_PA.iter().enumerate() {
-            // runqueues + __per_cpu_offset[cpu] = the runqueue's direct-map address.
-            let offset = (PAGE_OFFSET + pa).wrapping_sub(RUNQUEUES);
-            put(PER_CPU_OFFSET_PA + 8 * cpu as u64, &offset.to_le_bytes());
-            put(pa + 0x10, &ids[cpu].to_le_bytes());
-            put(pa, &(3 + 2 * cpu as u32).to_le_bytes());
-            put(pa + 0x20, &1234u64.to_le_bytes());
-            put(pa + 0x30, &(1 + cpu as u32).to_le_bytes());
-        }
-        let path = dir.join("ram");
-        std::fs::write(&path, &ram).unwrap();
-        MemoryInfo {
-            path,
-            size: ram.len() as u64,
-            low_end: ram.len() as u64,
+        Guest::with_ids(dir, &ids).memory
+    }
+
+    fn two_cpus(mem: &MemoryInfo) -> Guest {
+        Guest {
+            memory: mem.clone(),
+            cpus: 2,
         }
     }
 
-    fn symbols() -> Vec<KernelSymbol> {
-        let s = |name: &str, addr| KernelSymbol {
-            name: name.into(),
-            addr,
-        };
-        vec![
-            s("runqueues", RUNQUEUES),
-            s("__per_cpu_offset", START_KERNEL_MAP + PER_CPU_OFFSET_PA),
-            s("page_offset_base", START_KERNEL_MAP + PAGE_OFFSET_BASE_PA),
-            s("scx_root", START_KERNEL_MAP + SCX_ROOT_PA),
-            s("init_top_pgt", START_KERNEL_MAP + PGT_PA),
-            s("phys_base", START_KERNEL_MAP + PHYS_BASE_PA),
-            s("prog_idr", START_KERNEL_MAP + PROG_IDR_PA),
-        ]
+    /// Attaches a scheduler with counters `[cpu + 1, 10 * (cpu + 1)]`.
+    fn attach(mem: &MemoryInfo) {
+        two_cpus(mem).attach();
     }
 
-    /// `struct rq`'s schedstat fields at 0x100.. (run_delay, pcount: u64).
-    fn schedstat_layout() -> SchedstatLayout {
-        let f = |offset, size| Field { offset, size };
-        SchedstatLayout {
-            fields: [
-                f(0x100, 8),
-                f(0x108, 8),
-                f(0x110, 4),
-                f(0x114, 4),
-                f(0x118, 4),
-                f(0x11c, 4),
-                f(0x120, 4),
-            ],
-        }
+    fn load_programs(mem: &MemoryInfo) {
+        two_cpus(mem).load_programs();
     }
 
     fn monitor() -> Monitor {
-        let mut m = Monitor::new(None, None, 2);
-        m.layout = Ok(layout());
-        m.event_layout = Ok(event_layout());
-        m.schedstat_layout = Ok(schedstat_layout());
-        m.bpf_layout = Ok(bpf_layout());
-        // These guests hold no VMCOREINFO: the agent's symbols are used.
-        m.from_memory = false;
-        m
-    }
-
-    /// Three programs under one xarray node: a vmalloc'd struct_ops one
-    /// (id 7), a socket filter, a value entry, and a direct-mapped
-    /// struct_ops one (id 9); per-CPU stats in the direct map.
-    fn load_programs(mem: &MemoryInfo) {
-        let node_pa = 0x9000;
-        poke(
-            mem,
-            PROG_IDR_PA + 8,
-            &((PAGE_OFFSET + node_pa) | 2).to_le_bytes(),
-        );
-        poke(mem, node_pa, &[0u8]);
-        let slot = |i: u64| node_pa + 0x28 + 8 * i;
-        let c_pa = 0x13800;
-        poke(mem, slot(0), &PROG_VA.to_le_bytes());
-        poke(mem, slot(1), &(PAGE_OFFSET + 0x13000).to_le_bytes());
-        poke(mem, slot(3), &0x11u64.to_le_bytes());
-        poke(mem, slot(5), &(PAGE_OFFSET + c_pa).to_le_bytes());
-        poke(mem, 0x13000 + 4, &2u32.to_le_bytes());
-        for (prog_pa, aux_pa, id, name, stats) in [
-            (PROG_PA, 0xa000, 7u32, &b"demo_enqueue\0"[..], 0xa00u64),
-            (c_pa, 0xa100, 9, &b"demo_dispatch\0"[..], 0xa40),
-        ] {
-            poke(mem, prog_pa + 4, &27u32.to_le_bytes());
-            poke(mem, prog_pa + 0x10, &(RUNQUEUES + stats).to_le_bytes());
-            poke(mem, prog_pa + 0x18, &(PAGE_OFFSET + aux_pa).to_le_bytes());
-            poke(mem, aux_pa, &id.to_le_bytes());
-            poke(mem, aux_pa + 0x10, name);
-            for (cpu, &rq) in RQ_PA.iter().enumerate() {
-                let n = cpu as u64 + 1;
-                let (cnt, ns) = if id == 7 {
-                    (100 * n, 3400 * n)
-                } else {
-                    (1, 50)
-                };
-                poke(mem, rq + stats, &cnt.to_le_bytes());
-                poke(mem, rq + stats + 8, &ns.to_le_bytes());
-            }
-        }
+        testkit::monitor(2)
     }
 
     #[test]
     fn struct_ops_programs_from_prog_idr() {
-        use scxray::host_monitor::bpf::ProgSample;
         let dir = tempfile::tempdir().unwrap();
         let mem = guest(dir.path(), [0, 1]);
         let mut m = monitor();
@@ -1034,28 +1001,27 @@ mod tests {
             "none loaded"
         );
         load_programs(&mem);
-        let prog = |id, name: &str, cnt, nsecs| ProgSample {
-            id,
-            name: name.into(),
-            cnt,
-            nsecs,
-        };
         assert_eq!(
             m.sample(200).unwrap().bpf,
             Some(BpfProgs::Read(vec![
-                prog(7, "demo_enqueue", 300, 10_200),
-                prog(9, "demo_dispatch", 2, 100),
+                testkit::prog_sample(7, "demo_enqueue", 300, 10_200),
+                testkit::prog_sample(9, "demo_dispatch", 2, 100),
             ]))
         );
         // One program: xa_head points at it, no node.
         poke(
             &mem,
             PROG_IDR_PA + 8,
-            &(PAGE_OFFSET + 0x13800).to_le_bytes(),
+            &(PAGE_OFFSET + testkit::DIRECT_PROG_PA).to_le_bytes(),
         );
         assert_eq!(
             m.sample(300).unwrap().bpf,
-            Some(BpfProgs::Read(vec![prog(9, "demo_dispatch", 2, 100)]))
+            Some(BpfProgs::Read(vec![testkit::prog_sample(
+                9,
+                "demo_dispatch",
+                2,
+                100
+            )]))
         );
 
         // Without the page tables the vmalloc'd program cannot be read: said.
@@ -1105,18 +1071,7 @@ mod tests {
     fn schedstat_summed_over_runqueues_or_said_missing() {
         let dir = tempfile::tempdir().unwrap();
         let mem = guest(dir.path(), [0, 1]);
-        for (cpu, &rq) in RQ_PA.iter().enumerate() {
-            let n = cpu as u64 + 1;
-            poke(&mem, rq + 0x100, &(1_000_000 * n).to_le_bytes());
-            poke(&mem, rq + 0x108, &(2 * n).to_le_bytes());
-            for (i, off) in [0x110u64, 0x114, 0x118, 0x11c, 0x120].iter().enumerate() {
-                poke(
-                    &mem,
-                    rq + off,
-                    &((10 * i as u32 + 3) * n as u32).to_le_bytes(),
-                );
-            }
-        }
+        two_cpus(&mem).fill_schedstat();
         let mut m = monitor();
         m.started(Some(&mem));
         m.symbols(&symbols());
@@ -1320,6 +1275,52 @@ mod tests {
         m.started(Some(&mem));
         m.symbols(&symbols());
         assert!(m.take_note().unwrap().contains("event_stats_cpu"));
+    }
+
+    /// A task that has waited on CPU 1's runnable list for 900 of the
+    /// watchdog's 1500 jiffies: in the sample, and a stall is noted once,
+    /// before the watchdog would act.
+    #[test]
+    fn a_task_waiting_past_half_the_watchdog_timeout_is_flagged() {
+        use testkit::{rq_pa, JIFFIES_PA, RQ_RUNNABLE_LIST, SCHED_PA};
+        let dir = tempfile::tempdir().unwrap();
+        let guest = Guest::new(dir.path(), 2);
+        guest.attach();
+        let mut m = guest.monitor();
+        while m.take_note().is_some() {}
+        let s = m.poll(0).unwrap();
+        assert_eq!(s.runnable_wait, None, "no task runnable");
+        while m.take_note().is_some() {}
+        let (task_pa, head_pa) = (0x15000u64, rq_pa(1) + RQ_RUNNABLE_LIST);
+        let (task, head) = (PAGE_OFFSET + task_pa, PAGE_OFFSET + head_pa);
+        guest.poke(head_pa, &(task + 0x40).to_le_bytes());
+        guest.poke(task_pa + 0x40, &head.to_le_bytes());
+        guest.poke(task_pa + 0x48, &100u64.to_le_bytes());
+        guest.poke(task_pa + 0x10, &77u32.to_le_bytes());
+        guest.poke(SCHED_PA + 0x60, &1500u64.to_le_bytes());
+        guest.poke(JIFFIES_PA, &600u64.to_le_bytes());
+        let s = m.poll(100).unwrap();
+        let w = s.runnable_wait.unwrap();
+        assert_eq!(
+            (w.cpu, w.pid, w.waited_jiffies, w.timeout_jiffies),
+            (1, 77, 500, Some(1500))
+        );
+        assert!(!w.stalling());
+        assert_eq!(m.take_note(), None);
+        guest.poke(JIFFIES_PA, &1000u64.to_le_bytes());
+        assert!(m.poll(200).unwrap().runnable_wait.unwrap().stalling());
+        let note = m.take_note().unwrap();
+        assert!(
+            note.starts_with("host monitor: a stall is coming: task 77 on CPU 1's runnable list has waited 900 of the watchdog's 1500 jiffies"),
+            "{note}"
+        );
+        assert!(m.poll(300).is_some());
+        assert_eq!(m.take_note(), None, "said once");
+        // A list that loops back on itself elsewhere is named, not followed.
+        guest.poke(task_pa + 0x40, &(task + 0x40).to_le_bytes());
+        assert_eq!(m.poll(400).unwrap().runnable_wait, None);
+        let note = m.take_note().unwrap();
+        assert!(note.contains("runnable list is broken"), "{note}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ const PRESENT: u64 = 1;
 const PAGE_SIZE: u64 = 1 << 7;
 /// Physical address bits of an entry (51..12); bit 63 is NX, 62..52 are
 /// software/protection-key bits.
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+pub(crate) const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// Why an address does not translate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,41 +78,9 @@ impl PageTables {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// Sparse guest memory for page-table tests.
-    #[derive(Default)]
-    pub(crate) struct Sparse(pub HashMap<u64, u64>);
-
-    impl PhysRead for Sparse {
-        fn read_phys_u64(&self, pa: u64) -> Option<u64> {
-            self.0.get(&pa).copied()
-        }
-    }
-
-    impl Sparse {
-        /// Maps `va` → `pa` with 4 KiB pages under the table at `root`,
-        /// allocating tables from `*next` (4 KiB apart).
-        pub(crate) fn map(&mut self, levels: u8, root: u64, va: u64, pa: u64, next: &mut u64) {
-            let mut table = root;
-            for level in (2..=levels).rev() {
-                let shift = 12 + 9 * u32::from(level - 1);
-                let slot = table + 8 * ((va >> shift) & 0x1ff);
-                let entry = *self.0.entry(slot).or_insert_with(|| {
-                    let t = *next;
-                    *next += 0x1000;
-                    t | 0x63 // present, rw, accessed, dirty
-                });
-                table = entry & ADDR_MASK;
-            }
-            let slot = table + 8 * ((va >> 12) & 0x1ff);
-            // NX and a protection key set: masked off.
-            self.0
-                .insert(slot, (pa & ADDR_MASK) | (1 << 63) | (3 << 59) | 0x63);
-        }
-    }
+    use crate::monitor::testkit::Sparse;
 
     const VMALLOC: u64 = 0xffff_c900_0012_3000;
 

@@ -27,6 +27,10 @@ pub const SYM_PHYS_BASE: &str = "phys_base";
 pub const SYM_PGTABLE_L5_ENABLED: &str = "__pgtable_l5_enabled";
 /// Every loaded BPF program, by id (an xarray).
 pub const SYM_PROG_IDR: &str = "prog_idr";
+/// Every task sched_ext knows (a `list_head`; the failure dump walks it).
+pub const SYM_SCX_TASKS: &str = "scx_tasks";
+/// The tick count, to age `scx.runnable_at` in the failure dump.
+pub const SYM_JIFFIES_64: &str = "jiffies_64";
 
 /// The symbols the monitor looks up in kallsyms decoded from guest RAM
 /// (and asks the guest agent for, as a cross-check). Only the first two
@@ -42,6 +46,8 @@ pub fn wanted_symbols() -> Vec<String> {
         SYM_PHYS_BASE,
         SYM_PGTABLE_L5_ENABLED,
         SYM_PROG_IDR,
+        SYM_SCX_TASKS,
+        SYM_JIFFIES_64,
     ]
     .map(String::from)
     .to_vec()
@@ -60,6 +66,8 @@ pub struct Symbols {
     pub phys_base: Option<u64>,
     pub pgtable_l5_enabled: Option<u64>,
     pub prog_idr: Option<u64>,
+    pub scx_tasks: Option<u64>,
+    pub jiffies_64: Option<u64>,
 }
 
 impl Symbols {
@@ -76,6 +84,8 @@ impl Symbols {
             phys_base: find(SYM_PHYS_BASE),
             pgtable_l5_enabled: find(SYM_PGTABLE_L5_ENABLED),
             prog_idr: find(SYM_PROG_IDR),
+            scx_tasks: find(SYM_SCX_TASKS),
+            jiffies_64: find(SYM_JIFFIES_64),
         })
     }
 }

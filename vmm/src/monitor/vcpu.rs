@@ -7,13 +7,19 @@
 //! "stuck" (see `stuck_cpus`). Single-threaded TCG runs every vCPU on one
 //! thread (`ALL CPUs/TCG`): nothing per vCPU to read there.
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// The vCPU threads of one QEMU process, by guest CPU.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct VcpuThreads {
-    pid: u32,
+    #[cfg(test)]
     tids: Vec<u32>,
+    /// Each thread's `schedstat`, kept open: re-reading from offset 0
+    /// regenerates it, and saves an open per vCPU per sample (most of a
+    /// sample's cost otherwise).
+    files: Vec<File>,
 }
 
 impl VcpuThreads {
@@ -41,7 +47,20 @@ impl VcpuThreads {
         }
         let tids: Option<Vec<u32>> = tids.into_iter().collect();
         match tids {
-            Some(tids) => Ok(VcpuThreads { pid, tids }),
+            Some(tids) => {
+                let files = tids
+                    .iter()
+                    .map(|tid| {
+                        let p = tasks.join(tid.to_string()).join("schedstat");
+                        File::open(&p).map_err(|e| format!("{}: {e}", p.display()))
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok(VcpuThreads {
+                    #[cfg(test)]
+                    tids,
+                    files,
+                })
+            }
             None if names.iter().any(|n| n.starts_with("ALL CPUs/")) => Err(
                 "QEMU runs every vCPU on one TCG thread, so host preemption of a vCPU cannot be told"
                     .into(),
@@ -56,11 +75,12 @@ impl VcpuThreads {
     /// Each vCPU thread's total time waiting on a host runqueue, in ns;
     /// `None` when a thread is gone or the host keeps no schedstat.
     pub fn waits_ns(&self) -> Option<Vec<u64>> {
-        self.tids
+        let mut buf = [0u8; 128];
+        self.files
             .iter()
-            .map(|tid| {
-                let p = format!("/proc/{}/task/{tid}/schedstat", self.pid);
-                wait_ns(&std::fs::read_to_string(p).ok()?)
+            .map(|f| {
+                let n = f.read_at(&mut buf, 0).ok()?;
+                wait_ns(std::str::from_utf8(&buf[..n]).ok()?)
             })
             .collect()
     }
@@ -87,6 +107,7 @@ mod tests {
         let t = dir.join("77/task").join(tid.to_string());
         std::fs::create_dir_all(&t).unwrap();
         std::fs::write(t.join("comm"), format!("{comm}\n")).unwrap();
+        std::fs::write(t.join("schedstat"), format!("1 {tid}00 3\n")).unwrap();
     }
 
     #[test]
@@ -103,6 +124,7 @@ mod tests {
         task(d.path(), 79, "CPU 0/KVM");
         let t = VcpuThreads::find_in(d.path(), 77, 2).unwrap();
         assert_eq!(t.tids, [79, 80]);
+        assert_eq!(t.waits_ns(), Some(vec![7900, 8000]));
         // A missing vCPU thread: said, not guessed.
         let e = VcpuThreads::find_in(d.path(), 77, 3).unwrap_err();
         assert!(e.contains("no thread per vCPU"), "{e}");

@@ -58,6 +58,9 @@ pub struct Launch<'a> {
     pub record_socket: Option<&'a Path>,
     /// A file to back guest RAM with, shared with the host.
     pub memory_file: Option<&'a Path>,
+    /// A unix socket for QEMU's gdbstub (it listens; the guest runs
+    /// without waiting for a debugger).
+    pub gdb_socket: Option<&'a Path>,
 }
 
 /// The base options followed by the spec's extra ones.
@@ -129,6 +132,13 @@ pub fn args(l: &Launch<'_>) -> Vec<OsString> {
     ] {
         a.push(s.into());
     }
+    if let Some(sock) = l.gdb_socket {
+        let mut dev = OsString::from("unix:");
+        dev.push(escape_option(sock.as_os_str()));
+        dev.push(",server=on,wait=off");
+        a.push("-gdb".into());
+        a.push(dev);
+    }
     match l.record_socket {
         Some(sock) => {
             let mut chardev = OsString::from("socket,id=records,path=");
@@ -197,7 +207,19 @@ mod tests {
             cmdline: "console=ttyS0 x=1",
             record_socket: sock,
             memory_file: mem,
+            gdb_socket: None,
         }
+    }
+
+    #[test]
+    fn gdbstub_on_a_unix_socket_only_when_asked() {
+        let mut l = launch(Accel::Tcg, None, None);
+        assert!(after(&strs(&args(&l)), "-gdb").is_empty());
+        l.gdb_socket = Some(Path::new("/t/a,b/gdb.sock"));
+        assert_eq!(
+            after(&strs(&args(&l)), "-gdb"),
+            ["unix:/t/a,,b/gdb.sock,server=on,wait=off"]
+        );
     }
 
     fn strs(a: &[OsString]) -> Vec<String> {

@@ -198,6 +198,7 @@ pub fn probe(
         cmdline: &cmdline,
         record_socket: None,
         memory_file: None,
+        gdb_socket: None,
     });
     let start = Instant::now();
     let mut qemu_proc = QemuProcess::spawn(qemu, &args)?;

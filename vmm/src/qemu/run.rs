@@ -348,6 +348,10 @@ pub(crate) fn attempt(
         false => None,
     };
     let memory = shm.as_ref().map(|s| s.info().clone());
+    let gdb = match p.spec.gdb_stub {
+        true => Some(p.run_dir.socket_path(&format!("gdb-{}.sock", p.attempt))?),
+        false => None,
+    };
     let args = command::args(&Launch {
         accel: p.accel,
         tcg_threads: p.tcg_threads,
@@ -358,6 +362,7 @@ pub(crate) fn attempt(
         cmdline: p.cmdline,
         record_socket: Some(&sock),
         memory_file: memory.as_ref().map(|m| m.path.as_path()),
+        gdb_socket: gdb.as_deref(),
     });
     let mut qemu = QemuProcess::spawn(p.qemu, &args)?;
     if p.spec.background {
@@ -388,6 +393,7 @@ pub(crate) fn attempt(
         accel: p.accel,
         pid: qemu.pid(),
         memory: memory.clone(),
+        gdb: gdb.clone(),
     });
     sink(GuestEvent::Stage(BOOTING.to_owned()));
 

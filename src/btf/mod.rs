@@ -15,6 +15,8 @@
 
 use std::collections::HashMap;
 
+mod value;
+
 const MAGIC: u16 = 0xeb9f;
 const HEADER_MIN: usize = 24;
 /// `btf_type` without its kind-specific tail.
@@ -360,6 +362,21 @@ impl Btf {
         Ok(out)
     }
 
+    /// The type id of `struct struct_name` (the first with members), for
+    /// [`Btf::format_value`].
+    pub fn struct_id(&self, struct_name: &str) -> Result<u32, BtfError> {
+        self.structs
+            .get(struct_name)
+            .copied()
+            .ok_or_else(|| BtfError::StructNotFound(struct_name.to_string()))
+    }
+
+    /// `sizeof(struct struct_name)`.
+    pub fn struct_size(&self, struct_name: &str) -> Result<u64, BtfError> {
+        let id = self.struct_id(struct_name)?;
+        self.type_size(id, struct_name, 0)
+    }
+
     /// Whether BTF has `struct struct_name` with members.
     pub fn has_struct(&self, struct_name: &str) -> bool {
         self.structs.contains_key(struct_name)
@@ -587,7 +604,7 @@ const VOID: TypeRec = TypeRec {
 };
 
 #[cfg(test)]
-#[path = "../tests/support/kernel_cache.rs"]
+#[path = "../../tests/support/kernel_cache.rs"]
 mod kernel_cache;
 
 #[cfg(test)]
@@ -647,6 +664,29 @@ pub(crate) mod tests {
         pub(crate) fn int_bits(&mut self, name: &str, size: u32, bits: u32, off: u32) -> u32 {
             let id = self.push(name, KIND_INT, false, 0, size);
             self.words(&[bits | (off << 16)]);
+            id
+        }
+
+        /// A signed INT (`BTF_INT_SIGNED`).
+        pub(crate) fn int_signed(&mut self, name: &str, size: u32) -> u32 {
+            let id = self.push(name, KIND_INT, false, 0, size);
+            self.words(&[(1 << 24) | (size * 8)]);
+            id
+        }
+
+        /// A global `BTF_KIND_VAR` of type `ty`.
+        pub(crate) fn var(&mut self, name: &str, ty: u32) -> u32 {
+            let id = self.push(name, KIND_VAR, false, 0, ty);
+            self.words(&[1]);
+            id
+        }
+
+        /// A `BTF_KIND_DATASEC` of (var, offset, size) entries.
+        pub(crate) fn datasec(&mut self, name: &str, size: u32, vars: &[(u32, u32, u32)]) -> u32 {
+            let id = self.push(name, KIND_DATASEC, false, vars.len() as u16, size);
+            for &(v, off, sz) in vars {
+                self.words(&[v, off, sz]);
+            }
             id
         }
 

@@ -1,0 +1,153 @@
+//! Port I/O dispatch: which device answers a guest `in`/`out`. COM1 and
+//! COM2 get their 8 ports each; a write of the reset command to the i8042
+//! command port is reported (Linux's `reboot=k`); every other port is
+//! ignored (reads see 0xff, a floating bus) and counted, because Linux
+//! probes many legacy ports that a micro VM does not have.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::Sender;
+
+use super::layout::{COM1_PORT, COM2_PORT, I8042_COMMAND_PORT, I8042_RESET, UART_PORTS};
+use super::serial::{IrqLine, Uart};
+
+/// What a port write meant beyond the device's own state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortWrite {
+    Handled,
+    /// No device there; ignored.
+    Unclaimed,
+    /// The guest asked for a reset through the i8042.
+    ResetRequested,
+}
+
+/// The VMM's port-I/O devices.
+pub struct Devices {
+    /// Kernel console (ttyS0).
+    pub com1: Uart,
+    /// Agent record channel (ttyS1).
+    pub com2: Uart,
+    /// Accesses to ports no device claims, by port.
+    pub unclaimed: BTreeMap<u16, u64>,
+}
+
+impl Devices {
+    /// COM1 writing into `console`, COM2 into `record`.
+    pub fn new(
+        console: Sender<Vec<u8>>,
+        com1_irq: IrqLine,
+        record: Sender<Vec<u8>>,
+        com2_irq: IrqLine,
+    ) -> Devices {
+        Devices {
+            com1: Uart::new(console, com1_irq),
+            com2: Uart::new(record, com2_irq),
+            unclaimed: BTreeMap::new(),
+        }
+    }
+
+    fn uart(&mut self, port: u16) -> Option<(&mut Uart, u8)> {
+        if (COM1_PORT..COM1_PORT + UART_PORTS).contains(&port) {
+            Some((&mut self.com1, (port - COM1_PORT) as u8))
+        } else if (COM2_PORT..COM2_PORT + UART_PORTS).contains(&port) {
+            Some((&mut self.com2, (port - COM2_PORT) as u8))
+        } else {
+            None
+        }
+    }
+
+    /// The guest wrote `data` (1, 2 or 4 bytes) to `port`. UART registers
+    /// are a byte wide; wider writes go byte by byte to consecutive ports,
+    /// as on real hardware.
+    pub fn io_out(&mut self, port: u16, data: &[u8]) -> PortWrite {
+        if port == I8042_COMMAND_PORT && data.first() == Some(&I8042_RESET) {
+            return PortWrite::ResetRequested;
+        }
+        let mut result = PortWrite::Handled;
+        for (i, &byte) in data.iter().enumerate() {
+            let p = port.wrapping_add(i as u16);
+            match self.uart(p) {
+                Some((uart, offset)) => uart.write(offset, byte),
+                None => {
+                    *self.unclaimed.entry(p).or_default() += 1;
+                    result = PortWrite::Unclaimed;
+                }
+            }
+        }
+        result
+    }
+
+    /// The guest reads `len` bytes from `port`.
+    pub fn io_in(&mut self, port: u16, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| {
+                let p = port.wrapping_add(i as u16);
+                match self.uart(p) {
+                    Some((uart, offset)) => uart.read(offset),
+                    None => {
+                        *self.unclaimed.entry(p).or_default() += 1;
+                        0xff
+                    }
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::mpsc::{channel, Receiver};
+
+    /// Both UARTs, with the receivers of what the console and the record
+    /// port get.
+    pub(crate) fn devices() -> (Devices, Receiver<Vec<u8>>, Receiver<Vec<u8>>) {
+        let (c, crx) = channel();
+        let (r, rrx) = channel();
+        (
+            Devices::new(c, IrqLine::default(), r, IrqLine::default()),
+            crx,
+            rrx,
+        )
+    }
+
+    #[test]
+    fn each_uart_gets_its_ports() {
+        let (mut d, console, record) = devices();
+        assert_eq!(d.io_out(0x3f8, b"a"), PortWrite::Handled);
+        assert_eq!(d.io_out(0x2f8, b"b"), PortWrite::Handled);
+        assert_eq!(console.try_iter().flatten().collect::<Vec<_>>(), b"a");
+        assert_eq!(record.try_iter().flatten().collect::<Vec<_>>(), b"b");
+        // Scratch register (offset 7) keeps what was written: COM1's own.
+        d.io_out(0x3ff, &[0x42]);
+        d.io_out(0x2ff, &[0x24]);
+        assert_eq!(d.io_in(0x3ff, 1), vec![0x42]);
+        assert_eq!(d.io_in(0x2ff, 1), vec![0x24]);
+        assert!(d.unclaimed.is_empty());
+    }
+
+    #[test]
+    fn com2_input_reaches_the_guest() {
+        let (mut d, _, _) = devices();
+        d.com2.queue_input(b"go");
+        assert_eq!(d.io_in(0x2f8, 1), b"g");
+        assert_eq!(d.io_in(0x2f8, 1), b"o");
+    }
+
+    #[test]
+    fn unknown_ports_float_and_are_counted() {
+        let (mut d, _, _) = devices();
+        assert_eq!(d.io_out(0x80, &[1]), PortWrite::Unclaimed);
+        assert_eq!(d.io_in(0x61, 1), vec![0xff]);
+        assert_eq!(d.io_in(0x61, 2), vec![0xff, 0xff]);
+        assert_eq!(d.unclaimed.get(&0x80), Some(&1));
+        assert_eq!(d.unclaimed.get(&0x61), Some(&2));
+        assert_eq!(d.unclaimed.get(&0x62), Some(&1));
+    }
+
+    #[test]
+    fn i8042_reset_is_reported() {
+        let (mut d, _, _) = devices();
+        assert_eq!(d.io_out(0x64, &[0xfe]), PortWrite::ResetRequested);
+        assert_eq!(d.io_out(0x64, &[0xad]), PortWrite::Unclaimed);
+    }
+}

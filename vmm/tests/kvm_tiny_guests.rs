@@ -1,0 +1,312 @@
+//! Tiny hand-assembled real-mode guests under this host's /dev/kvm, run by
+//! scxray's own VMM (`scxray_vmm::kvm`): serial output, serial input, halts
+//! on several vCPUs, a triple fault, a reset request and a guest that never
+//! halts. No Linux: these run even on a nested KVM that cannot boot one.
+//!
+//! Each test prints why it skips when /dev/kvm is missing or cannot run a
+//! real-mode guest, and fails instead when `SCXRAY_REQUIRE_KVM_TINY=1`.
+//!
+//! Guests are loaded at 0x1000 + 0x100 × n and entered with CS base = that
+//! address, IP 0, no paging, interrupts off, no in-kernel irqchip (so `hlt`
+//! exits to the VMM and ends the vCPU).
+
+use std::time::{Duration, Instant};
+
+use scxray_vmm::kvm::vcpu::VcpuState;
+use scxray_vmm::kvm::{can_run_real_mode_guests, MicroVm, MicroVmConfig, VmEnd};
+
+const CODE_BASE: u64 = 0x1000;
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn kvm_or_skip(test: &str) -> bool {
+    match can_run_real_mode_guests() {
+        Ok(()) => true,
+        Err(why) if std::env::var("SCXRAY_REQUIRE_KVM_TINY").as_deref() == Ok("1") => {
+            panic!(
+                "{test}: SCXRAY_REQUIRE_KVM_TINY=1 but /dev/kvm cannot run real-mode guests: {why}"
+            )
+        }
+        Err(why) => {
+            eprintln!("skipping {test}: /dev/kvm cannot run real-mode guests: {why}");
+            false
+        }
+    }
+}
+
+/// A VM with `codes[i]` loaded for vCPU i at `CODE_BASE + 0x100 * i`.
+fn vm_with(codes: &[&[u8]]) -> MicroVm {
+    let mut vm = MicroVm::new(MicroVmConfig {
+        vcpus: codes.len() as u32,
+        ram_bytes: 2 << 20,
+        irqchip: false,
+    })
+    .expect("micro VM");
+    for (i, code) in codes.iter().enumerate() {
+        assert!(code.len() <= 0x100);
+        let at = CODE_BASE + 0x100 * i as u64;
+        vm.load(at, code).expect("load code");
+        vm.set_real_mode_entry(i, at, 0).expect("real-mode entry");
+    }
+    vm
+}
+
+/// `mov dx, 0x3f8` (COM1's transmit register).
+const MOV_DX_COM1: [u8; 3] = [0xba, 0xf8, 0x03];
+const MOV_AL: u8 = 0xb0; // mov al, imm8
+const OUT_DX_AL: u8 = 0xee;
+const HLT: u8 = 0xf4;
+
+#[test]
+fn hi_on_the_console_then_halt() {
+    if !kvm_or_skip("hi_on_the_console_then_halt") {
+        return;
+    }
+    #[rustfmt::skip]
+    let code = [
+        0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xb0, b'h',       // mov al, 'h'
+        0xee,             // out dx, al
+        0xb0, b'i',       // mov al, 'i'
+        0xee,             // out dx, al
+        0xb0, b'\n',      // mov al, '\n'
+        0xee,             // out dx, al
+        0xf4,             // hlt
+    ];
+    let mut vm = vm_with(&[&code]);
+    let report = vm.run(DEADLINE).expect("run");
+    assert_eq!(report.end, VmEnd::Halted, "{}", report.end);
+    assert_eq!(report.console, b"hi\n");
+    assert!(report.record.is_empty());
+    assert_eq!(report.vcpus, vec![VcpuState::Halted]);
+    assert!(
+        report.unclaimed_ports.is_empty(),
+        "{:?}",
+        report.unclaimed_ports
+    );
+}
+
+#[test]
+fn two_vcpus_each_write_their_byte() {
+    if !kvm_or_skip("two_vcpus_each_write_their_byte") {
+        return;
+    }
+    let code = |byte: u8| {
+        let mut c = MOV_DX_COM1.to_vec();
+        c.extend([MOV_AL, byte, OUT_DX_AL, HLT]);
+        c
+    };
+    let (a, b) = (code(b'A'), code(b'B'));
+    let mut vm = vm_with(&[&a, &b]);
+    let report = vm.run(DEADLINE).expect("run");
+    assert_eq!(report.end, VmEnd::Halted, "{}", report.end);
+    let mut out = report.console.clone();
+    out.sort_unstable();
+    assert_eq!(
+        out, b"AB",
+        "each vCPU ran its own code once: {:?}",
+        report.console
+    );
+    assert_eq!(report.vcpus, vec![VcpuState::Halted, VcpuState::Halted]);
+}
+
+#[test]
+fn record_input_is_read_by_the_guest() {
+    if !kvm_or_skip("record_input_is_read_by_the_guest") {
+        return;
+    }
+    #[rustfmt::skip]
+    let code = [
+        0xba, 0xf8, 0x02, // mov dx, 0x2f8 (COM2 receive buffer)
+        0xec,             // in al, dx
+        0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xee,             // out dx, al: echo it on the console
+        0xf4,             // hlt
+    ];
+    let mut vm = vm_with(&[&code]);
+    vm.send_record(b"Z");
+    let report = vm.run(DEADLINE).expect("run");
+    assert_eq!(report.end, VmEnd::Halted, "{}", report.end);
+    assert_eq!(report.console, b"Z");
+}
+
+#[test]
+fn a_triple_fault_stops_cleanly_not_by_the_deadline() {
+    if !kvm_or_skip("a_triple_fault_stops_cleanly_not_by_the_deadline") {
+        return;
+    }
+    // An IDT of limit 0 makes the #UD undeliverable: #GP, double fault,
+    // triple fault, which KVM reports as a shutdown.
+    #[rustfmt::skip]
+    let code = [
+        0x0f, 0x01, 0x1e, 0x10, 0x10, // lidt [0x1010] (DS base 0: the zeros below)
+        0x0f, 0x0b,                   // ud2
+        0xf4,                         // hlt (never reached)
+        0, 0, 0, 0, 0, 0, 0, 0,       // 0x1008..0x1010: padding
+        0, 0, 0, 0, 0, 0,             // 0x1010: IDT limit 0, base 0
+    ];
+    let mut vm = vm_with(&[&code]);
+    let started = Instant::now();
+    let report = vm.run(DEADLINE).expect("run");
+    eprintln!("triple fault ended as: {}", report.end);
+    match &report.end {
+        VmEnd::Stopped { why, .. } => assert!(why.contains("shut down"), "{why}"),
+        VmEnd::Failed { error, .. } => assert!(!error.is_empty()),
+        other => panic!("expected a shutdown or an error, got: {other}"),
+    }
+    assert!(
+        started.elapsed() < DEADLINE,
+        "it ended by itself, not by the deadline"
+    );
+}
+
+#[test]
+fn an_i8042_reset_stops_the_guest() {
+    if !kvm_or_skip("an_i8042_reset_stops_the_guest") {
+        return;
+    }
+    #[rustfmt::skip]
+    let code = [
+        0xb0, 0xfe, // mov al, 0xfe (pulse reset)
+        0xe6, 0x64, // out 0x64, al
+        0xeb, 0xfe, // jmp $: the VMM must stop it, not the deadline
+    ];
+    let mut vm = vm_with(&[&code]);
+    let report = vm.run(DEADLINE).expect("run");
+    match &report.end {
+        VmEnd::Stopped { vcpu: 0, why } => assert!(why.contains("i8042"), "{why}"),
+        other => panic!("expected a reset stop, got: {other}"),
+    }
+}
+
+#[test]
+fn a_guest_that_spins_is_stopped_by_the_deadline() {
+    if !kvm_or_skip("a_guest_that_spins_is_stopped_by_the_deadline") {
+        return;
+    }
+    let spin: [u8; 2] = [0xeb, 0xfe]; // jmp $
+                                      // The second vCPU halts at once; only the spinning one is left running.
+    let halt = [HLT];
+    let mut vm = vm_with(&[&spin, &halt]);
+    let deadline = Duration::from_millis(300);
+    let started = Instant::now();
+    let report = vm.run(deadline).expect("run");
+    let took = started.elapsed();
+    assert_eq!(
+        report.end,
+        VmEnd::DeadlinePassed {
+            deadline,
+            running: vec![0]
+        }
+    );
+    let message = report.end.to_string();
+    assert!(message.contains("did not halt within 300ms"), "{message}");
+    assert_eq!(report.vcpus, vec![VcpuState::Kicked, VcpuState::Halted]);
+    assert!(
+        took < deadline + Duration::from_secs(3),
+        "stopped promptly: {took:?}"
+    );
+}
+
+#[test]
+fn the_64_bit_boot_entry_runs_long_mode_code() {
+    if !kvm_or_skip("the_64_bit_boot_entry_runs_long_mode_code") {
+        return;
+    }
+    // The boot GDT, identity page tables and long-mode registers that a
+    // Linux kernel's 64-bit entry would get, entered at 1 MiB (where the
+    // kernel would be): proves those structures are right for this KVM.
+    #[rustfmt::skip]
+    let code = [
+        0x66, 0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xb0, b'L',             // mov al, 'L'
+        0xee,                   // out dx, al
+        0x48, 0x89, 0xf0,       // mov rax, rsi (REX.W: only means this in 64-bit mode)
+        0x48, 0xc1, 0xe8, 0x08, // shr rax, 8: the zero page 0x7000 gives 0x70, 'p'
+        0xee,                   // out dx, al
+        0x50,                   // push rax (the boot stack is mapped and writable)
+        0x5b,                   // pop rbx
+        0x88, 0xd8,             // mov al, bl
+        0xee,                   // out dx, al: 'p' again
+        0xf4,                   // hlt
+    ];
+    let mut vm = MicroVm::new(MicroVmConfig {
+        vcpus: 1,
+        ram_bytes: 4 << 20,
+        irqchip: false,
+    })
+    .expect("micro VM");
+    let entry = scxray_vmm::kvm::layout::KERNEL_LOAD_ADDR;
+    vm.load(entry, &code).expect("load");
+    vm.set_long_mode_entry(0, entry).expect("long-mode entry");
+    let report = vm.run(DEADLINE).expect("run");
+    assert_eq!(report.end, VmEnd::Halted, "{}", report.end);
+    assert_eq!(report.console, b"Lpp");
+}
+
+#[test]
+fn with_the_in_kernel_irqchip_a_halted_vcpu_is_kicked_at_the_deadline() {
+    if !kvm_or_skip("with_the_in_kernel_irqchip_a_halted_vcpu_is_kicked_at_the_deadline") {
+        return;
+    }
+    // The Linux configuration: IOAPIC/PIC/LAPIC and PIT in the kernel, the
+    // UART interrupts as irqfds. `hlt` then waits inside KVM (no exit), so
+    // only the deadline's kick can end this guest.
+    let mut vm = match MicroVm::new(MicroVmConfig {
+        vcpus: 1,
+        ram_bytes: 2 << 20,
+        irqchip: true,
+    }) {
+        Ok(vm) => vm,
+        Err(e) if std::env::var("SCXRAY_REQUIRE_KVM_TINY").as_deref() != Ok("1") => {
+            eprintln!("skipping: this KVM has no in-kernel irqchip: {e}");
+            return;
+        }
+        Err(e) => panic!("in-kernel irqchip VM: {e}"),
+    };
+    #[rustfmt::skip]
+    let code = [
+        0xba, 0xf8, 0x03, // mov dx, 0x3f8
+        0xb0, b'I',       // mov al, 'I'
+        0xee,             // out dx, al
+        0xfa,             // cli
+        0xf4,             // hlt: waits in KVM for an interrupt that never comes
+    ];
+    vm.load(CODE_BASE, &code).expect("load");
+    vm.set_real_mode_entry(0, CODE_BASE, 0).expect("entry");
+    let deadline = Duration::from_millis(300);
+    let started = Instant::now();
+    let report = vm.run(deadline).expect("run");
+    assert_eq!(report.console, b"I");
+    assert_eq!(
+        report.end,
+        VmEnd::DeadlinePassed {
+            deadline,
+            running: vec![0]
+        }
+    );
+    assert!(started.elapsed() < deadline + Duration::from_secs(3));
+}
+
+#[test]
+fn each_vcpu_reads_its_own_apic_id_from_cpuid() {
+    if !kvm_or_skip("each_vcpu_reads_its_own_apic_id_from_cpuid") {
+        return;
+    }
+    #[rustfmt::skip]
+    let code = [
+        0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1
+        0x0f, 0xa2,                         // cpuid
+        0x66, 0xc1, 0xeb, 0x18,             // shr ebx, 24: the initial APIC ID
+        0x88, 0xd8,                         // mov al, bl
+        0x04, b'0',                         // add al, '0'
+        0xba, 0xf8, 0x03,                   // mov dx, 0x3f8
+        0xee,                               // out dx, al
+        0xf4,                               // hlt
+    ];
+    let mut vm = vm_with(&[&code, &code]);
+    let report = vm.run(DEADLINE).expect("run");
+    assert_eq!(report.end, VmEnd::Halted, "{}", report.end);
+    let mut ids = report.console.clone();
+    ids.sort_unstable();
+    assert_eq!(ids, b"01", "APIC ID = vCPU index: {:?}", report.console);
+}
