@@ -291,12 +291,18 @@ fn dump_lines(
         if !m.entries.is_empty() {
             out.push(Line::styled(format!("  {:<kw$} │ VALUE", "KEY"), theme.dim));
         }
+        // A decoded value reads field by field: wrapped at its commas
+        // under the VALUE column, not cut at the pane's edge.
+        let vw = width.saturating_sub(kw + 5);
         for e in &m.entries {
-            out.push(Line::from(vec![
-                Span::raw(format!("  {:<kw$}", e.key)),
-                Span::styled(" │ ", theme.dim),
-                Span::raw(e.value.clone()),
-            ]));
+            for (i, part) in wrap_at_commas(&e.value, vw).into_iter().enumerate() {
+                let key = if i == 0 { e.key.as_str() } else { "" };
+                out.push(Line::from(vec![
+                    Span::raw(format!("  {key:<kw$}")),
+                    Span::styled(" │ ", theme.dim),
+                    Span::raw(part),
+                ]));
+            }
         }
         if let Some(note) = &m.note {
             out.push(Line::styled(format!("  {note}"), theme.warning));
@@ -604,5 +610,23 @@ mod tests {
     fn fit_cuts_with_a_mark() {
         assert_eq!(fit("scx-spin[153]", 20), "scx-spin[153]");
         assert_eq!(fit("scx-spin[153]", 6), "scx-s…");
+    }
+
+    /// Decoded values break after a comma; a piece longer than the width
+    /// is split anywhere; nothing is lost and no line is wider than asked.
+    #[test]
+    fn wrap_at_commas_keeps_every_character_within_the_width() {
+        let v = "{ a = 1, bb = 22, ccc = 333 }";
+        assert_eq!(wrap_at_commas(v, 18), ["{ a = 1, bb = 22,", "ccc = 333 }"]);
+        assert_eq!(wrap_at_commas(v, 200), [v]);
+        let long = "x".repeat(30);
+        let parts = wrap_at_commas(&long, 8);
+        assert_eq!(parts.concat(), long);
+        assert!(parts.iter().all(|p| p.width() <= 8), "{parts:?}");
+        let wide = "漢字漢字漢字, ✓✓✓✓✓✓✓✓✓✓";
+        let parts = wrap_at_commas(wide, 9);
+        assert!(parts.iter().all(|p| p.width() <= 9), "{parts:?}");
+        assert_eq!(parts.concat().replace(' ', ""), wide.replace(' ', ""));
+        assert!(wrap_at_commas("", 10).is_empty());
     }
 }
