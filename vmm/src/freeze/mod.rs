@@ -70,6 +70,9 @@ pub struct Freezer {
     client: Option<GdbClient>,
     /// A scheduler that exited cleanly: not watched again.
     exited: Option<u64>,
+    /// The kind of that clean exit, until another scheduler is watched:
+    /// the guest then reporting the scheduler gone is no error to dump.
+    clean_exit: Option<u32>,
     notes: VecDeque<String>,
 }
 
@@ -96,6 +99,7 @@ impl Freezer {
             socket: None,
             client: None,
             exited: None,
+            clean_exit: None,
             notes: VecDeque::new(),
         };
         if let Err(why) = &f.layout {
@@ -117,6 +121,7 @@ impl Freezer {
     pub fn started(&mut self, socket: Option<&Path>) {
         self.client = None;
         self.exited = None;
+        self.clean_exit = None;
         self.socket = socket.map(Path::to_path_buf);
         self.state = match (&self.layout, socket) {
             (Ok(_), Some(_)) => State::Idle,
@@ -191,6 +196,7 @@ impl Freezer {
         match result {
             Ok(()) if watch_new => {
                 self.state = State::Armed { sched, addr };
+                self.clean_exit = None;
                 self.notes.push_back(format!(
                     "failure dump: watching scx_sched.exit_kind at {addr:#x} (write watchpoint through QEMU's gdbstub)"
                 ));
@@ -274,6 +280,7 @@ impl Freezer {
             // be freed; stop watching it.
             let r = c.remove_write_watchpoint(addr, 4).and_then(|_| c.resume());
             self.exited = Some(sched);
+            self.clean_exit = kind;
             self.state = State::Idle;
             if let Err(e) = r {
                 self.give_up(format!("the gdbstub failed: {e}"));
@@ -314,6 +321,21 @@ impl Freezer {
             if let Some(d) = self.poll(monitor, at_ms) {
                 return Some(d);
             }
+        }
+        // The watchpoint saw the scheduler leave cleanly (it ended or was
+        // unregistered without an error): nothing to freeze for.
+        if let Some(kind) = self.clean_exit {
+            let name = self
+                .layout
+                .as_ref()
+                .ok()
+                .and_then(|l| l.exit_kind_name(kind))
+                .unwrap_or_default();
+            self.notes.push_back(format!(
+                "failure dump: none taken: the scheduler's exit kind was {kind} {name}, a clean exit, not an error"
+            ));
+            self.state = State::Done;
+            return None;
         }
         let view = monitor.view()?;
         let seen = Instant::now();
