@@ -14,6 +14,9 @@ use super::memory::GuestRam;
 /// Tasks looked at per CPU at most: a longer list is taken for corrupt.
 const MAX_LIST: usize = 4096;
 
+/// Walks of one CPU's list before it is called broken.
+const WALK_TRIES: usize = 3;
+
 /// Where the reader finds what it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnableLayout {
@@ -80,39 +83,74 @@ impl RunnableReader {
 
     /// The longest-waiting runnable task over all CPUs, if any is queued.
     pub fn read(&self, ram: &GuestRam) -> Result<Option<RunnableWait>, String> {
-        let l = &self.layout;
         let now = self.u64_at(ram, self.jiffies_va)?;
         let mut worst: Option<RunnableWait> = None;
         for (cpu, &rq) in self.rqs.iter().enumerate() {
-            let head = rq + l.rq_list;
-            let mut node = self.u64_at(ram, head)?;
-            let mut n = 0;
-            while node != head {
-                n += 1;
-                if node == 0 || n > MAX_LIST {
-                    return Err(format!("CPU {cpu}'s runnable list is broken"));
+            // The list is read while the guest runs: a task leaving it
+            // mid-walk (`list_del_init` points its node at itself) reads as
+            // a loop. Walked again before it is called broken.
+            let mut tries = 0;
+            let w = loop {
+                match self.walk(ram, cpu, rq, now) {
+                    Ok(w) => break w,
+                    Err(why) if tries + 1 >= WALK_TRIES => return Err(why),
+                    Err(_) => tries += 1,
                 }
-                let task = node.wrapping_sub(l.node);
-                let at = self.u64_at(ram, task + l.runnable_at)?;
-                let waited = now.saturating_sub(at);
-                if worst.is_none_or(|w| waited > w.waited_jiffies) {
-                    let pid = self.u64_at(ram, task + l.pid)? as u32 as i32;
-                    worst = Some(RunnableWait {
-                        cpu: cpu as u32,
-                        pid,
-                        waited_jiffies: waited,
-                        timeout_jiffies: None,
-                    });
+            };
+            if let Some(w) = w {
+                if worst.is_none_or(|o| w.waited_jiffies > o.waited_jiffies) {
+                    worst = Some(w);
                 }
-                node = self.u64_at(ram, node)?;
             }
         }
+        let l = &self.layout;
         if let (Some(w), Some(root), Some(off)) = (&mut worst, self.scx_root_va, l.watchdog_timeout)
         {
             let sched = self.u64_at(ram, root)?;
             if sched != 0 {
                 w.timeout_jiffies = Some(self.u64_at(ram, sched + off)?);
             }
+        }
+        Ok(worst)
+    }
+
+    /// One CPU's longest-waiting task.
+    fn walk(
+        &self,
+        ram: &GuestRam,
+        cpu: usize,
+        rq: u64,
+        now: u64,
+    ) -> Result<Option<RunnableWait>, String> {
+        let l = &self.layout;
+        let head = rq + l.rq_list;
+        let mut node = self.u64_at(ram, head)?;
+        let mut worst: Option<RunnableWait> = None;
+        let mut n = 0;
+        while node != head {
+            n += 1;
+            if node == 0 || n > MAX_LIST {
+                return Err(format!("CPU {cpu}'s runnable list is broken"));
+            }
+            let task = node.wrapping_sub(l.node);
+            let at = self.u64_at(ram, task + l.runnable_at)?;
+            let waited = now.saturating_sub(at);
+            if worst.is_none_or(|w| waited > w.waited_jiffies) {
+                let pid = self.u64_at(ram, task + l.pid)? as u32 as i32;
+                worst = Some(RunnableWait {
+                    cpu: cpu as u32,
+                    pid,
+                    waited_jiffies: waited,
+                    timeout_jiffies: None,
+                });
+            }
+            let next = self.u64_at(ram, node)?;
+            if next == node {
+                return Err(format!(
+                    "CPU {cpu}'s runnable list is broken (a node points at itself)"
+                ));
+            }
+            node = next;
         }
         Ok(worst)
     }
