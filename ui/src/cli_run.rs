@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 use scxray::run::live::{GuestEnd, LiveRun};
 use scxray::run::scenario::Scenario;
 use scxray_ui::live_run::{self, RunRequest};
+use scxray_vmm::choose::{BackendChoice, BACKEND_ENV};
 
 /// The exit codes of `demo` and `run`, for their `--help`. A scheduler that
 /// never attaches has a code of its own: CI must tell "scxray could not run"
@@ -71,11 +72,32 @@ pub struct VmArgs {
     /// reads the runqueues, DSQs, tasks and BPF maps).
     #[arg(long)]
     pub no_freeze: bool,
+    /// Which VMM boots the guest: `kvm` (scxray's own, on /dev/kvm), `qemu`,
+    /// or `auto` (the own VMM where a probe boot shows /dev/kvm runs this
+    /// kernel, else QEMU; the run's diagnostics say which and why). Default:
+    /// $SCXRAY_BACKEND, else auto.
+    #[arg(long, value_name = "BACKEND", value_parser = ["auto", "kvm", "qemu"])]
+    pub backend: Option<String>,
     #[command(flatten)]
     pub monitor: crate::cli_monitor::MonitorArgs,
 }
 
 impl VmArgs {
+    fn backend(&self) -> anyhow::Result<BackendChoice> {
+        Ok(match &self.backend {
+            Some(b) => b.parse()?,
+            None => BackendChoice::from_env()?,
+        })
+    }
+
+    fn backend_asked_by(&self) -> String {
+        match (&self.backend, std::env::var(BACKEND_ENV)) {
+            (Some(b), _) => format!("--backend {b}"),
+            (None, Ok(v)) => format!("{BACKEND_ENV}={v}"),
+            (None, Err(_)) => "auto".into(),
+        }
+    }
+
     fn repro(&self) -> live_run::ReproOptions {
         live_run::ReproOptions {
             enabled: !self.no_auto_repro,
@@ -204,6 +226,8 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         repro: a.vm.repro(),
         nokaslr: a.vm.nokaslr,
         freeze: !a.vm.no_freeze,
+        backend: a.vm.backend()?,
+        backend_asked_by: a.vm.backend_asked_by(),
     };
     go(req, &a.vm)
 }
@@ -233,6 +257,8 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         repro: a.vm.repro(),
         nokaslr: a.vm.nokaslr,
         freeze: !a.vm.no_freeze,
+        backend: a.vm.backend()?,
+        backend_asked_by: a.vm.backend_asked_by(),
     };
     go(req, &a.vm)
 }

@@ -15,8 +15,9 @@ use scxray::run::live::{Event, GuestEnd, LiveRun, RunMeta};
 use scxray::run::record::Record;
 use scxray::run::scenario::HostOrder;
 use scxray::run::scenario::Scenario;
-use scxray_vmm::backend::GuestInput;
+use scxray_vmm::backend::{Backend, GuestInput};
 use scxray_vmm::cancel::Cancel;
+use scxray_vmm::choose::{AnyBackend, BackendChoice, Chosen};
 use scxray_vmm::kernel::{resolve_kernel, KernelCache};
 use scxray_vmm::qemu::TcgThreads;
 use scxray_vmm::session::{self, RunPlan, RunResult};
@@ -47,6 +48,9 @@ pub struct RunRequest {
     /// Freeze the guest at a scheduler error for the failure dump
     /// (`--no-freeze` turns it off).
     pub freeze: bool,
+    /// `--backend`, and where that came from (for the message).
+    pub backend: BackendChoice,
+    pub backend_asked_by: String,
 }
 
 /// Auto-repro: after a crash, the same run again with probes on the crash
@@ -117,6 +121,8 @@ pub fn plan(
         Some(p) => p.clone(),
         None => sibling_binary("scx-demo", "SCXRAY_DEMO_SCHEDULER")?,
     };
+    let chosen = backend(req.backend, &req.backend_asked_by, &kernel.image)?;
+    on_stage(&format!("backend: {}", chosen.why));
     let name = scheduler
         .file_name()
         .map_or_else(|| "scheduler".into(), |n| n.to_string_lossy().into_owned());
@@ -144,6 +150,11 @@ pub fn plan(
         input: None,
         parked_for: Duration::ZERO,
         freeze: req.freeze,
+        // Resolved: later backend() calls for this plan do not probe again.
+        backend: match chosen.backend {
+            AnyBackend::Kvm(_) => BackendChoice::Kvm,
+            AnyBackend::Qemu(_) => BackendChoice::Qemu,
+        },
     };
     let meta = RunMeta {
         test_name: req.test_name.clone(),
@@ -151,7 +162,7 @@ pub fn plan(
         kernel: kernel.version.clone(),
         cpus: req.cpus,
         scenario: req.scenario_name.clone(),
-        backend: "qemu".into(),
+        backend: chosen.backend.name().into(),
         decoder: kernel.btf.as_deref().and_then(field_decoder).map(Box::new),
         kernel_debug: kernel.debug_vmlinux.clone(),
         thresholds: req.thresholds,
@@ -201,7 +212,7 @@ pub fn execute(
     decide: &mut Decide<'_>,
 ) -> anyhow::Result<RunResult> {
     let t0 = std::time::Instant::now();
-    let backend = backend()?;
+    let backend = backend(plan.backend, "resolved", &plan.kernel_image)?.backend;
     if !repro.enabled || repro.runs == 0 {
         return Ok(session::run(plan, &backend, cancel, on_event)?);
     }
@@ -334,8 +345,20 @@ fn ask_plan(feed: &mpsc::Sender<Feed>) -> Option<Result<Chain, ChainError>> {
     rx.recv().ok().flatten()
 }
 
-/// The QEMU backend runs use.
-pub fn backend() -> anyhow::Result<scxray_vmm::qemu::QemuBackend> {
+/// The backend `choice` names for `kernel`: `auto` takes the own KVM VMM
+/// where QEMU's KVM probe boot of this kernel works (cached), else QEMU.
+pub fn backend(choice: BackendChoice, asked_by: &str, kernel: &Path) -> anyhow::Result<Chosen> {
+    Ok(scxray_vmm::choose::choose(
+        choice,
+        asked_by,
+        qemu_backend()?,
+        kernel,
+        &Cancel::new(),
+    )?)
+}
+
+/// The QEMU backend as runs configure it.
+fn qemu_backend() -> anyhow::Result<scxray_vmm::qemu::QemuBackend> {
     // Single-threaded TCG: sched_ext flips static keys (kernel text patched
     // through int3) when a scheduler attaches and when it dies, and QEMU 7.2's
     // multi-threaded TCG races with that often enough to oops the guest right
@@ -643,6 +666,8 @@ impl SavedRun {
             repro,
             nokaslr: self.nokaslr,
             freeze: self.freeze,
+            backend: BackendChoice::Auto,
+            backend_asked_by: "auto (a saved run's default)".into(),
         }
     }
 

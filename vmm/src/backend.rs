@@ -3,6 +3,7 @@
 //! [`GuestExit`] saying how it ended. The QEMU backend ([`crate::qemu`])
 //! implements it today; scxray's own KVM VMM will implement the same trait.
 
+use crate::kvm::pause::PauseHandle;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -209,6 +210,9 @@ pub enum GuestEvent {
         memory: Option<MemoryInfo>,
         /// The gdbstub's unix socket, when [`GuestSpec::gdb_stub`] asked.
         gdb: Option<PathBuf>,
+        /// Stops and resumes every vCPU from the host (the own VMM; QEMU's
+        /// guests are stopped through `gdb`).
+        pause: Option<PauseHandle>,
     },
     /// One line of the kernel console (first serial port), without its
     /// line ending. Overlong lines arrive in pieces.
@@ -253,6 +257,10 @@ pub enum ExitHow {
     /// QEMU itself failed after the guest started (crash, KVM internal
     /// error); `status` says how, [`GuestExit::qemu_stderr`] why.
     QemuDied { stage: String, status: String },
+    /// The own VMM could not go on with the guest (a KVM error, an
+    /// unexpected exit), or the guest reset or triple-faulted without
+    /// saying why.
+    VmmFailed { stage: String, error: String },
 }
 
 impl fmt::Display for ExitHow {
@@ -279,6 +287,9 @@ impl fmt::Display for ExitHow {
             }
             ExitHow::Cancelled { stage } => write!(f, "cancelled at {stage}"),
             ExitHow::QemuDied { stage, status } => write!(f, "QEMU died at {stage}: {status}"),
+            ExitHow::VmmFailed { stage, error } => {
+                write!(f, "the VMM stopped the guest at {stage}: {error}")
+            }
         }
     }
 }
@@ -352,6 +363,8 @@ pub enum VmError {
         stderr: String,
         command: String,
     },
+    #[error("invalid backend {value:?}: expected auto, kvm or qemu")]
+    BadBackend { value: String },
     #[error("invalid {var}={value:?}: expected auto, kvm or tcg")]
     BadAccel { var: &'static str, value: String },
     #[error("KVM was asked for ({asked_by}) but cannot be used: {why}")]
@@ -364,6 +377,8 @@ pub enum VmError {
     SocketPathTooLong { path: PathBuf },
     #[error("cancelled (Ctrl-C) before the guest started")]
     Cancelled,
+    #[error("own VMM: {0}")]
+    Vmm(#[source] Box<crate::kvm::VmmError>),
 }
 
 impl VmError {

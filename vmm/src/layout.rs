@@ -45,6 +45,39 @@ pub fn ram_offset(gpa: u64, size: u64, low_end: u64) -> Option<u64> {
     }
 }
 
+/// One contiguous piece of guest RAM: `len` bytes at guest physical `gpa`,
+/// stored from `offset` in the RAM file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RamRegion {
+    pub gpa: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// The pieces of a RAM file of `size` bytes with `low_end` of them below
+/// the hole (`low_end <= size`), in guest physical order: the low part at
+/// offset 0, and the rest (if any) from [`HIGH_RAM_START`] at offset
+/// `low_end`. The region form of [`ram_offset`]: an address is in one of
+/// them exactly when `ram_offset` maps it, to the same offset.
+pub fn ram_regions(size: u64, low_end: u64) -> impl Iterator<Item = RamRegion> {
+    let low = low_end.min(size);
+    let high = size - low;
+    [
+        RamRegion {
+            gpa: 0,
+            offset: 0,
+            len: low,
+        },
+        RamRegion {
+            gpa: HIGH_RAM_START,
+            offset: low,
+            len: high,
+        },
+    ]
+    .into_iter()
+    .filter(|r| r.len > 0)
+}
+
 // --- kernel virtual ---
 
 /// Where x86-64 links the kernel image.
@@ -76,6 +109,33 @@ mod tests {
         assert_eq!(low_mem_end(0xafff_ffff), 0xafff_ffff);
         assert_eq!(low_mem_end(0xb000_0000), 0x8000_0000);
         assert_eq!(low_mem_end(8 << 30), 0x8000_0000);
+    }
+
+    #[test]
+    fn ram_regions_agree_with_ram_offset() {
+        const MIB: u64 = 1 << 20;
+        for (size, low_end) in [
+            (3 * MIB, 2 * MIB),
+            (8192, 8192),
+            (1 << 30, low_mem_end(1 << 30)),
+            (8 << 30, low_mem_end(8 << 30)),
+        ] {
+            let regions: Vec<_> = ram_regions(size, low_end).collect();
+            assert_eq!(regions.iter().map(|r| r.len).sum::<u64>(), size);
+            assert_eq!(regions.len(), if size > low_end { 2 } else { 1 });
+            for r in &regions {
+                for gpa in [r.gpa, r.gpa + 1, r.gpa + r.len / 2, r.gpa + r.len - 1] {
+                    let off = gpa - r.gpa + r.offset;
+                    assert_eq!(ram_offset(gpa, size, low_end), Some(off), "{gpa:#x}");
+                }
+                // Just past each region is not RAM (the hole, or the end).
+                assert_eq!(ram_offset(r.gpa + r.len, size, low_end), None);
+            }
+            // Somewhere in the hole, when there is one.
+            if size > low_end {
+                assert_eq!(ram_offset(HIGH_RAM_START - 1, size, low_end), None);
+            }
+        }
     }
 
     #[test]

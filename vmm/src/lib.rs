@@ -8,13 +8,17 @@
 //! | [`kernel`] | which kernel to boot, scxray's kernel cache, `scxray kernel fetch` of Debian's sched_ext cloud kernel with its vmlinux and BTF |
 //! | [`initramfs`] | the guest's cpio archives: agent, scheduler, workload and their libraries |
 //! | [`backend`] | what any VM backend is: [`GuestSpec`](backend::GuestSpec) in, [`GuestEvent`](backend::GuestEvent)s and a [`GuestExit`](backend::GuestExit) out |
-//! | [`qemu`] | the backend there is: QEMU on KVM or TCG (its own module table) |
+//! | [`qemu`] | the QEMU backend: QEMU on KVM or TCG (its own module table) |
+//! | [`kvm`] | scxray's own KVM VMM and its backend (its own module table) |
+//! | [`choose`] | `--backend kvm|qemu|auto`: which backend boots a guest, and why |
+//! | [`watch`] | deciding, from what a running guest says and the time, when it has ended and how |
 //! | [`layout`] | every guest address: q35's RAM split around the PCI hole, the kernel's image and direct map |
 //! | [`monitor`] | the host-side sampler reading the guest's runqueues out of its RAM |
 //! | [`io_at`] | the error for an I/O failure on a named path, shared by the kernel cache and fetch |
 //! | [`cancel`] | Ctrl-C and SIGTERM cancelling the core crate's `Cancel` token, which long operations check so their cleanup guards run |
 //!
-//! Planned: scxray's own KVM VMM behind the same [`Backend`](backend::Backend) trait.
+//! Both backends sit behind the same [`Backend`](backend::Backend) trait;
+//! [`choose`] picks one.
 //!
 //! # Running a guest
 //!
@@ -68,6 +72,7 @@
 
 pub mod backend;
 pub mod cancel;
+pub mod choose;
 pub mod freeze;
 pub mod gdb;
 pub mod initramfs;
@@ -78,3 +83,4 @@ pub mod layout;
 pub mod monitor;
 pub mod qemu;
 pub mod session;
+pub mod watch;

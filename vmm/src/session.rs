@@ -72,6 +72,9 @@ pub struct RunPlan {
     /// Freeze the guest at a scheduler error and walk its state (the
     /// failure dump); needs the kernel's BTF.
     pub freeze: bool,
+    /// Which backend the caller boots it on ([`crate::choose`]); `run`
+    /// itself takes the backend it is given.
+    pub backend: crate::choose::BackendChoice,
 }
 
 impl RunPlan {
@@ -248,7 +251,7 @@ pub fn run(
                 on_event(Event::Record(r), t)
             }
             GuestEvent::Stopped { .. } => {
-                freezer.started(None);
+                freezer.started(None, None);
                 if let Some(sample) = monitor.stopped(t) {
                     on_event(Event::Monitor(sample), t);
                 }
@@ -267,9 +270,10 @@ pub fn run(
                 memory,
                 pid,
                 gdb,
+                pause,
             } => {
                 monitor.started(memory.as_ref());
-                freezer.started(gdb.as_deref());
+                freezer.started(gdb.as_deref(), pause);
                 monitor.qemu_started(pid);
                 if attempt == 1 {
                     on_event(Event::Note(format!("guest started with {accel}")), t);
@@ -305,6 +309,9 @@ pub fn run(
         ExitHow::Cancelled { .. } => GuestEnd::Cancelled,
         ExitHow::QemuDied { status, .. } => GuestEnd::Failed {
             message: format!("QEMU died: {status}"),
+        },
+        ExitHow::VmmFailed { error, .. } => GuestEnd::Failed {
+            message: format!("the VMM stopped the guest: {error}"),
         },
     };
     for w in &exit.warnings {

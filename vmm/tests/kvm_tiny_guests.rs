@@ -310,3 +310,62 @@ fn each_vcpu_reads_its_own_apic_id_from_cpuid() {
     ids.sort_unstable();
     assert_eq!(ids, b"01", "APIC ID = vCPU index: {:?}", report.console);
 }
+
+/// Two vCPUs each incrementing their own counter in a loop: paused, both
+/// park (registers read, RIP inside their loop) and the counters hold
+/// still; resumed, they count on; a handle kept past the VM's end says
+/// the guest is gone instead of signalling joined threads.
+#[test]
+fn pause_holds_every_vcpu_still_and_resume_lets_them_go_on() {
+    use vm_memory::{Bytes, GuestAddress};
+    if !kvm_or_skip("pause_holds_every_vcpu_still_and_resume_lets_them_go_on") {
+        return;
+    }
+    #[rustfmt::skip]
+    let count = |at: u8| [
+        0xff, 0x06, at, 0x06, // inc word [0x600 + at]
+        0xeb, 0xfa,           // jmp short (back to the inc)
+    ];
+    let vm = vm_with(&[&count(0), &count(2)]);
+    let counters = |vm: &MicroVm| -> [u16; 2] {
+        let read = |at| vm.memory().read_obj::<u16>(GuestAddress(at)).unwrap();
+        [read(0x600), read(0x602)]
+    };
+    let running = vm.start().expect("start");
+    let handle = running.pause_handle();
+    let moving = |vm: &MicroVm| {
+        let before = counters(vm);
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            let now = counters(vm);
+            if now[0] != before[0] && now[1] != before[1] {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        false
+    };
+    assert!(moving(&vm), "both vCPUs count");
+    let regs = running.pause(Duration::from_secs(2)).expect("paused");
+    assert_eq!(regs.len(), 2);
+    for r in &regs {
+        let r = r.expect("registers of a parked vCPU");
+        assert!(r.rip < 6, "rip {:#x} inside the 6-byte loop", r.rip);
+    }
+    let held = counters(&vm);
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(counters(&vm), held, "no vCPU ran while paused");
+    running.resume();
+    assert!(moving(&vm), "both count again after resume");
+    let ran = running.join().expect("joined");
+    assert_eq!(
+        ran.end(),
+        VmEnd::Kicked {
+            running: vec![0, 1]
+        }
+    );
+    assert_eq!(
+        handle.pause(Duration::from_millis(100)),
+        Err(scxray_vmm::kvm::pause::PauseError::Gone)
+    );
+}

@@ -25,11 +25,13 @@ use scxray::run::record::Record;
 use scxray_vmm::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestSpec, MemoryInfo};
 use scxray_vmm::cancel::Cancel;
 use scxray_vmm::initramfs::InitramfsBuilder;
-use scxray_vmm::kernel::{KernelCache, Resolver};
 use scxray_vmm::qemu::{self, AccelChoice, QemuBackend};
 
+#[path = "common/kernel.rs"]
+mod kernel;
 #[path = "../../tests/support/require.rs"]
 mod require;
+use kernel::{find_kernel, test_cache_root};
 
 static VM: Mutex<()> = Mutex::new(());
 
@@ -48,21 +50,6 @@ struct Env {
 fn missing(test: &str, why: &str) -> Option<Env> {
     require::require_vm(test, Some(why.to_owned()));
     None
-}
-
-fn test_cache_root() -> Option<PathBuf> {
-    let set = |n: &str| std::env::var_os(n).filter(|v| !v.is_empty());
-    set("SCXRAY_TEST_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| set("HOME").map(|h| Path::new(&h).join(".cache/scxray-test")))
-}
-
-fn find_kernel() -> Option<PathBuf> {
-    if let Ok(k) = Resolver::from_system(None).resolve() {
-        return Some(k.image);
-    }
-    let cache = KernelCache::new(test_cache_root()?);
-    cache.newest_sched_ext().ok().flatten().map(|k| k.image)
 }
 
 fn env(test: &str) -> Option<Env> {

@@ -13,7 +13,9 @@
 //!
 //! Where no watchpoint can be set (no `exit_kind` in the kernel's BTF, a
 //! stub that refuses), the guest is stopped from the host at the first sign
-//! of the exit instead, and the dump says how late that was.
+//! of the exit instead, and the dump says how late that was. The own VMM
+//! has no gdbstub: it pauses its vCPUs itself for that late stop
+//! ([`PauseHandle`]).
 //!
 //! [`Freezer`] is driven from the run's event loop like the monitor:
 //! [`Freezer::started`], [`Freezer::poll`] on every event, and
@@ -30,7 +32,10 @@ use std::time::{Duration, Instant};
 use scxray::btf::Btf;
 use scxray::failure_dump::{FailureDump, Trigger, VcpuRegs};
 
+use kvm_bindings::kvm_regs;
+
 use crate::gdb::{GdbClient, Stop};
+use crate::kvm::pause::PauseHandle;
 use crate::monitor::{GuestView, Monitor};
 pub use layout::WalkLayout;
 use walk::{GuestMem, Limits, Roots};
@@ -41,6 +46,8 @@ const ERROR_CLASS: u32 = 1024;
 const WALK_BUDGET: Duration = Duration::from_millis(150);
 /// How long a connect or a stop may take before freezing is given up.
 const GDB_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the own VMM's vCPUs get to park.
+const PAUSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Set to `off` to never set the watchpoint (the late stop is used): for
 /// tests of that path, and a way out should a watchpoint misbehave.
@@ -68,6 +75,8 @@ pub struct Freezer {
     watch: bool,
     socket: Option<PathBuf>,
     client: Option<GdbClient>,
+    /// The own VMM's pause, for a guest without a gdbstub.
+    pause: Option<PauseHandle>,
     /// A scheduler that exited cleanly: not watched again.
     exited: Option<u64>,
     /// The kind of that clean exit, until another scheduler is watched:
@@ -98,6 +107,7 @@ impl Freezer {
             watch: std::env::var(WATCH_ENV).as_deref() != Ok("off"),
             socket: None,
             client: None,
+            pause: None,
             exited: None,
             clean_exit: None,
             notes: VecDeque::new(),
@@ -117,14 +127,17 @@ impl Freezer {
         self.layout.is_ok()
     }
 
-    /// A guest started with its gdbstub at `socket` (none: no freeze).
-    pub fn started(&mut self, socket: Option<&Path>) {
+    /// A guest started with its gdbstub at `socket`, or (the own VMM)
+    /// with a `pause` for the late stop; neither: no freeze.
+    pub fn started(&mut self, socket: Option<&Path>, pause: Option<PauseHandle>) {
         self.client = None;
         self.exited = None;
         self.clean_exit = None;
         self.socket = socket.map(Path::to_path_buf);
-        self.state = match (&self.layout, socket) {
-            (Ok(_), Some(_)) => State::Idle,
+        let stoppable = socket.is_some() || pause.is_some();
+        self.pause = pause;
+        self.state = match (&self.layout, stoppable) {
+            (Ok(_), true) => State::Idle,
             _ => State::Off,
         };
     }
@@ -226,7 +239,9 @@ impl Freezer {
     /// Checks for a stop, and (re)arms when the scheduler changed. A dump
     /// when the watchpoint caught an error exit.
     pub fn poll(&mut self, monitor: &Monitor, at_ms: u64) -> Option<FailureDump> {
-        if matches!(self.state, State::Off | State::Done) || !self.watch {
+        // The watchpoint needs a gdbstub; the own VMM's guests get the late
+        // stop only.
+        if matches!(self.state, State::Off | State::Done) || !self.watch || self.socket.is_none() {
             return None;
         }
         let view = monitor.view()?;
@@ -339,20 +354,45 @@ impl Freezer {
         }
         let view = monitor.view()?;
         let seen = Instant::now();
-        if let Err(e) = self.connect() {
-            self.give_up(format!("cannot stop the guest: {e}"));
-            return None;
-        }
+        let pause = self.pause.clone().filter(|_| self.socket.is_none());
+        let paused_regs = match &pause {
+            Some(p) => match p.pause(PAUSE_TIMEOUT) {
+                Ok(regs) => Some(regs),
+                Err(e) => {
+                    self.give_up(format!("cannot pause the guest: {e}"));
+                    return None;
+                }
+            },
+            None => {
+                if let Err(e) = self.connect() {
+                    self.give_up(format!("cannot stop the guest: {e}"));
+                    return None;
+                }
+                None
+            }
+        };
         let frozen = Instant::now();
         let mut d = self.take_dump(&view, frozen, at_ms);
+        if let Some(regs) = paused_regs {
+            d.vcpus = regs
+                .iter()
+                .enumerate()
+                .filter_map(|(cpu, r)| Some(vcpu_regs(cpu as u32, r.as_ref()?)))
+                .collect();
+        }
         d.trigger = Trigger::Late {
-            why: if self.watch {
+            why: if pause.is_some() {
+                format!("{why}; paused by the own VMM (no watchpoint under it yet)")
+            } else if self.watch {
                 format!("{why}; no watchpoint caught it")
             } else {
                 format!("{why}; the watchpoint was off ({WATCH_ENV}=off)")
             },
             late_ms: seen.elapsed().as_millis() as u64,
         };
+        if let Some(p) = &pause {
+            p.resume();
+        }
         if let Some(c) = self.client.take() {
             if let Err(e) = c.detach() {
                 d.skipped.push(format!("resuming through the gdbstub: {e}"));
@@ -425,6 +465,36 @@ impl Freezer {
     }
 }
 
+/// A paused vCPU's registers as the dump shows them (the gdbstub's
+/// names and order, RSP apart).
+fn vcpu_regs(cpu: u32, r: &kvm_regs) -> VcpuRegs {
+    let gprs = [
+        ("rax", r.rax),
+        ("rbx", r.rbx),
+        ("rcx", r.rcx),
+        ("rdx", r.rdx),
+        ("rsi", r.rsi),
+        ("rdi", r.rdi),
+        ("rbp", r.rbp),
+        ("r8", r.r8),
+        ("r9", r.r9),
+        ("r10", r.r10),
+        ("r11", r.r11),
+        ("r12", r.r12),
+        ("r13", r.r13),
+        ("r14", r.r14),
+        ("r15", r.r15),
+    ];
+    VcpuRegs {
+        cpu,
+        rip: r.rip,
+        rip_symbol: None,
+        rsp: r.rsp,
+        rflags: r.rflags,
+        gprs: gprs.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+    }
+}
+
 /// Names the vCPUs' instruction pointers (after the guest resumed: the
 /// kallsyms tables are read-only, and the decode takes milliseconds).
 fn symbolize(monitor: &Monitor, d: &mut FailureDump) {
@@ -481,7 +551,7 @@ mod tests {
                 && note.ends_with("; the run goes on without it"),
             "{note}"
         );
-        f.started(Some(Path::new("/nonexistent/gdb.sock")));
+        f.started(Some(Path::new("/nonexistent/gdb.sock")), None);
         assert!(matches!(f.state, State::Off));
 
         let mut f = Freezer::new(Some(&path), None, false);

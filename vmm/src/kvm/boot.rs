@@ -485,6 +485,42 @@ mod tests {
     }
 
     #[test]
+    fn acpi_rsdp_reaches_the_zero_page_and_the_tables_are_not_ram() {
+        let info = BootInfo {
+            ram_bytes: 512 << 20,
+            cmdline_len: 0,
+            initramfs: None,
+            acpi_rsdp: None,
+        };
+        let none = boot_params(setup_header::default(), &info).unwrap();
+        assert_eq!({ none.0.acpi_rsdp_addr }, 0, "0: Linux scans for the RSDP");
+        let rsdp = crate::kvm::acpi::tables(1).unwrap().rsdp_addr;
+        let with = boot_params(
+            setup_header::default(),
+            &BootInfo {
+                acpi_rsdp: Some(rsdp),
+                ..info
+            },
+        )
+        .unwrap();
+        assert_eq!({ with.0.acpi_rsdp_addr }, 0xe0000);
+        // The existing E820 map already reserves 0xe0000..0x100000 (ACPI
+        // and MP tables): no RAM entry touches the ACPI region.
+        let map = e820_of(&with);
+        let acpi = layout::ACPI_TABLES;
+        for e in &map {
+            let overlaps = e.addr < acpi.end() && acpi.start < e.addr + e.size;
+            if overlaps {
+                assert_eq!(e.kind, layout::E820_RESERVED, "{e:?}");
+                assert!(e.addr <= acpi.start && acpi.end() <= e.addr + e.size);
+            }
+        }
+        assert!(map
+            .iter()
+            .any(|e| e.kind == layout::E820_RESERVED && e.addr == acpi.start));
+    }
+
+    #[test]
     fn initramfs_above_4g_is_refused() {
         let info = BootInfo {
             ram_bytes: 512 << 20,

@@ -1,13 +1,16 @@
 //! Port I/O dispatch: which device answers a guest `in`/`out`. COM1 and
 //! COM2 get their 8 ports each; a write of the reset command to the i8042
-//! command port is reported (Linux's `reboot=k`); every other port is
-//! ignored (reads see 0xff, a floating bus) and counted, because Linux
-//! probes many legacy ports that a micro VM does not have.
+//! command port is reported (Linux's `reboot=k`), and so is an ACPI S5
+//! write to the sleep control register ([`super::power`], Linux's
+//! `poweroff`); every other port is ignored (reads see 0xff, a floating
+//! bus) and counted, because Linux probes many legacy ports that a micro VM
+//! does not have.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::Sender;
 
 use super::layout::{COM1_PORT, COM2_PORT, I8042_COMMAND_PORT, I8042_RESET, UART_PORTS};
+use super::power::{self, SleepControl, SleepRegister};
 use super::serial::{IrqLine, Uart};
 
 /// What a port write meant beyond the device's own state.
@@ -18,6 +21,15 @@ pub enum PortWrite {
     Unclaimed,
     /// The guest asked for a reset through the i8042.
     ResetRequested,
+    /// The guest entered ACPI S5 (soft off) through the sleep control
+    /// register.
+    PowerOff,
+    /// The guest asked for a sleep state the VMM does not have (SLP_TYP
+    /// `slp_typ`); counted in [`Devices::sleep_requests`], and the guest
+    /// carries on (the status register says it is awake).
+    SleepUnsupported {
+        slp_typ: u8,
+    },
 }
 
 /// The VMM's port-I/O devices.
@@ -28,6 +40,8 @@ pub struct Devices {
     pub com2: Uart,
     /// Accesses to ports no device claims, by port.
     pub unclaimed: BTreeMap<u16, u64>,
+    /// Unsupported sleep requests, by SLP_TYP.
+    pub sleep_requests: BTreeMap<u8, u64>,
 }
 
 impl Devices {
@@ -42,6 +56,7 @@ impl Devices {
             com1: Uart::new(console, com1_irq),
             com2: Uart::new(record, com2_irq),
             unclaimed: BTreeMap::new(),
+            sleep_requests: BTreeMap::new(),
         }
     }
 
@@ -55,9 +70,10 @@ impl Devices {
         }
     }
 
-    /// The guest wrote `data` (1, 2 or 4 bytes) to `port`. UART registers
-    /// are a byte wide; wider writes go byte by byte to consecutive ports,
-    /// as on real hardware.
+    /// The guest wrote `data` (1, 2 or 4 bytes) to `port`. UART and sleep
+    /// registers are a byte wide; wider writes go byte by byte to
+    /// consecutive ports, as on real hardware. A power-off wins over
+    /// anything else in the same write.
     pub fn io_out(&mut self, port: u16, data: &[u8]) -> PortWrite {
         if port == I8042_COMMAND_PORT && data.first() == Some(&I8042_RESET) {
             return PortWrite::ResetRequested;
@@ -65,11 +81,26 @@ impl Devices {
         let mut result = PortWrite::Handled;
         for (i, &byte) in data.iter().enumerate() {
             let p = port.wrapping_add(i as u16);
-            match self.uart(p) {
-                Some((uart, offset)) => uart.write(offset, byte),
+            if let Some((uart, offset)) = self.uart(p) {
+                uart.write(offset, byte);
+                continue;
+            }
+            match power::register_at(p) {
+                Some(SleepRegister::Control) => match power::decode_control(byte) {
+                    SleepControl::PowerOff => return PortWrite::PowerOff,
+                    SleepControl::Unsupported { slp_typ } => {
+                        *self.sleep_requests.entry(slp_typ).or_default() += 1;
+                        result = PortWrite::SleepUnsupported { slp_typ };
+                    }
+                    SleepControl::Ignored => {}
+                },
+                // Write-1-to-clear WAK_STS, which always reads set.
+                Some(SleepRegister::Status) => {}
                 None => {
                     *self.unclaimed.entry(p).or_default() += 1;
-                    result = PortWrite::Unclaimed;
+                    if result == PortWrite::Handled {
+                        result = PortWrite::Unclaimed;
+                    }
                 }
             }
         }
@@ -81,8 +112,12 @@ impl Devices {
         (0..len)
             .map(|i| {
                 let p = port.wrapping_add(i as u16);
-                match self.uart(p) {
-                    Some((uart, offset)) => uart.read(offset),
+                if let Some((uart, offset)) = self.uart(p) {
+                    return uart.read(offset);
+                }
+                match power::register_at(p) {
+                    Some(SleepRegister::Control) => power::CONTROL_READ,
+                    Some(SleepRegister::Status) => power::STATUS_READ,
                     None => {
                         *self.unclaimed.entry(p).or_default() += 1;
                         0xff
@@ -149,5 +184,43 @@ pub(crate) mod tests {
         let (mut d, _, _) = devices();
         assert_eq!(d.io_out(0x64, &[0xfe]), PortWrite::ResetRequested);
         assert_eq!(d.io_out(0x64, &[0xad]), PortWrite::Unclaimed);
+    }
+
+    #[test]
+    fn linux_acpi_poweroff_sequence_is_reported() {
+        use crate::kvm::layout::{ACPI_SLEEP_CONTROL_PORT, ACPI_SLEEP_STATUS_PORT};
+        let (mut d, _, _) = devices();
+        // acpi_hw_extended_sleep: clear WAK_STS, then SLP_TYP(S5) | SLP_EN.
+        assert_eq!(
+            d.io_out(ACPI_SLEEP_STATUS_PORT, &[power::WAK_STS]),
+            PortWrite::Handled
+        );
+        assert_eq!(
+            d.io_out(ACPI_SLEEP_CONTROL_PORT, &[0x34]),
+            PortWrite::PowerOff
+        );
+        // SLP_TYP without SLP_EN does nothing.
+        assert_eq!(
+            d.io_out(ACPI_SLEEP_CONTROL_PORT, &[0x14]),
+            PortWrite::Handled
+        );
+        assert_eq!(d.io_in(ACPI_SLEEP_STATUS_PORT, 1), vec![0x80]);
+        assert_eq!(d.io_in(ACPI_SLEEP_CONTROL_PORT, 1), vec![0]);
+        assert!(d.unclaimed.is_empty(), "{:?}", d.unclaimed);
+        assert!(d.sleep_requests.is_empty());
+    }
+
+    #[test]
+    fn unsupported_sleep_states_are_counted() {
+        let (mut d, _, _) = devices();
+        let s3 = power::control_value(3);
+        assert_eq!(
+            d.io_out(0x3c0, &[s3]),
+            PortWrite::SleepUnsupported { slp_typ: 3 }
+        );
+        d.io_out(0x3c0, &[s3]);
+        assert_eq!(d.sleep_requests.get(&3), Some(&2));
+        // A 16-bit write reaching both registers still powers off.
+        assert_eq!(d.io_out(0x3c0, &[0x34, 0x80]), PortWrite::PowerOff);
     }
 }

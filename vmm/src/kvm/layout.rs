@@ -275,6 +275,15 @@ pub const UART_PORTS: u16 = 8;
 /// (command [`I8042_RESET`]), which the VMM treats as the guest ending.
 pub const I8042_COMMAND_PORT: u16 = 0x64;
 pub const I8042_RESET: u8 = 0xfe;
+/// The hardware-reduced ACPI sleep control register (FADT
+/// `SLEEP_CONTROL_REG`, one byte): Linux powers off by writing S5's
+/// SLP_TYP with SLP_EN here ([`super::power`]). 0x3c0 as in
+/// cloud-hypervisor; it is in the VGA range, which the FADT and zero page
+/// say is absent.
+pub const ACPI_SLEEP_CONTROL_PORT: u16 = 0x3c0;
+/// The sleep status register (FADT `SLEEP_STATUS_REG`, one byte), next to
+/// the control register.
+pub const ACPI_SLEEP_STATUS_PORT: u16 = 0x3c1;
 
 /// The fixed regions of low memory, for overlap checks and reports.
 pub const LOW_REGIONS: [Region; 10] = [
@@ -444,6 +453,13 @@ mod tests {
     fn ports_irqs_and_ids_do_not_clash() {
         const { assert!(COM2_PORT + UART_PORTS <= COM1_PORT) };
         assert!(!(COM2_PORT..COM2_PORT + UART_PORTS).contains(&I8042_COMMAND_PORT));
+        for port in [ACPI_SLEEP_CONTROL_PORT, ACPI_SLEEP_STATUS_PORT] {
+            for uart in [COM1_PORT, COM2_PORT] {
+                assert!(!(uart..uart + UART_PORTS).contains(&port), "{port:#x}");
+            }
+            assert_ne!(port, I8042_COMMAND_PORT);
+        }
+        assert_ne!(ACPI_SLEEP_CONTROL_PORT, ACPI_SLEEP_STATUS_PORT);
         assert_ne!(COM1_IRQ, COM2_IRQ);
         const { assert!(IOAPIC_ID as u32 >= MAX_VCPUS) };
     }

@@ -1,10 +1,13 @@
-//! scxray's own KVM VMM (issue 12), the foundation: not yet a
-//! [`Backend`](crate::backend::Backend), and no Linux boot has been seen
-//! working (this project's machines have a nested KVM that cannot run one).
+//! scxray's own KVM VMM, `--backend kvm` ([`KvmBackend`], the same
+//! [`Backend`](crate::backend::Backend) as QEMU's): a bzImage booted by the
+//! 64-bit boot protocol with an MP table and ACPI tables, two UARTs, the
+//! in-kernel irqchip, one thread per vCPU. **No Linux boot has been seen
+//! working**: this project's machines have a nested KVM that cannot run one
+//! (the kernel's decompressor meets an instruction KVM fails to emulate).
 //! What runs and is tested here: tiny real-mode guests on several vCPUs,
-//! with serial output and input, halts, shutdowns and a deadline; a tiny
-//! 64-bit guest entered through the boot GDT, identity page tables and
-//! long-mode registers a kernel would get; a cached bzImage loaded (not run).
+//! with serial output and input, halts, shutdowns, a deadline, pause and
+//! resume; a tiny 64-bit guest entered as a kernel would be; the real
+//! kernel loaded and run until that failure, reported cleanly.
 //!
 //! | module | holds |
 //! |---|---|
@@ -12,23 +15,36 @@
 //! | [`memory`] | guest RAM: a memfd mapped shared through vm-memory, split around the MMIO hole |
 //! | [`loader`] | a bzImage (linux-loader) at 1 MiB and its 64-bit entry; the initramfs placed high |
 //! | [`boot`] | the 64-bit boot protocol's zero page, page tables, GDT, vCPU registers; the MP table |
+//! | [`acpi`] | RSDP, XSDT, hardware-reduced FADT, DSDT with `_S5_`, MADT |
+//! | [`power`] | the ACPI sleep control register: S5 is power-off |
 //! | [`serial`] | one 16550A UART (vm-superio) writing into a channel, with an input queue |
-//! | [`bus`] | port I/O dispatch to COM1/COM2, the i8042 reset, unclaimed ports |
-//! | [`cpuid`] | per-vCPU CPUID: APIC IDs, processor count, hypervisor bit |
+//! | [`bus`] | port I/O dispatch to COM1/COM2, the sleep registers, the i8042 reset, unclaimed ports |
+//! | [`cpuid`] | per-vCPU CPUID: APIC IDs, processor count, hypervisor bit, TSC-deadline |
+//! | [`msr`] | the MSRs each vCPU starts Linux with |
+//! | [`lapic`] | LINT0 ExtINT and LINT1 NMI in each local APIC |
 //! | [`vcpu`] | exits as owned values, the exit handler, run states, the vCPU loop and its kick |
-//! | [`vm`] | [`MicroVm`]: /dev/kvm, VM, RAM, vCPU threads, deadline, errors |
+//! | [`pause`] | the gate that parks every vCPU for the failure dump, and its handle |
+//! | [`vm`] | [`MicroVm`]: /dev/kvm, VM, RAM, Linux loaded, vCPU threads started, paused, joined |
+//! | [`backend`] | [`KvmBackend`]: a boot with its streams, the shared `Watch`, the ending |
 //! | [`probe`] | whether /dev/kvm can run a real-mode guest at all |
 
+pub mod acpi;
+pub mod backend;
 pub mod boot;
 pub mod bus;
 pub mod cpuid;
+pub mod lapic;
 pub mod layout;
 pub mod loader;
 pub mod memory;
+pub mod msr;
+pub mod pause;
+pub mod power;
 pub mod probe;
 pub mod serial;
 pub mod vcpu;
 pub mod vm;
 
+pub use backend::KvmBackend;
 pub use probe::can_run_real_mode_guests;
-pub use vm::{MicroVm, MicroVmConfig, RunReport, VmEnd, VmmError};
+pub use vm::{MicroVm, MicroVmConfig, RunReport, Running, VmEnd, VmmError};

@@ -15,6 +15,7 @@ use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EV
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use super::bus::{Devices, PortWrite};
+use super::pause::PauseGate;
 
 /// A vCPU exit, owning its data so it outlives the `kvm_run` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,9 +87,16 @@ pub enum Action {
 pub fn handle_exit(exit: Exit, devices: &mut Devices) -> Action {
     match exit {
         Exit::IoOut { port, data } => match devices.io_out(port, &data) {
-            PortWrite::Handled | PortWrite::Unclaimed => Action::Continue,
+            // An unsupported sleep is counted by the bus; the guest reads
+            // WAK_STS and carries on.
+            PortWrite::Handled | PortWrite::Unclaimed | PortWrite::SleepUnsupported { .. } => {
+                Action::Continue
+            }
             PortWrite::ResetRequested => Action::Stop {
                 why: "guest reset through the i8042 (reboot)".into(),
+            },
+            PortWrite::PowerOff => Action::Stop {
+                why: "guest powered off (ACPI S5)".into(),
             },
         },
         Exit::IoIn { port, len } => Action::Respond(devices.io_in(port, len)),
@@ -261,16 +269,26 @@ fn respond(action: &Action, data: &mut [u8]) {
 }
 
 /// Runs `vcpu` until it halts, the guest stops, an error, or `stop` is
-/// set (checked before every entry). A final state other than `Halted`
+/// set (checked before every entry, as is the pause `gate`). A final state other than `Halted`
 /// sets `stop` so the other vCPUs end too. Returns the final state and
 /// the number of exits handled.
 pub fn run_vcpu(
     vcpu: &mut VcpuFd,
+    index: usize,
     devices: &Mutex<Devices>,
     stop: &Arc<AtomicBool>,
+    gate: &PauseGate,
 ) -> (VcpuState, u64) {
     let mut exits = 0u64;
     let state = loop {
+        if stop.load(Ordering::Acquire) {
+            break VcpuState::Kicked;
+        }
+        gate.pass(
+            index,
+            || vcpu.get_regs().ok(),
+            || stop.load(Ordering::Acquire),
+        );
         if stop.load(Ordering::Acquire) {
             break VcpuState::Kicked;
         }
@@ -310,12 +328,19 @@ pub fn run_vcpu(
         };
         exits += 1;
         if let Some(state) = VcpuState::after(&action) {
-            break state;
+            // Where the guest was is the first thing to know of a failure.
+            break match (state, vcpu.get_regs()) {
+                (VcpuState::Failed { error }, Ok(regs)) => VcpuState::Failed {
+                    error: format!("{error} at rip {:#x}", regs.rip),
+                },
+                (state, _) => state,
+            };
         }
     };
     if !matches!(state, VcpuState::Halted) {
         stop.store(true, Ordering::Release);
     }
+    gate.ended();
     (state, exits)
 }
 
@@ -400,6 +425,41 @@ mod tests {
         assert!(
             matches!(handle_exit(event, &mut d), Action::Stop { why } if why.contains("powered off"))
         );
+    }
+
+    #[test]
+    fn acpi_s5_stops_the_vm_as_powered_off() {
+        use crate::kvm::layout::{ACPI_SLEEP_CONTROL_PORT, ACPI_SLEEP_STATUS_PORT};
+        use crate::kvm::power::{control_value, SLP_TYP_S5};
+        let (mut d, _, _) = devices();
+        let out = |port, byte| Exit::IoOut {
+            port,
+            data: vec![byte],
+        };
+        // What Linux writes: clear WAK_STS, then SLP_TYP(S5) | SLP_EN.
+        let clear = out(ACPI_SLEEP_STATUS_PORT, 0x80);
+        assert_eq!(handle_exit(clear, &mut d), Action::Continue);
+        let s5 = out(ACPI_SLEEP_CONTROL_PORT, control_value(SLP_TYP_S5));
+        let action = handle_exit(s5, &mut d);
+        assert_eq!(
+            action,
+            Action::Stop {
+                why: "guest powered off (ACPI S5)".into()
+            }
+        );
+        assert!(matches!(
+            VcpuState::after(&action),
+            Some(VcpuState::Stopped { why }) if why.contains("powered off")
+        ));
+        // S3 is not there: the guest goes on, the request is counted.
+        let s3 = out(ACPI_SLEEP_CONTROL_PORT, control_value(3));
+        assert_eq!(handle_exit(s3, &mut d), Action::Continue);
+        assert_eq!(d.sleep_requests.get(&3), Some(&1));
+        let status = Exit::IoIn {
+            port: ACPI_SLEEP_STATUS_PORT,
+            len: 1,
+        };
+        assert_eq!(handle_exit(status, &mut d), Action::Respond(vec![0x80]));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::os::unix::thread::JoinHandleExt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use kvm_bindings::{
-    kvm_pit_config, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES, KVM_PIT_SPEAKER_DUMMY,
+    kvm_pit_config, kvm_regs, kvm_userspace_memory_region, KVM_MAX_CPUID_ENTRIES,
+    KVM_PIT_SPEAKER_DUMMY,
 };
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vm_memory::{
@@ -23,13 +25,17 @@ use vm_memory::{
 };
 use vmm_sys_util::eventfd::EventFd;
 
-use super::boot::{self, BootError};
+use super::acpi::{self, AcpiError};
+use super::boot::{self, BootError, BootInfo};
 use super::bus::Devices;
 use super::cpuid;
 use super::layout;
+use super::loader::{self, LoadError};
 use super::memory::{GuestRam, MemoryError};
+use super::pause::{PauseError, PauseHandle};
 use super::serial::IrqLine;
 use super::vcpu::{self, VcpuState};
+use super::{lapic, msr};
 
 /// The KVM device.
 pub const KVM_PATH: &str = "/dev/kvm";
@@ -58,12 +64,18 @@ pub enum VmmError {
     Memory(#[from] MemoryError),
     #[error(transparent)]
     Boot(#[from] BootError),
+    #[error(transparent)]
+    Kernel(#[from] LoadError),
+    #[error(transparent)]
+    Acpi(#[from] AcpiError),
     #[error("loading {len} bytes at guest address {addr:#x}: {source} (outside guest RAM?)")]
     Load {
         addr: u64,
         len: usize,
         source: vm_memory::GuestMemoryError,
     },
+    #[error("KVM refused boot MSR {index:#x} (KVM_SET_MSRS set fewer than asked)")]
+    Msr { index: u32 },
     #[error("vCPU {index}: there is no such vCPU, or it already ran")]
     NoVcpu { index: usize },
     #[error("installing the vCPU kick signal handler (SIGRTMIN): {0}")]
@@ -73,6 +85,8 @@ pub enum VmmError {
         index: usize,
         source: std::io::Error,
     },
+    #[error("pausing the guest: {0}")]
+    Pause(#[source] PauseError),
     #[error("vCPUs {stuck:?} did not leave KVM_RUN within {KICK_GIVE_UP:?} of being kicked; their threads were left behind")]
     Stuck { stuck: Vec<usize> },
 }
@@ -114,6 +128,19 @@ pub struct MicroVmConfig {
     pub irqchip: bool,
 }
 
+/// Where [`MicroVm::load_linux`] put things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinuxBoot {
+    /// RIP of vCPU 0: the kernel's 64-bit entry.
+    pub entry: u64,
+    /// First byte past the kernel's decompression area.
+    pub kernel_end: u64,
+    /// `(address, size)` of the initramfs.
+    pub initramfs: (u64, u64),
+    /// The ACPI RSDP.
+    pub rsdp: u64,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VmEnd {
@@ -123,6 +150,9 @@ pub enum VmEnd {
     Stopped { vcpu: usize, why: String },
     /// The VMM could not go on with the guest on `vcpu`.
     Failed { vcpu: usize, error: String },
+    /// The VMM stopped these vCPUs while they ran (the caller's decision,
+    /// e.g. its own deadline or Ctrl-C); the others had halted.
+    Kicked { running: Vec<usize> },
     /// The deadline passed with these vCPUs still running.
     DeadlinePassed {
         deadline: Duration,
@@ -136,6 +166,7 @@ impl fmt::Display for VmEnd {
             VmEnd::Halted => write!(f, "all vCPUs halted"),
             VmEnd::Stopped { vcpu, why } => write!(f, "guest stopped on vCPU {vcpu}: {why}"),
             VmEnd::Failed { vcpu, error } => write!(f, "guest failed on vCPU {vcpu}: {error}"),
+            VmEnd::Kicked { running } => write!(f, "the VMM stopped vCPUs {running:?}"),
             VmEnd::DeadlinePassed { deadline, running } => write!(
                 f,
                 "guest did not halt within {deadline:?}: vCPUs {running:?} were still running and were stopped"
@@ -167,10 +198,14 @@ pub struct MicroVm {
     _kvm: Kvm,
     vm: VmFd,
     ram: GuestRam,
-    vcpus: Vec<Option<VcpuFd>>,
+    /// Taken by [`MicroVm::start`], which moves each to its thread.
+    vcpus: Mutex<Vec<Option<VcpuFd>>>,
     devices: Arc<Mutex<Devices>>,
-    console: Receiver<Vec<u8>>,
-    record: Receiver<Vec<u8>>,
+    /// What COM1 and COM2 wrote, until [`MicroVm::take_output`].
+    console: Option<Receiver<Vec<u8>>>,
+    record: Option<Receiver<Vec<u8>>>,
+    /// vCPU threads run at nice 10.
+    background: bool,
 }
 
 impl MicroVm {
@@ -249,10 +284,11 @@ impl MicroVm {
             _kvm: kvm,
             vm,
             ram,
-            vcpus,
+            vcpus: Mutex::new(vcpus),
             devices: Arc::new(Mutex::new(devices)),
-            console,
-            record,
+            console: Some(console),
+            record: Some(record),
+            background: false,
         })
     }
 
@@ -314,8 +350,68 @@ impl MicroVm {
             .map_err(ioctl("KVM_SET_REGS"))
     }
 
+    /// Puts Linux in guest RAM the way the 64-bit boot protocol wants it
+    /// (bzImage at 1 MiB, the initramfs high, command line, zero page with
+    /// E820 map and RSDP, MP table and ACPI tables for every vCPU) and
+    /// points vCPU 0 at its 64-bit entry; every vCPU gets the boot MSRs
+    /// and, with the irqchip, ExtINT/NMI on LINT0/LINT1. The other vCPUs
+    /// wait for the kernel's INIT/SIPI, which KVM's in-kernel LAPIC takes.
+    pub fn load_linux(
+        &mut self,
+        kernel: &Path,
+        initramfs: &Path,
+        cmdline: &str,
+    ) -> Result<LinuxBoot, VmmError> {
+        let (ram_bytes, vcpus) = (self.config.ram_bytes, self.config.vcpus);
+        let mem = self.ram.memory();
+        let k = loader::load_bzimage(mem, kernel)?;
+        let initrd = loader::load_initramfs(mem, ram_bytes, &k, initramfs)?;
+        boot::write_cmdline(mem, cmdline, k.header.cmdline_size)?;
+        boot::write_mp_table(mem, vcpus)?;
+        let rsdp = acpi::write_tables(mem, vcpus)?;
+        let params = boot::boot_params(
+            k.header,
+            &BootInfo {
+                ram_bytes,
+                cmdline_len: cmdline.len(),
+                initramfs: Some(initrd),
+                acpi_rsdp: Some(rsdp),
+            },
+        )?;
+        boot::write_boot_params(mem, &params)?;
+        self.set_long_mode_entry(0, k.entry)?;
+        let msrs = kvm_bindings::Msrs::from_entries(&msr::boot_msr_entries()).map_err(|e| {
+            VmmError::Config {
+                field: "boot MSRs",
+                why: format!("{e:?}"),
+            }
+        })?;
+        let irqchip = self.config.irqchip;
+        for index in 0..vcpus as usize {
+            let vcpu = self.vcpu(index)?;
+            let set = vcpu.set_msrs(&msrs).map_err(ioctl("KVM_SET_MSRS"))?;
+            if set != msrs.as_slice().len() {
+                let index = msrs.as_slice()[set].index;
+                return Err(VmmError::Msr { index });
+            }
+            if irqchip {
+                let mut state = vcpu.get_lapic().map_err(ioctl("KVM_GET_LAPIC"))?;
+                lapic::set_lint_modes(&mut state.regs);
+                vcpu.set_lapic(&state).map_err(ioctl("KVM_SET_LAPIC"))?;
+            }
+        }
+        Ok(LinuxBoot {
+            entry: k.entry,
+            kernel_end: k.end,
+            initramfs: initrd,
+            rsdp,
+        })
+    }
+
     fn vcpu(&mut self, index: usize) -> Result<&mut VcpuFd, VmmError> {
         self.vcpus
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
             .get_mut(index)
             .and_then(Option::as_mut)
             .ok_or(VmmError::NoVcpu { index })
@@ -323,94 +419,326 @@ impl MicroVm {
 
     /// Queues bytes for the guest on COM2 (the record channel).
     pub fn send_record(&self, bytes: &[u8]) {
-        if let Ok(mut d) = self.devices.lock() {
-            d.com2.queue_input(bytes);
+        self.record_input().send(bytes);
+    }
+
+    /// A handle that queues bytes for the guest on COM2, for another thread.
+    pub fn record_input(&self) -> RecordInput {
+        RecordInput(self.devices.clone())
+    }
+
+    /// The receivers of what COM1 (console) and COM2 (records) write, to
+    /// stream them while the guest runs; `run` then reports none.
+    pub fn take_output(&mut self) -> Option<UartOutput> {
+        Some(UartOutput {
+            console: self.console.take()?,
+            record: self.record.take()?,
+        })
+    }
+
+    /// Runs the vCPU threads at nice 10: a guest booted ahead of need must
+    /// not slow the one being watched.
+    pub fn set_background(&mut self, background: bool) {
+        self.background = background;
+    }
+
+    /// Ports no device claimed so far, with their access counts.
+    pub fn unclaimed_ports(&self) -> BTreeMap<u16, u64> {
+        self.devices
+            .lock()
+            .map(|d| d.unclaimed.clone())
+            .unwrap_or_default()
+    }
+
+    /// Starts one thread per vCPU. The guest runs until every vCPU halts,
+    /// one stops the guest or fails, or the [`Running`] is stopped or
+    /// dropped (which kicks and joins the threads). Only once per VM.
+    pub fn start(&self) -> Result<Running<'_>, VmmError> {
+        let mut fds = self.vcpus.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = fds.iter().position(Option::is_none) {
+            return Err(VmmError::NoVcpu { index });
         }
+        let count = fds.len();
+        let background = self.background;
+        let (done_tx, done) = channel::<(usize, VcpuState, u64)>();
+        let mut running = Running {
+            threads: Vec::with_capacity(count),
+            finished: Vec::new(),
+            done,
+            stop: Arc::new(AtomicBool::new(false)),
+            pause: PauseHandle::new(count),
+            states: vec![VcpuState::Running; count],
+            order: Vec::new(),
+            exits: 0,
+            started: Instant::now(),
+            _vm: std::marker::PhantomData,
+        };
+        for (index, slot) in fds.iter_mut().enumerate() {
+            let Some(mut fd) = slot.take() else {
+                return Err(VmmError::NoVcpu { index });
+            };
+            let (devices, stop, gate, done) = (
+                self.devices.clone(),
+                running.stop.clone(),
+                running.pause.clone(),
+                done_tx.clone(),
+            );
+            let spawned = thread::Builder::new()
+                .name(format!("vcpu{index}"))
+                .spawn(move || {
+                    if background {
+                        // Best effort. SAFETY: 0 is this thread on Linux.
+                        unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+                    }
+                    let (state, exits) =
+                        vcpu::run_vcpu(&mut fd, index, &devices, &stop, gate.gate());
+                    let _ = done.send((index, state, exits));
+                });
+            match spawned {
+                Ok(handle) => {
+                    running.pause.add_thread(handle.as_pthread_t());
+                    running.threads.push(Some(handle));
+                }
+                // Dropping `running` stops and joins those started.
+                Err(source) => return Err(VmmError::Thread { index, source }),
+            }
+        }
+        Ok(running)
     }
 
     /// Runs every vCPU on its own thread until all halt, the guest stops or
     /// fails, or `deadline` passes; then kicks and joins the rest. Only
     /// once per VM.
     pub fn run(&mut self, deadline: Duration) -> Result<RunReport, VmmError> {
-        let started = Instant::now();
-        let count = self.vcpus.len();
-        let stop = Arc::new(AtomicBool::new(false));
-        let (done_tx, done_rx) = channel::<(usize, VcpuState, u64)>();
-        if let Some(index) = self.vcpus.iter().position(Option::is_none) {
-            return Err(VmmError::NoVcpu { index });
-        }
-        let mut threads: Vec<Option<JoinHandle<()>>> = Vec::with_capacity(count);
-        for index in 0..count {
-            let Some(mut fd) = self.vcpus[index].take() else {
-                return Err(VmmError::NoVcpu { index });
-            };
-            let (devices, stop_flag, done) = (self.devices.clone(), stop.clone(), done_tx.clone());
-            let spawned = thread::Builder::new()
-                .name(format!("vcpu{index}"))
-                .spawn(move || {
-                    let (state, exits) = vcpu::run_vcpu(&mut fd, &devices, &stop_flag);
-                    let _ = done.send((index, state, exits));
-                });
-            match spawned {
-                Ok(handle) => threads.push(Some(handle)),
-                Err(source) => {
-                    stop.store(true, Ordering::Release);
-                    let _ = collect(&mut threads, &done_rx, &stop, Instant::now(), None);
-                    return Err(VmmError::Thread { index, source });
-                }
+        let mut running = self.start()?;
+        let end_at = running.started + deadline;
+        let mut deadline_hit = false;
+        while !running.poll(end_at.saturating_duration_since(Instant::now())) {
+            if Instant::now() >= end_at {
+                deadline_hit = true;
+                break;
             }
         }
-        drop(done_tx);
-        let (states, order, exits, deadline_hit) = collect(
-            &mut threads,
-            &done_rx,
-            &stop,
-            started + deadline,
-            Some(deadline),
-        )?;
-
-        let first =
-            |pick: fn(&VcpuState) -> bool| order.iter().copied().find(|&i| pick(&states[i]));
-        let end = if deadline_hit {
-            VmEnd::DeadlinePassed {
+        let ran = running.join()?;
+        let end = match deadline_hit {
+            true => VmEnd::DeadlinePassed {
                 deadline,
-                running: (0..count)
-                    .filter(|&i| states[i] == VcpuState::Kicked)
-                    .collect(),
-            }
-        } else if let Some(i) = first(|s| matches!(s, VcpuState::Failed { .. })) {
-            let VcpuState::Failed { error } = &states[i] else {
-                unreachable!()
-            };
-            VmEnd::Failed {
-                vcpu: i,
-                error: error.clone(),
-            }
-        } else if let Some(i) = first(|s| matches!(s, VcpuState::Stopped { .. })) {
-            let VcpuState::Stopped { why } = &states[i] else {
-                unreachable!()
-            };
-            VmEnd::Stopped {
-                vcpu: i,
-                why: why.clone(),
-            }
-        } else {
-            VmEnd::Halted
+                running: ran.kicked(),
+            },
+            false => ran.end(),
         };
-        let unclaimed_ports = self
-            .devices
-            .lock()
-            .map(|d| d.unclaimed.clone())
-            .unwrap_or_default();
+        let outputs = |rx: &Option<Receiver<Vec<u8>>>| -> Vec<u8> {
+            rx.iter().flat_map(|r| r.try_iter()).flatten().collect()
+        };
         Ok(RunReport {
             end,
-            vcpus: states,
-            exits,
-            console: self.console.try_iter().flatten().collect(),
-            record: self.record.try_iter().flatten().collect(),
-            unclaimed_ports,
-            elapsed: started.elapsed(),
+            vcpus: ran.states,
+            exits: ran.exits,
+            console: outputs(&self.console),
+            record: outputs(&self.record),
+            unclaimed_ports: self.unclaimed_ports(),
+            elapsed: ran.elapsed,
         })
+    }
+}
+
+/// What the guest writes to its UARTs, a message per write.
+pub struct UartOutput {
+    pub console: Receiver<Vec<u8>>,
+    pub record: Receiver<Vec<u8>>,
+}
+
+/// Queues bytes for the guest's COM2 from any thread.
+#[derive(Clone)]
+pub struct RecordInput(Arc<Mutex<Devices>>);
+
+impl RecordInput {
+    pub fn send(&self, bytes: &[u8]) {
+        if let Ok(mut d) = self.0.lock() {
+            d.com2.queue_input(bytes);
+        }
+    }
+}
+
+/// The vCPU threads of a started [`MicroVm`], which it borrows: guest RAM
+/// outlives them. Dropping it stops and joins them.
+pub struct Running<'vm> {
+    /// Threads still running, by vCPU index.
+    threads: Vec<Option<JoinHandle<()>>>,
+    /// Threads that reported their end, joined in [`Running::join`].
+    finished: Vec<JoinHandle<()>>,
+    done: Receiver<(usize, VcpuState, u64)>,
+    stop: Arc<AtomicBool>,
+    pause: PauseHandle,
+    states: Vec<VcpuState>,
+    order: Vec<usize>,
+    exits: u64,
+    started: Instant,
+    _vm: std::marker::PhantomData<&'vm MicroVm>,
+}
+
+/// What the vCPU threads ended as.
+#[derive(Debug)]
+pub struct Ran {
+    /// Each vCPU's final state, by index.
+    pub states: Vec<VcpuState>,
+    /// The order they ended in.
+    pub order: Vec<usize>,
+    pub exits: u64,
+    pub elapsed: Duration,
+}
+
+impl Ran {
+    /// How the run ended, from the first vCPU to fail, else to stop the
+    /// guest, else every vCPU halted.
+    pub fn end(&self) -> VmEnd {
+        let first = |pick: fn(&VcpuState) -> bool| {
+            self.order.iter().copied().find(|&i| pick(&self.states[i]))
+        };
+        if let Some(i) = first(|s| matches!(s, VcpuState::Failed { .. })) {
+            if let VcpuState::Failed { error } = &self.states[i] {
+                return VmEnd::Failed {
+                    vcpu: i,
+                    error: error.clone(),
+                };
+            }
+        }
+        if let Some(i) = first(|s| matches!(s, VcpuState::Stopped { .. })) {
+            if let VcpuState::Stopped { why } = &self.states[i] {
+                return VmEnd::Stopped {
+                    vcpu: i,
+                    why: why.clone(),
+                };
+            }
+        }
+        if self.states.iter().all(|s| *s == VcpuState::Halted) {
+            VmEnd::Halted
+        } else {
+            VmEnd::Kicked {
+                running: self.kicked(),
+            }
+        }
+    }
+
+    /// The vCPUs the VMM stopped while they ran.
+    pub fn kicked(&self) -> Vec<usize> {
+        (0..self.states.len())
+            .filter(|&i| self.states[i] == VcpuState::Kicked)
+            .collect()
+    }
+}
+
+impl Running<'_> {
+    /// Takes in vCPUs that ended, waiting up to `timeout` for one; `true`
+    /// once the VM is over: every vCPU ended, or one stopped the guest or
+    /// failed (the others are then being stopped).
+    pub fn poll(&mut self, timeout: Duration) -> bool {
+        if self.threads.iter().all(Option::is_none) {
+            return true;
+        }
+        match self.done.recv_timeout(timeout) {
+            Ok(msg) => self.ended(msg),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => self.reap_panicked(),
+        }
+        while let Ok(msg) = self.done.try_recv() {
+            self.ended(msg);
+        }
+        self.stop.load(Ordering::Acquire) || self.threads.iter().all(Option::is_none)
+    }
+
+    /// A vCPU thread reported its end. Joined only in [`Self::join`]: a
+    /// [`PauseHandle`] may still signal it until then.
+    fn ended(&mut self, (index, state, n): (usize, VcpuState, u64)) {
+        if let Some(slot) = self.threads.get_mut(index) {
+            if let Some(handle) = slot.take() {
+                self.finished.push(handle);
+            }
+        }
+        if let Some(slot) = self.states.get_mut(index) {
+            *slot = state;
+        }
+        self.order.push(index);
+        self.exits += n;
+    }
+
+    /// Every sender is gone but some threads never reported: they panicked.
+    fn reap_panicked(&mut self) {
+        for (i, t) in self.threads.iter_mut().enumerate() {
+            if let Some(handle) = t.take() {
+                self.finished.push(handle);
+                self.states[i] = VcpuState::Failed {
+                    error: "vCPU thread panicked".into(),
+                };
+                self.order.push(i);
+            }
+        }
+    }
+
+    /// When the vCPU threads started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Pauses and resumes this VM from any thread (the failure dump's).
+    pub fn pause_handle(&self) -> PauseHandle {
+        self.pause.clone()
+    }
+
+    /// Stops every vCPU at its next entry (see [`PauseHandle::pause`]).
+    pub fn pause(&self, timeout: Duration) -> Result<Vec<Option<kvm_regs>>, VmmError> {
+        self.pause.pause(timeout).map_err(VmmError::Pause)
+    }
+
+    /// Lets paused vCPUs go on.
+    pub fn resume(&self) {
+        self.pause.resume();
+    }
+
+    /// Stops every vCPU still running (kicking them every
+    /// [`KICK_INTERVAL`]) and joins their threads.
+    pub fn join(mut self) -> Result<Ran, VmmError> {
+        self.stop_all()?;
+        Ok(Ran {
+            states: std::mem::take(&mut self.states),
+            order: std::mem::take(&mut self.order),
+            exits: self.exits,
+            elapsed: self.started.elapsed(),
+        })
+    }
+
+    fn stop_all(&mut self) -> Result<(), VmmError> {
+        self.stop.store(true, Ordering::Release);
+        self.pause.resume();
+        let kicked_at = Instant::now();
+        while self.threads.iter().any(Option::is_some) {
+            if kicked_at.elapsed() > KICK_GIVE_UP {
+                let stuck = (0..self.threads.len())
+                    .filter(|&i| self.threads[i].is_some())
+                    .collect();
+                // Left detached: joining would hang. Their fds stay open.
+                self.pause.forget_threads();
+                self.threads.iter_mut().for_each(|t| drop(t.take()));
+                return Err(VmmError::Stuck { stuck });
+            }
+            self.pause.kick();
+            match self.done.recv_timeout(KICK_INTERVAL) {
+                Ok(msg) => self.ended(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.reap_panicked(),
+            }
+        }
+        self.pause.forget_threads();
+        for handle in self.finished.drain(..) {
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let _ = self.stop_all();
     }
 }
 
@@ -421,78 +749,6 @@ fn irq_line(vm: &VmFd, irq: u32) -> Result<IrqLine, VmmError> {
     })?;
     vm.register_irqfd(&fd, irq).map_err(ioctl("KVM_IRQFD"))?;
     Ok(IrqLine(Some(fd)))
-}
-
-/// Waits for every started vCPU thread: until `end_at`, then (when a
-/// `deadline` is given) sets `stop`; once `stop` is set, by a vCPU or
-/// here, kicks the threads still running every [`KICK_INTERVAL`]. Returns
-/// the states by index, the order they ended in, the exit count and
-/// whether the deadline fired.
-#[allow(clippy::type_complexity)]
-fn collect(
-    threads: &mut [Option<JoinHandle<()>>],
-    done: &Receiver<(usize, VcpuState, u64)>,
-    stop: &AtomicBool,
-    end_at: Instant,
-    deadline: Option<Duration>,
-) -> Result<(Vec<VcpuState>, Vec<usize>, u64, bool), VmmError> {
-    let mut states = vec![VcpuState::Running; threads.len()];
-    let mut order = Vec::new();
-    let mut exits = 0;
-    let mut deadline_hit = false;
-    let mut kicked_at: Option<Instant> = None;
-    while threads.iter().any(Option::is_some) {
-        if stop.load(Ordering::Acquire) {
-            let since = *kicked_at.get_or_insert_with(Instant::now);
-            if since.elapsed() > KICK_GIVE_UP {
-                let stuck = (0..threads.len())
-                    .filter(|&i| threads[i].is_some())
-                    .collect();
-                return Err(VmmError::Stuck { stuck });
-            }
-            for handle in threads.iter().flatten() {
-                // SAFETY: the thread is not joined yet, so its pthread_t is
-                // valid; the signal's handler does nothing.
-                unsafe { libc::pthread_kill(handle.as_pthread_t(), vcpu::kick_signal()) };
-            }
-        }
-        let wait = if stop.load(Ordering::Acquire) {
-            KICK_INTERVAL
-        } else {
-            end_at.saturating_duration_since(Instant::now())
-        };
-        match done.recv_timeout(wait) {
-            Ok((index, state, n)) => {
-                if let Some(handle) = threads.get_mut(index).and_then(Option::take) {
-                    let _ = handle.join();
-                }
-                if let Some(slot) = states.get_mut(index) {
-                    *slot = state;
-                }
-                order.push(index);
-                exits += n;
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if deadline.is_some() && !stop.load(Ordering::Acquire) && Instant::now() >= end_at {
-                    deadline_hit = true;
-                    stop.store(true, Ordering::Release);
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                // A vCPU thread died without reporting (it panicked).
-                for (i, t) in threads.iter_mut().enumerate() {
-                    if let Some(handle) = t.take() {
-                        let _ = handle.join();
-                        states[i] = VcpuState::Failed {
-                            error: "vCPU thread panicked".into(),
-                        };
-                        order.push(i);
-                    }
-                }
-            }
-        }
-    }
-    Ok((states, order, exits, deadline_hit))
 }
 
 #[cfg(test)]

@@ -1,127 +1,194 @@
-//! Guest RAM, read from the host through the file QEMU backs it with.
+//! Guest RAM, read from the host through vm-memory: the file QEMU backs RAM
+//! with (or the own VMM's memfd) mapped as a [`GuestMemoryMmap`] whose
+//! regions sit at their guest physical addresses, around the PCI hole
+//! ([`layout::ram_regions`](crate::layout::ram_regions)). One reader for
+//! both backends.
 //!
 //! The guest writes this memory while we read it, so every read is a
-//! volatile load through a raw pointer (never a `&[u8]`, which would promise
-//! the bytes do not change), bounds-checked against the RAM map.
+//! volatile load through vm-memory's [`VolatileRef`](vm_memory::VolatileRef)
+//! and [`VolatileArrayRef`](vm_memory::VolatileArrayRef) (never a `&[u8]`,
+//! which would promise the bytes do not change, nor `Bytes::read_slice`,
+//! which copies with a plain `memcpy`), bounds-checked by vm-memory against
+//! the region it lands in: a read that leaves its region (crosses the end of
+//! RAM or into the hole) is `None`.
 
 use std::fs::File;
+use std::io;
+use std::sync::Arc;
 
-use memmap2::Mmap;
+use vm_memory::mmap::MmapRegionBuilder;
+use vm_memory::{
+    Address, FileOffset, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion,
+    GuestRegionMmap, MmapRegion, VolatileMemory, VolatileSlice,
+};
 
 use crate::backend::MemoryInfo;
+use crate::layout;
 
 use super::MonitorError;
 
 pub struct GuestRam {
-    map: Mmap,
-    info: MemoryInfo,
+    memory: GuestMemoryMmap,
 }
 
 impl GuestRam {
-    /// Maps the RAM file read-only and shared: reads see the guest's writes.
+    /// Maps the RAM file read-only and shared (reads see the guest's
+    /// writes), each part of RAM at its guest physical address. Only what
+    /// the file holds is mapped: a shorter file reads as less RAM, never a
+    /// `SIGBUS`. `info.low_end` must be a multiple of the page size when
+    /// RAM goes on above the hole (the high part is mapped from there).
     pub fn open(info: &MemoryInfo) -> Result<GuestRam, MonitorError> {
-        let io = |source| MonitorError::Ram {
+        let err = |source| MonitorError::Ram {
             path: info.path.clone(),
             source,
         };
-        let file = File::open(&info.path).map_err(io)?;
-        // SAFETY: the mapping is read-only and only read through volatile
-        // loads below, so the guest changing it underneath is fine.
-        let map = unsafe { Mmap::map(&file) }.map_err(io)?;
-        Ok(GuestRam {
-            map,
-            info: info.clone(),
+        let file = Arc::new(File::open(&info.path).map_err(err)?);
+        let file_len = file.metadata().map_err(err)?.len();
+        let mut regions = Vec::new();
+        for r in layout::ram_regions(info.size, info.low_end) {
+            let len = r.len.min(file_len.saturating_sub(r.offset));
+            if len == 0 {
+                continue;
+            }
+            let len = usize::try_from(len)
+                .map_err(|_| err(io::Error::other("larger than this host's address space")))?;
+            let map = MmapRegionBuilder::<()>::new(len)
+                .with_file_offset(FileOffset::from_arc(file.clone(), r.offset))
+                .with_mmap_prot(libc::PROT_READ)
+                .with_mmap_flags(libc::MAP_SHARED)
+                .build()
+                .map_err(|e| {
+                    err(match e {
+                        vm_memory::mmap::MmapRegionError::Mmap(e) => e,
+                        e => io::Error::other(e),
+                    })
+                })?;
+            let region = GuestRegionMmap::new(map, GuestAddress(r.gpa))
+                .ok_or_else(|| err(io::Error::other("guest addresses overflow")))?;
+            regions.push(region);
+        }
+        let memory = if regions.is_empty() {
+            GuestMemoryMmap::default()
+        } else {
+            GuestMemoryMmap::from_regions(regions).map_err(|e| err(io::Error::other(e)))?
+        };
+        Ok(GuestRam { memory })
+    }
+
+    /// Reads guest RAM someone else already mapped (the own VMM's
+    /// [`GuestMemoryMmap`], regions at guest physical addresses). The
+    /// regions are shared, not copied.
+    pub fn from_memory(memory: GuestMemoryMmap) -> GuestRam {
+        GuestRam { memory }
+    }
+
+    /// `len` bytes at guest physical `gpa`, if they are all in one region.
+    #[inline]
+    fn slice(&self, gpa: u64, len: usize) -> Option<VolatileSlice<'_>> {
+        let (map, off) = self.region(gpa)?;
+        map.get_slice(off, len).ok()
+    }
+
+    /// The mapping of the region `gpa` is in, and its offset there. A
+    /// scan, not `find_region`'s binary search: there are one or two.
+    #[inline]
+    fn region(&self, gpa: u64) -> Option<(&MmapRegion, usize)> {
+        self.memory.iter().find_map(|r| {
+            let off = gpa.wrapping_sub(r.start_addr().raw_value());
+            // In the region, so the offset fits its length (a usize).
+            (off < r.len()).then(|| (&**r, off as usize))
         })
     }
 
-    /// The file offset of `len` bytes at guest physical `gpa`, if they are
-    /// all in the file.
-    fn offset(&self, gpa: u64, len: u64) -> Option<usize> {
-        let off = self.info.offset_of(gpa)?;
-        let end = off.checked_add(len)?;
-        (end <= self.map.len() as u64).then_some(off as usize)
-    }
-
+    /// One volatile load (unaligned ones too; the kernel's fields are
+    /// aligned, so a single 4-byte load).
     pub fn read_u32(&self, gpa: u64) -> Option<u32> {
-        let off = self.offset(gpa, 4)?;
-        // SAFETY: `off..off + 4` is inside the mapping (checked above).
-        let p = unsafe { self.map.as_ptr().add(off) };
-        Some(if p.align_offset(4) == 0 {
-            // SAFETY: in bounds and aligned.
-            unsafe { std::ptr::read_volatile(p.cast::<u32>()) }
-        } else {
-            u32::from_le_bytes(self.bytes::<4>(off))
-        })
+        let (map, off) = self.region(gpa)?;
+        Some(map.get_ref::<u32>(off).ok()?.load())
     }
 
+    /// One volatile load, as [`read_u32`](Self::read_u32).
     pub fn read_u64(&self, gpa: u64) -> Option<u64> {
-        let off = self.offset(gpa, 8)?;
-        // SAFETY: `off..off + 8` is inside the mapping (checked above).
-        let p = unsafe { self.map.as_ptr().add(off) };
-        Some(if p.align_offset(8) == 0 {
-            // SAFETY: in bounds and aligned.
-            unsafe { std::ptr::read_volatile(p.cast::<u64>()) }
-        } else {
-            u64::from_le_bytes(self.bytes::<8>(off))
-        })
+        let (map, off) = self.region(gpa)?;
+        Some(map.get_ref::<u64>(off).ok()?.load())
     }
 
     /// `N` bytes at guest physical `gpa` (a name, a small array), one
     /// volatile load each.
     pub fn read_array<const N: usize>(&self, gpa: u64) -> Option<[u8; N]> {
-        let off = self.offset(gpa, N as u64)?;
-        Some(self.bytes::<N>(off))
-    }
-
-    /// `len` bytes at guest physical `gpa` (a table of the kernel image,
-    /// which is physically contiguous), copied with volatile loads.
-    pub fn read_bytes(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
-        let off = self.offset(gpa, len)?;
-        let mut out = Vec::with_capacity(len as usize);
-        let words = len as usize / 8;
-        for i in 0..words {
-            // SAFETY: `off..off + len` is inside the mapping (checked above).
-            let p = unsafe { self.map.as_ptr().add(off + 8 * i) };
-            // SAFETY: in bounds; unaligned loads are allowed this way.
-            let w = unsafe { std::ptr::read_volatile(p.cast::<[u8; 8]>()) };
-            out.extend_from_slice(&w);
-        }
-        for i in 8 * words..len as usize {
-            // SAFETY: in bounds (checked above).
-            out.push(unsafe { std::ptr::read_volatile(self.map.as_ptr().add(off + i)) });
+        let slice = self.slice(gpa, N)?;
+        let bytes = slice.get_array_ref::<u8>(0, N).ok()?;
+        let mut out = [0; N];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = bytes.load(i);
         }
         Some(out)
     }
 
-    /// The guest physical address of every 4 KiB page in the RAM file.
-    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
-        let len = (self.map.len() as u64).min(self.info.size);
-        let low_end = self.info.low_end;
-        (0..len / 4096).map(move |i| {
-            let off = i * 4096;
-            if off < low_end {
-                off
-            } else {
-                off - low_end + crate::layout::HIGH_RAM_START
-            }
-        })
+    /// `len` bytes at guest physical `gpa` (a table of the kernel image,
+    /// which is physically contiguous), copied with volatile loads of 8
+    /// bytes, then one each for the rest.
+    pub fn read_bytes(&self, gpa: u64, len: u64) -> Option<Vec<u8>> {
+        let len = usize::try_from(len).ok()?;
+        let slice = self.slice(gpa, len)?;
+        let mut out = vec![0u8; len];
+        let (words, tail) = out.as_chunks_mut::<8>();
+        // `VolatileArrayRef::copy_to` of 8-byte elements: a volatile load
+        // each (of bytes it takes a `memcpy`, which is why not bytes).
+        let n = slice
+            .get_array_ref::<[u8; 8]>(0, words.len())
+            .ok()?
+            .copy_to(words);
+        debug_assert_eq!(n, len / 8);
+        let rest = slice
+            .get_array_ref::<u8>(len - tail.len(), tail.len())
+            .ok()?;
+        for (i, b) in tail.iter_mut().enumerate() {
+            *b = rest.load(i);
+        }
+        Some(out)
     }
 
-    /// `N` bytes at file offset `off`, one volatile load each (unaligned
-    /// fields only; the kernel's are aligned).
-    fn bytes<const N: usize>(&self, off: usize) -> [u8; N] {
-        let mut out = [0; N];
-        for (i, b) in out.iter_mut().enumerate() {
-            // SAFETY: callers checked `off..off + N` is in bounds.
-            *b = unsafe { std::ptr::read_volatile(self.map.as_ptr().add(off + i)) };
-        }
-        out
+    /// The guest physical address of every 4 KiB page of RAM, low to high.
+    pub fn pages(&self) -> impl Iterator<Item = u64> + '_ {
+        self.memory.iter().flat_map(|r| {
+            let start = r.start_addr().raw_value();
+            (0..r.len() / 4096).map(move |i| start + i * 4096)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileExt;
+
+    const MIB: u64 = 1 << 20;
+    const HIGH: u64 = layout::HIGH_RAM_START;
+
+    /// A RAM file for 3 MiB of RAM, 2 MiB of it below the hole, holding
+    /// `file_len` bytes that differ from word to word and page to page.
+    fn split_ram(dir: &std::path::Path, file_len: u64) -> (MemoryInfo, Vec<u8>) {
+        let path = dir.join("ram");
+        let bytes: Vec<u8> = (0..file_len).map(|i| (i * 7 + (i >> 12)) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let info = MemoryInfo {
+            path,
+            size: 3 * MIB,
+            low_end: 2 * MIB,
+        };
+        (info, bytes)
+    }
+
+    fn le64(b: &[u8], off: u64) -> u64 {
+        let off = off as usize;
+        u64::from_le_bytes(b[off..off + 8].try_into().unwrap())
+    }
+
+    fn le32(b: &[u8], off: u64) -> u32 {
+        let off = off as usize;
+        u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+    }
 
     #[test]
     fn reads_what_another_writer_puts_in_the_file() {
@@ -142,9 +209,178 @@ mod tests {
         assert_eq!(ram.read_u64(8190), None, "crosses the end");
         assert_eq!(ram.read_u32(1 << 40), None, "not RAM");
         // A write after mapping shows: the map is shared.
-        use std::os::unix::fs::FileExt;
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         f.write_all_at(&9u32.to_le_bytes(), 0x100).unwrap();
         assert_eq!(ram.read_u32(0x100), Some(9));
+    }
+
+    #[test]
+    fn low_and_high_ram_at_their_guest_addresses() {
+        let dir = tempfile::tempdir().unwrap();
+        let (info, b) = split_ram(dir.path(), 3 * MIB);
+        let ram = GuestRam::open(&info).unwrap();
+        let low = 2 * MIB;
+
+        // Low RAM: file offset = guest physical.
+        assert_eq!(ram.read_u64(0), Some(le64(&b, 0)));
+        assert_eq!(ram.read_u64(low - 8), Some(le64(&b, low - 8)));
+        assert_eq!(ram.read_u32(low - 4), Some(le32(&b, low - 4)));
+        // High RAM: from 4 GiB, at file offset low_end.
+        assert_eq!(ram.read_u64(HIGH), Some(le64(&b, low)));
+        assert_eq!(ram.read_u32(HIGH + 0x1234), Some(le32(&b, low + 0x1234)));
+        assert_eq!(ram.read_u64(HIGH + MIB - 8), Some(le64(&b, 3 * MIB - 8)));
+        for gpa in [0, 0x1000, low - 0x1000, HIGH, HIGH + MIB - 0x1000] {
+            let off = info.offset_of(gpa).unwrap();
+            assert_eq!(ram.read_u64(gpa), Some(le64(&b, off)), "{gpa:#x}");
+        }
+
+        // Unaligned reads, in both parts.
+        assert_eq!(ram.read_u64(0x201), Some(le64(&b, 0x201)));
+        assert_eq!(ram.read_u32(0x3003), Some(le32(&b, 0x3003)));
+        assert_eq!(ram.read_u64(HIGH + 5), Some(le64(&b, low + 5)));
+        assert_eq!(ram.read_u32(HIGH + 0xfff), Some(le32(&b, low + 0xfff)));
+
+        // Across the end of low RAM (into the hole, not into high RAM's
+        // bytes that follow in the file), and in the hole.
+        assert_eq!(ram.read_u64(low - 4), None);
+        assert_eq!(ram.read_u32(low - 1), None);
+        assert_eq!(ram.read_bytes(low - 16, 17), None);
+        assert_eq!(ram.read_array::<2>(low - 1), None);
+        for gpa in [low, low + 8, 3 << 30, HIGH - 8, HIGH - 1] {
+            assert_eq!(ram.read_u32(gpa), None, "{gpa:#x}");
+            assert_eq!(ram.read_u64(gpa), None, "{gpa:#x}");
+            assert_eq!(ram.read_bytes(gpa, 1), None, "{gpa:#x}");
+        }
+        // Across and past the end of high RAM.
+        assert_eq!(ram.read_u64(HIGH + MIB - 4), None);
+        assert_eq!(ram.read_u32(HIGH + MIB - 2), None);
+        assert_eq!(ram.read_u32(HIGH + MIB), None);
+        assert_eq!(ram.read_bytes(HIGH + MIB - 8, 9), None);
+        assert_eq!(ram.read_u64(u64::MAX - 3), None);
+
+        // Byte runs: whole words, a tail, unaligned, up to each end.
+        for (gpa, len) in [
+            (0, 0),
+            (0x10, 64),
+            (0x11, 13),
+            (0x7, 3),
+            (low - 16, 16),
+            (low - 13, 13),
+            (HIGH, 4096),
+            (HIGH + 3, 29),
+            (HIGH + MIB - 21, 21),
+        ] {
+            let off = info.offset_of(gpa).unwrap() as usize;
+            assert_eq!(
+                ram.read_bytes(gpa, len).as_deref(),
+                Some(&b[off..off + len as usize]),
+                "{gpa:#x} + {len}"
+            );
+        }
+        let whole_low = ram.read_bytes(0, low).unwrap();
+        assert!(whole_low == b[..low as usize]);
+        assert_eq!(
+            ram.read_array::<10>(HIGH + 0x7f9).as_ref().map(|a| &a[..]),
+            Some(&b[(low + 0x7f9) as usize..(low + 0x803) as usize])
+        );
+        assert_eq!(ram.read_array::<10>(HIGH + MIB - 9), None);
+
+        // Pages: the low part's, then the high part's.
+        let pages: Vec<u64> = ram.pages().collect();
+        assert_eq!(pages.len(), 768);
+        assert_eq!(pages[0], 0);
+        assert_eq!(pages[511], low - 4096);
+        assert_eq!(pages[512], HIGH);
+        assert_eq!(pages[767], HIGH + MIB - 4096);
+    }
+
+    #[test]
+    fn writes_after_mapping_show_in_both_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (info, _) = split_ram(dir.path(), 3 * MIB);
+        let ram = GuestRam::open(&info).unwrap();
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&info.path)
+            .unwrap();
+        f.write_all_at(&0xdead_beef_u32.to_le_bytes(), 0x40)
+            .unwrap();
+        f.write_all_at(&0x0102_0304_0506_0708_u64.to_le_bytes(), 2 * MIB + 0x88)
+            .unwrap();
+        assert_eq!(ram.read_u32(0x40), Some(0xdead_beef));
+        assert_eq!(ram.read_u64(HIGH + 0x88), Some(0x0102_0304_0506_0708));
+        assert_eq!(
+            ram.read_bytes(HIGH + 0x88, 8),
+            Some(0x0102_0304_0506_0708_u64.to_le_bytes().to_vec())
+        );
+    }
+
+    #[test]
+    fn a_short_file_is_less_ram() {
+        // The file ends half way into high RAM: the rest reads as absent
+        // (never touching the mapping past the file's end).
+        let dir = tempfile::tempdir().unwrap();
+        let (info, b) = split_ram(dir.path(), 2 * MIB + MIB / 2);
+        let ram = GuestRam::open(&info).unwrap();
+        let end = HIGH + MIB / 2;
+        assert_eq!(ram.read_u64(end - 8), Some(le64(&b, 2 * MIB + MIB / 2 - 8)));
+        assert_eq!(ram.read_u64(end - 4), None);
+        assert_eq!(ram.read_u32(end), None);
+        assert_eq!(ram.pages().count(), 512 + 128);
+
+        // And one that ends inside low RAM has no high part at all.
+        let (info, _) = split_ram(dir.path(), MIB);
+        let ram = GuestRam::open(&info).unwrap();
+        assert!(ram.read_u32(MIB - 4).is_some());
+        assert_eq!(ram.read_u32(MIB), None);
+        assert_eq!(ram.read_u32(HIGH), None);
+        assert_eq!(ram.pages().count(), 256);
+
+        // An empty file: no RAM, but it opens.
+        std::fs::write(&info.path, b"").unwrap();
+        let ram = GuestRam::open(&info).unwrap();
+        assert_eq!(ram.read_u32(0), None);
+        assert_eq!(ram.pages().count(), 0);
+    }
+
+    #[test]
+    fn open_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing");
+        let info = MemoryInfo {
+            path: path.clone(),
+            size: 4096,
+            low_end: 4096,
+        };
+        match GuestRam::open(&info) {
+            Err(MonitorError::Ram { path: p, source }) => {
+                assert_eq!(p, path);
+                assert_eq!(source.kind(), io::ErrorKind::NotFound);
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("opened a missing file"),
+        }
+    }
+
+    #[test]
+    fn reads_memory_mapped_elsewhere() {
+        use vm_memory::Bytes;
+        let memory = GuestMemoryMmap::from_ranges(&[
+            (GuestAddress(0), 0x10_0000),
+            (GuestAddress(HIGH), 0x1000),
+        ])
+        .unwrap();
+        memory
+            .write_obj(0x1122_3344_u32, GuestAddress(0x500))
+            .unwrap();
+        memory.write_obj(7u64, GuestAddress(HIGH + 8)).unwrap();
+        let ram = GuestRam::from_memory(memory.clone());
+        assert_eq!(ram.read_u32(0x500), Some(0x1122_3344));
+        assert_eq!(ram.read_u64(HIGH + 8), Some(7));
+        assert_eq!(ram.read_u32(0x10_0000), None);
+        // Shared with the writer, not a copy.
+        memory.write_obj(8u64, GuestAddress(HIGH + 8)).unwrap();
+        assert_eq!(ram.read_u64(HIGH + 8), Some(8));
+        assert_eq!(ram.pages().count(), 257);
     }
 }

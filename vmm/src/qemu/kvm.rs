@@ -163,7 +163,7 @@ pub fn decide(
 }
 
 /// `Ok` when /dev/kvm can be opened for a VM.
-fn kvm_device() -> Result<(), String> {
+pub fn kvm_device() -> Result<(), String> {
     match fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -16,9 +16,9 @@ pub mod command;
 pub mod console;
 pub mod files;
 pub mod kvm;
-mod ports;
+pub(crate) mod ports;
 pub mod process;
-mod queue;
+pub(crate) mod queue;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -252,7 +252,7 @@ impl Backend for QemuBackend {
                 },
                 run::End::Panicked { stage, message } => ExitHow::Panicked { stage, message },
                 run::End::Cancelled { stage } => ExitHow::Cancelled { stage },
-                run::End::QemuDied { stage, status } => ExitHow::QemuDied { stage, status },
+                run::End::Died { stage, status } => ExitHow::QemuDied { stage, status },
             };
             drop(run_dir);
             return Ok(GuestExit {

@@ -1,6 +1,7 @@
 //! The threads reading what QEMU passes on: the kernel console (QEMU's
 //! stdout), the record port (the unix socket QEMU connects the guest's
-//! second serial port to) and QEMU's own stderr. Each turns bytes into
+//! second serial port to) and QEMU's own stderr. The own VMM's backend
+//! reads its UARTs' output through the same threads. Each turns bytes into
 //! [`Incoming`] items on the bounded [`Queue`] and ends with an end marker.
 
 use std::io::{self, Read, Write};
@@ -68,10 +69,13 @@ pub fn stderr(input: impl Read + Send + 'static, queue: Arc<Queue>) -> io::Resul
 
 /// Records decoded from the record port; garbage is skipped and counted by
 /// the decoder, whose counters travel with the end marker.
-pub fn records(stream: UnixStream, queue: Arc<Queue>) -> io::Result<JoinHandle<()>> {
+pub fn records(
+    stream: impl Read + Send + 'static,
+    queue: Arc<Queue>,
+) -> io::Result<JoinHandle<()>> {
     spawn("qemu-records", move || {
         let mut decoder = Decoder::new();
-        pump(&stream, |b| {
+        pump(stream, |b| {
             for r in decoder.push(b) {
                 queue.push(Incoming::Record(r));
             }

@@ -1,0 +1,202 @@
+//! Which backend boots a guest: `--backend kvm|qemu|auto`. `auto` takes
+//! the own VMM where the KVM probe (a QEMU boot of this very kernel under
+//! KVM, cached per host, QEMU and kernel; see [`crate::qemu::kvm`]) shows
+//! /dev/kvm runs a standard kernel, else QEMU (with TCG), and says which
+//! and why. Nested or paravirtual KVM that cannot run Linux (this
+//! project's build machines) thus lands on QEMU.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use crate::backend::{Accel, Backend, GuestEvent, GuestExit, GuestSpec, VmError};
+use crate::cancel::Cancel;
+use crate::kvm::KvmBackend;
+use crate::qemu::QemuBackend;
+
+/// Names the backend when `--backend` is not given.
+pub const BACKEND_ENV: &str = "SCXRAY_BACKEND";
+
+/// What the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    #[default]
+    Auto,
+    Kvm,
+    Qemu,
+}
+
+impl FromStr for BackendChoice {
+    type Err = VmError;
+
+    fn from_str(s: &str) -> Result<Self, VmError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(BackendChoice::Auto),
+            "kvm" => Ok(BackendChoice::Kvm),
+            "qemu" => Ok(BackendChoice::Qemu),
+            _ => Err(VmError::BadBackend {
+                value: s.to_owned(),
+            }),
+        }
+    }
+}
+
+impl BackendChoice {
+    /// `$SCXRAY_BACKEND`, `Auto` when unset.
+    pub fn from_env() -> Result<Self, VmError> {
+        match std::env::var(BACKEND_ENV) {
+            Ok(v) => v.parse(),
+            Err(_) => Ok(BackendChoice::Auto),
+        }
+    }
+}
+
+/// The backend a run uses, with why it was chosen.
+#[derive(Debug, Clone)]
+pub enum AnyBackend {
+    Qemu(QemuBackend),
+    Kvm(KvmBackend),
+}
+
+impl Backend for AnyBackend {
+    fn name(&self) -> &'static str {
+        match self {
+            AnyBackend::Qemu(b) => b.name(),
+            AnyBackend::Kvm(b) => b.name(),
+        }
+    }
+
+    fn boot(
+        &self,
+        spec: &GuestSpec,
+        sink: &mut dyn FnMut(GuestEvent),
+        cancel: &Cancel,
+    ) -> Result<GuestExit, VmError> {
+        match self {
+            AnyBackend::Qemu(b) => b.boot(spec, sink, cancel),
+            AnyBackend::Kvm(b) => b.boot(spec, sink, cancel),
+        }
+    }
+}
+
+/// The choice made, in words for the run's diagnostics.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    pub backend: AnyBackend,
+    pub why: String,
+}
+
+/// Picks the backend for `kernel`. `asked_by` names where the choice came
+/// from (`--backend auto`) for the message. `qemu` is the QEMU backend as
+/// configured (its binary, accelerator, TCG threads); auto runs its probe.
+pub fn choose(
+    choice: BackendChoice,
+    asked_by: &str,
+    qemu: QemuBackend,
+    kernel: &Path,
+    cancel: &Cancel,
+) -> Result<Chosen, VmError> {
+    match choice {
+        BackendChoice::Qemu => Ok(Chosen {
+            backend: AnyBackend::Qemu(qemu),
+            why: format!("QEMU ({asked_by})"),
+        }),
+        BackendChoice::Kvm => {
+            let why = format!("own KVM VMM ({asked_by})");
+            Ok(Chosen {
+                backend: AnyBackend::Kvm(KvmBackend::new().chosen_because(&why)),
+                why,
+            })
+        }
+        BackendChoice::Auto => {
+            let decided = match qemu.resolve_accel(kernel, cancel) {
+                Ok(d) => d,
+                // No QEMU to probe with: /dev/kvm is all there is.
+                Err(VmError::QemuNotFound { program }) => {
+                    let why = match crate::qemu::kvm::kvm_device() {
+                        Ok(()) => format!(
+                            "own KVM VMM ({asked_by}: QEMU {} is not installed, so /dev/kvm was not probed by a boot)",
+                            program.display()
+                        ),
+                        Err(e) => {
+                            return Err(VmError::KvmUnavailable {
+                                asked_by: format!("{asked_by}, QEMU not installed"),
+                                why: e,
+                            })
+                        }
+                    };
+                    return Ok(Chosen {
+                        backend: AnyBackend::Kvm(KvmBackend::new().chosen_because(&why)),
+                        why,
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            Ok(match decided.accel {
+                Accel::Kvm => {
+                    let why = format!(
+                        "own KVM VMM ({asked_by}: {}; /dev/kvm runs this kernel)",
+                        decided.why
+                    );
+                    Chosen {
+                        backend: AnyBackend::Kvm(KvmBackend::new().chosen_because(&why)),
+                        why,
+                    }
+                }
+                Accel::Tcg => Chosen {
+                    backend: AnyBackend::Qemu(qemu),
+                    why: format!(
+                        "QEMU ({asked_by}: the own VMM needs a /dev/kvm that runs Linux; {})",
+                        decided.why
+                    ),
+                },
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_parse_and_a_bad_one_names_the_values() {
+        assert_eq!("".parse::<BackendChoice>().unwrap(), BackendChoice::Auto);
+        assert_eq!("KVM".parse::<BackendChoice>().unwrap(), BackendChoice::Kvm);
+        assert_eq!(
+            " qemu ".parse::<BackendChoice>().unwrap(),
+            BackendChoice::Qemu
+        );
+        let e = "firecracker"
+            .parse::<BackendChoice>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("firecracker") && e.contains("auto, kvm or qemu"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn forced_choices_say_who_asked() {
+        let c = choose(
+            BackendChoice::Qemu,
+            "--backend qemu",
+            QemuBackend::new(),
+            Path::new("/k"),
+            &Cancel::new(),
+        )
+        .unwrap();
+        assert!(matches!(c.backend, AnyBackend::Qemu(_)));
+        assert_eq!(c.why, "QEMU (--backend qemu)");
+        let c = choose(
+            BackendChoice::Kvm,
+            "--backend kvm",
+            QemuBackend::new(),
+            Path::new("/k"),
+            &Cancel::new(),
+        )
+        .unwrap();
+        assert_eq!(c.backend.name(), "kvm");
+        assert_eq!(c.why, "own KVM VMM (--backend kvm)");
+    }
+}
