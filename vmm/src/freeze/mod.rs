@@ -14,8 +14,8 @@
 //! Where no watchpoint can be set (no `exit_kind` in the kernel's BTF, a
 //! stub that refuses), the guest is stopped from the host at the first sign
 //! of the exit instead, and the dump says how late that was. The own VMM
-//! has no gdbstub: it pauses its vCPUs itself for that late stop
-//! ([`PauseHandle`]).
+//! has no gdbstub: it sets the same watchpoint in the vCPUs' debug
+//! registers and stops them itself ([`PauseHandle`]), late stop included.
 //!
 //! [`Freezer`] is driven from the run's event loop like the monitor:
 //! [`Freezer::started`], [`Freezer::poll`] on every event, and
@@ -35,7 +35,8 @@ use scxray::failure_dump::{FailureDump, Trigger, VcpuRegs};
 use kvm_bindings::kvm_regs;
 
 use crate::gdb::{GdbClient, Stop};
-use crate::kvm::pause::PauseHandle;
+use crate::kvm::pause::{PauseHandle, WatchHit};
+use crate::kvm::watchpoint::Watch;
 use crate::monitor::{GuestView, Monitor};
 pub use layout::WalkLayout;
 use walk::{GuestMem, Limits, Roots};
@@ -153,6 +154,10 @@ impl Freezer {
         ));
         // Dropping the client detaches: the guest runs on.
         self.client = None;
+        if let Some(p) = self.vmm_pause() {
+            let _ = p.set_watch(None, PAUSE_TIMEOUT);
+            p.resume();
+        }
         self.state = State::Off;
     }
 
@@ -194,32 +199,54 @@ impl Freezer {
             _ => None,
         };
         let watch_new = sched != 0 && self.exited != Some(sched);
-        let result = (|| -> Result<(), String> {
-            let c = self.connect()?;
-            if let Some(old) = old {
-                c.remove_write_watchpoint(old, 4)
-                    .map_err(|e| e.to_string())?;
-            }
-            if watch_new {
-                c.set_write_watchpoint(addr, 4)
-                    .map_err(|e| format!("the gdbstub refused the watchpoint: {e}"))?;
-            }
-            c.resume().map_err(|e| e.to_string())
-        })();
+        let vmm = self.vmm_pause();
+        let result = if let Some(p) = &vmm {
+            let watch = watch_new.then_some(Watch { addr, len: 4 });
+            p.set_watch(watch, PAUSE_TIMEOUT)
+                .map_err(|e| format!("the own VMM could not set the watchpoint: {e}"))
+        } else {
+            self.gdb_watch(old, watch_new.then_some(addr))
+        };
         match result {
             Ok(()) if watch_new => {
                 self.state = State::Armed { sched, addr };
                 self.clean_exit = None;
+                let how = match vmm {
+                    Some(_) => "the own VMM's debug registers",
+                    None => "QEMU's gdbstub",
+                };
                 self.notes.push_back(format!(
-                    "failure dump: watching scx_sched.exit_kind at {addr:#x} (write watchpoint through QEMU's gdbstub)"
+                    "failure dump: watching scx_sched.exit_kind at {addr:#x} (write watchpoint through {how})"
                 ));
             }
             Ok(()) => self.state = State::Idle,
             // Connected but no watchpoint: the guest is stopped late, when
             // the exit is seen, as without one.
-            Err(why) if self.client.is_some() => self.no_watch(why),
+            Err(why) if self.client.is_some() || vmm.is_some() => self.no_watch(why),
             Err(why) => self.give_up(why),
         }
+    }
+
+    /// The own VMM's pause, for a guest without a gdbstub.
+    fn vmm_pause(&self) -> Option<PauseHandle> {
+        self.pause.clone().filter(|_| self.socket.is_none())
+    }
+
+    /// Through the gdbstub: the watchpoint off `old`, on `new`, the guest
+    /// resumed.
+    fn gdb_watch(&mut self, old: Option<u64>, new: Option<u64>) -> Result<(), String> {
+        (|| -> Result<(), String> {
+            let c = self.connect()?;
+            if let Some(old) = old {
+                c.remove_write_watchpoint(old, 4)
+                    .map_err(|e| e.to_string())?;
+            }
+            if let Some(addr) = new {
+                c.set_write_watchpoint(addr, 4)
+                    .map_err(|e| format!("the gdbstub refused the watchpoint: {e}"))?;
+            }
+            c.resume().map_err(|e| e.to_string())
+        })()
     }
 
     /// Goes on without the watchpoint: the late stop stays.
@@ -241,11 +268,18 @@ impl Freezer {
     pub fn poll(&mut self, monitor: &Monitor, at_ms: u64) -> Option<FailureDump> {
         // The watchpoint needs a gdbstub; the own VMM's guests get the late
         // stop only.
-        if matches!(self.state, State::Off | State::Done) || !self.watch || self.socket.is_none() {
+        if matches!(self.state, State::Off | State::Done) || !self.watch {
             return None;
         }
         let view = monitor.view()?;
-        if let State::Armed { sched, addr } = self.state {
+        if let (State::Armed { sched, addr }, Some(p)) = (&self.state, self.vmm_pause()) {
+            let (sched, addr) = (*sched, *addr);
+            if let Some(hit) = p.take_hit() {
+                let mut d = self.stopped_vmm(&view, &p, hit, sched, addr, at_ms)?;
+                symbolize(monitor, &mut d);
+                return Some(d);
+            }
+        } else if let State::Armed { sched, addr } = self.state {
             let stop = match self.client.as_mut().map(GdbClient::try_stop) {
                 Some(Ok(s)) => s,
                 Some(Err(e)) => {
@@ -294,24 +328,16 @@ impl Freezer {
             // A clean exit: the scheduler is leaving and its memory will
             // be freed; stop watching it.
             let r = c.remove_write_watchpoint(addr, 4).and_then(|_| c.resume());
-            self.exited = Some(sched);
-            self.clean_exit = kind;
-            self.state = State::Idle;
-            if let Err(e) = r {
-                self.give_up(format!("the gdbstub failed: {e}"));
-            }
+            self.left_cleanly(
+                sched,
+                kind,
+                r.map_err(|e| format!("the gdbstub failed: {e}")),
+            );
             return None;
         }
         let mut d = self.take_dump(view, frozen, at_ms);
-        d.trigger = Trigger::Watchpoint {
-            address: addr,
-            rip: stop_rip(&d, &stop),
-            rip_symbol: None,
-        };
-        d.exit_kind = kind;
-        if let (Some(k), Ok(l)) = (kind, &self.layout) {
-            d.exit_kind_name = l.exit_kind_name(k);
-        }
+        let rip = stop_rip(&d, &stop);
+        self.caught(&mut d, addr, rip, kind);
         // Off the watchpoint, detached: the kernel goes on with its exit.
         let resumed = self
             .client
@@ -321,6 +347,73 @@ impl Freezer {
         if let Some(Err(e)) = resumed {
             d.skipped.push(format!("resuming through the gdbstub: {e}"));
         }
+        self.state = State::Done;
+        Some(d)
+    }
+
+    /// The watchpoint saw `sched` exit cleanly (`kind`) and the guest was
+    /// let go (`resumed`): stop watching it; its memory will be freed.
+    fn left_cleanly(&mut self, sched: u64, kind: Option<u32>, resumed: Result<(), String>) {
+        self.exited = Some(sched);
+        self.clean_exit = kind;
+        self.state = State::Idle;
+        if let Err(why) = resumed {
+            self.give_up(why);
+        }
+    }
+
+    /// `d` was taken at the watchpoint on `addr`, hit at `rip`, with the
+    /// error `kind`.
+    fn caught(&self, d: &mut FailureDump, addr: u64, rip: Option<u64>, kind: Option<u32>) {
+        d.trigger = Trigger::Watchpoint {
+            address: addr,
+            rip,
+            rip_symbol: None,
+        };
+        d.exit_kind = kind;
+        if let (Some(k), Ok(l)) = (kind, &self.layout) {
+            d.exit_kind_name = l.exit_kind_name(k);
+        }
+    }
+
+    /// The own VMM stopped every vCPU at the watchpoint on `sched`.
+    fn stopped_vmm(
+        &mut self,
+        view: &GuestView<'_>,
+        p: &PauseHandle,
+        hit: WatchHit,
+        sched: u64,
+        addr: u64,
+        at_ms: u64,
+    ) -> Option<FailureDump> {
+        let frozen = Instant::now();
+        if !p.gate().wait_parked(PAUSE_TIMEOUT) {
+            p.resume();
+            self.give_up("the own VMM's vCPUs did not all stop at the watchpoint".into());
+            return None;
+        }
+        let kind = view.u32(addr).ok();
+        if kind.is_none_or(|k| k < ERROR_CLASS) {
+            // A clean exit: stop watching this scheduler, go on.
+            let r = p.set_watch(None, PAUSE_TIMEOUT);
+            p.resume();
+            self.left_cleanly(
+                sched,
+                kind,
+                r.map_err(|e| format!("the own VMM could not remove the watchpoint: {e}")),
+            );
+            return None;
+        }
+        let mut d = self.take_dump(view, frozen, at_ms);
+        d.vcpus = paused_vcpus(&p.gate().regs());
+        self.caught(&mut d, addr, Some(hit.rip), kind);
+        // Off the watchpoint (applied as the vCPUs resume): the kernel goes
+        // on with its exit.
+        if let Err(e) = p.set_watch(None, PAUSE_TIMEOUT) {
+            d.skipped.push(format!("removing the watchpoint: {e}"));
+        }
+        p.resume();
+        d.frozen_us = frozen.elapsed().as_micros() as u64;
         self.state = State::Done;
         Some(d)
     }
@@ -374,15 +467,11 @@ impl Freezer {
         let frozen = Instant::now();
         let mut d = self.take_dump(&view, frozen, at_ms);
         if let Some(regs) = paused_regs {
-            d.vcpus = regs
-                .iter()
-                .enumerate()
-                .filter_map(|(cpu, r)| Some(vcpu_regs(cpu as u32, r.as_ref()?)))
-                .collect();
+            d.vcpus = paused_vcpus(&regs);
         }
         d.trigger = Trigger::Late {
             why: if pause.is_some() {
-                format!("{why}; paused by the own VMM (no watchpoint under it yet)")
+                format!("{why}; paused by the own VMM, no watchpoint caught it")
             } else if self.watch {
                 format!("{why}; no watchpoint caught it")
             } else {
@@ -391,6 +480,11 @@ impl Freezer {
             late_ms: seen.elapsed().as_millis() as u64,
         };
         if let Some(p) = &pause {
+            // A watchpoint left on a freed scheduler could fire later and
+            // park the guest with nobody to resume it.
+            if let Err(e) = p.set_watch(None, PAUSE_TIMEOUT) {
+                d.skipped.push(format!("removing the watchpoint: {e}"));
+            }
             p.resume();
         }
         if let Some(c) = self.client.take() {
@@ -463,6 +557,14 @@ impl Freezer {
         d.skipped = skipped;
         d
     }
+}
+
+/// Parked vCPUs' registers, by index, as the dump shows them.
+fn paused_vcpus(regs: &[Option<kvm_regs>]) -> Vec<VcpuRegs> {
+    regs.iter()
+        .enumerate()
+        .filter_map(|(cpu, r)| Some(vcpu_regs(cpu as u32, r.as_ref()?)))
+        .collect()
 }
 
 /// A paused vCPU's registers as the dump shows them (the gdbstub's
@@ -562,5 +664,73 @@ mod tests {
         let mut f = Freezer::new(Some(&missing), None, true);
         let note = f.take_note().unwrap();
         assert!(note.contains(&*missing.to_string_lossy()), "{note}");
+    }
+
+    /// The own VMM's path, without KVM: a handle whose vCPUs count as
+    /// parked (none run), a monitored synthetic guest with a scheduler.
+    /// Armed through the debug registers; a hit on a clean exit goes on
+    /// watching nothing; a hit on an error is the dump, at the hit's RIP,
+    /// and leaves the guest resumed with the watchpoint off.
+    #[test]
+    fn the_own_vmm_watches_and_dumps_at_the_hit() {
+        use crate::monitor::testkit::{Guest, SCHED_PA};
+        let dir = tempfile::tempdir().unwrap();
+        let guest = Guest::new(dir.path(), 2);
+        guest.attach();
+        let monitor = guest.monitor();
+        let pause = PauseHandle::new(2);
+        pause.gate().ended();
+        pause.gate().ended();
+        let fresh = |pause: &PauseHandle| {
+            let mut f = Freezer {
+                state: State::Off,
+                layout: Ok(walk::tests::layout()),
+                btf: None,
+                watch: true,
+                socket: None,
+                client: None,
+                pause: None,
+                exited: None,
+                clean_exit: None,
+                notes: VecDeque::new(),
+            };
+            f.started(None, Some(pause.clone()));
+            assert!(matches!(f.state, State::Idle));
+            assert_eq!(f.poll(&monitor, 100), None);
+            assert!(matches!(f.state, State::Armed { .. }));
+            let note = f.take_note().unwrap();
+            assert!(
+                note.contains("through the own VMM's debug registers"),
+                "{note}"
+            );
+            f
+        };
+        let exit_kind = SCHED_PA + 0x10;
+
+        let mut f = fresh(&pause);
+        guest.poke(exit_kind, &0u32.to_le_bytes());
+        pause.hit(0, 0x1000);
+        assert_eq!(f.poll(&monitor, 200), None, "a clean exit: no dump");
+        assert!(f.exited.is_some() && !pause.gate().is_raised());
+
+        let mut f = fresh(&pause);
+        guest.poke(exit_kind, &1025u32.to_le_bytes());
+        pause.hit(1, 0xffff_ffff_8123_4567);
+        let d = f.poll(&monitor, 300).expect("the dump");
+        assert!(
+            matches!(
+                d.trigger,
+                Trigger::Watchpoint {
+                    rip: Some(0xffff_ffff_8123_4567),
+                    ..
+                }
+            ),
+            "{:?}",
+            d.trigger
+        );
+        assert_eq!(d.exit_kind, Some(1025));
+        assert!(matches!(f.state, State::Done));
+        assert!(!pause.gate().is_raised(), "resumed");
+        assert_eq!(pause.take_hit(), None);
     }
 }

@@ -425,7 +425,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashMap;
     use std::time::Duration;
 
@@ -465,7 +465,7 @@ mod tests {
         }
     }
 
-    fn layout() -> WalkLayout {
+    pub(crate) fn layout() -> WalkLayout {
         WalkLayout {
             rq: RqFields {
                 curr: 0,

@@ -1,8 +1,12 @@
-//! Per-vCPU CPUID: the host's KVM-supported leaves, with each vCPU's APIC
-//! ID where the guest reads it (leaf 1 EBX[31:24], leaves 0xB/0x1F EDX),
-//! the logical-processor count, the hypervisor bit and TSC-deadline. A pure function
-//! over the entries, so it is tested without KVM. Cache and core topology
-//! (leaves 4, 0xB levels, AMD 0x8000001E) are not modelled yet.
+//! Per-vCPU CPUID: the host's KVM-supported leaves, made to describe the
+//! guest's own topology rather than the host's: every vCPU a core of one
+//! package, one thread per core, all sharing the last-level cache, APIC ID
+//! = vCPU index (as the MP table and MADT say). Where the guest reads that:
+//! leaf 1 (APIC ID, logical processor count), leaves 0xB/0x1F (x2APIC
+//! topology levels), leaf 4 (Intel caches: cores per package, sharing),
+//! 0x80000008/0x8000001D/0x8000001E (AMD: core count, cache sharing, core
+//! and node IDs). Also the hypervisor bit and TSC-deadline. A pure function
+//! over the entries, tested without KVM.
 
 use kvm_bindings::kvm_cpuid_entry2;
 
@@ -16,22 +20,79 @@ const EDX_HTT: u32 = 1 << 28;
 /// Linux has no PIT to calibrate the LAPIC timer against and needs it.
 const ECX_TSC_DEADLINE: u32 = 1 << 24;
 
+/// Leaf 0xB/0x1F level types (ECX[15:8]).
+const LEVEL_SMT: u32 = 1;
+const LEVEL_CORE: u32 = 2;
+
+/// Cache level of a leaf 4 / 0x8000001D sub-leaf (EAX[7:5]).
+fn cache_level(eax: u32) -> u32 {
+    (eax >> 5) & 0x7
+}
+
+/// Bits of APIC ID that number `n` things (ceil(log2 n)).
+fn id_bits(n: u32) -> u32 {
+    n.max(1).next_power_of_two().trailing_zeros()
+}
+
 /// Patches `entries` (from `KVM_GET_SUPPORTED_CPUID`) for vCPU `index` of
-/// `vcpus`. The APIC ID is the vCPU index, matching the MP table.
+/// `vcpus`. Leaves the host does not list are not added.
 pub fn patch_for_vcpu(entries: &mut [kvm_cpuid_entry2], index: u32, vcpus: u32) {
+    let cores = vcpus.max(1);
     for e in entries {
         match e.function {
             1 => {
-                e.ebx = (e.ebx & 0x0000_ffff) | ((index & 0xff) << 24) | ((vcpus.min(255)) << 16);
+                e.ebx = (e.ebx & 0x0000_ffff) | ((index & 0xff) << 24) | (cores.min(255) << 16);
                 e.ecx |= ECX_HYPERVISOR | ECX_TSC_DEADLINE;
-                if vcpus > 1 {
+                if cores > 1 {
                     e.edx |= EDX_HTT;
+                } else {
+                    e.edx &= !EDX_HTT;
                 }
             }
-            // Extended topology: every sub-leaf reports the x2APIC ID.
-            0xb | 0x1f => e.edx = index,
+            // Deterministic cache parameters (Intel): the cores per package
+            // in EAX[31:26]; who shares the cache in EAX[25:14].
+            4 if cache_level(e.eax) != 0 => {
+                e.eax =
+                    (e.eax & 0x3fff) | ((cores - 1).min(63) << 26) | (sharing(e.eax, cores) << 14);
+            }
+            // Extended topology: an SMT level of one thread, a core level
+            // of every vCPU, then the end; EDX the x2APIC ID everywhere.
+            0xb | 0x1f => {
+                let (eax, ebx, ecx) = match e.index {
+                    0 => (0, 1, (LEVEL_SMT << 8) | e.index),
+                    1 => (id_bits(cores), cores, (LEVEL_CORE << 8) | e.index),
+                    _ => (0, 0, e.index),
+                };
+                e.eax = eax;
+                e.ebx = ebx;
+                e.ecx = ecx;
+                e.edx = index;
+            }
+            // AMD: NC (cores - 1) and the APIC ID bits that number them.
+            0x8000_0008 => {
+                e.ecx = (e.ecx & !0xf0ff) | (id_bits(cores) << 12) | (cores - 1).min(255);
+            }
+            // AMD cache topology: who shares each cache.
+            0x8000_001d if cache_level(e.eax) != 0 => {
+                e.eax = (e.eax & !(0xfff << 14)) | (sharing(e.eax, cores) << 14);
+            }
+            // AMD: extended APIC ID, core ID, one thread per core, node 0.
+            0x8000_001e => {
+                e.eax = index;
+                e.ebx = index & 0xff;
+                e.ecx = 0;
+            }
             _ => {}
         }
+    }
+}
+
+/// Logical processors sharing a cache of the level in `eax`, minus one:
+/// the last-level cache (3) is shared by all, L1 and L2 are per core.
+fn sharing(eax: u32, cores: u32) -> u32 {
+    match cache_level(eax) {
+        3.. => (cores - 1).min(0xfff),
+        _ => 0,
     }
 }
 
@@ -45,6 +106,17 @@ mod tests {
             index,
             ebx: 0xdead_0800,
             edx: 0x5,
+            ..Default::default()
+        }
+    }
+
+    /// A cache sub-leaf of `level` as the host reports it: type data (1)
+    /// or unified (3), shared by 16 host threads, 32 cores per package.
+    fn cache(function: u32, index: u32, level: u32) -> kvm_cpuid_entry2 {
+        kvm_cpuid_entry2 {
+            function,
+            index,
+            eax: (31 << 26) | (15 << 14) | (level << 5) | 0x100 | 3,
             ..Default::default()
         }
     }
@@ -64,5 +136,75 @@ mod tests {
         let mut one = vec![entry(1, 0)];
         patch_for_vcpu(&mut one, 0, 1);
         assert_eq!(one[0].edx & EDX_HTT, 0);
+    }
+
+    /// Six vCPUs: one thread per core (SMT level 1 wide, shift 0), six
+    /// cores (shift 3, the bits that number 6), then the end level.
+    #[test]
+    fn extended_topology_is_one_package_of_single_thread_cores() {
+        let mut e = vec![entry(0xb, 0), entry(0xb, 1), entry(0xb, 2), entry(0x1f, 1)];
+        patch_for_vcpu(&mut e, 5, 6);
+        let level = |e: &kvm_cpuid_entry2| (e.eax, e.ebx, e.ecx >> 8, e.ecx & 0xff, e.edx);
+        assert_eq!(level(&e[0]), (0, 1, LEVEL_SMT, 0, 5));
+        assert_eq!(level(&e[1]), (3, 6, LEVEL_CORE, 1, 5));
+        assert_eq!(level(&e[2]), (0, 0, 0, 2, 5));
+        assert_eq!(level(&e[3]), (3, 6, LEVEL_CORE, 1, 5), "0x1F as 0xB");
+        assert_eq!(
+            (id_bits(1), id_bits(2), id_bits(4), id_bits(5)),
+            (0, 1, 2, 3)
+        );
+    }
+
+    /// L1 and L2 per core, the L3 shared by every vCPU; Intel's cores per
+    /// package; the sub-leaf that ends the list left alone.
+    #[test]
+    fn caches_are_private_below_the_llc_and_shared_at_it() {
+        let end = kvm_cpuid_entry2 {
+            function: 4,
+            index: 3,
+            ..Default::default()
+        };
+        let mut e = vec![
+            cache(4, 0, 1),
+            cache(4, 1, 2),
+            cache(4, 2, 3),
+            end,
+            cache(0x8000_001d, 2, 3),
+            cache(0x8000_001d, 0, 1),
+        ];
+        patch_for_vcpu(&mut e, 0, 4);
+        let shared = |e: &kvm_cpuid_entry2| ((e.eax >> 14) & 0xfff) + 1;
+        let cores = |e: &kvm_cpuid_entry2| (e.eax >> 26) + 1;
+        assert_eq!([shared(&e[0]), shared(&e[1]), shared(&e[2])], [1, 1, 4]);
+        assert_eq!([cores(&e[0]), cores(&e[2])], [4, 4]);
+        assert_eq!(
+            e[0].eax & 0x3fff,
+            (1 << 5) | 0x100 | 3,
+            "type and level kept"
+        );
+        assert_eq!(e[3], end);
+        assert_eq!([shared(&e[4]), shared(&e[5])], [4, 1]);
+        assert_eq!(e[4].eax >> 26, 31, "AMD's upper bits kept");
+    }
+
+    #[test]
+    fn amd_core_count_and_ids() {
+        let mut e = vec![
+            kvm_cpuid_entry2 {
+                function: 0x8000_0008,
+                ecx: 0x0001_703f, // perf TSC size bits kept, NC 63, 7 ID bits
+                ..Default::default()
+            },
+            kvm_cpuid_entry2 {
+                function: 0x8000_001e,
+                eax: 9,
+                ebx: 0x0100,
+                ecx: 0x0101,
+                ..Default::default()
+            },
+        ];
+        patch_for_vcpu(&mut e, 2, 3);
+        assert_eq!(e[0].ecx, 0x0001_0000 | (2 << 12) | 2);
+        assert_eq!((e[1].eax, e[1].ebx, e[1].ecx), (2, 2, 0));
     }
 }

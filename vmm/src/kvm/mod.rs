@@ -23,7 +23,8 @@
 //! | [`msr`] | the MSRs each vCPU starts Linux with |
 //! | [`lapic`] | LINT0 ExtINT and LINT1 NMI in each local APIC |
 //! | [`vcpu`] | exits as owned values, the exit handler, run states, the vCPU loop and its kick |
-//! | [`pause`] | the gate that parks every vCPU for the failure dump, and its handle |
+//! | [`pause`] | the gate that parks every vCPU for the failure dump, and its handle (which also sets the watchpoint) |
+//! | [`watchpoint`] | a write watchpoint in the debug registers (`KVM_SET_GUEST_DEBUG`) |
 //! | [`vm`] | [`MicroVm`]: /dev/kvm, VM, RAM, Linux loaded, vCPU threads started, paused, joined |
 //! | [`backend`] | [`KvmBackend`]: a boot with its streams, the shared `Watch`, the ending |
 //! | [`probe`] | whether /dev/kvm can run a real-mode guest at all |
@@ -44,6 +45,7 @@ pub mod probe;
 pub mod serial;
 pub mod vcpu;
 pub mod vm;
+pub mod watchpoint;
 
 pub use backend::KvmBackend;
 pub use probe::can_run_real_mode_guests;

@@ -9,9 +9,13 @@ use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use kvm_bindings::kvm_regs;
+use kvm_ioctls::VcpuFd;
 
 use super::vcpu;
+use super::watchpoint::{self, Watch, WatchError};
 
 #[derive(Debug, Default)]
 struct State {
@@ -145,6 +149,27 @@ pub struct PauseHandle {
 struct Pausable {
     gate: PauseGate,
     threads: Mutex<Option<Vec<libc::pthread_t>>>,
+    /// The watchpoint every vCPU should have, and the first hit.
+    watch: Mutex<WatchState>,
+    /// Bumped on each change of `watch.want`: a vCPU whose last applied
+    /// generation differs applies it before its next entry.
+    generation: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct WatchState {
+    want: Option<Watch>,
+    hit: Option<WatchHit>,
+    /// The last error a vCPU met applying `want`.
+    error: Option<String>,
+}
+
+/// The watchpoint fired: on `vcpu`, the instruction after the write at
+/// `rip` (data breakpoints trap after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchHit {
+    pub vcpu: usize,
+    pub rip: u64,
 }
 
 impl fmt::Debug for PauseHandle {
@@ -171,6 +196,8 @@ impl PauseHandle {
             inner: Arc::new(Pausable {
                 gate: PauseGate::new(vcpus),
                 threads: Mutex::new(Some(Vec::new())),
+                watch: Mutex::new(WatchState::default()),
+                generation: AtomicU64::new(0),
             }),
         }
     }
@@ -242,6 +269,75 @@ impl PauseHandle {
     pub fn resume(&self) {
         self.inner.gate.lower();
     }
+
+    fn watch_state(&self) -> MutexGuard<'_, WatchState> {
+        self.inner.watch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Watches `watch` for writes on every vCPU (`None`: no watchpoint),
+    /// clearing a hit. Each vCPU applies it before its next entry: a
+    /// running guest is paused and resumed so that all have when this
+    /// returns; a paused one applies it as it resumes.
+    pub fn set_watch(&self, watch: Option<Watch>, timeout: Duration) -> Result<(), PauseError> {
+        if let Some(w) = watch {
+            watchpoint::dr7_write(w.addr, w.len).map_err(PauseError::Watch)?;
+        }
+        {
+            let mut s = self.watch_state();
+            s.want = watch;
+            s.hit = None;
+            s.error = None;
+        }
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        if self.inner.gate.is_raised() {
+            return Ok(());
+        }
+        self.pause(timeout)?;
+        self.resume();
+        match self.watch_state().error.take() {
+            Some(e) => Err(PauseError::Debug(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The watchpoint's hit, once: the gate is up and the vCPUs are
+    /// parking (wait with [`PauseGate::wait_parked`] before reading).
+    pub fn take_hit(&self) -> Option<WatchHit> {
+        self.watch_state().hit.take()
+    }
+
+    /// vCPU `index` met the watchpoint at `rip`: raise the gate and kick
+    /// the others (the first hit wins; the vCPU parks at its next entry).
+    pub fn hit(&self, index: usize, rip: u64) {
+        {
+            let mut s = self.watch_state();
+            if s.hit.is_none() {
+                s.hit = Some(WatchHit { vcpu: index, rip });
+            }
+        }
+        self.inner.gate.raise();
+        self.kick();
+    }
+
+    /// Applies a changed watchpoint to `vcpu` (its thread's own fd) when
+    /// the generation moved past `applied`.
+    pub fn apply_watch(&self, vcpu: &VcpuFd, applied: &mut u64) {
+        let now = self.inner.generation.load(Ordering::Acquire);
+        if now == *applied {
+            return;
+        }
+        *applied = now;
+        let want = self.watch_state().want;
+        let result = watchpoint::guest_debug(want)
+            .map_err(|e| e.to_string())
+            .and_then(|d| {
+                vcpu.set_guest_debug(&d)
+                    .map_err(|e| format!("KVM_SET_GUEST_DEBUG: {e}"))
+            });
+        if let Err(e) = result {
+            self.watch_state().error = Some(e);
+        }
+    }
 }
 
 /// Why the guest could not be paused.
@@ -249,6 +345,10 @@ impl PauseHandle {
 pub enum PauseError {
     #[error("the guest is gone (its vCPU threads were joined)")]
     Gone,
+    #[error(transparent)]
+    Watch(WatchError),
+    #[error("setting the watchpoint: {0}")]
+    Debug(String),
     #[error("{parked} of {vcpus} vCPUs parked within {timeout:?} of being kicked; the guest was let go on")]
     Timeout {
         timeout: Duration,

@@ -15,7 +15,8 @@ use kvm_bindings::{KVM_SYSTEM_EVENT_CRASH, KVM_SYSTEM_EVENT_RESET, KVM_SYSTEM_EV
 use kvm_ioctls::{VcpuExit, VcpuFd};
 
 use super::bus::{Devices, PortWrite};
-use super::pause::PauseGate;
+use super::pause::PauseHandle;
+use super::watchpoint;
 
 /// A vCPU exit, owning its data so it outlives the `kvm_run` page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +58,12 @@ pub enum Exit {
     SystemEvent {
         kind: u32,
     },
+    /// A debug exit (`KVM_EXIT_DEBUG`): the VMM's watchpoint, when DR6
+    /// says breakpoint 0 fired; `pc` is the instruction after the write.
+    Debug {
+        pc: u64,
+        dr6: u64,
+    },
     /// `KVM_RUN` returned EINTR/EAGAIN: a kick or a stray signal.
     Interrupted,
     /// Any other exit, by its `KVM_EXIT_*` number.
@@ -78,6 +85,10 @@ pub enum Action {
     /// The VMM cannot go on with this guest: stop the VM and report.
     Fail {
         error: String,
+    },
+    /// The watchpoint fired at `rip`: pause every vCPU for the reader.
+    WatchHit {
+        rip: u64,
     },
 }
 
@@ -103,6 +114,9 @@ pub fn handle_exit(exit: Exit, devices: &mut Devices) -> Action {
         Exit::MmioRead { len, .. } => Action::Respond(vec![0xff; len]),
         Exit::MmioWrite { .. } | Exit::Interrupted => Action::Continue,
         Exit::Hlt => Action::Halt,
+        Exit::Debug { pc, dr6 } if watchpoint::fired(dr6) => Action::WatchHit { rip: pc },
+        // No other debug feature is on: go on.
+        Exit::Debug { .. } => Action::Continue,
         Exit::Shutdown => Action::Stop {
             why: "guest shut down (triple fault or reset): KVM_EXIT_SHUTDOWN".into(),
         },
@@ -172,7 +186,7 @@ impl VcpuState {
     /// The state after `action`, `None` while it keeps running.
     pub fn after(action: &Action) -> Option<VcpuState> {
         match action {
-            Action::Continue | Action::Respond(_) => None,
+            Action::Continue | Action::Respond(_) | Action::WatchHit { .. } => None,
             Action::Halt => Some(VcpuState::Halted),
             Action::Stop { why } => Some(VcpuState::Stopped { why: why.clone() }),
             Action::Fail { error } => Some(VcpuState::Failed {
@@ -246,6 +260,10 @@ pub fn exit_of(exit: &VcpuExit<'_>) -> Option<Exit> {
         },
         VcpuExit::InternalError => Exit::InternalError { suberror: 0 },
         VcpuExit::SystemEvent(kind, _) => Exit::SystemEvent { kind: *kind },
+        VcpuExit::Debug(d) => Exit::Debug {
+            pc: d.pc,
+            dr6: d.dr6,
+        },
         _ => return None,
     })
 }
@@ -269,7 +287,8 @@ fn respond(action: &Action, data: &mut [u8]) {
 }
 
 /// Runs `vcpu` until it halts, the guest stops, an error, or `stop` is
-/// set (checked before every entry, as is the pause `gate`). A final state other than `Halted`
+/// set (checked before every entry, as are the pause gate and a changed
+/// watchpoint). A final state other than `Halted`
 /// sets `stop` so the other vCPUs end too. Returns the final state and
 /// the number of exits handled.
 pub fn run_vcpu(
@@ -277,13 +296,18 @@ pub fn run_vcpu(
     index: usize,
     devices: &Mutex<Devices>,
     stop: &Arc<AtomicBool>,
-    gate: &PauseGate,
+    pause: &PauseHandle,
 ) -> (VcpuState, u64) {
     let mut exits = 0u64;
+    let mut watch_applied = 0u64;
+    let gate = pause.gate();
     let state = loop {
         if stop.load(Ordering::Acquire) {
             break VcpuState::Kicked;
         }
+        // Before parking, so that a pause returns with every vCPU on the
+        // new watchpoint; and after, for one set while paused.
+        pause.apply_watch(vcpu, &mut watch_applied);
         gate.pass(
             index,
             || vcpu.get_regs().ok(),
@@ -292,6 +316,7 @@ pub fn run_vcpu(
         if stop.load(Ordering::Acquire) {
             break VcpuState::Kicked;
         }
+        pause.apply_watch(vcpu, &mut watch_applied);
         let action = match vcpu.run() {
             Ok(VcpuExit::IoIn(port, data)) => {
                 let len = data.len();
@@ -327,6 +352,9 @@ pub fn run_vcpu(
             },
         };
         exits += 1;
+        if let Action::WatchHit { rip } = action {
+            pause.hit(index, rip);
+        }
         if let Some(state) = VcpuState::after(&action) {
             // Where the guest was is the first thing to know of a failure.
             break match (state, vcpu.get_regs()) {
@@ -501,6 +529,26 @@ mod tests {
         };
         assert_eq!(handle_exit(write, &mut d), Action::Continue);
         assert_eq!(handle_exit(Exit::Interrupted, &mut d), Action::Continue);
+    }
+
+    #[test]
+    fn a_debug_exit_is_a_watch_hit_only_when_breakpoint_0_fired() {
+        let (mut d, _, _) = devices();
+        let hit = Exit::Debug {
+            pc: 0x1234,
+            dr6: 0xffff_0ff1,
+        };
+        assert_eq!(handle_exit(hit, &mut d), Action::WatchHit { rip: 0x1234 });
+        assert_eq!(
+            VcpuState::after(&Action::WatchHit { rip: 1 }),
+            None,
+            "runs on"
+        );
+        let other = Exit::Debug {
+            pc: 0x1234,
+            dr6: 0xffff_0ff0,
+        };
+        assert_eq!(handle_exit(other, &mut d), Action::Continue);
     }
 
     #[test]

@@ -490,8 +490,7 @@ impl MicroVm {
                         // Best effort. SAFETY: 0 is this thread on Linux.
                         unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
                     }
-                    let (state, exits) =
-                        vcpu::run_vcpu(&mut fd, index, &devices, &stop, gate.gate());
+                    let (state, exits) = vcpu::run_vcpu(&mut fd, index, &devices, &stop, &gate);
                     let _ = done.send((index, state, exits));
                 });
             match spawned {
