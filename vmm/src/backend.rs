@@ -213,6 +213,10 @@ pub enum GuestEvent {
         /// Stops and resumes every vCPU from the host (the own VMM; QEMU's
         /// guests are stopped through `gdb`).
         pause: Option<PauseHandle>,
+        /// The vCPU threads' ids in process `pid`, by guest CPU, when the
+        /// VMM knows them (the own VMM); else the monitor finds QEMU's by
+        /// name.
+        vcpu_tids: Option<Vec<u32>>,
     },
     /// One line of the kernel console (first serial port), without its
     /// line ending. Overlong lines arrive in pieces.

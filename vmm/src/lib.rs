@@ -11,6 +11,7 @@
 //! | [`qemu`] | the QEMU backend: QEMU on KVM or TCG (its own module table) |
 //! | [`kvm`] | scxray's own KVM VMM and its backend (its own module table) |
 //! | [`choose`] | `--backend kvm|qemu|auto`: which backend boots a guest, and why |
+//! | [`stream`] | reading what a running guest says: console lines, records, the bounded queue (both backends) |
 //! | [`watch`] | deciding, from what a running guest says and the time, when it has ended and how |
 //! | [`layout`] | every guest address: q35's RAM split around the PCI hole, the kernel's image and direct map |
 //! | [`monitor`] | the host-side sampler reading the guest's runqueues out of its RAM |
@@ -83,4 +84,5 @@ pub mod layout;
 pub mod monitor;
 pub mod qemu;
 pub mod session;
+pub mod stream;
 pub mod watch;

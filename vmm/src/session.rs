@@ -271,10 +271,14 @@ pub fn run(
                 pid,
                 gdb,
                 pause,
+                vcpu_tids,
             } => {
                 monitor.started(memory.as_ref());
                 freezer.started(gdb.as_deref(), pause);
-                monitor.qemu_started(pid);
+                match vcpu_tids {
+                    Some(tids) => monitor.vcpu_threads(pid, tids),
+                    None => monitor.qemu_started(pid),
+                }
                 if attempt == 1 {
                     on_event(Event::Note(format!("guest started with {accel}")), t);
                 }

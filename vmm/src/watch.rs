@@ -14,9 +14,9 @@ use scxray::run::record::{DecodeStats, Record};
 
 use crate::backend::GuestEvent;
 use crate::cancel::Cancel;
-use crate::qemu::console::{trouble, OopsText, Tail, Trouble};
 use crate::qemu::process::describe;
-use crate::qemu::queue::Incoming;
+use crate::stream::console::{trouble, OopsText, Tail, Trouble};
+use crate::stream::queue::Incoming;
 
 /// After a boot oops, how long to keep reading the oops text before
 /// killing the guest (a panic usually ends QEMU well before).
@@ -162,8 +162,10 @@ impl Watch {
                         self.early_fault = true;
                     }
                     if kind == Trouble::Panic && self.panic.is_none() {
-                        self.panic =
-                            Some((crate::qemu::console::strip_timestamp(&line).to_owned(), now));
+                        self.panic = Some((
+                            crate::stream::console::strip_timestamp(&line).to_owned(),
+                            now,
+                        ));
                     }
                 }
                 if self.oops_at.is_some() {

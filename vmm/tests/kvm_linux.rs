@@ -161,6 +161,7 @@ fn linux_boots_says_hello_and_powers_off_on_the_own_vmm() {
         Some(GuestEvent::Started {
             memory: Some(_),
             pause: Some(_),
+            vcpu_tids: Some(_),
             ..
         })
     ));

@@ -340,6 +340,9 @@ fn pause_holds_every_vcpu_still_and_resume_lets_them_go_on() {
     }
     let vm = counting_vm();
     let running = vm.start().expect("start");
+    let tids = running.vcpu_tids().expect("each vCPU thread's id");
+    assert_eq!(tids.len(), 2);
+    assert_ne!(tids[0], tids[1]);
     let handle = running.pause_handle();
     let moving = |vm: &MicroVm| {
         let before = counters(vm);

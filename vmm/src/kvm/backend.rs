@@ -1,7 +1,7 @@
 //! [`KvmBackend`]: the same [`Backend`] as QEMU's, on scxray's own VMM.
 //! One boot: a [`MicroVm`] with the in-kernel irqchip, Linux loaded by the
 //! 64-bit boot protocol, one thread per vCPU; COM1 and COM2 streamed
-//! through the QEMU backend's line splitter and record decoder into the
+//! through the same readers as QEMU's output ([`crate::stream`]) into the
 //! shared [`Watch`], which decides the ending exactly as for QEMU. Guest
 //! RAM is the VMM's memfd, handed to the monitor as a file like QEMU's.
 //!
@@ -22,8 +22,8 @@ use crate::backend::{
 use crate::cancel::Cancel;
 use crate::qemu::command::kernel_cmdline;
 use crate::qemu::files::RunDir;
-use crate::qemu::ports;
-use crate::qemu::queue::{self, Queue};
+use crate::stream::ports;
+use crate::stream::queue::{self, Queue};
 use crate::watch::{End, Limits, Watch, BOOTING, DRAIN, QUIET_TICK, TICK};
 
 use super::layout;
@@ -224,6 +224,7 @@ impl Backend for KvmBackend {
             memory: memory.clone(),
             gdb: None,
             pause: Some(running.pause_handle()),
+            vcpu_tids: running.vcpu_tids(),
         });
         sink(GuestEvent::Stage(BOOTING.to_owned()));
 
@@ -382,7 +383,7 @@ mod tests {
     }
 
     /// A watch that has seen `items` (console lines or records).
-    fn watch(items: Vec<crate::qemu::queue::Incoming>) -> Watch {
+    fn watch(items: Vec<crate::stream::queue::Incoming>) -> Watch {
         let limits = Limits {
             deadline: Duration::from_secs(60),
             poweroff_grace: Duration::from_secs(10),
@@ -395,18 +396,18 @@ mod tests {
         w
     }
 
-    fn record(r: scxray::run::record::Record) -> crate::qemu::queue::Incoming {
-        crate::qemu::queue::Incoming::Record(r)
+    fn record(r: scxray::run::record::Record) -> crate::stream::queue::Incoming {
+        crate::stream::queue::Incoming::Record(r)
     }
 
-    fn hello() -> crate::qemu::queue::Incoming {
+    fn hello() -> crate::stream::queue::Incoming {
         record(scxray::run::record::Record::Hello {
             agent: "t".into(),
             uptime_ms: 1,
         })
     }
 
-    fn done() -> crate::qemu::queue::Incoming {
+    fn done() -> crate::stream::queue::Incoming {
         record(scxray::run::record::Record::Done {
             passed: true,
             uptime_ms: 2,
@@ -453,7 +454,7 @@ mod tests {
         // A panic's reboot (`panic=-1`, `reboot=k`) is the panic.
         let w = watch(vec![
             hello(),
-            crate::qemu::queue::Incoming::Console(
+            crate::stream::queue::Incoming::Console(
                 "[    2.1] Kernel panic - not syncing: Fatal exception".into(),
             ),
         ]);

@@ -1,8 +1,11 @@
 //! [`MicroVm`]: /dev/kvm opened, a VM with guest RAM ([`GuestRam`]), the
-//! two UARTs and N vCPUs; [`MicroVm::run`] runs one thread per vCPU under a
-//! deadline and collects what the guest wrote. Everything is released when
-//! the `MicroVm` drops (fds, mappings); `run` joins every vCPU thread it
-//! started before returning.
+//! two UARTs and N vCPUs; [`MicroVm::load_linux`] puts a kernel in it.
+//! [`MicroVm::start`] runs one thread per vCPU and returns [`Running`],
+//! which borrows the VM (guest RAM outlives the threads), pauses and
+//! resumes them, and stops and joins them when joined or dropped;
+//! [`MicroVm::run`] does that under a deadline and collects what the guest
+//! wrote (the tiny test guests). Everything is released when the `MicroVm`
+//! drops (fds, mappings).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -460,6 +463,7 @@ impl MicroVm {
         }
         let count = fds.len();
         let background = self.background;
+        let (tid_tx, tid_rx) = channel::<(usize, u32)>();
         let (done_tx, done) = channel::<(usize, VcpuState, u64)>();
         let mut running = Running {
             threads: Vec::with_capacity(count),
@@ -467,6 +471,7 @@ impl MicroVm {
             done,
             stop: Arc::new(AtomicBool::new(false)),
             pause: PauseHandle::new(count),
+            tids: None,
             states: vec![VcpuState::Running; count],
             order: Vec::new(),
             exits: 0,
@@ -477,15 +482,18 @@ impl MicroVm {
             let Some(mut fd) = slot.take() else {
                 return Err(VmmError::NoVcpu { index });
             };
-            let (devices, stop, gate, done) = (
+            let (devices, stop, gate, done, tid) = (
                 self.devices.clone(),
                 running.stop.clone(),
                 running.pause.clone(),
                 done_tx.clone(),
+                tid_tx.clone(),
             );
             let spawned = thread::Builder::new()
                 .name(format!("vcpu{index}"))
                 .spawn(move || {
+                    // SAFETY: gettid has no preconditions.
+                    let _ = tid.send((index, unsafe { libc::gettid() } as u32));
                     if background {
                         // Best effort. SAFETY: 0 is this thread on Linux.
                         unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
@@ -502,6 +510,17 @@ impl MicroVm {
                 Err(source) => return Err(VmmError::Thread { index, source }),
             }
         }
+        drop(tid_tx);
+        // Each thread says its id first thing; the host monitor reads its
+        // run-queue waits. A thread that never does (it died) leaves none.
+        let mut tids = vec![None; count];
+        while let Ok((index, tid)) = tid_rx.recv_timeout(Duration::from_secs(1)) {
+            tids[index] = Some(tid);
+            if tids.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        running.tids = tids.into_iter().collect();
         Ok(running)
     }
 
@@ -569,6 +588,8 @@ pub struct Running<'vm> {
     done: Receiver<(usize, VcpuState, u64)>,
     stop: Arc<AtomicBool>,
     pause: PauseHandle,
+    /// Each vCPU thread's id, by index, once all reported.
+    tids: Option<Vec<u32>>,
     states: Vec<VcpuState>,
     order: Vec<usize>,
     exits: u64,
@@ -672,6 +693,11 @@ impl Running<'_> {
                 self.order.push(i);
             }
         }
+    }
+
+    /// The vCPU threads' ids (`gettid`), by vCPU index.
+    pub fn vcpu_tids(&self) -> Option<Vec<u32>> {
+        self.tids.clone()
     }
 
     /// When the vCPU threads started.

@@ -156,6 +156,8 @@ pub struct Monitor {
     next_try_ms: u64,
     /// The QEMU process, for its vCPU threads.
     qemu_pid: Option<u32>,
+    /// The vCPU threads, when the VMM named them (the own VMM).
+    vcpu_tids: Option<Vec<u32>>,
     /// Its vCPU threads once looked for, or why they cannot be told apart.
     vcpus: Option<Result<vcpu::VcpuThreads, String>>,
     /// Once resolved: the symbols, each CPU's `__per_cpu_offset` and how
@@ -261,6 +263,7 @@ impl Monitor {
             discover_error: None,
             next_try_ms: 0,
             qemu_pid: None,
+            vcpu_tids: None,
             vcpus: None,
             resolved: None,
             runnable_layout,
@@ -275,6 +278,14 @@ impl Monitor {
     /// sample (they exist once the guest runs).
     pub fn qemu_started(&mut self, pid: u32) {
         self.qemu_pid = Some(pid);
+        self.vcpu_tids = None;
+        self.vcpus = None;
+    }
+
+    /// The own VMM's vCPU threads `tids` (by guest CPU) in process `pid`.
+    pub fn vcpu_threads(&mut self, pid: u32, tids: Vec<u32>) {
+        self.qemu_pid = Some(pid);
+        self.vcpu_tids = Some(tids);
         self.vcpus = None;
     }
 
@@ -283,7 +294,10 @@ impl Monitor {
     fn vcpu_waits(&mut self) -> Option<Vec<u64>> {
         if self.vcpus.is_none() {
             let pid = self.qemu_pid?;
-            let found = vcpu::VcpuThreads::find(pid, self.rqs.len());
+            let found = match &self.vcpu_tids {
+                Some(tids) => vcpu::VcpuThreads::of(pid, tids.clone()),
+                None => vcpu::VcpuThreads::find(pid, self.rqs.len()),
+            };
             if let Err(why) = &found {
                 self.notes.push_back(format!(
                     "host monitor: host preemption of vCPUs not tracked ({why}); a preempted vCPU can show as a stuck CPU"

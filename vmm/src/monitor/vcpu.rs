@@ -5,7 +5,8 @@
 //! second field). A guest CPU whose vCPU thread waited for the host most of
 //! a sampling interval could not advance its runqueue clock: it is not
 //! "stuck" (see `stuck_cpus`). Single-threaded TCG runs every vCPU on one
-//! thread (`ALL CPUs/TCG`): nothing per vCPU to read there.
+//! thread (`ALL CPUs/TCG`): nothing per vCPU to read there. The own VMM
+//! says which threads are its vCPUs ([`VcpuThreads::of`]).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -47,20 +48,7 @@ impl VcpuThreads {
         }
         let tids: Option<Vec<u32>> = tids.into_iter().collect();
         match tids {
-            Some(tids) => {
-                let files = tids
-                    .iter()
-                    .map(|tid| {
-                        let p = tasks.join(tid.to_string()).join("schedstat");
-                        File::open(&p).map_err(|e| format!("{}: {e}", p.display()))
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok(VcpuThreads {
-                    #[cfg(test)]
-                    tids,
-                    files,
-                })
-            }
+            Some(tids) => Self::open(&tasks, tids),
             None if names.iter().any(|n| n.starts_with("ALL CPUs/")) => Err(
                 "QEMU runs every vCPU on one TCG thread, so host preemption of a vCPU cannot be told"
                     .into(),
@@ -70,6 +58,28 @@ impl VcpuThreads {
                 names.join(", ")
             )),
         }
+    }
+
+    /// The threads `tids` of process `pid`, by guest CPU: the own VMM's,
+    /// which knows them (its threads are not named like QEMU's, and two
+    /// VMs can run in one process).
+    pub fn of(pid: u32, tids: Vec<u32>) -> Result<VcpuThreads, String> {
+        Self::open(&Path::new("/proc").join(pid.to_string()).join("task"), tids)
+    }
+
+    fn open(tasks: &Path, tids: Vec<u32>) -> Result<VcpuThreads, String> {
+        let files = tids
+            .iter()
+            .map(|tid| {
+                let p = tasks.join(tid.to_string()).join("schedstat");
+                File::open(&p).map_err(|e| format!("{}: {e}", p.display()))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(VcpuThreads {
+            #[cfg(test)]
+            tids,
+            files,
+        })
     }
 
     /// Each vCPU thread's total time waiting on a host runqueue, in ns;
@@ -134,6 +144,18 @@ mod tests {
         task(d.path(), 78, "ALL CPUs/TCG");
         let e = VcpuThreads::find_in(d.path(), 77, 2).unwrap_err();
         assert!(e.contains("one TCG thread"), "{e}");
+    }
+
+    #[test]
+    fn the_own_vmms_threads_are_taken_as_given() {
+        let me = std::process::id();
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let t = VcpuThreads::of(me, vec![tid, tid]).unwrap();
+        assert_eq!(t.tids, [tid, tid]);
+        assert_eq!(t.waits_ns().map(|w| w.len()), Some(2));
+        let e = VcpuThreads::of(me, vec![u32::MAX]).unwrap_err();
+        assert!(e.contains("schedstat"), "{e}");
     }
 
     #[test]

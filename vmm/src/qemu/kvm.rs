@@ -24,9 +24,9 @@ use crate::initramfs::cpio::CpioWriter;
 
 use super::command::{self, kernel_cmdline, Launch, TcgThreads};
 use super::files::RunDir;
-use super::ports;
 use super::process::{describe, QemuProcess};
-use super::queue::{Incoming, Queue};
+use crate::stream::ports;
+use crate::stream::queue::{Incoming, Queue};
 
 /// Names the accelerator: `auto`, `kvm` or `tcg`.
 pub const ACCEL_ENV: &str = "SCXRAY_ACCEL";

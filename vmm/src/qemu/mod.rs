@@ -6,19 +6,16 @@
 //! | `command` | QEMU's arguments and the kernel command line (pure) |
 //! | `process` | spawning QEMU in its own group with a parent-death signal; killing it |
 //! | `kvm` | KVM or TCG: the probe boot and its cache, `SCXRAY_ACCEL` |
-//! | `console` | console lines, oops/panic detection, the tail |
-//! | `ports` | reader threads: console, record socket, QEMU's stderr |
-//! | `queue` | the byte-bounded queue between readers and the run loop |
 //! | `files` | run directory, guest RAM file, stale-file sweep |
 //! | `run` | one boot attempt: watchdog, stages, teardown |
+//!
+//! The readers of what the guest says and the decision of how it ended are
+//! shared with the own VMM: [`crate::stream`], [`crate::watch`].
 
 pub mod command;
-pub mod console;
 pub mod files;
 pub mod kvm;
-pub(crate) mod ports;
 pub mod process;
-pub(crate) mod queue;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -62,7 +59,7 @@ impl Default for QemuBackend {
             boot_retries: 2,
             tcg_threads: TcgThreads::Multi,
             tail_lines: 40,
-            queue_cap: queue::DEFAULT_CAP,
+            queue_cap: crate::stream::queue::DEFAULT_CAP,
             poweroff_grace: Duration::from_secs(10),
         }
     }

@@ -17,9 +17,9 @@ use crate::watch::{Limits, Watch, BOOTING, DRAIN, QUIET_TICK, TICK};
 
 use super::command::{self, Launch, TcgThreads};
 use super::files::{RunDir, ShmFile};
-use super::ports;
 use super::process::QemuProcess;
-use super::queue::Queue;
+use crate::stream::ports;
+use crate::stream::queue::Queue;
 
 pub(crate) struct Params<'a> {
     pub qemu: &'a Path,
@@ -112,6 +112,7 @@ pub(crate) fn attempt(
         memory: memory.clone(),
         gdb: gdb.clone(),
         pause: None,
+        vcpu_tids: None,
     });
     sink(GuestEvent::Stage(BOOTING.to_owned()));
 

@@ -1,7 +1,7 @@
-//! The threads reading what QEMU passes on: the kernel console (QEMU's
-//! stdout), the record port (the unix socket QEMU connects the guest's
-//! second serial port to) and QEMU's own stderr. The own VMM's backend
-//! reads its UARTs' output through the same threads. Each turns bytes into
+//! The threads reading what a guest says: the kernel console (QEMU's
+//! stdout, or the own VMM's COM1), the record port (the unix socket QEMU
+//! connects the guest's second serial port to, or the own VMM's COM2) and
+//! QEMU's own stderr. Each turns bytes into
 //! [`Incoming`] items on the bounded [`Queue`] and ends with an end marker.
 
 use std::io::{self, Read, Write};
