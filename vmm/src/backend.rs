@@ -1,14 +1,15 @@
 //! What a VM backend is to the rest of scxray: boot a guest from a
 //! [`GuestSpec`], stream what it says as [`GuestEvent`]s, and end with a
-//! [`GuestExit`] saying how it ended. The QEMU backend ([`crate::qemu`])
-//! implements it today; scxray's own KVM VMM will implement the same trait.
+//! [`GuestExit`] saying how it ended. QEMU ([`crate::qemu`]) and scxray's
+//! own KVM VMM ([`crate::kvm`]) implement it; [`crate::choose`] picks one.
 
-use crate::kvm::pause::PauseHandle;
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
+
+use crate::kvm::pause::PauseHandle;
 
 use scxray::run::record::{DecodeStats, Record};
 

@@ -10,7 +10,7 @@
 //! | [`backend`] | what any VM backend is: [`GuestSpec`](backend::GuestSpec) in, [`GuestEvent`](backend::GuestEvent)s and a [`GuestExit`](backend::GuestExit) out |
 //! | [`qemu`] | the QEMU backend: QEMU on KVM or TCG (its own module table) |
 //! | [`kvm`] | scxray's own KVM VMM and its backend (its own module table) |
-//! | [`choose`] | `--backend kvm|qemu|auto`: which backend boots a guest, and why |
+//! | [`choose`] | `--backend kvm`, `qemu` or `auto`: which backend boots a guest, and why |
 //! | [`stream`] | reading what a running guest says: console lines, records, the bounded queue (both backends) |
 //! | [`watch`] | deciding, from what a running guest says and the time, when it has ended and how |
 //! | [`layout`] | every guest address: q35's RAM split around the PCI hole, the kernel's image and direct map |
