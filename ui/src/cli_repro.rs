@@ -78,7 +78,7 @@ pub fn repro(a: ReproArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let cancel = scxray_vmm::cancel::on_interrupt().context("cannot install the Ctrl-C handler")?;
-    let backend = live_run::backend(plan.backend, "resolved", &plan.kernel_image)?.backend;
+    let backend = live_run::backend(plan.backend, "the run's choice", &plan.kernel_image)?.backend;
     let mut live = LiveRun::reproducing(meta.clone(), crash.clone());
     let chain = scxray::repro::Chain::from_crash(&crash);
     let mut last = String::new();

@@ -17,7 +17,7 @@ use scxray::run::scenario::HostOrder;
 use scxray::run::scenario::Scenario;
 use scxray_vmm::backend::{Backend, GuestInput};
 use scxray_vmm::cancel::Cancel;
-use scxray_vmm::choose::{AnyBackend, BackendChoice, Chosen};
+use scxray_vmm::choose::{BackendChoice, Chosen};
 use scxray_vmm::kernel::{resolve_kernel, KernelCache};
 use scxray_vmm::qemu::TcgThreads;
 use scxray_vmm::session::{self, RunPlan, RunResult};
@@ -150,11 +150,9 @@ pub fn plan(
         input: None,
         parked_for: Duration::ZERO,
         freeze: req.freeze,
-        // Resolved: later backend() calls for this plan do not probe again.
-        backend: match chosen.backend {
-            AnyBackend::Kvm(_) => BackendChoice::Kvm,
-            AnyBackend::Qemu(_) => BackendChoice::Qemu,
-        },
+        // As asked: `auto` decides again for each boot from the cached
+        // probe, keeping its fallback to QEMU.
+        backend: req.backend,
     };
     let meta = RunMeta {
         test_name: req.test_name.clone(),
@@ -212,7 +210,7 @@ pub fn execute(
     decide: &mut Decide<'_>,
 ) -> anyhow::Result<RunResult> {
     let t0 = std::time::Instant::now();
-    let backend = backend(plan.backend, "resolved", &plan.kernel_image)?.backend;
+    let backend = backend(plan.backend, "the run's choice", &plan.kernel_image)?.backend;
     if !repro.enabled || repro.runs == 0 {
         return Ok(session::run(plan, &backend, cancel, on_event)?);
     }

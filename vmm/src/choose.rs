@@ -2,13 +2,14 @@
 //! the own VMM where the KVM probe (a QEMU boot of this very kernel under
 //! KVM, cached per host, QEMU and kernel; see [`crate::qemu::kvm`]) shows
 //! /dev/kvm runs a standard kernel, else QEMU (with TCG), and says which
-//! and why. Nested or paravirtual KVM that cannot run Linux (this
+//! and why. A guest the own VMM cannot boot under `auto` is booted again
+//! under QEMU, with a warning: the run is not lost to the newer VMM. Nested or paravirtual KVM that cannot run Linux (this
 //! project's build machines) thus lands on QEMU.
 
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::backend::{Accel, Backend, GuestEvent, GuestExit, GuestSpec, VmError};
+use crate::backend::{Accel, Backend, ExitHow, GuestEvent, GuestExit, GuestSpec, VmError};
 use crate::cancel::Cancel;
 use crate::kvm::KvmBackend;
 use crate::qemu::QemuBackend;
@@ -50,18 +51,24 @@ impl BackendChoice {
     }
 }
 
-/// The backend a run uses, with why it was chosen.
+/// The backend a run uses.
 #[derive(Debug, Clone)]
 pub enum AnyBackend {
     Qemu(QemuBackend),
-    Kvm(KvmBackend),
+    /// The own VMM; with `fallback` (chosen by `auto`), a guest it cannot
+    /// boot (a VMM error or no agent hello before it ended) is booted again
+    /// under QEMU, with a warning naming why.
+    Kvm {
+        kvm: KvmBackend,
+        fallback: Option<QemuBackend>,
+    },
 }
 
 impl Backend for AnyBackend {
     fn name(&self) -> &'static str {
         match self {
             AnyBackend::Qemu(b) => b.name(),
-            AnyBackend::Kvm(b) => b.name(),
+            AnyBackend::Kvm { kvm, .. } => kvm.name(),
         }
     }
 
@@ -73,9 +80,38 @@ impl Backend for AnyBackend {
     ) -> Result<GuestExit, VmError> {
         match self {
             AnyBackend::Qemu(b) => b.boot(spec, sink, cancel),
-            AnyBackend::Kvm(b) => b.boot(spec, sink, cancel),
+            AnyBackend::Kvm { kvm, fallback } => {
+                let first = kvm.boot(spec, sink, cancel);
+                let Some(qemu) = fallback.as_ref().filter(|_| !cancel.is_cancelled()) else {
+                    return first;
+                };
+                let why = match &first {
+                    Err(e) => e.to_string(),
+                    Ok(exit) if exit.to_hello.is_none() && !exit_is_the_guests(&exit.how) => {
+                        exit.how.to_string()
+                    }
+                    Ok(_) => return first,
+                };
+                let mut exit = qemu.boot(spec, sink, cancel)?;
+                exit.warnings.insert(
+                    0,
+                    format!(
+                        "the own KVM VMM could not boot this guest ({why}); QEMU ran it instead"
+                    ),
+                );
+                Ok(exit)
+            }
         }
     }
+}
+
+/// Whether an ending is the guest's own doing, which QEMU would only
+/// repeat: a panic or powering off. A cancel is the user's.
+fn exit_is_the_guests(how: &ExitHow) -> bool {
+    matches!(
+        how,
+        ExitHow::PoweredOff | ExitHow::Panicked { .. } | ExitHow::Cancelled { .. }
+    )
 }
 
 /// The choice made, in words for the run's diagnostics.
@@ -103,7 +139,10 @@ pub fn choose(
         BackendChoice::Kvm => {
             let why = format!("own KVM VMM ({asked_by})");
             Ok(Chosen {
-                backend: AnyBackend::Kvm(KvmBackend::new().chosen_because(&why)),
+                backend: AnyBackend::Kvm {
+                    kvm: KvmBackend::new().chosen_because(&why),
+                    fallback: None,
+                },
                 why,
             })
         }
@@ -125,7 +164,10 @@ pub fn choose(
                         }
                     };
                     return Ok(Chosen {
-                        backend: AnyBackend::Kvm(KvmBackend::new().chosen_because(&why)),
+                        backend: AnyBackend::Kvm {
+                            kvm: KvmBackend::new().chosen_because(&why),
+                            fallback: None,
+                        },
                         why,
                     });
                 }
@@ -138,7 +180,10 @@ pub fn choose(
                         decided.why
                     );
                     Chosen {
-                        backend: AnyBackend::Kvm(KvmBackend::new().chosen_because(&why)),
+                        backend: AnyBackend::Kvm {
+                            kvm: KvmBackend::new().chosen_because(&why),
+                            fallback: Some(qemu),
+                        },
                         why,
                     }
                 }

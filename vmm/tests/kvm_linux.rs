@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use scxray::run::record::Record;
 use scxray_vmm::backend::{Accel, Backend, ExitHow, GuestEvent, GuestExit, GuestSpec};
 use scxray_vmm::cancel::Cancel;
+use scxray_vmm::choose::AnyBackend;
 use scxray_vmm::initramfs::InitramfsBuilder;
 use scxray_vmm::kvm::KvmBackend;
 use scxray_vmm::qemu::QemuBackend;
@@ -38,6 +39,7 @@ struct Env {
     runs: PathBuf,
     /// What QEMU's probe said about this host's KVM and this kernel.
     kvm_runs_linux: bool,
+    cache: PathBuf,
     probe_why: String,
     _dir: tempfile::TempDir,
 }
@@ -59,7 +61,7 @@ fn env(test: &str) -> Option<Env> {
     let cache = test_cache_root().unwrap_or_else(|| dir.path().join("cache"));
     let probe = QemuBackend::from_env()
         .unwrap()
-        .cache_dir(Some(cache))
+        .cache_dir(Some(cache.clone()))
         .resolve_accel(&kernel, &Cancel::new());
     let probe = match probe {
         Ok(p) => p,
@@ -84,6 +86,7 @@ fn env(test: &str) -> Option<Env> {
         initrd,
         runs,
         kvm_runs_linux: probe.accel == Accel::Kvm,
+        cache,
         probe_why: probe.why,
         _dir: dir,
     })
@@ -211,5 +214,53 @@ fn where_kvm_cannot_run_linux_the_own_vmm_fails_cleanly() {
     assert!(events
         .iter()
         .any(|e| matches!(e, GuestEvent::Stopped { .. })));
+    env.assert_nothing_left();
+}
+
+/// `--backend auto`'s safety net: where the own VMM cannot boot the guest
+/// (here: KVM's emulation error), the same spec boots under QEMU, the exit
+/// is QEMU's with a first warning naming why; where it can, no fallback.
+#[test]
+fn auto_falls_back_to_qemu_when_the_own_vmm_cannot_boot() {
+    let Some(env) = env("auto_falls_back_to_qemu_when_the_own_vmm_cannot_boot") else {
+        return;
+    };
+    let qemu = QemuBackend::from_env()
+        .unwrap()
+        .cache_dir(Some(env.cache.clone()))
+        .run_dir_parent(&env.runs);
+    let b = AnyBackend::Kvm {
+        kvm: KvmBackend::new().run_dir_parent(&env.runs),
+        fallback: Some(qemu),
+    };
+    let mut events = Vec::new();
+    let exit = b
+        .boot(
+            &env.spec("hello", Duration::from_secs(90)),
+            &mut |e| events.push(e),
+            &Cancel::new(),
+        )
+        .unwrap();
+    assert_eq!(exit.how, ExitHow::PoweredOff, "{}", summary(&exit));
+    let started: Vec<Accel> = events
+        .iter()
+        .filter_map(|e| match e {
+            GuestEvent::Started { accel, .. } => Some(*accel),
+            _ => None,
+        })
+        .collect();
+    if env.kvm_runs_linux {
+        assert_eq!(started, [Accel::Kvm]);
+        assert!(exit.warnings.iter().all(|w| !w.contains("own KVM VMM")));
+    } else {
+        assert_eq!(started, [Accel::Kvm, exit.accel], "own VMM, then QEMU");
+        let w = &exit.warnings[0];
+        assert!(
+            w.starts_with(
+                "the own KVM VMM could not boot this guest (the VMM stopped the guest at booting: "
+            ) && w.ends_with("; QEMU ran it instead"),
+            "{w}"
+        );
+    }
     env.assert_nothing_left();
 }

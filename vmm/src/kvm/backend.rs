@@ -24,7 +24,7 @@ use crate::qemu::command::kernel_cmdline;
 use crate::qemu::files::RunDir;
 use crate::stream::ports;
 use crate::stream::queue::{self, Queue};
-use crate::watch::{End, Limits, Watch, BOOTING, DRAIN, QUIET_TICK, TICK};
+use crate::watch::{End, Limits, Stop, Watch, BOOTING, DRAIN, QUIET_TICK, TICK};
 
 use super::layout;
 use super::vm::{MicroVm, MicroVmConfig, RecordInput, VmEnd, VmmError};
@@ -36,10 +36,15 @@ use super::vm::{MicroVm, MicroVmConfig, RecordInput, VmEnd, VmmError};
 pub const KVM_CMDLINE: &str =
     "reboot=k pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd no_timer_check";
 
+/// A kernel on KVM reaches the agent in about a second; one that has not
+/// in this time is not booting.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The own-VMM backend and its settings. Cheap to clone; holds no resources.
 #[derive(Debug, Clone)]
 pub struct KvmBackend {
     run_parent: PathBuf,
+    hello_timeout: Duration,
     tail_lines: usize,
     queue_cap: usize,
     poweroff_grace: Duration,
@@ -50,6 +55,7 @@ impl Default for KvmBackend {
     fn default() -> Self {
         KvmBackend {
             run_parent: std::env::temp_dir(),
+            hello_timeout: HELLO_TIMEOUT,
             tail_lines: 40,
             queue_cap: queue::DEFAULT_CAP,
             poweroff_grace: Duration::from_secs(10),
@@ -73,6 +79,13 @@ impl KvmBackend {
     /// Where the run directory (the concatenated initrd) goes.
     pub fn run_dir_parent(mut self, dir: impl Into<PathBuf>) -> Self {
         self.run_parent = dir.into();
+        self
+    }
+
+    /// How long the guest agent gets to say hello before the boot counts
+    /// as failed (and `auto` falls back to QEMU).
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
         self
     }
 
@@ -232,6 +245,12 @@ impl Backend for KvmBackend {
         let stop = loop {
             if let Some(stop) = watch.stop_reason(Instant::now(), cancel) {
                 break Some(stop);
+            }
+            if watch.hello.is_none() && running.started().elapsed() >= self.hello_timeout {
+                break Some(Stop::KvmError(format!(
+                    "the guest agent did not say hello within {} s of the boot",
+                    self.hello_timeout.as_secs()
+                )));
             }
             if running.poll(Duration::ZERO) {
                 break None;
