@@ -74,7 +74,8 @@ pub struct VmArgs {
     pub no_freeze: bool,
     /// Which VMM boots the guest: `kvm` (scxray's own, on /dev/kvm), `qemu`,
     /// or `auto` (the own VMM where a probe boot shows /dev/kvm runs this
-    /// kernel, else QEMU; the run's diagnostics say which and why). Default:
+    /// kernel, else QEMU, and QEMU again should the own VMM fail to boot
+    /// the guest; the run's diagnostics say which and why). Default:
     /// $SCXRAY_BACKEND, else auto.
     #[arg(long, value_name = "BACKEND", value_parser = ["auto", "kvm", "qemu"])]
     pub backend: Option<String>,

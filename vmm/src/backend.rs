@@ -368,7 +368,9 @@ pub enum VmError {
         stderr: String,
         command: String,
     },
-    #[error("invalid backend {value:?}: expected auto, kvm or qemu")]
+    #[error(
+        "invalid backend {value:?} (--backend or $SCXRAY_BACKEND): expected auto, kvm or qemu"
+    )]
     BadBackend { value: String },
     #[error("invalid {var}={value:?}: expected auto, kvm or tcg")]
     BadAccel { var: &'static str, value: String },
