@@ -135,14 +135,30 @@ pub fn build(inputs: &Inputs<'_>) -> String {
     }
     if inputs.runs.len() > 1 {
         let expected = Signature::of(inputs.primary);
-        let same = inputs
-            .runs
-            .iter()
-            .filter(|r| matches!(&r.verdict, Verdict::Crashed { signature: Some(s), .. } if *s == expected))
-            .count();
+        let of = inputs.runs.len();
+        let mut same = 0;
+        // Each run that did not count says what it did instead.
+        for (i, r) in inputs.runs.iter().enumerate() {
+            let what = match &r.verdict {
+                Verdict::Crashed {
+                    signature: Some(s), ..
+                } if *s == expected => {
+                    same += 1;
+                    continue;
+                }
+                Verdict::Crashed {
+                    signature: Some(s),
+                    clause,
+                } => format!("scheduler crashed — {clause}, with another signature ({s})"),
+                Verdict::Crashed { clause, .. } => {
+                    format!("scheduler crashed — {clause}, with no crash message to compare")
+                }
+                v => v.status_line().trim_start_matches("repro VM: ").to_string(),
+            };
+            status.push(format!("repro VM: run {}/{of}: {what}", i + 1));
+        }
         status.push(format!(
-            "repro VM: reproduced {same}/{} with the same signature ({expected})",
-            inputs.runs.len()
+            "repro VM: reproduced {same}/{of} with the same signature ({expected})"
         ));
     }
     let mut tail = status.join("\n");
@@ -930,9 +946,16 @@ boom
             "the reproduced run is shown: {body}"
         );
         assert!(
-            body.contains("repro VM: reproduced 2/3 with the same signature (scx_bpf_error (1025), \"cell N has no usable CPU left (enqueue #N, pid N)\", in validate_cell)"),
+            body.contains("repro VM: run 1/3: scheduler ran normally (crash did not reproduce)\nrepro VM: reproduced 2/3 with the same signature (scx_bpf_error (1025), \"cell N has no usable CPU left (enqueue #N, pid N)\", in validate_cell)"),
             "{body}"
         );
+        assert!(
+            !body.contains("run 2/3") && !body.contains("run 3/3"),
+            "{body}"
+        );
+        let model = model(&inputs);
+        assert_eq!(model.skipped, 0, "{model:#?}");
+        assert_eq!(model.write(), body, "parsed back byte for byte");
         let only_quiet = [runs[0].clone()];
         let body = build(&Inputs {
             runs: &only_quiet,

@@ -126,6 +126,11 @@ pub enum Event {
     /// error (the first one counts).
     FailureDump(Box<FailureDump>),
     End(GuestEnd),
+    /// The guest failed before its agent started (`why`: a TCG boot race,
+    /// QEMU dying) and is booted again from scratch: what came before is
+    /// dropped, `why` stays as a note. Auto-repro sends it for a repro VM,
+    /// whose failed boot says nothing about the crash.
+    Restart(String),
     /// An event of auto-repro run `run` (1-based) of `of`, after the test
     /// run ended; `at_ms` stays on the test run's clock.
     Repro {
@@ -361,6 +366,13 @@ impl LiveRun {
                 self.stage = Stage::Finished;
             }
             Event::Record(r) => self.record(r, at_ms),
+            Event::Restart(why) => {
+                let mut fresh = LiveRun::new(self.meta.clone());
+                fresh
+                    .notes
+                    .push(format!("an earlier boot failed ({why}); booted again"));
+                *self = fresh;
+            }
             Event::Repro { run, of, event } => self.repro_event(run, of, *event, at_ms),
         }
     }
@@ -372,6 +384,11 @@ impl LiveRun {
             self.repro_base = Some(Box::new(base));
         }
         let index = run.saturating_sub(1) as usize;
+        if let Event::Restart(why) = &event {
+            self.notes.push(format!(
+                "auto-repro run {run}/{of}: the guest failed before its agent started ({why}); booting it again"
+            ));
+        }
         while self.repros.len() <= index {
             let mut meta = self.meta.clone();
             meta.test_name = format!("{} (auto-repro {})", meta.test_name, self.repros.len() + 1);
@@ -658,6 +675,11 @@ impl LiveRun {
     /// True once sched_ext reported the scheduler `enabled`.
     pub fn attached(&self) -> bool {
         self.marks.enabled.is_some()
+    }
+
+    /// What the host noted about the run (retries, decode problems).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     pub fn end(&self) -> Option<&GuestEnd> {
@@ -1199,6 +1221,49 @@ mod tests {
         let console = rep.section(&SectionKind::Console).unwrap();
         assert!(!console.body.contains("dmesg"), "{}", &*console.body);
         assert_eq!(parse_str(&to_ktstr(&rep)).sections, rep.sections);
+    }
+
+    #[test]
+    fn a_restart_drops_the_failed_boot_of_a_repro_run_and_keeps_why() {
+        let mut r = demo_run();
+        let repro = |r: &mut LiveRun, e: Event, t: u64| {
+            r.apply(
+                Event::Repro {
+                    run: 2,
+                    of: 3,
+                    event: Box::new(e),
+                },
+                t,
+            )
+        };
+        repro(&mut r, Event::Stage(Stage::Booting), 20_000);
+        repro(
+            &mut r,
+            Event::Console("Kernel panic - not syncing: Fatal exception".into()),
+            21_000,
+        );
+        let why = "guest kernel crashed while booting: Kernel panic - not syncing: Fatal exception";
+        repro(
+            &mut r,
+            Event::End(GuestEnd::KernelPanic {
+                message: why.into(),
+            }),
+            21_500,
+        );
+        repro(&mut r, Event::Restart(why.into()), 21_600);
+        assert_eq!(r.repros().len(), 2, "run 1 stays empty, run 2 is fresh");
+        let again = &r.repros()[1];
+        assert!(again.end().is_none() && again.console_text().is_empty());
+        assert_eq!(
+            again.notes(),
+            [format!("an earlier boot failed ({why}); booted again")]
+        );
+        assert!(again.meta.test_name.ends_with("(auto-repro 2)"));
+        assert_eq!(
+            r.notes().last().unwrap(),
+            &format!("auto-repro run 2/3: the guest failed before its agent started ({why}); booting it again")
+        );
+        assert!(r.end().is_some(), "the test run's end stays");
     }
 
     #[test]

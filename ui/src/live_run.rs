@@ -209,13 +209,25 @@ pub fn execute(
     on_event: &mut dyn FnMut(Event, u64),
     decide: &mut Decide<'_>,
 ) -> anyhow::Result<RunResult> {
-    let t0 = std::time::Instant::now();
     let backend = backend(plan.backend, "the run's choice", &plan.kernel_image)?.backend;
+    execute_on(plan, &backend, repro, cancel, on_event, decide)
+}
+
+/// [`execute`] on a given backend.
+pub fn execute_on(
+    plan: &RunPlan,
+    backend: &(dyn Backend + Sync),
+    repro: ReproOptions,
+    cancel: &Cancel,
+    on_event: &mut dyn FnMut(Event, u64),
+    decide: &mut Decide<'_>,
+) -> anyhow::Result<RunResult> {
+    let t0 = std::time::Instant::now();
     if !repro.enabled || repro.runs == 0 {
-        return Ok(session::run(plan, &backend, cancel, on_event)?);
+        return Ok(session::run(plan, backend, cancel, on_event)?);
     }
     if std::env::var("SCXRAY_PARK_REPRO").as_deref() == Ok("0") {
-        let result = session::run(plan, &backend, cancel, on_event)?;
+        let result = session::run(plan, backend, cancel, on_event)?;
         if let Some(chain) = decide().filter(|_| !cancel.is_cancelled()) {
             let offset = t0.elapsed().as_millis() as u64;
             repro_runs(
@@ -223,7 +235,7 @@ pub fn execute(
                 &chain,
                 1,
                 repro.runs,
-                &backend,
+                backend,
                 cancel,
                 &mut |ev, at| on_event(ev, offset + at),
             );
@@ -242,7 +254,7 @@ pub fn execute(
     let parked_done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let (parked_plan, backend_ref, park, done) =
-            (&parked_plan, &backend, &park_cancel, &parked_done);
+            (&parked_plan, backend, &park_cancel, &parked_done);
         // `tx` moves in: the events end when this thread does.
         let parked = s.spawn(move || {
             let r = session::run(parked_plan, backend_ref, park, &mut |ev, at| {
@@ -260,7 +272,7 @@ pub fn execute(
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let result = session::run(plan, &backend, cancel, on_event);
+        let result = session::run(plan, backend, cancel, on_event);
         let chain = match &result {
             Ok(_) if !cancel.is_cancelled() => decide(),
             _ => None,
@@ -296,7 +308,20 @@ pub fn execute(
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
-        match parked.join() {
+        let parked = parked.join();
+        // Booted ahead but failed before parking (a boot crash under TCG):
+        // run 1 boots again now, like any repro run whose boot failed.
+        let first = match &parked {
+            Ok(Ok(r)) if order.is_some() && !cancel.is_cancelled() => match boot_failure(r) {
+                Some(why) => {
+                    on_event(wrap(Event::Restart(why)), t0.elapsed().as_millis() as u64);
+                    1
+                }
+                None => 2,
+            },
+            _ => 2,
+        };
+        match parked {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => {
                 let message = format!(
@@ -316,14 +341,14 @@ pub fn execute(
                 );
             }
         }
-        if repro.runs > 1 && !cancel.is_cancelled() {
+        if repro.runs >= first && !cancel.is_cancelled() {
             let offset = t0.elapsed().as_millis() as u64;
             repro_runs(
                 plan,
                 &chain,
-                2,
+                first,
                 repro.runs,
-                &backend,
+                backend,
                 cancel,
                 &mut |ev, at| on_event(ev, offset + at),
             );
@@ -372,8 +397,9 @@ fn qemu_backend() -> anyhow::Result<scxray_vmm::qemu::QemuBackend> {
 /// Auto-repro runs `first..=runs` of `runs`: fresh VMs with `plan`'s
 /// scheduler, workload and topology, probes on `chain` (none for a stall),
 /// each event wrapped in [`Event::Repro`] and timed in ms since this call.
-/// Stops early on cancellation; a run that cannot start ends the series with
-/// its error.
+/// A run whose guest fails before its agent starts is booted once more
+/// ([`Event::Restart`]). Stops early on cancellation; a run that cannot
+/// start ends the series with its error.
 pub fn repro_runs(
     plan: &RunPlan,
     chain: &Result<Chain, ChainError>,
@@ -388,28 +414,62 @@ pub fn repro_runs(
     // A stall gets no probes (ktstr: status line and tails only).
     repro_plan.probes = chain.as_ref().map(Chain::probe_targets).unwrap_or_default();
     for run in first..=runs {
-        if cancel.is_cancelled() {
-            break;
-        }
-        let base = t0.elapsed().as_millis() as u64;
-        let mut wrap = |event: Event, at: u64| {
-            on_event(
-                Event::Repro {
-                    run,
-                    of: runs,
-                    event: Box::new(event),
+        let mut booted_again = false;
+        loop {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let base = t0.elapsed().as_millis() as u64;
+            let mut wrap = |event: Event, at: u64| {
+                on_event(
+                    Event::Repro {
+                        run,
+                        of: runs,
+                        event: Box::new(event),
+                    },
+                    base + at,
+                )
+            };
+            match session::run(&repro_plan, backend, cancel, &mut wrap) {
+                Err(e) => {
+                    let message = format!(
+                        "auto-repro run {run} could not start: {}",
+                        crate::error_text::chain(&e)
+                    );
+                    wrap(Event::End(GuestEnd::Failed { message }), 0);
+                    return;
+                }
+                Ok(result) => match boot_failure(&result) {
+                    Some(why) if !booted_again && !cancel.is_cancelled() => {
+                        booted_again = true;
+                        wrap(
+                            Event::Restart(why),
+                            (t0.elapsed().as_millis() as u64).saturating_sub(base),
+                        );
+                    }
+                    _ => break,
                 },
-                base + at,
-            )
-        };
-        if let Err(e) = session::run(&repro_plan, backend, cancel, &mut wrap) {
-            let message = format!(
-                "auto-repro run {run} could not start: {}",
-                crate::error_text::chain(&e)
-            );
-            wrap(Event::End(GuestEnd::Failed { message }), 0);
-            break;
+            }
         }
+    }
+}
+
+/// Why a repro guest is worth booting again: it ended before its agent
+/// said hello (a kernel crash while booting, QEMU or the VMM failing), so
+/// it says nothing about the crash being reproduced. `None` when it got
+/// that far, hung, or was cancelled.
+fn boot_failure(result: &RunResult) -> Option<String> {
+    use scxray_vmm::backend::ExitHow;
+    let exit = &result.exit;
+    if exit.to_hello.is_some() {
+        return None;
+    }
+    match exit.how {
+        ExitHow::BootOops { .. }
+        | ExitHow::Panicked { .. }
+        | ExitHow::QemuDied { .. }
+        | ExitHow::VmmFailed { .. } => Some(exit.how.to_string()),
+        ExitHow::PoweredOff | ExitHow::Watchdog { .. } | ExitHow::Cancelled { .. } => None,
     }
 }
 

@@ -9,8 +9,21 @@ mod guest;
 #[path = "../../tests/support/require.rs"]
 mod require;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
+
+use scxray::host_monitor::summary::Thresholds;
+use scxray::repro::ChainError;
+use scxray::run::live::{LiveRun, RunMeta};
+use scxray::run::scenario::Scenario;
+use scxray_ui::live_run::{self, ReproOptions, RunRequest};
+use scxray_vmm::backend::{Backend, GuestEvent, GuestExit, GuestSpec, VmError};
+use scxray_vmm::cancel::Cancel;
+use scxray_vmm::choose::BackendChoice;
+use scxray_vmm::qemu::{QemuBackend, TcgThreads};
+use scxray_vmm::session::RunPlan;
 
 use scxray::parse::parse_str;
 use scxray::report::{ExitKind, Report, SectionKind};
@@ -300,9 +313,169 @@ fn three_repro_runs_of_a_deterministic_crash_reproduce_three_times() {
     assert!(
         rate.text
             .starts_with("repro VM: reproduced 3/3 with the same signature"),
-        "{}",
-        rate.text
+        "{}\n\nnotes: {:#?}\n\n{}",
+        rate.text,
+        r.notes,
+        scxray::sections::section_body(&r, &SectionKind::AutoRepro).unwrap_or_default()
     );
+}
+
+/// A backend whose first boot of a kind (`breaks`) dies before the guest
+/// agent starts (a real kernel panic: `rdinit=` names no file, and there is
+/// no root to mount); every other boot goes as asked. The TCG boot failure
+/// CI once met, made certain.
+struct FirstBootPanics {
+    qemu: QemuBackend,
+    breaks: fn(&GuestSpec) -> bool,
+    broken: AtomicBool,
+    boots: AtomicU32,
+}
+
+impl FirstBootPanics {
+    fn new(breaks: fn(&GuestSpec) -> bool) -> FirstBootPanics {
+        FirstBootPanics {
+            qemu: QemuBackend::from_env()
+                .unwrap()
+                .tcg_threads(TcgThreads::Single),
+            breaks,
+            broken: AtomicBool::new(false),
+            boots: AtomicU32::new(0),
+        }
+    }
+}
+
+impl Backend for FirstBootPanics {
+    fn name(&self) -> &'static str {
+        "qemu"
+    }
+
+    fn boot(
+        &self,
+        spec: &GuestSpec,
+        sink: &mut dyn FnMut(GuestEvent),
+        cancel: &Cancel,
+    ) -> Result<GuestExit, VmError> {
+        self.boots.fetch_add(1, Ordering::SeqCst);
+        if !(self.breaks)(spec) || self.broken.swap(true, Ordering::SeqCst) {
+            return self.qemu.boot(spec, sink, cancel);
+        }
+        let mut broken = spec.clone();
+        broken.cmdline.push_str(" rdinit=/scxray-no-such-init");
+        self.qemu.boot(&broken, sink, cancel)
+    }
+}
+
+/// The demo's `scx-bpf-error` run, planned as `scxray demo` plans it.
+fn demo_plan() -> (RunPlan, RunMeta) {
+    let req = RunRequest {
+        kernel: None,
+        scheduler: None,
+        args: vec!["--crash-after".into(), "400".into()],
+        includes: Vec::new(),
+        lib_dirs: Vec::new(),
+        thresholds: Thresholds::default(),
+        scenario: Scenario::standard(1200, 2),
+        scenario_name: "standard".into(),
+        cpus: 2,
+        memory_mib: 768,
+        test_name: "demo".into(),
+        probes: Vec::new(),
+        repro: ReproOptions::default(),
+        nokaslr: false,
+        freeze: false,
+        backend: BackendChoice::Qemu,
+        backend_asked_by: "the test".into(),
+    };
+    live_run::plan(&req, &mut |_| {}).expect("a run plan")
+}
+
+/// The note on the test run and the restarted repro run's own state.
+fn assert_booted_again(live: &LiveRun, of: u32) {
+    let head = format!("auto-repro run 1/{of}: the guest failed before its agent started");
+    let note = live
+        .notes()
+        .iter()
+        .find(|n| n.starts_with(&head))
+        .unwrap_or_else(|| panic!("a note on the failed boot: {:#?}", live.notes()));
+    assert!(
+        note.contains("panic") && note.ends_with("booting it again"),
+        "{note}"
+    );
+    let repro = &live.repros()[0];
+    assert!(repro.verdict().reproduced(), "{:?}", repro.verdict());
+    assert!(
+        repro
+            .notes()
+            .iter()
+            .any(|n| n.starts_with("an earlier boot failed (")),
+        "{:#?}",
+        repro.notes()
+    );
+    assert!(
+        !repro.console_text().contains("Kernel panic"),
+        "the failed boot's console is dropped"
+    );
+}
+
+#[test]
+fn a_repro_vm_that_dies_while_booting_is_booted_again() {
+    if !ready("a_repro_vm_that_dies_while_booting_is_booted_again") {
+        return;
+    }
+    let _vm = guest::one_at_a_time();
+    let (plan, meta) = demo_plan();
+    let backend = FirstBootPanics::new(|_| true);
+    // No chain (as for a stall): no probes, the run's verdict is the point.
+    let chain = Err(ChainError::Stall {
+        reason: "not probed in this test".into(),
+    });
+    let mut live = LiveRun::new(meta);
+    live_run::repro_runs(
+        &plan,
+        &chain,
+        1,
+        1,
+        &backend,
+        &Cancel::new(),
+        &mut |e, at| live.apply(e, at),
+    );
+    assert_eq!(
+        backend.boots.load(Ordering::SeqCst),
+        2,
+        "booted once more, and only once"
+    );
+    assert_booted_again(&live, 1);
+}
+
+/// The repro VM booted ahead of the crash (parked) dies while booting: it
+/// boots again once the crash is known, and still reproduces it.
+#[test]
+fn a_parked_repro_vm_that_dies_while_booting_is_booted_after_the_crash() {
+    if !ready("a_parked_repro_vm_that_dies_while_booting_is_booted_after_the_crash") {
+        return;
+    }
+    let _vm = guest::one_at_a_time();
+    let (plan, meta) = demo_plan();
+    // The parked guest is the one run in the background.
+    let backend = FirstBootPanics::new(|spec| spec.background);
+    let live = RefCell::new(LiveRun::new(meta));
+    let result = live_run::execute_on(
+        &plan,
+        &backend,
+        ReproOptions::default(),
+        &Cancel::new(),
+        &mut |e, at| live.borrow_mut().apply(e, at),
+        &mut || scxray::repro::plan(&live.borrow().report()),
+    );
+    result.expect("the test run ran");
+    assert_eq!(
+        backend.boots.load(Ordering::SeqCst),
+        3,
+        "test run, parked run, run 1 again"
+    );
+    let live = live.into_inner();
+    assert!(live.crashed(), "the test run crashed");
+    assert_booted_again(&live, 1);
 }
 
 #[test]

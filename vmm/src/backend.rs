@@ -253,8 +253,9 @@ pub enum ExitHow {
     /// The kernel panicked after the agent said hello.
     Panicked { stage: String, message: String },
     /// The kernel oopsed or panicked before the agent said hello. Under
-    /// TCG a kernel fault (`Oops:`, `BUG:`) is retried (`retries` times,
-    /// see `QemuBackend::boot_retries`); a bare panic is not, it would only
+    /// TCG a kernel fault (`Oops:`, `BUG:`, or the `Fatal exception` panic
+    /// an oops ends in) is retried (`retries` times, see
+    /// `QemuBackend::boot_retries`); a bare panic is not, it would only
     /// repeat. `oops` is the last attempt's oops text.
     BootOops { retries: u32, oops: String },
     /// `Cancel` was set (Ctrl-C).

@@ -158,7 +158,12 @@ impl Watch {
                 self.tail.push(&line);
                 if let Some(kind) = trouble(&line) {
                     self.oops_at.get_or_insert(now);
-                    if kind == Trouble::Oops && self.hello.is_none() {
+                    // `Fatal exception` is the panic an oops ends in: a
+                    // fault even when its `Oops:` line was lost (two CPUs
+                    // oopsing at once interleave their lines).
+                    let fault = kind == Trouble::Oops
+                        || crate::stream::console::panics_after_a_fault(&line);
+                    if fault && self.hello.is_none() {
                         self.early_fault = true;
                     }
                     if kind == Trouble::Panic && self.panic.is_none() {
@@ -464,6 +469,23 @@ mod tests {
             End::BootOops {
                 text: line.to_owned(),
                 fault: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_fatal_exception_panic_is_a_fault_even_without_its_oops_line() {
+        let mut g = Guest::new();
+        // Two CPUs oopsing at once: the `Oops:` line came out garbled.
+        g.console(MS, "[    1.52] O[    1.52] ops: int3: 0000 [#1] SMP NOPTI");
+        let line = "[    1.528647] Kernel panic - not syncing: Fatal exception in interrupt";
+        g.console(2 * MS, line);
+        let (end, _) = g.end(None, exited(0));
+        assert_eq!(
+            end,
+            End::BootOops {
+                text: line.to_owned(),
+                fault: true,
             }
         );
     }

@@ -106,6 +106,18 @@ pub fn trouble(line: &str) -> Option<Trouble> {
     }
 }
 
+/// Whether `line` is the panic that ends an oops (`Fatal exception`,
+/// `Fatal exception in interrupt`): the kernel faulted before it.
+pub fn panics_after_a_fault(line: &str) -> bool {
+    strip_timestamp(line)
+        .strip_prefix(PANIC)
+        .is_some_and(|rest| {
+            rest.trim_start_matches(':')
+                .trim()
+                .starts_with("Fatal exception")
+        })
+}
+
 /// The last `cap` lines.
 #[derive(Debug, Clone)]
 pub struct Tail {
