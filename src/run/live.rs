@@ -11,6 +11,7 @@ use crate::report::{Crash, Header, Outcome, Report, Section, SectionKind, Text};
 use crate::repro::section::{Inputs, ReproRun, Verdict};
 use crate::repro::signature::Signature;
 use crate::repro::{Chain, ChainError, FieldDecoder, ScxTaskFlags, Target, TaskStates};
+use crate::run::topology::Topology;
 use crate::sections::auto_repro::Location;
 use crate::write::to_ktstr;
 
@@ -119,7 +120,7 @@ pub enum Event {
     /// Something the host wants in the report (a retry, a decode problem).
     Note(String),
     /// Facts learnt once the run is planned (the kernel's version).
-    Meta(RunMeta),
+    Meta(Box<RunMeta>),
     /// One sample of the host monitor (guest runqueues read from its RAM).
     Monitor(Sample),
     /// The guest's state walked while it was frozen at the scheduler's
@@ -147,6 +148,8 @@ pub struct RunMeta {
     pub scheduler: String,
     pub kernel: String,
     pub cpus: u32,
+    /// How the CPUs are laid out; `None`: `cpus` flat (`1n1l<cpus>c1t`).
+    pub topology: Option<Topology>,
     pub scenario: String,
     pub backend: String,
     /// Field decoders with the guest kernel's tables (from its BTF); when
@@ -345,7 +348,7 @@ impl LiveRun {
             }
             Event::Console(line) => self.console.push(line),
             Event::Note(n) => self.notes.push(n),
-            Event::Meta(m) => self.meta = m,
+            Event::Meta(m) => self.meta = *m,
             Event::FailureDump(d) => {
                 if self.failure_dump.is_none() {
                     self.failure_dump = Some(*d);
@@ -657,7 +660,25 @@ impl LiveRun {
                     self.guest_rq.push(GuestRq { at_ms, nr_running });
                 }
             }
+            Record::Topology(seen) => {
+                let asked = self.topology();
+                let line = seen.verdict(&asked);
+                // A guest built otherwise than asked does not test what the
+                // user meant: an error line. `--cpus N` asks only for N
+                // CPUs; how a host's CPU model groups their caches is news.
+                let flat = asked == Topology::flat(asked.cpus());
+                if seen.topology() == Some(asked) || (flat && seen.cpus == asked.cpus()) {
+                    self.notes.push(line);
+                } else {
+                    self.errors.push(line);
+                }
+            }
         }
+    }
+
+    /// The topology the run asked for (`--cpus N` is `1n1l<N>c1t`).
+    pub fn topology(&self) -> Topology {
+        self.meta.topology.unwrap_or(Topology::flat(self.meta.cpus))
     }
 
     /// True once the scheduler is known to have died after attaching.
@@ -834,7 +855,7 @@ impl LiveRun {
             bug_summary: None,
             test_name: Some(self.meta.test_name.clone()),
             scheduler: Some(self.meta.scheduler.clone()).filter(|s| !s.is_empty()),
-            topology: (self.meta.cpus > 0).then(|| format!("1n1l{}c1t", self.meta.cpus)),
+            topology: (self.meta.cpus > 0).then(|| self.topology().to_string()),
             outcome,
             details,
         }
@@ -940,8 +961,9 @@ impl LiveRun {
         }
         if self.meta.cpus > 0 {
             head.push(format!(
-                "topology: 1n1l{}c1t ({} cpus)",
-                self.meta.cpus, self.meta.cpus
+                "topology: {} ({} cpus)",
+                self.topology(),
+                self.meta.cpus
             ));
         }
         head.push(format!("scheduler: {}", self.meta.scheduler));
@@ -1221,6 +1243,36 @@ mod tests {
         let console = rep.section(&SectionKind::Console).unwrap();
         assert!(!console.body.contains("dmesg"), "{}", &*console.body);
         assert_eq!(parse_str(&to_ktstr(&rep)).sections, rep.sections);
+    }
+
+    #[test]
+    fn the_guests_topology_is_a_note_when_as_asked_else_an_error() {
+        use crate::run::topology::Seen;
+        let seen = |llcs: Vec<Vec<u32>>| {
+            Record::Topology(Box::new(Seen {
+                cpus: 2,
+                nodes: vec![vec![0, 1]],
+                llcs,
+                cores: vec![vec![0], vec![1]],
+            }))
+        };
+        let mut r = demo_run();
+        let (notes, errors) = (r.notes.len(), r.errors.len());
+        r.record(seen(vec![vec![0, 1]]), 1);
+        assert_eq!(
+            r.notes[notes..],
+            ["the guest sees topology 1n1l2c1t, as asked"]
+        );
+        // `--cpus 2` does not ask for one LLC: another grouping is a note.
+        r.record(seen(vec![vec![0], vec![1]]), 2);
+        assert_eq!(r.errors.len(), errors);
+        r.meta.topology = Some("1n2l1c1t".parse().unwrap());
+        r.record(seen(vec![vec![0, 1]]), 3);
+        assert_eq!(
+            r.errors[errors..],
+            ["topology 1n2l1c1t was asked, but the guest sees 1n1l2c1t (the backend could not build it as asked)"]
+        );
+        assert_eq!(r.report().header.topology.as_deref(), Some("1n2l1c1t"));
     }
 
     #[test]

@@ -9,3 +9,4 @@ pub mod live;
 pub mod probe_text;
 pub mod record;
 pub mod scenario;
+pub mod topology;

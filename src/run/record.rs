@@ -304,6 +304,9 @@ pub enum Record {
         nr_running: Vec<u32>,
         uptime_ms: u64,
     },
+    /// The CPU topology as the guest kernel reports it in sysfs, sent
+    /// after `Hello`: what the asked topology is checked against.
+    Topology(Box<crate::run::topology::Seen>),
 }
 
 impl Record {
@@ -327,6 +330,7 @@ impl Record {
             Record::ProbeLayout(_) => 16,
             Record::ScxEvents { .. } => 17,
             Record::GuestRq { .. } => 18,
+            Record::Topology(_) => 19,
         }
     }
 }

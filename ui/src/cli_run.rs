@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use scxray::run::live::{GuestEnd, LiveRun};
 use scxray::run::scenario::Scenario;
+use scxray::run::topology::{Topology, TopologyError};
 use scxray_ui::live_run::{self, RunRequest};
 use scxray_vmm::choose::{BackendChoice, BACKEND_ENV};
 
@@ -32,9 +33,14 @@ pub struct VmArgs {
     /// the host's kernel if it has sched_ext; `demo` fetches one if none).
     #[arg(long, value_name = "PATH")]
     pub kernel: Option<PathBuf>,
-    /// Guest CPUs.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub cpus: u32,
+    /// Guest CPUs (one NUMA node, one LLC, single-thread cores). Default 2.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64), conflicts_with = "topology")]
+    pub cpus: Option<u32>,
+    /// Guest CPU topology in ktstr's form <nodes>n<llcs>l<cores>c<threads>t,
+    /// e.g. 1n2l4c1t: LLCs spread evenly over the nodes, cores per LLC,
+    /// threads per core. The guest's view (sysfs) is checked against it.
+    #[arg(long, value_name = "TOPO", value_parser = topology_arg)]
+    pub topology: Option<Topology>,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 768, value_parser = clap::value_parser!(u32).range(128..=65536))]
     pub memory: u32,
@@ -83,7 +89,21 @@ pub struct VmArgs {
     pub monitor: crate::cli_monitor::MonitorArgs,
 }
 
+/// `--topology`: ktstr's form, with counts a guest can have.
+fn topology_arg(s: &str) -> Result<Topology, String> {
+    let t: Topology = s.parse().map_err(|e: TopologyError| e.to_string())?;
+    t.check(scxray_vmm::backend::MAX_CPUS)
+        .map_err(|e| e.to_string())?;
+    Ok(t)
+}
+
 impl VmArgs {
+    /// `--topology`, else `--cpus N` flat (2 by default).
+    fn topology(&self) -> Topology {
+        self.topology
+            .unwrap_or(Topology::flat(self.cpus.unwrap_or(2)))
+    }
+
     fn backend(&self) -> anyhow::Result<BackendChoice> {
         Ok(match &self.backend {
             Some(b) => b.parse()?,
@@ -220,7 +240,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         thresholds: a.vm.monitor.thresholds()?,
         scenario,
         scenario_name,
-        cpus: a.vm.cpus,
+        topology: a.vm.topology(),
         memory_mib: a.vm.memory,
         test_name: "demo".into(),
         probes: a.vm.probe.clone(),
@@ -251,7 +271,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         thresholds: a.vm.monitor.thresholds()?,
         scenario,
         scenario_name,
-        cpus: a.vm.cpus,
+        topology: a.vm.topology(),
         memory_mib: a.vm.memory,
         test_name: a.name.clone(),
         probes: a.vm.probe.clone(),
@@ -351,7 +371,8 @@ fn go(req: RunRequest, vm: &VmArgs) -> anyhow::Result<ExitCode> {
                 .as_ref()
                 .and_then(|p| p.file_name())
                 .map_or_else(|| "scx-demo".into(), |n| n.to_string_lossy().into_owned()),
-            cpus: req.cpus,
+            cpus: req.topology.cpus(),
+            topology: Some(req.topology),
             scenario: req.scenario_name.clone(),
             ..Default::default()
         };

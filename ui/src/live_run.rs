@@ -15,6 +15,7 @@ use scxray::run::live::{Event, GuestEnd, LiveRun, RunMeta};
 use scxray::run::record::Record;
 use scxray::run::scenario::HostOrder;
 use scxray::run::scenario::Scenario;
+use scxray::run::topology::Topology;
 use scxray_vmm::backend::{Backend, GuestInput};
 use scxray_vmm::cancel::Cancel;
 use scxray_vmm::choose::{BackendChoice, Chosen};
@@ -37,7 +38,7 @@ pub struct RunRequest {
     pub thresholds: Thresholds,
     pub scenario: Scenario,
     pub scenario_name: String,
-    pub cpus: u32,
+    pub topology: Topology,
     pub memory_mib: u32,
     pub test_name: String,
     /// Experimental `--probe` targets, passed to the guest agent.
@@ -134,7 +135,7 @@ pub fn plan(
         includes: req.includes.clone(),
         lib_dirs: req.lib_dirs.clone(),
         scenario: req.scenario.clone(),
-        cpus: req.cpus,
+        topology: req.topology,
         memory_mib: req.memory_mib,
         attach_timeout: Duration::from_secs(20),
         cache_dir: cache.root().join("runs"),
@@ -158,7 +159,8 @@ pub fn plan(
         test_name: req.test_name.clone(),
         scheduler: name,
         kernel: kernel.version.clone(),
-        cpus: req.cpus,
+        cpus: req.topology.cpus(),
+        topology: Some(req.topology),
         scenario: req.scenario_name.clone(),
         backend: chosen.backend.name().into(),
         decoder: kernel.btf.as_deref().and_then(field_decoder).map(Box::new),
@@ -531,7 +533,7 @@ pub fn run_live(
                 })
                 .and_then(|(plan, meta)| {
                     let offset = t0.elapsed().as_millis() as u64;
-                    send(Event::Meta(meta), offset);
+                    send(Event::Meta(Box::new(meta)), offset);
                     let mut decide = || ask_plan(&events);
                     // One clock for the whole run, kernel fetch included.
                     execute(
@@ -674,6 +676,9 @@ pub struct SavedRun {
     pub scenario: Scenario,
     pub scenario_name: String,
     pub cpus: u32,
+    /// Absent in runs saved before `--topology`: `cpus` flat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology: Option<Topology>,
     pub memory_mib: u32,
     pub test_name: String,
     #[serde(default)]
@@ -698,7 +703,8 @@ impl SavedRun {
             thresholds: req.thresholds,
             scenario: req.scenario.clone(),
             scenario_name: req.scenario_name.clone(),
-            cpus: req.cpus,
+            cpus: req.topology.cpus(),
+            topology: Some(req.topology),
             memory_mib: req.memory_mib,
             test_name: req.test_name.clone(),
             nokaslr: req.nokaslr,
@@ -717,7 +723,7 @@ impl SavedRun {
             thresholds: self.thresholds,
             scenario: self.scenario.clone(),
             scenario_name: self.scenario_name.clone(),
-            cpus: self.cpus,
+            topology: self.topology.unwrap_or(Topology::flat(self.cpus)),
             memory_mib: self.memory_mib,
             test_name: self.test_name.clone(),
             probes: Vec::new(),

@@ -18,6 +18,7 @@ use scxray::host_monitor::summary::Thresholds;
 use scxray::repro::ChainError;
 use scxray::run::live::{LiveRun, RunMeta};
 use scxray::run::scenario::Scenario;
+use scxray::run::topology::Topology;
 use scxray_ui::live_run::{self, ReproOptions, RunRequest};
 use scxray_vmm::backend::{Backend, GuestEvent, GuestExit, GuestSpec, VmError};
 use scxray_vmm::cancel::Cancel;
@@ -376,7 +377,7 @@ fn demo_plan() -> (RunPlan, RunMeta) {
         thresholds: Thresholds::default(),
         scenario: Scenario::standard(1200, 2),
         scenario_name: "standard".into(),
-        cpus: 2,
+        topology: Topology::flat(2),
         memory_mib: 768,
         test_name: "demo".into(),
         probes: Vec::new(),

@@ -156,6 +156,67 @@ fn demo_scx_bpf_error_from_nested_function() {
     failure_dump_caught_the_error(&r);
 }
 
+/// `--topology 2n2l1c1t`: QEMU builds two NUMA nodes (each with its own
+/// RAM file) and two LLCs, the guest's sysfs agrees, the report says the
+/// topology, and the host monitor and the failure dump read guest memory
+/// across both nodes' files.
+#[test]
+fn demo_on_a_two_node_topology() {
+    if !ready("demo_on_a_two_node_topology") {
+        return;
+    }
+    let (code, r, stderr) = demo_with("scx-bpf-error", &["--topology", "2n2l1c1t"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(r.header.topology.as_deref(), Some("2n2l1c1t"));
+    let diag = r.section(&SectionKind::Diagnostics).expect("diagnostics");
+    assert!(
+        diag.body
+            .contains("note: the guest sees topology 2n2l1c1t, as asked"),
+        "{}",
+        &*diag.body
+    );
+    assert!(!diag.body.contains("error: topology"), "{}", &*diag.body);
+    let timeline = r.section(&SectionKind::Timeline).expect("timeline");
+    assert!(
+        timeline.body.contains("topology: 2n2l1c1t (2 cpus)"),
+        "{}",
+        &*timeline.body
+    );
+    host_monitor_saw_the_scheduler(&r);
+    let d = failure_dump(&r, SectionKind::FailureDump);
+    assert_eq!(d.cpus.len(), 2, "{d:?}");
+}
+
+/// A topology QEMU cannot be asked for is refused before anything boots,
+/// naming the fault.
+#[test]
+fn a_bad_topology_is_refused_with_the_reason() {
+    let o = Command::new(bin())
+        .args(["demo", "--headless", "--topology", "2n3l1c1t"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("3 LLCs cannot be spread evenly over 2 NUMA nodes"),
+        "{stderr}"
+    );
+    let o = Command::new(bin())
+        .args([
+            "demo",
+            "--headless",
+            "--topology",
+            "1n2l1c1t",
+            "--cpus",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
 /// The failure dump of a run, parsed back from its section.
 fn failure_dump(r: &Report, kind: SectionKind) -> scxray::failure_dump::FailureDump {
     let raw = r.section(&kind).unwrap_or_else(|| {

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::kvm::pause::PauseHandle;
 
 use scxray::run::record::{DecodeStats, Record};
+use scxray::run::topology::Topology;
 
 use crate::cancel::Cancel;
 
@@ -47,6 +48,9 @@ pub struct GuestSpec {
     /// option overrides an earlier one, e.g. `loglevel=7` for a verbose boot.
     pub cmdline: String,
     pub cpus: u32,
+    /// How the `cpus` are laid out (NUMA nodes, LLCs, cores, threads);
+    /// `None`: one node, one LLC, `cpus` single-thread cores.
+    pub topology: Option<Topology>,
     pub memory_mib: u32,
     /// Longest a guest may run (boot included) before the watchdog kills it
     /// and reports where it hung: scenario length plus a margin. Applies to
@@ -116,6 +120,7 @@ impl GuestSpec {
             initramfs: vec![initramfs.into()],
             cmdline: String::new(),
             cpus: 2,
+            topology: None,
             memory_mib: 1024,
             deadline: Duration::from_secs(60),
             share_memory: true,
@@ -125,11 +130,34 @@ impl GuestSpec {
         }
     }
 
+    /// The topology to build: the one asked, or `cpus` flat.
+    pub fn topology(&self) -> Topology {
+        self.topology.unwrap_or(Topology::flat(self.cpus))
+    }
+
     /// Refuses values no guest can boot with, naming the field.
     pub fn validate(&self) -> Result<(), VmError> {
         let bad = |field: &'static str, why: String| Err(VmError::InvalidSpec { field, why });
         if !(1..=MAX_CPUS).contains(&self.cpus) {
             return bad("cpus", format!("{} is outside 1..={MAX_CPUS}", self.cpus));
+        }
+        if let Some(t) = &self.topology {
+            t.check(MAX_CPUS).map_err(VmError::BadTopology)?;
+            if self.memory_mib / t.numa_nodes < MIN_NODE_MIB {
+                return bad(
+                    "memory_mib",
+                    format!(
+                        "{} MiB is too little for {t}: each of its {} NUMA nodes needs {MIN_NODE_MIB} MiB",
+                        self.memory_mib, t.numa_nodes
+                    ),
+                );
+            }
+            if t.cpus() != self.cpus {
+                return bad(
+                    "topology",
+                    format!("{t} has {} CPUs, not the {} asked", t.cpus(), self.cpus),
+                );
+            }
         }
         if !(MIN_MEMORY_MIB..=MAX_MEMORY_MIB).contains(&self.memory_mib) {
             return bad(
@@ -159,6 +187,8 @@ impl GuestSpec {
 /// Bounds of [`GuestSpec`] values.
 pub const MAX_CPUS: u32 = 64;
 pub const MIN_MEMORY_MIB: u32 = 128;
+/// Least RAM per NUMA node.
+pub const MIN_NODE_MIB: u32 = 64;
 pub const MAX_MEMORY_MIB: u32 = 64 * 1024;
 
 /// The accelerator a guest runs on.
@@ -179,23 +209,63 @@ impl fmt::Display for Accel {
     }
 }
 
-/// Where guest RAM lives on the host while the guest runs. The file holds
-/// RAM as the guest sees it: guest physical address `gpa` is at file offset
+/// Where guest RAM lives on the host while the guest runs. The files hold
+/// RAM as the guest sees it: guest physical address `gpa` is at RAM offset
 /// `gpa` below [`low_end`](Self::low_end), and at `gpa - 4 GiB + low_end`
 /// above 4 GiB (the machine puts the rest of RAM there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryInfo {
-    pub path: PathBuf,
+    /// The files guest RAM is in, in RAM order: RAM offset 0 is the first
+    /// file's first byte, and each file goes on where the one before ended
+    /// (QEMU: one per NUMA node; the own VMM: its one memfd).
+    pub files: Vec<RamFile>,
     pub size: u64,
     /// Bytes of RAM below the 4 GiB PCI hole.
     pub low_end: u64,
 }
 
+/// One file of guest RAM: the next `len` bytes of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamFile {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
 impl MemoryInfo {
-    /// File offset of guest physical address `gpa`, if it is RAM (see
+    /// RAM of `size` bytes in one file.
+    pub fn one_file(path: PathBuf, size: u64, low_end: u64) -> MemoryInfo {
+        MemoryInfo {
+            files: vec![RamFile { path, len: size }],
+            size,
+            low_end,
+        }
+    }
+
+    /// The first file (where a single-file guest's RAM is).
+    pub fn path(&self) -> &Path {
+        self.files
+            .first()
+            .map_or(Path::new(""), |f| f.path.as_path())
+    }
+
+    /// RAM offset of guest physical address `gpa`, if it is RAM (see
     /// [`layout::ram_offset`](crate::layout::ram_offset)).
     pub fn offset_of(&self, gpa: u64) -> Option<u64> {
         crate::layout::ram_offset(gpa, self.size, self.low_end)
+    }
+
+    /// Which file (its index) RAM offset `offset` is in, the offset within
+    /// that file, and the bytes of the file from there on.
+    pub fn locate(&self, offset: u64) -> Option<(usize, u64, u64)> {
+        let mut start = 0u64;
+        for (i, f) in self.files.iter().enumerate() {
+            if offset < start + f.len {
+                let within = offset - start;
+                return Some((i, within, f.len - within));
+            }
+            start += f.len;
+        }
+        None
     }
 }
 
@@ -348,6 +418,8 @@ pub enum VmError {
     QemuNotFound { program: PathBuf },
     #[error("guest spec: {field} {why}")]
     InvalidSpec { field: &'static str, why: String },
+    #[error("guest spec: {0}")]
+    BadTopology(scxray::run::topology::TopologyError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -408,6 +480,26 @@ mod tests {
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("cpus") && e.contains('0'), "{e}");
         s.cpus = 2;
+        s.topology = Some("1n2l2c1t".parse().unwrap());
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.ends_with("topology 1n2l2c1t has 4 CPUs, not the 2 asked"),
+            "{e}"
+        );
+        s.topology = Some("2n3l1c1t".parse().unwrap());
+        s.cpus = 3;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("cannot be spread evenly"), "{e}");
+        s.topology = Some("1n2l1c1t".parse().unwrap());
+        s.cpus = 2;
+        assert!(s.validate().is_ok());
+        s.topology = Some("2n2l1c1t".parse().unwrap());
+        s.memory_mib = 127;
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("each of its 2 NUMA nodes needs 64 MiB"), "{e}");
+        s.memory_mib = 1024;
+        assert_eq!(s.topology().llcs, 2);
+        s.topology = None;
         s.memory_mib = 16;
         assert!(s.validate().unwrap_err().to_string().contains("memory_mib"));
         s.memory_mib = 512;
@@ -432,18 +524,10 @@ mod tests {
 
     #[test]
     fn memory_offsets_skip_the_pci_hole() {
-        let small = MemoryInfo {
-            path: "/m".into(),
-            size: 1 << 30,
-            low_end: 1 << 30,
-        };
+        let small = MemoryInfo::one_file("/m".into(), 1 << 30, 1 << 30);
         assert_eq!(small.offset_of(0x1000), Some(0x1000));
         assert_eq!(small.offset_of(1 << 30), None);
-        let big = MemoryInfo {
-            path: "/m".into(),
-            size: 4 << 30,
-            low_end: 2 << 30,
-        };
+        let big = MemoryInfo::one_file("/m".into(), 4 << 30, 2 << 30);
         assert_eq!(big.offset_of((2 << 30) - 1), Some((2 << 30) - 1));
         assert_eq!(big.offset_of(3 << 30), None);
         assert_eq!(big.offset_of(4 << 30), Some(2 << 30));

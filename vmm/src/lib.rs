@@ -37,7 +37,7 @@
 //!     GuestEvent::Console(line) => println!("console: {line}"),
 //!     GuestEvent::Record(record) => println!("agent: {record:?}"),
 //!     GuestEvent::Stage(stage) => println!("stage: {stage}"),
-//!     GuestEvent::Started { memory: Some(ram), .. } => println!("RAM in {}", ram.path.display()),
+//!     GuestEvent::Started { memory: Some(ram), .. } => println!("RAM in {}", ram.path().display()),
 //!     _ => {}
 //! }, &cancel)?;
 //! if let ExitHow::Watchdog { .. } = exit.how {

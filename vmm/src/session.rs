@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use scxray::run::live::{Event, GuestEnd, Stage};
 use scxray::run::record::Record;
 use scxray::run::scenario::{RunConfig, Scenario, RUN_CONFIG_PATH};
+use scxray::run::topology::Topology;
 
 use crate::backend::{Backend, ExitHow, GuestEvent, GuestExit, GuestInput, GuestSpec, VmError};
 use crate::cancel::Cancel;
@@ -47,7 +48,8 @@ pub struct RunPlan {
     /// LD_LIBRARY_PATH).
     pub lib_dirs: Vec<PathBuf>,
     pub scenario: Scenario,
-    pub cpus: u32,
+    /// The guest's CPUs and how they are laid out.
+    pub topology: Topology,
     pub memory_mib: u32,
     pub attach_timeout: Duration,
     /// Initramfs base cache and scratch space.
@@ -174,7 +176,11 @@ pub fn run(
             source,
         })?;
     let initrd = scratch.path().join("initramfs.cpio");
-    let mut monitor = Monitor::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.cpus);
+    let mut monitor = Monitor::new(
+        plan.btf.as_deref(),
+        plan.vmlinux.as_deref(),
+        plan.topology.cpus(),
+    );
     let mut freezer = Freezer::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.freeze);
     let guest_scheduler = guest_scheduler_path(&plan.scheduler);
     let mut resolver = LibraryResolver::from_host().map_err(InitramfsError::from)?;
@@ -213,7 +219,8 @@ pub fn run(
 
     on_event(Event::Stage(Stage::Booting), at(t0));
     let mut spec = GuestSpec::new(&plan.kernel_image, &initrd);
-    spec.cpus = plan.cpus;
+    spec.cpus = plan.topology.cpus();
+    spec.topology = Some(plan.topology);
     spec.memory_mib = plan.memory_mib;
     spec.deadline = plan.deadline();
     spec.cmdline = plan.cmdline.clone();
@@ -230,7 +237,7 @@ pub fn run(
                     on_event(
                         Event::Note(format!(
                             "host monitor: sampling {} CPUs every {} ms from guest memory",
-                            plan.cpus,
+                            plan.topology.cpus(),
                             monitor::INTERVAL.as_millis()
                         )),
                         t,

@@ -37,6 +37,7 @@ fn kvm_or_skip(test: &str) -> bool {
 fn vm_with(codes: &[&[u8]]) -> MicroVm {
     let mut vm = MicroVm::new(MicroVmConfig {
         vcpus: codes.len() as u32,
+        topology: None,
         ram_bytes: 2 << 20,
         irqchip: false,
     })
@@ -49,6 +50,19 @@ fn vm_with(codes: &[&[u8]]) -> MicroVm {
     }
     vm
 }
+
+/// Writes the vCPU's initial APIC ID (CPUID leaf 1) as a digit to COM1.
+#[rustfmt::skip]
+const PRINT_APIC_ID: [u8; 21] = [
+    0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1
+    0x0f, 0xa2,                         // cpuid
+    0x66, 0xc1, 0xeb, 0x18,             // shr ebx, 24: the initial APIC ID
+    0x88, 0xd8,                         // mov al, bl
+    0x04, b'0',                         // add al, '0'
+    0xba, 0xf8, 0x03,                   // mov dx, 0x3f8
+    0xee,                               // out dx, al
+    0xf4,                               // hlt
+];
 
 /// `mov dx, 0x3f8` (COM1's transmit register).
 const MOV_DX_COM1: [u8; 3] = [0xba, 0xf8, 0x03];
@@ -107,6 +121,40 @@ fn two_vcpus_each_write_their_byte() {
         report.console
     );
     assert_eq!(report.vcpus, vec![VcpuState::Halted, VcpuState::Halted]);
+}
+
+/// A topology with gaps in its APIC IDs (1n2l3c1t: three cores need two
+/// ID bits, so the second LLC starts at 4): every vCPU runs, created with
+/// its APIC ID as KVM's vCPU id, and CPUID leaf 1 tells it that ID.
+#[test]
+fn vcpus_of_a_topology_read_their_apic_ids_from_cpuid() {
+    if !kvm_or_skip("vcpus_of_a_topology_read_their_apic_ids_from_cpuid") {
+        return;
+    }
+    let code = PRINT_APIC_ID;
+    let topology: scxray::run::topology::Topology = "1n2l3c1t".parse().unwrap();
+    let mut vm = MicroVm::new(MicroVmConfig {
+        vcpus: topology.cpus(),
+        topology: Some(topology),
+        ram_bytes: 2 << 20,
+        irqchip: false,
+    })
+    .expect("micro VM");
+    vm.load(CODE_BASE, &code).expect("load code");
+    for i in 0..topology.cpus() as usize {
+        vm.set_real_mode_entry(i, CODE_BASE, 0)
+            .expect("real-mode entry");
+    }
+    let report = vm.run(DEADLINE).expect("run");
+    assert_eq!(report.end, VmEnd::Halted, "{}", report.end);
+    let mut out = report.console.clone();
+    out.sort_unstable();
+    assert_eq!(
+        out,
+        b"012456",
+        "{:?}",
+        String::from_utf8_lossy(&report.console)
+    );
 }
 
 #[test]
@@ -231,6 +279,7 @@ fn the_64_bit_boot_entry_runs_long_mode_code() {
     ];
     let mut vm = MicroVm::new(MicroVmConfig {
         vcpus: 1,
+        topology: None,
         ram_bytes: 4 << 20,
         irqchip: false,
     })
@@ -253,6 +302,7 @@ fn with_the_in_kernel_irqchip_a_halted_vcpu_is_kicked_at_the_deadline() {
     // only the deadline's kick can end this guest.
     let mut vm = match MicroVm::new(MicroVmConfig {
         vcpus: 1,
+        topology: None,
         ram_bytes: 2 << 20,
         irqchip: true,
     }) {
@@ -292,17 +342,7 @@ fn each_vcpu_reads_its_own_apic_id_from_cpuid() {
     if !kvm_or_skip("each_vcpu_reads_its_own_apic_id_from_cpuid") {
         return;
     }
-    #[rustfmt::skip]
-    let code = [
-        0x66, 0xb8, 0x01, 0x00, 0x00, 0x00, // mov eax, 1
-        0x0f, 0xa2,                         // cpuid
-        0x66, 0xc1, 0xeb, 0x18,             // shr ebx, 24: the initial APIC ID
-        0x88, 0xd8,                         // mov al, bl
-        0x04, b'0',                         // add al, '0'
-        0xba, 0xf8, 0x03,                   // mov dx, 0x3f8
-        0xee,                               // out dx, al
-        0xf4,                               // hlt
-    ];
+    let code = PRINT_APIC_ID;
     let mut vm = vm_with(&[&code, &code]);
     let report = vm.run(DEADLINE).expect("run");
     assert_eq!(report.end, VmEnd::Halted, "{}", report.end);

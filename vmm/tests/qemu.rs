@@ -119,7 +119,7 @@ impl Env {
             if let GuestEvent::Started { pid, memory, .. } = e {
                 assert!(dead(*pid), "QEMU {pid} still alive");
                 if let Some(m) = memory {
-                    assert!(!m.path.exists(), "{} left behind", m.path.display());
+                    assert!(!m.path().exists(), "{} left behind", m.path().display());
                 }
             }
         }
@@ -170,7 +170,7 @@ fn summary(exit: &GuestExit) -> String {
 
 /// Guest RAM read back from the shared file: the kernel's banner is there.
 fn banner_in(m: &MemoryInfo) -> bool {
-    let Ok(ram) = std::fs::read(&m.path) else {
+    let Ok(ram) = std::fs::read(m.path()) else {
         return false;
     };
     assert_eq!(ram.len() as u64, m.size);
@@ -307,7 +307,7 @@ fn cancel_during_boot_leaves_no_process_and_no_file() {
                 &mut |e| {
                     if let GuestEvent::Started { memory, .. } = &e {
                         started_at = Some(Instant::now());
-                        live_files.extend(memory.iter().map(|m| m.path.clone()));
+                        live_files.extend(memory.iter().map(|m| m.path().to_path_buf()));
                         live_files.extend(
                             std::fs::read_dir(&env.runs)
                                 .unwrap()
@@ -661,7 +661,7 @@ fn child_boots_until_killed() {
             if let GuestEvent::Started { pid, memory, .. } = &e {
                 let shm = memory
                     .as_ref()
-                    .map(|m| m.path.display().to_string())
+                    .map(|m| m.path().display().to_string())
                     .unwrap_or_default();
                 println!("CHILD-STARTED {pid} {shm}");
             }

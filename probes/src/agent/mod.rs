@@ -15,6 +15,7 @@ pub mod mounts;
 pub mod probe;
 pub mod run;
 pub mod scheduler;
+pub mod topology;
 pub mod trace;
 pub mod worker;
 

@@ -13,6 +13,7 @@ use scxray::run::scenario::{
 
 use super::channel::Channel;
 use super::probe::{Limits, ProbeSet};
+use super::topology;
 use super::worker::WorkerResult;
 use super::{kallsyms, kmsg, mounts, power_off, say, scheduler, trace, uptime_ms, Deadline};
 
@@ -47,6 +48,12 @@ pub fn agent_main() -> ! {
         uptime_ms: uptime_ms(),
     });
     say("userspace reached");
+    match topology::read() {
+        Ok(seen) => channel.send(Record::Topology(Box::new(seen))),
+        Err(e) => channel.send(Record::Error {
+            message: format!("cannot read the CPU topology from sysfs: {e}"),
+        }),
+    }
     for m in failed_mounts {
         channel.send(Record::Error {
             message: format!("mount failed: {m}"),

@@ -787,11 +787,7 @@ pub(crate) mod tests {
         for (name, bytes) in [("random", random), ("cyclic", cyclic)] {
             let path = dir.path().join(name);
             std::fs::write(&path, &bytes).unwrap();
-            let mem = MemoryInfo {
-                path,
-                size,
-                low_end: size,
-            };
+            let mem = MemoryInfo::one_file(path, size, size);
             let syms = crate::monitor::Symbols {
                 runqueues: 0xffff_ffff_8300_0000,
                 per_cpu_offset: 0xffff_ffff_8200_0000,

@@ -1,14 +1,16 @@
 //! Hand-built ACPI tables for a hardware-reduced ACPI platform, placed in
 //! [`layout::ACPI_TABLES`]: RSDP (revision 2) at the region's start, then
-//! XSDT, FADT (revision 6), DSDT and MADT, each 16-aligned.
+//! XSDT, FADT (revision 6), DSDT and MADT, and with more than one NUMA node
+//! SRAT and SLIT, each 16-aligned.
 //!
 //! What they tell Linux, beyond the MP table: the vCPUs and the IOAPIC
-//! (MADT), and how to power off (FADT sleep registers at
+//! (MADT), which node each CPU and each stretch of RAM is in (SRAT) and
+//! how far the nodes are from each other (SLIT), and how to power off (FADT sleep registers at
 //! [`layout::ACPI_SLEEP_CONTROL_PORT`], the DSDT's `\_S5_` naming
 //! [`power::SLP_TYP_S5`]). HW_REDUCED_ACPI because there are no PM1 event,
 //! control or timer blocks, no GPEs and no SCI to emulate.
 //!
-//! No SRAT: the guest is one NUMA node, which Linux assumes without one.
+//! One node gets no SRAT: Linux assumes one node without it.
 //! No FACS: optional when hardware-reduced (no global lock, no waking
 //! vector). No reset register: reboot goes through the i8042
 //! ([`layout::I8042_COMMAND_PORT`]), which Linux tries after ACPI reset.
@@ -19,6 +21,7 @@
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::boot::checksum;
+use super::topology::{split_ram, CpuLayout, NodeRange};
 use super::{layout, power};
 
 /// Why the ACPI tables could not be built or written.
@@ -114,6 +117,15 @@ const LOCAL_APIC_ENABLED: u32 = 1;
 const ALL_PROCESSORS: u8 = 0xff;
 /// The local APIC input NMI is wired to.
 const NMI_LINT: u8 = 1;
+
+const SRAT_REVISION: u8 = 3;
+/// SRAT structure types: processor local APIC affinity, memory affinity.
+pub const SRAT_CPU_APIC: u8 = 0;
+pub const SRAT_MEMORY: u8 = 1;
+const SRAT_ENABLED: u32 = 1;
+const SLIT_REVISION: u8 = 1;
+pub const LOCAL_DISTANCE: u8 = 10;
+pub const REMOTE_DISTANCE: u8 = 20;
 
 // --- DSDT ---
 
@@ -250,21 +262,21 @@ fn dsdt() -> Vec<u8> {
     sdt(b"DSDT", DSDT_REVISION, b"SCXRDSDT", &dsdt_aml())
 }
 
-/// The MADT: a local APIC per vCPU (APIC ID and processor UID = vCPU
-/// index, as the MP table and CPUID say), the IOAPIC with GSIs from 0, and
-/// NMI on LINT1 of every processor.
+/// The MADT: a local APIC per vCPU (the APIC IDs the MP table and CPUID
+/// say; processor UID = vCPU index), the IOAPIC with GSIs from 0, and NMI
+/// on LINT1 of every processor.
 ///
 /// No interrupt source override for ISA IRQ 0: QEMU's 0 → GSI 2 matches
 /// its own KVM GSI routing, but this VMM keeps KVM's default routing, in
 /// which the PIT's GSI 0 reaches IOAPIC pin 0 (and ISA IRQ n pin n, as the
 /// MP table says); identity is what Linux assumes without overrides.
 /// Firecracker lists none either.
-fn madt(vcpus: u32) -> Vec<u8> {
+fn madt(apic_ids: &[u32]) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend((layout::LAPIC_ADDR as u32).to_le_bytes());
     body.extend(MADT_PCAT_COMPAT.to_le_bytes());
-    for id in 0..vcpus {
-        body.extend([MADT_LOCAL_APIC, 8, id as u8, id as u8]);
+    for (uid, &id) in apic_ids.iter().enumerate() {
+        body.extend([MADT_LOCAL_APIC, 8, uid as u8, id as u8]);
         body.extend(LOCAL_APIC_ENABLED.to_le_bytes());
     }
     body.extend([MADT_IO_APIC, 12, layout::IOAPIC_ID, 0]);
@@ -274,6 +286,50 @@ fn madt(vcpus: u32) -> Vec<u8> {
     // Flags 0: conforming polarity and trigger.
     body.extend([MADT_LOCAL_APIC_NMI, 6, ALL_PROCESSORS, 0, 0, NMI_LINT]);
     sdt(b"APIC", MADT_REVISION, b"SCXRAPIC", &body)
+}
+
+/// The SRAT: each vCPU's APIC ID in its node's proximity domain, and the
+/// node of each stretch of guest RAM (`ram`, see [`split_ram`]).
+fn srat(layout: &CpuLayout, ram: &[NodeRange]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend(1u32.to_le_bytes()); // reserved, 1 for compatibility
+    body.extend(0u64.to_le_bytes());
+    for (cpu, id) in layout.apic_ids().into_iter().enumerate() {
+        let domain = layout.topology.place(cpu as u32).node;
+        body.extend([SRAT_CPU_APIC, 16, domain as u8, id as u8]);
+        body.extend(SRAT_ENABLED.to_le_bytes());
+        body.push(0); // local SAPIC EID
+        body.extend(&domain.to_le_bytes()[1..]); // proximity domain 8..31
+        body.extend(0u32.to_le_bytes()); // clock domain
+    }
+    for r in ram {
+        body.extend([SRAT_MEMORY, 40]);
+        body.extend(r.node.to_le_bytes());
+        body.extend(0u16.to_le_bytes());
+        body.extend(r.gpa.to_le_bytes());
+        body.extend(r.len.to_le_bytes());
+        body.extend(0u32.to_le_bytes());
+        body.extend(SRAT_ENABLED.to_le_bytes());
+        body.extend(0u64.to_le_bytes());
+    }
+    sdt(b"SRAT", SRAT_REVISION, b"SCXRSRAT", &body)
+}
+
+/// The SLIT: distance 10 within a node, 20 between nodes (Linux's defaults
+/// without one; said outright so the guest sees what was meant).
+fn slit(nodes: u32) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend(u64::from(nodes).to_le_bytes());
+    for i in 0..nodes {
+        for j in 0..nodes {
+            body.push(if i == j {
+                LOCAL_DISTANCE
+            } else {
+                REMOTE_DISTANCE
+            });
+        }
+    }
+    sdt(b"SLIT", SLIT_REVISION, b"SCXRSLIT", &body)
 }
 
 /// Addresses for tables of `lens` bytes placed one after the other from
@@ -296,22 +352,34 @@ fn place(lens: &[usize], start: u64, max: u64) -> Result<Vec<u64>, AcpiError> {
     Ok(addrs)
 }
 
-/// The tables for `vcpus` vCPUs, with the addresses they go to in
-/// [`layout::ACPI_TABLES`].
-pub fn tables(vcpus: u32) -> Result<AcpiTables, AcpiError> {
+/// The tables for the CPUs of `layout` and the guest RAM ranges `ram`
+/// (address order), with the addresses they go to in
+/// [`layout::ACPI_TABLES`]. With more than one NUMA node the XSDT also
+/// lists an SRAT and a SLIT.
+pub fn tables(cpus: &CpuLayout, ram: &[(u64, u64)]) -> Result<AcpiTables, AcpiError> {
+    let vcpus = cpus.topology.cpus();
     if !(1..=layout::MAX_VCPUS).contains(&vcpus) {
         return Err(AcpiError::VcpuCount(vcpus));
     }
-    let xsdt_len = HEADER_LEN + 2 * 8;
-    let (dsdt, madt) = (dsdt(), madt(vcpus));
+    let apic_ids = cpus.apic_ids();
+    let mut rest: Vec<(&'static str, Vec<u8>)> = vec![("DSDT", dsdt()), ("APIC", madt(&apic_ids))];
+    let nodes = cpus.topology.numa_nodes;
+    if nodes > 1 {
+        rest.push(("SRAT", srat(cpus, &split_ram(ram, nodes))));
+        rest.push(("SLIT", slit(nodes)));
+    }
+    // The XSDT lists the FADT and every table after the DSDT (the FADT
+    // points at that one): as many as `rest` holds.
+    let xsdt_len = HEADER_LEN + rest.len() * 8;
+    let mut lens = vec![RSDP_LEN, xsdt_len, FADT_LEN];
+    lens.extend(rest.iter().map(|(_, b)| b.len()));
     let region = layout::ACPI_TABLES;
-    let lens = [RSDP_LEN, xsdt_len, FADT_LEN, dsdt.len(), madt.len()];
-    let [rsdp_at, xsdt_at, fadt_at, dsdt_at, madt_at] =
-        place(&lens, region.start, region.size)?[..]
-    else {
-        unreachable!("one address per table");
-    };
-    let tables = vec![
+    let addrs = place(&lens, region.start, region.size)?;
+    let (rsdp_at, xsdt_at, fadt_at) = (addrs[0], addrs[1], addrs[2]);
+    let dsdt_at = addrs[3];
+    let mut xsdt_entries = vec![fadt_at];
+    xsdt_entries.extend(&addrs[4..]);
+    let mut tables = vec![
         Table {
             signature: "RSD PTR ",
             addr: rsdp_at,
@@ -320,24 +388,21 @@ pub fn tables(vcpus: u32) -> Result<AcpiTables, AcpiError> {
         Table {
             signature: "XSDT",
             addr: xsdt_at,
-            bytes: xsdt(&[fadt_at, madt_at]),
+            bytes: xsdt(&xsdt_entries),
         },
         Table {
             signature: "FACP",
             addr: fadt_at,
             bytes: fadt(dsdt_at),
         },
-        Table {
-            signature: "DSDT",
-            addr: dsdt_at,
-            bytes: dsdt,
-        },
-        Table {
-            signature: "APIC",
-            addr: madt_at,
-            bytes: madt,
-        },
     ];
+    for ((signature, bytes), &addr) in rest.into_iter().zip(&addrs[3..]) {
+        tables.push(Table {
+            signature,
+            addr,
+            bytes,
+        });
+    }
     for (t, len) in tables.iter().zip(lens) {
         debug_assert_eq!(t.bytes.len(), len, "{}", t.signature);
     }
@@ -347,10 +412,14 @@ pub fn tables(vcpus: u32) -> Result<AcpiTables, AcpiError> {
     })
 }
 
-/// Writes the tables for `vcpus` vCPUs into guest memory; returns the
+/// Writes the tables for `cpus` and `ram` into guest memory; returns the
 /// RSDP's address for `boot_params.acpi_rsdp_addr`.
-pub fn write_tables(mem: &GuestMemoryMmap, vcpus: u32) -> Result<u64, AcpiError> {
-    let built = tables(vcpus)?;
+pub fn write_tables(
+    mem: &GuestMemoryMmap,
+    cpus: &CpuLayout,
+    ram: &[(u64, u64)],
+) -> Result<u64, AcpiError> {
+    let built = tables(cpus, ram)?;
     for t in &built.tables {
         mem.write_slice(&t.bytes, GuestAddress(t.addr))
             .map_err(|source| AcpiError::Write {
@@ -365,6 +434,14 @@ pub fn write_tables(mem: &GuestMemoryMmap, vcpus: u32) -> Result<u64, AcpiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scxray::run::topology::Topology;
+
+    /// Base memory and 1 MiB..512 MiB, as a 512 MiB guest's E820 says.
+    const RAM: &[(u64, u64)] = &[(0, 0x9fc00), (1 << 20, 511 << 20)];
+
+    fn flat(cpus: u32) -> CpuLayout {
+        CpuLayout::new(Topology::flat(cpus))
+    }
 
     fn u16_at(b: &[u8], at: usize) -> u16 {
         u16::from_le_bytes(b[at..at + 2].try_into().unwrap())
@@ -392,7 +469,7 @@ mod tests {
 
     #[test]
     fn rsdp_is_at_the_region_start_and_points_at_the_xsdt() {
-        let t = tables(2).unwrap();
+        let t = tables(&flat(2), RAM).unwrap();
         assert_eq!(t.rsdp_addr, layout::ACPI_TABLES.start);
         assert_eq!(t.rsdp_addr % 16, 0, "Linux scans 16-byte boundaries");
         let r = &t.get("RSD PTR ").unwrap().bytes;
@@ -408,7 +485,7 @@ mod tests {
 
     #[test]
     fn every_table_has_a_valid_header() {
-        let t = tables(4).unwrap();
+        let t = tables(&flat(4), RAM).unwrap();
         assert_eq!(t.tables.len(), 5);
         for table in &t.tables[1..] {
             let b = &table.bytes;
@@ -423,7 +500,7 @@ mod tests {
     #[test]
     fn tables_are_disjoint_and_inside_the_region() {
         for vcpus in [1, 2, 64, layout::MAX_VCPUS] {
-            let t = tables(vcpus).unwrap();
+            let t = tables(&flat(vcpus), RAM).unwrap();
             let mut spans: Vec<_> = t
                 .tables
                 .iter()
@@ -443,7 +520,7 @@ mod tests {
 
     #[test]
     fn xsdt_lists_fadt_and_madt() {
-        let t = tables(1).unwrap();
+        let t = tables(&flat(1), RAM).unwrap();
         let x = &t.get("XSDT").unwrap().bytes;
         assert_eq!(x.len(), HEADER_LEN + 16);
         let listed = [u64_at(x, 36), u64_at(x, 44)];
@@ -455,9 +532,69 @@ mod tests {
         assert!(!listed.contains(&t.get("DSDT").unwrap().addr));
     }
 
+    /// Two nodes: the XSDT lists SRAT and SLIT too; each CPU's APIC ID is
+    /// in its node's domain, RAM is split between the nodes, distances are
+    /// 10 and 20.
+    #[test]
+    fn two_nodes_get_an_srat_and_a_slit() {
+        let cpus = CpuLayout::new("2n2l1c2t".parse().unwrap());
+        assert!(tables(&flat(2), RAM).unwrap().get("SRAT").is_none());
+        let t = tables(&cpus, RAM).unwrap();
+        let x = &t.get("XSDT").unwrap().bytes;
+        let listed: Vec<u64> = (0..4).map(|i| u64_at(x, 36 + 8 * i)).collect();
+        assert_eq!(x.len(), HEADER_LEN + 32);
+        for sig in ["FACP", "APIC", "SRAT", "SLIT"] {
+            let table = t.get(sig).unwrap();
+            assert!(listed.contains(&table.addr), "{sig}");
+            assert_eq!(checksum(&table.bytes), 0, "{sig}");
+        }
+        let srat = &t.get("SRAT").unwrap().bytes;
+        assert_eq!(u32_at(srat, 4) as usize, srat.len());
+        let mut at = HEADER_LEN + 12;
+        let (mut cpus_seen, mut mem) = (Vec::new(), Vec::new());
+        while at < srat.len() {
+            let (kind, len) = (srat[at], srat[at + 1] as usize);
+            match kind {
+                SRAT_CPU_APIC => {
+                    assert_eq!(len, 16);
+                    assert_eq!(u32_at(srat, at + 4), 1, "enabled");
+                    cpus_seen.push((srat[at + 3], srat[at + 2]));
+                }
+                SRAT_MEMORY => {
+                    assert_eq!(len, 40);
+                    assert_eq!(u32_at(srat, at + 28), 1, "enabled");
+                    mem.push((
+                        u32_at(srat, at + 2),
+                        u64_at(srat, at + 8),
+                        u64_at(srat, at + 16),
+                    ));
+                }
+                k => panic!("SRAT structure type {k}"),
+            }
+            at += len;
+        }
+        // APIC IDs: thread bit, no core bits, no LLC bits (1 per node),
+        // then the node at bit 1.
+        assert_eq!(cpus_seen, [(0, 0), (1, 0), (2, 1), (3, 1)]);
+        let per_node = |n| -> u64 { mem.iter().filter(|m| m.0 == n).map(|m| m.2).sum() };
+        let total: u64 = RAM.iter().map(|r| r.1).sum();
+        assert_eq!(per_node(0) + per_node(1), total);
+        assert!(per_node(0).abs_diff(per_node(1)) <= 4 << 20);
+        let slit = &t.get("SLIT").unwrap().bytes;
+        assert_eq!(u64_at(slit, HEADER_LEN), 2);
+        assert_eq!(&slit[HEADER_LEN + 8..], &[10, 20, 20, 10]);
+        let madt = &t.get("APIC").unwrap().bytes;
+        let ids: Vec<u8> = madt_entries(madt)
+            .into_iter()
+            .filter(|(k, _)| *k == MADT_LOCAL_APIC)
+            .map(|(_, e)| e[3])
+            .collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+    }
+
     #[test]
     fn fadt_is_hardware_reduced_with_sleep_registers() {
-        let t = tables(1).unwrap();
+        let t = tables(&flat(1), RAM).unwrap();
         let f = &t.get("FACP").unwrap().bytes;
         assert_eq!(f.len(), 276);
         assert_eq!(f[8], 6, "FADT major version");
@@ -497,7 +634,7 @@ mod tests {
 
     #[test]
     fn dsdt_names_s5_with_the_power_devices_sleep_type() {
-        let t = tables(1).unwrap();
+        let t = tables(&flat(1), RAM).unwrap();
         let d = &t.get("DSDT").unwrap().bytes;
         assert_eq!(d[8], 2, "revision 2: 64-bit integers");
         let aml = &d[HEADER_LEN..];
@@ -524,7 +661,7 @@ mod tests {
 
     #[test]
     fn madt_lists_every_vcpu_the_ioapic_and_nmi() {
-        let t = tables(3).unwrap();
+        let t = tables(&flat(3), RAM).unwrap();
         let m = &t.get("APIC").unwrap().bytes;
         assert_eq!(u32_at(m, 36), 0xfee0_0000);
         assert_eq!(u32_at(m, 40), MADT_PCAT_COMPAT);
@@ -558,7 +695,7 @@ mod tests {
 
     #[test]
     fn most_vcpus_fit_and_bad_counts_are_refused() {
-        let t = tables(layout::MAX_VCPUS).unwrap();
+        let t = tables(&flat(layout::MAX_VCPUS), RAM).unwrap();
         let m = &t.get("APIC").unwrap().bytes;
         let ids: Vec<u8> = madt_entries(m)
             .iter()
@@ -567,8 +704,14 @@ mod tests {
             .collect();
         assert_eq!(ids, (0..=253).collect::<Vec<u8>>());
         assert!(!ids.contains(&layout::IOAPIC_ID));
-        assert!(matches!(tables(0), Err(AcpiError::VcpuCount(0))));
-        assert!(matches!(tables(255), Err(AcpiError::VcpuCount(255))));
+        assert!(matches!(
+            tables(&flat(0), RAM),
+            Err(AcpiError::VcpuCount(0))
+        ));
+        assert!(matches!(
+            tables(&flat(255), RAM),
+            Err(AcpiError::VcpuCount(255))
+        ));
     }
 
     #[test]
@@ -595,16 +738,16 @@ mod tests {
     #[test]
     fn written_tables_read_back_from_guest_memory() {
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 2 << 20)]).unwrap();
-        let rsdp = write_tables(&mem, 2).unwrap();
+        let rsdp = write_tables(&mem, &flat(2), RAM).unwrap();
         assert_eq!(rsdp, 0xe0000);
-        for t in tables(2).unwrap().tables {
+        for t in tables(&flat(2), RAM).unwrap().tables {
             let mut back = vec![0u8; t.bytes.len()];
             mem.read_slice(&mut back, GuestAddress(t.addr)).unwrap();
             assert_eq!(back, t.bytes, "{}", t.signature);
         }
         // Too little RAM for the region: the error names the table.
         let small = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 0x1000)]).unwrap();
-        let err = write_tables(&small, 1).unwrap_err();
+        let err = write_tables(&small, &flat(1), RAM).unwrap_err();
         assert!(
             matches!(&err, AcpiError::Write { what, addr: 0xe0000, .. } if what == "RSD PTR"),
             "{err}"

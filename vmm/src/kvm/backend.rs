@@ -178,6 +178,7 @@ impl Backend for KvmBackend {
         let ram_bytes = u64::from(spec.memory_mib) << 20;
         let mut vm = MicroVm::new(MicroVmConfig {
             vcpus: spec.cpus,
+            topology: spec.topology,
             ram_bytes,
             irqchip: true,
         })
@@ -190,10 +191,12 @@ impl Backend for KvmBackend {
                 why: "already taken".into(),
             })
         })?;
-        let memory = spec.share_memory.then(|| MemoryInfo {
-            path: vm.ram().path(),
-            size: ram_bytes,
-            low_end: ram_bytes.min(layout::MMIO_HOLE_START),
+        let memory = spec.share_memory.then(|| {
+            MemoryInfo::one_file(
+                vm.ram().path(),
+                ram_bytes,
+                ram_bytes.min(layout::MMIO_HOLE_START),
+            )
         });
         let queue = Arc::new(Queue::new(self.queue_cap));
         let closed = Arc::new(AtomicBool::new(false));

@@ -27,6 +27,8 @@ pub enum BootError {
     TooManyE820(usize),
     #[error("{0} vCPUs: the MP table takes 1..={max}", max = layout::MAX_VCPUS)]
     VcpuCount(u32),
+    #[error("APIC ID {0} clashes with the IOAPIC's or is past xAPIC's 8 bits")]
+    ApicId(u32),
     #[error("MP table of {len} bytes overflows its {max}-byte area")]
     MpTableTooBig { len: usize, max: u64 },
     #[error("writing the {what} at {addr:#x} into guest RAM: {source}")]
@@ -346,19 +348,27 @@ pub fn checksum(bytes: &[u8]) -> u8 {
 }
 
 /// The MP floating pointer followed by the configuration table, for
-/// placement at [`layout::MP_TABLE`]: one processor entry per vCPU (APIC ID
-/// = vCPU index, vCPU 0 the bootstrap processor), the ISA bus, the IOAPIC,
+/// placement at [`layout::MP_TABLE`]: one processor entry per vCPU (its
+/// APIC ID from `apic_ids`, see [`CpuLayout`](super::topology::CpuLayout);
+/// the first the bootstrap processor), the ISA bus, the IOAPIC,
 /// ISA IRQs 0..16 routed to IOAPIC pins (IRQ 0 as ExtINT on pin 0, as a
 /// PC's 8259 cascade), LINT0 ExtINT and LINT1 NMI on every CPU.
-pub fn mp_table(vcpus: u32) -> Result<Vec<u8>, BootError> {
+pub fn mp_table(apic_ids: &[u32]) -> Result<Vec<u8>, BootError> {
+    let vcpus = apic_ids.len() as u32;
     if !(1..=layout::MAX_VCPUS).contains(&vcpus) {
         return Err(BootError::VcpuCount(vcpus));
     }
+    if let Some(&id) = apic_ids
+        .iter()
+        .find(|&&id| id >= u32::from(layout::IOAPIC_ID))
+    {
+        return Err(BootError::ApicId(id));
+    }
     let base = layout::MP_TABLE.start as u32;
     let mut entries = Vec::new();
-    for id in 0..vcpus {
+    for (i, &id) in apic_ids.iter().enumerate() {
         let mut flags = CPU_ENABLED;
-        if id == 0 {
+        if i == 0 {
             flags |= CPU_BOOTSTRAP;
         }
         entries.extend([ENTRY_PROCESSOR, id as u8, LAPIC_VERSION, flags]);
@@ -431,8 +441,13 @@ pub fn mp_table(vcpus: u32) -> Result<Vec<u8>, BootError> {
     Ok(floating)
 }
 
-pub fn write_mp_table(mem: &GuestMemoryMmap, vcpus: u32) -> Result<(), BootError> {
-    write(mem, "MP table", layout::MP_TABLE.start, &mp_table(vcpus)?)
+pub fn write_mp_table(mem: &GuestMemoryMmap, apic_ids: &[u32]) -> Result<(), BootError> {
+    write(
+        mem,
+        "MP table",
+        layout::MP_TABLE.start,
+        &mp_table(apic_ids)?,
+    )
 }
 
 #[cfg(test)]
@@ -494,7 +509,10 @@ mod tests {
         };
         let none = boot_params(setup_header::default(), &info).unwrap();
         assert_eq!({ none.0.acpi_rsdp_addr }, 0, "0: Linux scans for the RSDP");
-        let rsdp = crate::kvm::acpi::tables(1).unwrap().rsdp_addr;
+        let one = crate::kvm::topology::CpuLayout::new(scxray::run::topology::Topology::flat(1));
+        let rsdp = crate::kvm::acpi::tables(&one, &[(0, 1 << 20)])
+            .unwrap()
+            .rsdp_addr;
         let with = boot_params(
             setup_header::default(),
             &BootInfo {
@@ -648,7 +666,7 @@ mod tests {
     #[test]
     fn mp_table_checksums_and_entries() {
         let m = mem();
-        write_mp_table(&m, 4).unwrap();
+        write_mp_table(&m, &[0, 1, 2, 4]).unwrap();
         let mut bytes = vec![0u8; 1024];
         m.read_slice(&mut bytes, GuestAddress(layout::MP_TABLE.start))
             .unwrap();
@@ -669,7 +687,7 @@ mod tests {
         let cpus: Vec<_> = entries.iter().filter(|e| e[0] == ENTRY_PROCESSOR).collect();
         assert_eq!(cpus.len(), 4);
         for (i, cpu) in cpus.iter().enumerate() {
-            assert_eq!(cpu[1] as usize, i, "APIC ID = vCPU index");
+            assert_eq!(cpu[1], [0, 1, 2, 4][i], "the APIC IDs given");
             assert_eq!(
                 cpu[3] & CPU_BOOTSTRAP != 0,
                 i == 0,
@@ -707,12 +725,17 @@ mod tests {
 
     #[test]
     fn mp_table_fits_the_most_vcpus_and_refuses_bad_counts() {
-        let max = mp_table(layout::MAX_VCPUS).unwrap();
+        let ids = |n: u32| (0..n).collect::<Vec<u32>>();
+        let max = mp_table(&ids(layout::MAX_VCPUS)).unwrap();
         assert!(max.len() as u64 <= layout::MP_TABLE.size);
         let (fp, table, entries) = parse(&max);
         assert_eq!((checksum(fp), checksum(table)), (0, 0));
         assert_eq!(entries.iter().filter(|e| e[0] == 0).count(), 254);
-        assert!(matches!(mp_table(0), Err(BootError::VcpuCount(0))));
-        assert!(matches!(mp_table(255), Err(BootError::VcpuCount(255))));
+        assert!(matches!(mp_table(&[]), Err(BootError::VcpuCount(0))));
+        assert!(matches!(
+            mp_table(&ids(255)),
+            Err(BootError::VcpuCount(255))
+        ));
+        assert!(matches!(mp_table(&[0, 254]), Err(BootError::ApicId(254))));
     }
 }

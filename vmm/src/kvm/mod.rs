@@ -15,11 +15,12 @@
 //! | [`memory`] | guest RAM: a memfd mapped shared through vm-memory, split around the MMIO hole |
 //! | [`loader`] | a bzImage (linux-loader) at 1 MiB and its 64-bit entry; the initramfs placed high |
 //! | [`boot`] | the 64-bit boot protocol's zero page, page tables, GDT, vCPU registers; the MP table |
-//! | [`acpi`] | RSDP, XSDT, hardware-reduced FADT, DSDT with `_S5_`, MADT |
+//! | [`acpi`] | RSDP, XSDT, hardware-reduced FADT, DSDT with `_S5_`, MADT; SRAT and SLIT for NUMA |
 //! | [`power`] | the ACPI sleep control register: S5 is power-off |
 //! | [`serial`] | one 16550A UART (vm-superio) writing into a channel, with an input queue |
 //! | [`bus`] | port I/O dispatch to COM1/COM2, the sleep registers, the i8042 reset, unclaimed ports |
-//! | [`cpuid`] | per-vCPU CPUID: APIC IDs, processor count, hypervisor bit, TSC-deadline |
+//! | [`topology`] | APIC IDs packed from thread, core, LLC and node; guest RAM split over the nodes |
+//! | [`cpuid`] | per-vCPU CPUID: APIC IDs, topology levels, cache sharing, hypervisor bit, TSC-deadline |
 //! | [`msr`] | the MSRs each vCPU starts Linux with |
 //! | [`lapic`] | LINT0 ExtINT and LINT1 NMI in each local APIC |
 //! | [`vcpu`] | exits as owned values, the exit handler, run states, the vCPU loop and its kick |
@@ -43,6 +44,7 @@ pub mod pause;
 pub mod power;
 pub mod probe;
 pub mod serial;
+pub mod topology;
 pub mod vcpu;
 pub mod vm;
 pub mod watchpoint;

@@ -37,8 +37,10 @@ use super::loader::{self, LoadError};
 use super::memory::{GuestRam, MemoryError};
 use super::pause::{PauseError, PauseHandle};
 use super::serial::IrqLine;
+use super::topology::CpuLayout;
 use super::vcpu::{self, VcpuState};
 use super::{lapic, msr};
+use scxray::run::topology::Topology;
 
 /// The KVM device.
 pub const KVM_PATH: &str = "/dev/kvm";
@@ -123,12 +125,22 @@ fn ioctl(ioctl: &'static str) -> impl FnOnce(kvm_ioctls::Error) -> VmmError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MicroVmConfig {
     pub vcpus: u32,
+    /// How the vCPUs are laid out (APIC IDs, CPUID, SRAT); `None`: one
+    /// node, one LLC, single-thread cores.
+    pub topology: Option<Topology>,
     /// Guest RAM, a multiple of 4 KiB, at least 1 MiB.
     pub ram_bytes: u64,
     /// In-kernel IOAPIC/PIC/LAPICs and PIT, with the UARTs' interrupts as
     /// irqfds: what Linux needs. Without it `hlt` exits to the VMM and
     /// ends that vCPU, which is what the tiny real-mode guests rely on.
     pub irqchip: bool,
+}
+
+impl MicroVmConfig {
+    /// The vCPUs' layout: the topology asked, else flat.
+    pub fn cpu_layout(&self) -> CpuLayout {
+        CpuLayout::new(self.topology.unwrap_or(Topology::flat(self.vcpus)))
+    }
 }
 
 /// Where [`MicroVm::load_linux`] put things.
@@ -219,6 +231,21 @@ impl MicroVm {
                 why: format!("{} is outside 1..={}", config.vcpus, layout::MAX_VCPUS),
             });
         }
+        if let Some(t) = config.topology {
+            if t.cpus() != config.vcpus || t.check(layout::MAX_VCPUS).is_err() {
+                return Err(VmmError::Config {
+                    field: "topology",
+                    why: format!("{t} does not make {} vCPUs", config.vcpus),
+                });
+            }
+            let max = CpuLayout::new(t).max_apic_id();
+            if max >= u32::from(layout::IOAPIC_ID) {
+                return Err(VmmError::Config {
+                    field: "topology",
+                    why: format!("{t} needs APIC ID {max}, past xAPIC's 8 bits"),
+                });
+            }
+        }
         if config.ram_bytes < layout::HIGH_MEMORY_START {
             return Err(VmmError::Config {
                 field: "ram_bytes",
@@ -269,13 +296,15 @@ impl MicroVm {
         let supported = kvm
             .get_supported_cpuid(KVM_MAX_CPUID_ENTRIES)
             .map_err(ioctl("KVM_GET_SUPPORTED_CPUID"))?;
+        let cpus = config.cpu_layout();
         let mut vcpus = Vec::new();
-        for id in 0..config.vcpus {
+        for index in 0..config.vcpus {
+            // KVM takes the vCPU id as the initial APIC ID.
             let vcpu = vm
-                .create_vcpu(u64::from(id))
+                .create_vcpu(u64::from(cpus.apic_id(index)))
                 .map_err(ioctl("KVM_CREATE_VCPU"))?;
             let mut leaves = supported.clone();
-            cpuid::patch_for_vcpu(leaves.as_mut_slice(), id, config.vcpus);
+            cpuid::patch_for_vcpu(leaves.as_mut_slice(), index, &cpus);
             vcpu.set_cpuid2(&leaves).map_err(ioctl("KVM_SET_CPUID2"))?;
             vcpus.push(Some(vcpu));
         }
@@ -370,8 +399,14 @@ impl MicroVm {
         let k = loader::load_bzimage(mem, kernel)?;
         let initrd = loader::load_initramfs(mem, ram_bytes, &k, initramfs)?;
         boot::write_cmdline(mem, cmdline, k.header.cmdline_size)?;
-        boot::write_mp_table(mem, vcpus)?;
-        let rsdp = acpi::write_tables(mem, vcpus)?;
+        let cpus = self.config.cpu_layout();
+        boot::write_mp_table(mem, &cpus.apic_ids())?;
+        let ram: Vec<(u64, u64)> = layout::e820_map(ram_bytes)
+            .into_iter()
+            .filter(|e| e.kind == layout::E820_RAM)
+            .map(|e| (e.addr, e.size))
+            .collect();
+        let rsdp = acpi::write_tables(mem, &cpus, &ram)?;
         let params = boot::boot_params(
             k.header,
             &BootInfo {
@@ -807,6 +842,7 @@ mod tests {
     fn bad_configs_are_refused_before_touching_kvm() {
         let config = |vcpus, ram_bytes| MicroVmConfig {
             vcpus,
+            topology: None,
             ram_bytes,
             irqchip: false,
         };
@@ -814,6 +850,13 @@ mod tests {
             (config(0, 2 << 20), "vcpus"),
             (config(255, 2 << 20), "vcpus"),
             (config(1, 4096), "ram_bytes"),
+            (
+                MicroVmConfig {
+                    topology: Some("1n2l2c1t".parse().unwrap()),
+                    ..config(2, 2 << 20)
+                },
+                "topology",
+            ),
         ] {
             match MicroVm::new(c) {
                 Err(VmmError::Config { field: f, .. }) => assert_eq!(f, field),

@@ -469,11 +469,11 @@ pub(crate) mod tests {
         pub(crate) fn ram(&self, dir: &Path) -> GuestRam {
             let path = dir.join("ram");
             std::fs::write(&path, &self.0).unwrap();
-            GuestRam::open(&MemoryInfo {
+            GuestRam::open(&MemoryInfo::one_file(
                 path,
-                size: self.0.len() as u64,
-                low_end: self.0.len() as u64,
-            })
+                self.0.len() as u64,
+                self.0.len() as u64,
+            ))
             .unwrap()
         }
     }

@@ -38,39 +38,62 @@ impl GuestRam {
     /// `SIGBUS`. `info.low_end` must be a multiple of the page size when
     /// RAM goes on above the hole (the high part is mapped from there).
     pub fn open(info: &MemoryInfo) -> Result<GuestRam, MonitorError> {
-        let err = |source| MonitorError::Ram {
-            path: info.path.clone(),
-            source,
-        };
-        let file = Arc::new(File::open(&info.path).map_err(err)?);
-        let file_len = file.metadata().map_err(err)?.len();
+        let mut files = Vec::with_capacity(info.files.len());
+        for f in &info.files {
+            let err = |source| MonitorError::Ram {
+                path: f.path.clone(),
+                source,
+            };
+            let file = Arc::new(File::open(&f.path).map_err(err)?);
+            let len = file.metadata().map_err(err)?.len();
+            files.push((file, len));
+        }
         let mut regions = Vec::new();
         for r in layout::ram_regions(info.size, info.low_end) {
-            let len = r.len.min(file_len.saturating_sub(r.offset));
-            if len == 0 {
-                continue;
+            // A region may span files (a NUMA node's file ends inside it):
+            // one mapping per piece.
+            let mut done = 0;
+            while done < r.len {
+                let Some((index, within, left)) = info.locate(r.offset + done) else {
+                    break;
+                };
+                let (f, (file, file_len)) = (&info.files[index], &files[index]);
+                let want = (r.len - done).min(left);
+                let len = want.min(file_len.saturating_sub(within));
+                let err = |source| MonitorError::Ram {
+                    path: f.path.clone(),
+                    source,
+                };
+                if len > 0 {
+                    let size = usize::try_from(len).map_err(|_| {
+                        err(io::Error::other("larger than this host's address space"))
+                    })?;
+                    let map = MmapRegionBuilder::<()>::new(size)
+                        .with_file_offset(FileOffset::from_arc(file.clone(), within))
+                        .with_mmap_prot(libc::PROT_READ)
+                        .with_mmap_flags(libc::MAP_SHARED)
+                        .build()
+                        .map_err(|e| {
+                            err(match e {
+                                vm_memory::mmap::MmapRegionError::Mmap(e) => e,
+                                e => io::Error::other(e),
+                            })
+                        })?;
+                    let region = GuestRegionMmap::new(map, GuestAddress(r.gpa + done))
+                        .ok_or_else(|| err(io::Error::other("guest addresses overflow")))?;
+                    regions.push(region);
+                }
+                // A short file reads as less RAM: skip to the next file.
+                done += want;
             }
-            let len = usize::try_from(len)
-                .map_err(|_| err(io::Error::other("larger than this host's address space")))?;
-            let map = MmapRegionBuilder::<()>::new(len)
-                .with_file_offset(FileOffset::from_arc(file.clone(), r.offset))
-                .with_mmap_prot(libc::PROT_READ)
-                .with_mmap_flags(libc::MAP_SHARED)
-                .build()
-                .map_err(|e| {
-                    err(match e {
-                        vm_memory::mmap::MmapRegionError::Mmap(e) => e,
-                        e => io::Error::other(e),
-                    })
-                })?;
-            let region = GuestRegionMmap::new(map, GuestAddress(r.gpa))
-                .ok_or_else(|| err(io::Error::other("guest addresses overflow")))?;
-            regions.push(region);
         }
         let memory = if regions.is_empty() {
             GuestMemoryMmap::default()
         } else {
-            GuestMemoryMmap::from_regions(regions).map_err(|e| err(io::Error::other(e)))?
+            GuestMemoryMmap::from_regions(regions).map_err(|e| MonitorError::Ram {
+                path: info.path().to_path_buf(),
+                source: io::Error::other(e),
+            })?
         };
         Ok(GuestRam { memory })
     }
@@ -172,11 +195,7 @@ mod tests {
         let path = dir.join("ram");
         let bytes: Vec<u8> = (0..file_len).map(|i| (i * 7 + (i >> 12)) as u8).collect();
         std::fs::write(&path, &bytes).unwrap();
-        let info = MemoryInfo {
-            path,
-            size: 3 * MIB,
-            low_end: 2 * MIB,
-        };
+        let info = MemoryInfo::one_file(path, 3 * MIB, 2 * MIB);
         (info, bytes)
     }
 
@@ -198,11 +217,7 @@ mod tests {
         bytes[0x100..0x104].copy_from_slice(&7u32.to_le_bytes());
         bytes[0x201..0x209].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
         std::fs::write(&path, &bytes).unwrap();
-        let info = MemoryInfo {
-            path: path.clone(),
-            size: 8192,
-            low_end: 8192,
-        };
+        let info = MemoryInfo::one_file(path.clone(), 8192, 8192);
         let ram = GuestRam::open(&info).unwrap();
         assert_eq!(ram.read_u32(0x100), Some(7));
         assert_eq!(ram.read_u64(0x201), Some(0x1122_3344_5566_7788));
@@ -301,7 +316,7 @@ mod tests {
         let ram = GuestRam::open(&info).unwrap();
         let f = std::fs::OpenOptions::new()
             .write(true)
-            .open(&info.path)
+            .open(info.path())
             .unwrap();
         f.write_all_at(&0xdead_beef_u32.to_le_bytes(), 0x40)
             .unwrap();
@@ -337,21 +352,55 @@ mod tests {
         assert_eq!(ram.pages().count(), 256);
 
         // An empty file: no RAM, but it opens.
-        std::fs::write(&info.path, b"").unwrap();
+        std::fs::write(info.path(), b"").unwrap();
         let ram = GuestRam::open(&info).unwrap();
         assert_eq!(ram.read_u32(0), None);
         assert_eq!(ram.pages().count(), 0);
+    }
+
+    /// RAM in two files (two NUMA nodes under QEMU) whose boundary falls
+    /// inside the part below the hole: each address reads from its file.
+    #[test]
+    fn ram_split_over_files_reads_from_each() {
+        use crate::backend::RamFile;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("n0"), dir.path().join("n1"));
+        let fill =
+            |tag: u8, len: u64| -> Vec<u8> { (0..len).map(|i| tag ^ (i >> 12) as u8).collect() };
+        std::fs::write(&a, fill(0x10, MIB)).unwrap();
+        std::fs::write(&b, fill(0x80, 2 * MIB)).unwrap();
+        let info = MemoryInfo {
+            files: vec![
+                RamFile { path: a, len: MIB },
+                RamFile {
+                    path: b,
+                    len: 2 * MIB,
+                },
+            ],
+            size: 3 * MIB,
+            low_end: 2 * MIB,
+        };
+        let ram = GuestRam::open(&info).unwrap();
+        let byte = |gpa: u64| ram.read_u32(gpa).map(|v| v as u8);
+        assert_eq!(byte(0), Some(0x10));
+        assert_eq!(byte(MIB - 4096), Some(0x10 ^ 255));
+        assert_eq!(byte(MIB), Some(0x80), "the second file from its start");
+        assert_eq!(byte(2 * MIB - 4096), Some(0x80 ^ 255));
+        assert_eq!(
+            byte(HIGH),
+            Some(0x80),
+            "above the hole: the second file's second MiB"
+        );
+        assert_eq!(ram.read_u32(HIGH + MIB), None);
+        assert_eq!(info.locate(MIB + 5), Some((1, 5, 2 * MIB - 5)));
+        assert_eq!(info.locate(3 * MIB), None);
     }
 
     #[test]
     fn open_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing");
-        let info = MemoryInfo {
-            path: path.clone(),
-            size: 4096,
-            low_end: 4096,
-        };
+        let info = MemoryInfo::one_file(path.clone(), 4096, 4096);
         match GuestRam::open(&info) {
             Err(MonitorError::Ram { path: p, source }) => {
                 assert_eq!(p, path);

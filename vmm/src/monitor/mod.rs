@@ -1415,11 +1415,7 @@ mod tests {
             ("runqueues", 'D', runqueues),
         ];
         let path = dir.path().join("ram");
-        let mem = MemoryInfo {
-            path: path.clone(),
-            size: img.0.len() as u64,
-            low_end: img.0.len() as u64,
-        };
+        let mem = MemoryInfo::one_file(path.clone(), img.0.len() as u64, img.0.len() as u64);
         // Not booted yet: nothing found, nothing said, looked for again.
         std::fs::write(&path, &img.0).unwrap();
         let mut m = monitor();

@@ -272,11 +272,7 @@ impl Guest {
         let path = dir.join("ram");
         std::fs::write(&path, &ram).unwrap();
         Guest {
-            memory: MemoryInfo {
-                path,
-                size: ram.len() as u64,
-                low_end: ram.len() as u64,
-            },
+            memory: MemoryInfo::one_file(path, ram.len() as u64, ram.len() as u64),
             cpus,
         }
     }
@@ -451,7 +447,7 @@ pub fn poke(mem: &MemoryInfo, pa: u64, bytes: &[u8]) {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .open(&mem.path)
+        .open(mem.path())
         .unwrap();
     f.write_all_at(bytes, pa).unwrap();
 }

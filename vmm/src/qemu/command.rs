@@ -8,7 +8,9 @@
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
-use crate::backend::Accel;
+use crate::backend::{Accel, MemoryInfo};
+use crate::qemu::files::node_mib;
+use scxray::run::topology::Topology;
 
 /// Options every guest gets before the spec's own: the console on ttyS0
 /// (KASLR stays on: the host-side monitor finds the kernel's layout in
@@ -47,7 +49,7 @@ pub enum TcgThreads {
 pub struct Launch<'a> {
     pub accel: Accel,
     pub tcg_threads: TcgThreads,
-    pub cpus: u32,
+    pub topology: Topology,
     pub memory_mib: u32,
     pub kernel: &'a Path,
     pub initrd: &'a Path,
@@ -56,11 +58,65 @@ pub struct Launch<'a> {
     /// The unix socket QEMU connects the second serial port to; `None`
     /// discards what the guest writes there.
     pub record_socket: Option<&'a Path>,
-    /// A file to back guest RAM with, shared with the host.
-    pub memory_file: Option<&'a Path>,
+    /// Files to back guest RAM with, shared with the host: one per NUMA
+    /// node, each as long as its node's RAM.
+    pub memory: Option<&'a MemoryInfo>,
     /// A unix socket for QEMU's gdbstub (it listens; the guest runs
     /// without waiting for a debugger).
     pub gdb_socket: Option<&'a Path>,
+}
+
+/// `-smp` for `t`: a NUMA node is a socket, an LLC a die (QEMU shares the
+/// L3 cache it describes among a die's CPUs), then cores and threads.
+fn smp(t: &Topology) -> String {
+    format!(
+        "{},sockets={},dies={},cores={},threads={}",
+        t.cpus(),
+        t.numa_nodes,
+        t.llcs_per_node(),
+        t.cores_per_llc,
+        t.threads_per_core
+    )
+}
+
+/// A memory backend and a `-numa node` per NUMA node: its RAM file when
+/// RAM is shared (the files' lengths give the nodes' sizes), else
+/// anonymous RAM split as [`node_mib`] splits it; then the CPUs, a
+/// contiguous range per node.
+fn memory_nodes(l: &Launch<'_>, a: &mut Vec<OsString>) {
+    let t = &l.topology;
+    let sizes: Vec<u64> = match l.memory {
+        Some(m) => m.files.iter().map(|f| f.len >> 20).collect(),
+        None => node_mib(l.memory_mib, t.numa_nodes)
+            .into_iter()
+            .map(u64::from)
+            .collect(),
+    };
+    for (node, mib) in sizes.iter().enumerate() {
+        let id = format!("{RAM_ID}-node{node}");
+        let obj = match l.memory.and_then(|m| m.files.get(node)) {
+            Some(f) => {
+                let mut o = OsString::from(format!(
+                    "memory-backend-file,id={id},size={mib}M,share=on,mem-path="
+                ));
+                o.push(escape_option(f.path.as_os_str()));
+                o
+            }
+            None => OsString::from(format!("memory-backend-ram,id={id},size={mib}M")),
+        };
+        let cpus = t.node_cpus(node as u32);
+        a.extend([
+            "-object".into(),
+            obj,
+            "-numa".into(),
+            format!(
+                "node,nodeid={node},cpus={}-{},memdev={id}",
+                cpus.start,
+                cpus.end - 1
+            )
+            .into(),
+        ]);
+    }
 }
 
 /// The base options followed by the spec's extra ones.
@@ -87,9 +143,11 @@ pub fn args(l: &Launch<'_>) -> Vec<OsString> {
     // vCPU threads named `CPU <n>/KVM`: the host monitor reads how long the
     // host kept each one waiting (a preempted vCPU is not a stuck CPU).
     push(&["-name", "scxray,debug-threads=on"]);
-    match l.memory_file {
-        Some(_) => push(&["-machine", &format!("{MACHINE},memory-backend={RAM_ID}")]),
-        None => push(&["-machine", MACHINE]),
+    let numa = l.topology.numa_nodes > 1;
+    match l.memory {
+        // NUMA nodes bring their own memory backends instead.
+        Some(_) if !numa => push(&["-machine", &format!("{MACHINE},memory-backend={RAM_ID}")]),
+        _ => push(&["-machine", MACHINE]),
     }
     match l.accel {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
@@ -98,21 +156,31 @@ pub fn args(l: &Launch<'_>) -> Vec<OsString> {
                 TcgThreads::Multi => "multi",
                 TcgThreads::Single => "single",
             };
-            push(&["-accel", &format!("tcg,thread={thread}"), "-cpu", "max"]);
+            // TCG's `max` says AuthenticAMD, for which QEMU 7.2 describes
+            // one L3 for the whole socket; with GenuineIntel its leaf 4
+            // gives each die (an LLC here) its own. Flat guests keep `max`.
+            let cpu = if l.topology == Topology::flat(l.topology.cpus()) {
+                "max"
+            } else {
+                "max,vendor=GenuineIntel"
+            };
+            push(&["-accel", &format!("tcg,thread={thread}"), "-cpu", cpu]);
         }
     }
     push(&[
         "-smp",
-        &l.cpus.to_string(),
+        &smp(&l.topology),
         "-m",
         &format!("{}M", l.memory_mib),
     ]);
-    if let Some(file) = l.memory_file {
+    if numa {
+        memory_nodes(l, &mut a);
+    } else if let Some(file) = l.memory.and_then(|m| m.files.first()) {
         let mut obj = OsString::from(format!(
             "memory-backend-file,id={RAM_ID},size={}M,share=on,mem-path=",
             l.memory_mib
         ));
-        obj.push(escape_option(file.as_os_str()));
+        obj.push(escape_option(file.path.as_os_str()));
         a.push("-object".into());
         a.push(obj);
     }
@@ -195,20 +263,83 @@ pub fn display(program: &Path, args: &[OsString]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::RamFile;
 
-    fn launch<'a>(accel: Accel, sock: Option<&'a Path>, mem: Option<&'a Path>) -> Launch<'a> {
+    fn launch<'a>(accel: Accel, sock: Option<&'a Path>, mem: Option<&'a MemoryInfo>) -> Launch<'a> {
         Launch {
             accel,
             tcg_threads: TcgThreads::Multi,
-            cpus: 2,
+            topology: Topology::flat(2),
             memory_mib: 512,
             kernel: Path::new("/k/vmlinuz"),
             initrd: Path::new("/r/initrd"),
             cmdline: "console=ttyS0 x=1",
             record_socket: sock,
-            memory_file: mem,
+            memory: mem,
             gdb_socket: None,
         }
+    }
+
+    fn shm(path: &str) -> MemoryInfo {
+        MemoryInfo::one_file(path.into(), 512 << 20, 512 << 20)
+    }
+
+    /// Two nodes: a RAM file and a `-numa node` each, no machine-wide
+    /// memory backend; without shared RAM, anonymous node memory.
+    #[test]
+    fn numa_nodes_get_their_own_memory_and_cpus() {
+        let mem = MemoryInfo {
+            files: vec![
+                RamFile {
+                    path: "/s/n0".into(),
+                    len: 256 << 20,
+                },
+                RamFile {
+                    path: "/s/n1".into(),
+                    len: 256 << 20,
+                },
+            ],
+            size: 512 << 20,
+            low_end: 512 << 20,
+        };
+        let mut l = launch(Accel::Tcg, None, Some(&mem));
+        l.topology = "2n2l2c1t".parse().unwrap();
+        let a = strs(&args(&l));
+        assert_eq!(after(&a, "-machine"), ["q35"]);
+        assert_eq!(
+            after(&a, "-object"),
+            [
+                "memory-backend-file,id=scxray-ram-node0,size=256M,share=on,mem-path=/s/n0",
+                "memory-backend-file,id=scxray-ram-node1,size=256M,share=on,mem-path=/s/n1"
+            ]
+        );
+        assert_eq!(
+            after(&a, "-numa"),
+            [
+                "node,nodeid=0,cpus=0-1,memdev=scxray-ram-node0",
+                "node,nodeid=1,cpus=2-3,memdev=scxray-ram-node1"
+            ]
+        );
+        l.memory = None;
+        let a = strs(&args(&l));
+        assert_eq!(
+            after(&a, "-object"),
+            [
+                "memory-backend-ram,id=scxray-ram-node0,size=256M",
+                "memory-backend-ram,id=scxray-ram-node1,size=256M"
+            ]
+        );
+    }
+
+    #[test]
+    fn topologies_become_sockets_dies_cores_and_threads() {
+        let mut l = launch(Accel::Tcg, None, None);
+        l.topology = "1n2l2c2t".parse().unwrap();
+        let a = strs(&args(&l));
+        assert_eq!(after(&a, "-smp"), ["8,sockets=1,dies=2,cores=2,threads=2"]);
+        assert_eq!(after(&a, "-cpu"), ["max,vendor=GenuineIntel"]);
+        l.accel = Accel::Kvm;
+        assert_eq!(after(&strs(&args(&l)), "-cpu"), ["host"]);
     }
 
     #[test]
@@ -235,10 +366,11 @@ mod tests {
 
     #[test]
     fn tcg_guest_with_shared_memory_and_record_socket() {
+        let mem = shm("/dev/shm/scxray-1-0");
         let a = strs(&args(&launch(
             Accel::Tcg,
             Some(Path::new("/t/rec.sock")),
-            Some(Path::new("/dev/shm/scxray-1-0")),
+            Some(&mem),
         )));
         assert_eq!(
             &a[..6],
@@ -255,7 +387,7 @@ mod tests {
         assert_eq!(after(&a, "-machine"), ["q35,memory-backend=scxray-ram"]);
         assert_eq!(after(&a, "-accel"), ["tcg,thread=multi"]);
         assert_eq!(after(&a, "-cpu"), ["max"]);
-        assert_eq!(after(&a, "-smp"), ["2"]);
+        assert_eq!(after(&a, "-smp"), ["2,sockets=1,dies=1,cores=2,threads=1"]);
         assert_eq!(after(&a, "-m"), ["512M"]);
         assert_eq!(
             after(&a, "-object"),
@@ -294,10 +426,11 @@ mod tests {
 
     #[test]
     fn commas_in_paths_are_escaped_inside_options_only() {
+        let mem = shm("/m,1");
         let a = strs(&args(&launch(
             Accel::Tcg,
             Some(Path::new("/a,b/s")),
-            Some(Path::new("/m,1")),
+            Some(&mem),
         )));
         assert_eq!(after(&a, "-chardev")[1], "socket,id=records,path=/a,,b/s");
         assert!(after(&a, "-object")[0].ends_with("mem-path=/m,,1"));

@@ -15,7 +15,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::backend::{MemoryInfo, VmError};
+use crate::backend::{MemoryInfo, RamFile, VmError};
 
 use crate::layout::low_mem_end;
 
@@ -83,22 +83,39 @@ impl RunDir {
     }
 }
 
-/// Guest RAM as a file in [`SHM_DIR`]; removed on drop.
+/// Guest RAM as files in [`SHM_DIR`], one per NUMA node; removed on drop.
 #[derive(Debug)]
 pub struct ShmFile {
     info: MemoryInfo,
 }
 
+/// MiB of RAM for each of `nodes` nodes: equal 8 MiB multiples, the last
+/// node taking what is left.
+pub fn node_mib(memory_mib: u32, nodes: u32) -> Vec<u32> {
+    let nodes = nodes.max(1);
+    let each = memory_mib / nodes / 8 * 8;
+    let mut out = vec![each; nodes as usize];
+    if let Some(last) = out.last_mut() {
+        *last = memory_mib - each * (nodes - 1);
+    }
+    out
+}
+
 impl ShmFile {
-    /// Creates the (empty) file QEMU will size and map. Created here, with
-    /// O_EXCL and mode 0600, so that nobody can plant a symlink at the
-    /// predictable name for QEMU to follow. `Ok(None)` with a reason when
-    /// /dev/shm cannot hold the guest's RAM: the run goes on unshared.
-    pub fn create(memory_mib: u32) -> Result<Result<ShmFile, String>, VmError> {
-        Self::create_in(Path::new(SHM_DIR), memory_mib)
+    /// Creates the (empty) files QEMU will size and map, one per node.
+    /// Created here, with O_EXCL and mode 0600, so that nobody can plant a
+    /// symlink at the predictable name for QEMU to follow. `Ok(Err(_))`
+    /// with a reason when /dev/shm cannot hold the guest's RAM: the run
+    /// goes on unshared.
+    pub fn create(memory_mib: u32, nodes: u32) -> Result<Result<ShmFile, String>, VmError> {
+        Self::create_in(Path::new(SHM_DIR), memory_mib, nodes)
     }
 
-    fn create_in(dir: &Path, memory_mib: u32) -> Result<Result<ShmFile, String>, VmError> {
+    fn create_in(
+        dir: &Path,
+        memory_mib: u32,
+        nodes: u32,
+    ) -> Result<Result<ShmFile, String>, VmError> {
         let size = u64::from(memory_mib) << 20;
         match free_bytes(dir) {
             Ok(free) if free >= size => {}
@@ -111,6 +128,25 @@ impl ShmFile {
             }
             Err(e) => return Ok(Err(format!("guest RAM not shared: {}: {e}", dir.display()))),
         }
+        // Made before a failure can return, so that drop removes them.
+        let mut shm = ShmFile {
+            info: MemoryInfo {
+                files: Vec::new(),
+                size,
+                low_end: low_mem_end(size),
+            },
+        };
+        for mib in node_mib(memory_mib, nodes) {
+            let path = Self::create_one(dir)?;
+            shm.info.files.push(RamFile {
+                path,
+                len: u64::from(mib) << 20,
+            });
+        }
+        Ok(Ok(shm))
+    }
+
+    fn create_one(dir: &Path) -> Result<PathBuf, VmError> {
         loop {
             let n = NEXT_SHM.fetch_add(1, Ordering::Relaxed);
             let path = dir.join(format!("{SHM_PREFIX}{}-{n}", std::process::id()));
@@ -121,14 +157,7 @@ impl ShmFile {
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&path);
             match created {
-                Ok(_) => {
-                    let info = MemoryInfo {
-                        path,
-                        size,
-                        low_end: low_mem_end(size),
-                    };
-                    return Ok(Ok(ShmFile { info }));
-                }
+                Ok(_) => return Ok(path),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(VmError::io("cannot create guest RAM file", &path)(e)),
             }
@@ -142,7 +171,9 @@ impl ShmFile {
 
 impl Drop for ShmFile {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.info.path);
+        for f in &self.info.files {
+            let _ = fs::remove_file(&f.path);
+        }
     }
 }
 
@@ -300,12 +331,20 @@ mod tests {
         assert_eq!(fs::read_dir(parent.path()).unwrap().count(), 0);
 
         let shm = tempfile::tempdir().unwrap();
-        let f = ShmFile::create_in(shm.path(), 128).unwrap().unwrap();
-        let path = f.info().path.clone();
+        let f = ShmFile::create_in(shm.path(), 128, 1).unwrap().unwrap();
+        let path = f.info().path().to_path_buf();
         assert!(path.exists());
         assert_eq!(f.info().size, 128 << 20);
         drop(f);
         assert!(!path.exists());
+        // One file per NUMA node, each as long as its node's RAM.
+        let f = ShmFile::create_in(shm.path(), 100, 3).unwrap().unwrap();
+        let lens: Vec<u64> = f.info().files.iter().map(|r| r.len >> 20).collect();
+        assert_eq!(lens, [32, 32, 36]);
+        let paths: Vec<PathBuf> = f.info().files.iter().map(|r| r.path.clone()).collect();
+        assert!(paths.iter().all(|p| p.exists()));
+        drop(f);
+        assert!(paths.iter().all(|p| !p.exists()));
     }
 
     #[test]
@@ -337,7 +376,7 @@ mod tests {
     #[test]
     fn no_room_means_unshared_with_a_reason() {
         let shm = tempfile::tempdir().unwrap();
-        let r = ShmFile::create_in(shm.path(), 60 * 1024).unwrap();
+        let r = ShmFile::create_in(shm.path(), 60 * 1024, 1).unwrap();
         // A host with 60 GiB free in its temp dir would share: both fine.
         if let Err(why) = r {
             assert!(why.contains("MiB free"), "{why}");

@@ -191,13 +191,13 @@ pub fn probe(
     let args = command::args(&Launch {
         accel,
         tcg_threads: TcgThreads::Single,
-        cpus: 1,
+        topology: scxray::run::topology::Topology::flat(1),
         memory_mib: 256,
         kernel,
         initrd: &initrd,
         cmdline: &cmdline,
         record_socket: None,
-        memory_file: None,
+        memory: None,
         gdb_socket: None,
     });
     let start = Instant::now();

@@ -59,7 +59,7 @@ pub(crate) fn attempt(
         .socket_path(&format!("records-{}.sock", p.attempt))?;
     let listener = ports::listen(&sock).map_err(VmError::io("cannot listen on", &sock))?;
     let shm = match p.spec.share_memory {
-        true => ShmFile::create(p.spec.memory_mib)?
+        true => ShmFile::create(p.spec.memory_mib, p.spec.topology().numa_nodes)?
             .map_err(|why| warnings.push(why))
             .ok(),
         false => None,
@@ -72,13 +72,13 @@ pub(crate) fn attempt(
     let args = command::args(&Launch {
         accel: p.accel,
         tcg_threads: p.tcg_threads,
-        cpus: p.spec.cpus,
+        topology: p.spec.topology(),
         memory_mib: p.spec.memory_mib,
         kernel: &p.spec.kernel,
         initrd: p.initrd,
         cmdline: p.cmdline,
         record_socket: Some(&sock),
-        memory_file: memory.as_ref().map(|m| m.path.as_path()),
+        memory: memory.as_ref(),
         gdb_socket: gdb.as_deref(),
     });
     let mut qemu = QemuProcess::spawn(p.qemu, &args)?;
