@@ -98,10 +98,22 @@ fn topology_arg(s: &str) -> Result<Topology, String> {
 }
 
 impl VmArgs {
-    /// `--topology`, else `--cpus N` flat (2 by default).
-    fn topology(&self) -> Topology {
-        self.topology
-            .unwrap_or(Topology::flat(self.cpus.unwrap_or(2)))
+    /// `--topology`, else `--cpus N` flat (2 by default), with the
+    /// `--memory` its nodes need.
+    fn topology(&self) -> anyhow::Result<Topology> {
+        let t = self
+            .topology
+            .unwrap_or(Topology::flat(self.cpus.unwrap_or(2)));
+        let need = t.numa_nodes * scxray_vmm::backend::MIN_NODE_MIB;
+        if self.memory < need {
+            anyhow::bail!(
+                "--memory {} is too little for --topology {t}: each of its {} NUMA nodes needs {} MiB; pass --memory {need} or more",
+                self.memory,
+                t.numa_nodes,
+                scxray_vmm::backend::MIN_NODE_MIB
+            );
+        }
+        Ok(t)
     }
 
     fn backend(&self) -> anyhow::Result<BackendChoice> {
@@ -240,7 +252,7 @@ pub fn demo(a: DemoArgs) -> anyhow::Result<ExitCode> {
         thresholds: a.vm.monitor.thresholds()?,
         scenario,
         scenario_name,
-        topology: a.vm.topology(),
+        topology: a.vm.topology()?,
         memory_mib: a.vm.memory,
         test_name: "demo".into(),
         probes: a.vm.probe.clone(),
@@ -271,7 +283,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         thresholds: a.vm.monitor.thresholds()?,
         scenario,
         scenario_name,
-        topology: a.vm.topology(),
+        topology: a.vm.topology()?,
         memory_mib: a.vm.memory,
         test_name: a.name.clone(),
         probes: a.vm.probe.clone(),

@@ -215,6 +215,27 @@ fn a_bad_topology_is_refused_with_the_reason() {
     assert_eq!(o.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let o = Command::new(bin())
+        .args([
+            "demo",
+            "--headless",
+            "--topology",
+            "8n8l1c1t",
+            "--memory",
+            "256",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--memory 256 is too little for --topology 8n8l1c1t: each of its 8 NUMA nodes needs 64 MiB; pass --memory 512 or more"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("booting"),
+        "refused before anything boots: {stderr}"
+    );
 }
 
 /// The failure dump of a run, parsed back from its section.
