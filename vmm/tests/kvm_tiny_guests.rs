@@ -1,7 +1,9 @@
 //! Tiny hand-assembled real-mode guests under this host's /dev/kvm, run by
 //! scxray's own VMM (`scxray_vmm::kvm`): serial output, serial input, halts
-//! on several vCPUs, a triple fault, a reset request and a guest that never
-//! halts. No Linux: these run even on a nested KVM that cannot boot one.
+//! on several vCPUs, a triple fault, a reset request, a guest that never
+//! halts, APIC IDs of a topology, and (through the backend) a fake bzImage
+//! whose agent never says hello. No Linux: these run even on a nested KVM
+//! that cannot boot one.
 //!
 //! Each test prints why it skips when /dev/kvm is missing or cannot run a
 //! real-mode guest, and fails instead when `SCXRAY_REQUIRE_KVM_TINY=1`.
@@ -493,4 +495,71 @@ fn a_write_watchpoint_stops_every_vcpu_at_the_write() {
     );
     assert_eq!(handle.take_hit(), None, "no hit once removed");
     running.join().expect("joined");
+}
+
+/// A bzImage just valid enough for the 64-bit boot protocol (one setup
+/// sector, `HdrS` 2.15, loaded high, a 64-bit entry) whose protected-mode
+/// part spins at that entry (`jmp $` at +0x200): a kernel that never gets
+/// as far as running the agent.
+fn spinning_bzimage() -> Vec<u8> {
+    let mut image = vec![0u8; 1024 + 0x1000];
+    let mut put = |at: usize, bytes: &[u8]| image[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0x1f1, &[1]); // setup_sects
+    put(0x1fe, &0xaa55u16.to_le_bytes());
+    put(0x202, b"HdrS");
+    put(0x206, &0x020fu16.to_le_bytes());
+    put(0x211, &[0x01]); // loadflags: LOADED_HIGH
+    put(0x214, &0x10_0000u32.to_le_bytes()); // code32_start
+    put(0x22c, &0x7fff_ffffu32.to_le_bytes()); // initrd_addr_max
+    put(0x230, &0x20_0000u32.to_le_bytes()); // kernel_alignment
+    put(0x236, &0x0001u16.to_le_bytes()); // xloadflags: XLF_KERNEL_64
+    put(0x238, &2047u32.to_le_bytes()); // cmdline_size
+    put(0x260, &0x10_0000u32.to_le_bytes()); // init_size
+    put(1024 + 0x200, &[0xeb, 0xfe]); // startup_64: jmp $
+    image
+}
+
+/// The own VMM's backend stops a guest whose agent never says hello at its
+/// hello timeout (20 s by default, 1 s here), long before the deadline, and
+/// says why; nothing of the run is left. Under `--backend auto` this is
+/// what hands the guest to QEMU.
+#[test]
+fn a_guest_that_never_says_hello_is_stopped_at_the_hello_timeout() {
+    use scxray_vmm::backend::{Backend, ExitHow, GuestSpec};
+    use scxray_vmm::cancel::Cancel;
+    use scxray_vmm::kvm::backend::KvmBackend;
+    if !kvm_or_skip("a_guest_that_never_says_hello_is_stopped_at_the_hello_timeout") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (kernel, initrd, runs) = (
+        dir.path().join("spin.bzImage"),
+        dir.path().join("initrd.cpio"),
+        dir.path().join("runs"),
+    );
+    std::fs::write(&kernel, spinning_bzimage()).unwrap();
+    std::fs::write(&initrd, [0u8; 512]).unwrap();
+    std::fs::create_dir(&runs).unwrap();
+    let mut spec = GuestSpec::new(&kernel, &initrd);
+    spec.memory_mib = 128;
+    spec.deadline = Duration::from_secs(60);
+    let started = Instant::now();
+    let exit = KvmBackend::new()
+        .run_dir_parent(&runs)
+        .hello_timeout(Duration::from_secs(1))
+        .boot(&spec, &mut |_| {}, &Cancel::new())
+        .expect("the VM starts");
+    assert!(
+        matches!(&exit.how, ExitHow::VmmFailed { error, .. }
+            if error.contains("did not say hello within 1 s")),
+        "{}",
+        exit.how
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let left: Vec<_> = std::fs::read_dir(&runs).unwrap().flatten().collect();
+    assert!(left.is_empty(), "run directories left: {left:?}");
 }
