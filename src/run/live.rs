@@ -527,16 +527,20 @@ impl LiveRun {
     /// The failure dump of the auto-repro run its section shows, to
     /// compare with the test run's.
     pub fn repro_failure_dump(&self) -> Option<String> {
-        self.repro_base.as_ref()?;
-        let shown = self
-            .repros
-            .iter()
-            .find(|r| r.verdict().reproduced())
-            .or_else(|| self.repros.first())?;
-        shown
+        self.shown_repro()?
             .failure_dump
             .as_ref()
             .map(crate::failure_dump::text::write)
+    }
+
+    /// The auto-repro run whose dump the report keeps: the first that
+    /// reproduced, else the first.
+    fn shown_repro(&self) -> Option<&LiveRun> {
+        self.repro_base.as_ref()?;
+        self.repros
+            .iter()
+            .find(|r| r.verdict().reproduced())
+            .or_else(|| self.repros.first())
     }
 
     fn record(&mut self, r: Record, at_ms: u64) {
@@ -902,6 +906,12 @@ impl LiveRun {
         }
         for n in &self.notes {
             let _ = writeln!(s, "note: {n}");
+        }
+        // Why the repro VM has no failure dump to compare, when it has none.
+        if let Some(r) = self.shown_repro().filter(|r| r.failure_dump.is_none()) {
+            for n in r.notes.iter().filter(|n| n.starts_with("failure dump")) {
+                let _ = writeln!(s, "note: auto-repro: {n}");
+            }
         }
         if !self.guest_rq.is_empty() {
             let a = guest_rq::compare(&self.guest_rq, self.samples.iter());
@@ -1316,6 +1326,38 @@ mod tests {
             &format!("auto-repro run 2/3: the guest failed before its agent started ({why}); booting it again")
         );
         assert!(r.end().is_some(), "the test run's end stays");
+    }
+
+    #[test]
+    fn why_the_repro_vm_has_no_failure_dump_is_in_the_diagnostics() {
+        let mut r = demo_run();
+        let why = "failure dump off: the gdbstub failed: timed out; the run goes on without it";
+        for e in [
+            Event::Stage(Stage::Booting),
+            Event::Note("guest started with tcg".into()),
+            Event::Note(why.into()),
+        ] {
+            r.apply(
+                Event::Repro {
+                    run: 1,
+                    of: 1,
+                    event: Box::new(e),
+                },
+                20_000,
+            );
+        }
+        let report = r.report();
+        let diag = report.section(&SectionKind::Diagnostics).unwrap();
+        assert!(
+            diag.body.contains(&format!("note: auto-repro: {why}")),
+            "{}",
+            &*diag.body
+        );
+        assert!(
+            !diag.body.contains("auto-repro: guest started"),
+            "{}",
+            &*diag.body
+        );
     }
 
     #[test]

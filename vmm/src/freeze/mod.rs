@@ -43,6 +43,8 @@ use walk::{GuestMem, Limits, Roots};
 
 /// `SCX_EXIT_ERROR` and above are errors; below, a clean exit.
 const ERROR_CLASS: u32 = 1024;
+/// `SCX_EXIT_NONE`: what a scheduler being set up writes; no exit at all.
+const SCX_EXIT_NONE: u32 = 0;
 /// How long the walk may keep the guest frozen.
 const WALK_BUDGET: Duration = Duration::from_millis(150);
 /// How long a connect or a stop may take before freezing is given up.
@@ -324,6 +326,26 @@ impl Freezer {
             }
             Stop::Signal { .. } => {}
         }
+        if kind == Some(SCX_EXIT_NONE) {
+            // Not an exit: a write of SCX_EXIT_NONE (the scheduler being
+            // set up). Watch on for the real one; say where, should an
+            // exit ever be missed this way.
+            let rip = match &stop {
+                Stop::Signal {
+                    thread: Some(t), ..
+                } => c.registers(*t).ok().map(|r| r.rip),
+                _ => None,
+            };
+            self.notes.push_back(format!(
+                "failure dump: the watchpoint saw exit_kind written as SCX_EXIT_NONE{}, not an exit; watching on",
+                rip.map(|r| format!(" at rip {r:#x}")).unwrap_or_default()
+            ));
+            let c = self.client.as_mut()?;
+            if let Err(e) = c.resume() {
+                self.give_up(format!("the gdbstub failed: {e}"));
+            }
+            return None;
+        }
         if kind.is_none_or(|k| k < ERROR_CLASS) {
             // A clean exit: the scheduler is leaving and its memory will
             // be freed; stop watching it.
@@ -393,6 +415,11 @@ impl Freezer {
             return None;
         }
         let kind = view.u32(addr).ok();
+        if kind == Some(SCX_EXIT_NONE) {
+            // Not an exit (see `stopped`): watch on.
+            p.resume();
+            return None;
+        }
         if kind.is_none_or(|k| k < ERROR_CLASS) {
             // A clean exit: stop watching this scheduler, go on.
             let r = p.set_watch(None, PAUSE_TIMEOUT);
@@ -668,8 +695,9 @@ mod tests {
 
     /// The own VMM's path, without KVM: a handle whose vCPUs count as
     /// parked (none run), a monitored synthetic guest with a scheduler.
-    /// Armed through the debug registers; a hit on a clean exit goes on
-    /// watching nothing; a hit on an error is the dump, at the hit's RIP,
+    /// Armed through the debug registers; a hit that reads SCX_EXIT_NONE
+    /// watches on; a hit on a clean exit goes on watching nothing; a hit
+    /// on an error is the dump, at the hit's RIP,
     /// and leaves the guest resumed with the watchpoint off.
     #[test]
     fn the_own_vmm_watches_and_dumps_at_the_hit() {
@@ -707,8 +735,17 @@ mod tests {
         };
         let exit_kind = SCHED_PA + 0x10;
 
+        // A write of SCX_EXIT_NONE (CI once saw a hit read 0): no exit,
+        // the guest goes on and the watch stays.
         let mut f = fresh(&pause);
         guest.poke(exit_kind, &0u32.to_le_bytes());
+        pause.hit(0, 0x1000);
+        assert_eq!(f.poll(&monitor, 150), None, "not an exit: no dump");
+        assert!(matches!(f.state, State::Armed { .. }), "still watching");
+        assert!(f.exited.is_none() && f.clean_exit.is_none() && !pause.gate().is_raised());
+
+        // SCX_EXIT_DONE: a clean exit.
+        guest.poke(exit_kind, &1u32.to_le_bytes());
         pause.hit(0, 0x1000);
         assert_eq!(f.poll(&monitor, 200), None, "a clean exit: no dump");
         assert!(f.exited.is_some() && !pause.gate().is_raised());
