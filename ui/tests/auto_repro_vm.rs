@@ -179,18 +179,7 @@ fn scx_bpf_error_is_reproduced_with_decoded_arguments() {
     }
     // The repro VM froze at its error too: its dump, beside the test
     // run's, has the repro's own task of the error message.
-    let dump = |kind: SectionKind| {
-        let raw = r.section(&kind).unwrap_or_else(|| {
-            panic!(
-                "no {} section; diagnostics:\n{}",
-                kind.name(),
-                r.section(&SectionKind::Diagnostics)
-                    .map(|d| d.body.to_string())
-                    .unwrap_or_default()
-            )
-        });
-        scxray::failure_dump::text::parse(&raw.body).expect("the dump parses back")
-    };
+    let dump = |kind: SectionKind| guest::failure_dump(&r, kind);
     let (first, again) = (
         dump(SectionKind::FailureDump),
         dump(SectionKind::ReproFailureDump),

@@ -16,7 +16,7 @@ mod tmux;
 mod versioned_lib;
 use versioned_lib::{cc, versioned_lib};
 
-use guest::{bin, missing, scxray, state_dir};
+use guest::{bin, failure_dump, missing, scxray, state_dir};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -236,20 +236,6 @@ fn a_bad_topology_is_refused_with_the_reason() {
         !stderr.contains("booting"),
         "refused before anything boots: {stderr}"
     );
-}
-
-/// The failure dump of a run, parsed back from its section.
-fn failure_dump(r: &Report, kind: SectionKind) -> scxray::failure_dump::FailureDump {
-    let raw = r.section(&kind).unwrap_or_else(|| {
-        panic!(
-            "no {} section; diagnostics:\n{}",
-            kind.name(),
-            r.section(&SectionKind::Diagnostics)
-                .map(|d| d.body.to_string())
-                .unwrap_or_default()
-        )
-    });
-    scxray::failure_dump::text::parse(&raw.body).unwrap_or_else(|e| panic!("{e}:\n{}", &*raw.body))
 }
 
 /// The watchpoint froze the guest in `scx_claim_exit()` with an error

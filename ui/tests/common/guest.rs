@@ -95,3 +95,22 @@ pub fn qemu_of(pid: u32) -> Vec<String> {
         .filter(|c| c.contains(&needle) && c.contains("qemu"))
         .collect()
 }
+
+/// The failure dump of `kind` (the test run's or the repro VM's), parsed
+/// back from its section; a missing one fails with the run's diagnostics,
+/// which say why.
+pub fn failure_dump(
+    r: &scxray::report::Report,
+    kind: scxray::report::SectionKind,
+) -> scxray::failure_dump::FailureDump {
+    let raw = r.section(&kind).unwrap_or_else(|| {
+        panic!(
+            "no {} section; diagnostics:\n{}",
+            kind.name(),
+            r.section(&scxray::report::SectionKind::Diagnostics)
+                .map(|d| d.body.to_string())
+                .unwrap_or_default()
+        )
+    });
+    scxray::failure_dump::text::parse(&raw.body).unwrap_or_else(|e| panic!("{e}:\n{}", &*raw.body))
+}
