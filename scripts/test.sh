@@ -12,5 +12,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --quiet -p scxray-ui -p scxray-probes
 target/debug/scxray kernel fetch >/dev/null
 target/debug/scxray kernel fetch --debug-info >/dev/null
+# Its KVM modules: vmm/tests/kvm_nested.rs boots Linux on the own VMM on a KVM
+# inside QEMU's TCG, the one way to see that here.
+target/debug/scxray kernel fetch --kvm-modules >/dev/null
 # This machine's nested KVM runs the own VMM's tiny guests (not Linux): required too.
 SCXRAY_REQUIRE_VM=1 SCXRAY_REQUIRE_KVM_TINY=1 cargo test --workspace --no-fail-fast

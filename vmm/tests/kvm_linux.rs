@@ -10,7 +10,9 @@
 //!   no vCPU thread left behind.
 //!
 //! Where neither can be told (no QEMU, no kernel) the tests skip, failing
-//! under `SCXRAY_REQUIRE_VM`/`CI` as every VM test does.
+//! under `SCXRAY_REQUIRE_VM`/`CI` as every VM test does. Where /dev/kvm
+//! cannot run Linux, `kvm_nested.rs` still boots it on the own VMM, on a
+//! KVM inside QEMU's TCG.
 
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};

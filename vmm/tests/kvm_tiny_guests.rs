@@ -199,7 +199,13 @@ fn a_triple_fault_stops_cleanly_not_by_the_deadline() {
     let report = vm.run(DEADLINE).expect("run");
     eprintln!("triple fault ended as: {}", report.end);
     match &report.end {
-        VmEnd::Stopped { why, .. } => assert!(why.contains("shut down"), "{why}"),
+        // Where it faulted comes with it, to look up in the kernel's map.
+        VmEnd::Stopped { why, .. } => {
+            assert!(
+                why.contains("shut down") && why.contains(" at rip 0x"),
+                "{why}"
+            )
+        }
         VmEnd::Failed { error, .. } => assert!(!error.is_empty()),
         other => panic!("expected a shutdown or an error, got: {other}"),
     }

@@ -56,7 +56,7 @@ pub fn members(release: &str) -> Vec<String> {
 
 /// The version of the cached kernel's own binary package (from
 /// `meta.json`): its debug package of the same build has the same version.
-fn kernel_version(kernel: &CachedKernel) -> Option<String> {
+pub(crate) fn kernel_version(kernel: &CachedKernel) -> Option<String> {
     let prefix = format!("{BINARY_PREFIX}{}=", kernel.release);
     kernel
         .meta
@@ -68,7 +68,7 @@ fn kernel_version(kernel: &CachedKernel) -> Option<String> {
 
 /// The record of `wanted` among `infos` (every version apt knows of
 /// `package`), else with no `wanted` the newest; `Err` lists what there is.
-fn pick_version<'a>(
+pub(crate) fn pick_version<'a>(
     infos: &'a [PackageInfo],
     package: &str,
     wanted: Option<&str>,

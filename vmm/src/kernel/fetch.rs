@@ -31,6 +31,7 @@ use super::debuginfo::{self, DebugFetched};
 use super::extract::{self, ExtractError};
 use super::image::{probe_image, ImageKind};
 use super::integrity::Manifest;
+use super::kvm_modules::{self, KvmModules, ModulesFetched};
 use super::tar::TarError;
 use crate::cancel::Cancel;
 use crate::io_at::{io_at, IoAt};
@@ -50,6 +51,8 @@ pub struct FetchOptions {
     pub force: bool,
     /// Also fetch the kernel's vmlinux with DWARF (`vmlinux.debug`).
     pub debug_info: bool,
+    /// Also fetch the kernel's KVM modules ([`super::kvm_modules`]).
+    pub kvm_modules: bool,
     /// The apt configuration directory the mirror is read from.
     pub etc_apt: PathBuf,
     /// A mirror URI to use instead of the one in the apt configuration.
@@ -64,6 +67,7 @@ impl Default for FetchOptions {
             version: None,
             force: false,
             debug_info: false,
+            kvm_modules: false,
             etc_apt: PathBuf::from("/etc/apt"),
             mirror: std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty()),
             suite: apt::BACKPORTS_SUITE.into(),
@@ -156,6 +160,8 @@ pub struct Fetched {
     /// The debug info, when this fetch got it (`kernel.debug_vmlinux` also
     /// names one that was cached before).
     pub debug: Option<DebugFetched>,
+    /// The KVM modules, when this fetch got them.
+    pub kvm_modules: Option<ModulesFetched>,
 }
 
 impl Fetched {
@@ -166,6 +172,7 @@ impl Fetched {
             packages: Vec::new(),
             downloaded_bytes: 0,
             debug: None,
+            kvm_modules: None,
         }
     }
 }
@@ -218,6 +225,18 @@ pub enum FetchError {
         package: String,
         version: String,
         available: Vec<String>,
+        suite: String,
+        uri: String,
+    },
+    #[error(
+        "no package {package}{} (the kernel's KVM modules) in {suite} at {uri}; Debian drops \
+         old kernels: `scxray kernel fetch --force --kvm-modules` gets the newest kernel with \
+         its modules",
+        .version.as_deref().map(|v| format!(" {v}")).unwrap_or_default()
+    )]
+    NoModulesPackage {
+        package: String,
+        version: Option<String>,
         suite: String,
         uri: String,
     },
@@ -309,7 +328,8 @@ pub fn fetch(
 ) -> Result<Fetched, FetchError> {
     // An exact release already cached needs no kernel download, and no
     // network at all unless its debug info is wanted and missing.
-    let force_kernel = opts.force && !opts.debug_info;
+    // With --debug-info or --kvm-modules, --force is for those only.
+    let force_kernel = opts.force && !opts.debug_info && !opts.kvm_modules;
     let cached = match (&opts.version, force_kernel) {
         (Some(wanted), false) => {
             let release = if wanted.ends_with(&format!("-{}", opts.flavour)) {
@@ -333,8 +353,12 @@ pub fn fetch(
         };
         progress(&Progress::at(Stage::Done, &path.display().to_string()));
     };
+    let wants_modules = |k: &CachedKernel| {
+        opts.kvm_modules && (opts.force || KvmModules::in_entry(&k.dir).is_none())
+    };
     if let Some(kernel) = &cached {
-        if !opts.debug_info || (kernel.debug_vmlinux.is_some() && !opts.force) {
+        let debug_done = !opts.debug_info || (kernel.debug_vmlinux.is_some() && !opts.force);
+        if debug_done && !wants_modules(kernel) {
             let fetched = Fetched::cached(kernel.clone());
             done(&fetched, progress);
             return Ok(fetched);
@@ -357,6 +381,12 @@ pub fn fetch(
         fetched.downloaded_bytes += got.downloaded_bytes;
         fetched.packages.push(got.package.clone());
         fetched.debug = Some(got);
+    }
+    if wants_modules(&fetched.kernel) {
+        let got = kvm_modules::fetch_in(&session, &fetched.kernel, cancel, progress)?;
+        fetched.downloaded_bytes += got.downloaded_bytes;
+        fetched.packages.push(got.package.clone());
+        fetched.kvm_modules = Some(got);
     }
     drop(session);
     done(&fetched, progress);
@@ -466,6 +496,7 @@ fn fetch_kernel(
         packages: got.packages,
         downloaded_bytes: got.bytes,
         debug: None,
+        kvm_modules: None,
     })
 }
 
@@ -798,8 +829,8 @@ mod tests {
         assert!(left.is_empty(), "{left:?}");
     }
 
-    #[test]
-    fn a_cached_exact_version_needs_no_network() {
+    /// A cache holding a fake 7.3.4+deb13-cloud-amd64 kernel.
+    fn cached_7_3_4() -> (tempfile::TempDir, KernelCache) {
         let tmp = tempfile::tempdir().unwrap();
         let cache = KernelCache::new(tmp.path().join("cache"));
         let (image, config) = fake_tree(&tmp.path().join("root"), "7.3.4+deb13-cloud-amd64", SCX);
@@ -810,6 +841,12 @@ mod tests {
             &mut |_| {},
         )
         .unwrap();
+        (tmp, cache)
+    }
+
+    #[test]
+    fn a_cached_exact_version_needs_no_network() {
+        let (tmp, cache) = cached_7_3_4();
         let opts = FetchOptions {
             version: Some("7.3.4+deb13".into()),
             // Would fail if the network path were taken.
@@ -866,6 +903,41 @@ mod tests {
             .unwrap()
             .debug_vmlinux
             .is_some());
+    }
+
+    #[test]
+    fn kvm_modules_need_the_network_only_until_cached() {
+        let (tmp, cache) = cached_7_3_4();
+        let opts = FetchOptions {
+            version: Some("7.3.4+deb13".into()),
+            kvm_modules: true,
+            // Would fail if the network path were taken.
+            etc_apt: tmp.path().join("no-apt"),
+            mirror: None,
+            ..FetchOptions::default()
+        };
+        let err = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(err, FetchError::Apt(AptError::NoDebianSource { .. })),
+            "{err}"
+        );
+        let kernel = cache.get("7.3.4+deb13-cloud-amd64").unwrap().unwrap();
+        for (_, file) in kvm_modules::MODULES {
+            let mut f = kernel.new_file(file).unwrap();
+            std::io::Write::write_all(f.file(), b"ko").unwrap();
+            f.commit().unwrap();
+        }
+        let got = fetch(&cache, &opts, &Cancel::new(), &mut |_| {}).unwrap();
+        assert!(got.already_cached && got.kvm_modules.is_none());
+        assert!(KvmModules::in_entry(&got.kernel.dir).is_some());
+        // --force re-fetches the modules (the network again), not the kernel.
+        let force = FetchOptions {
+            force: true,
+            ..opts
+        };
+        let err = fetch(&cache, &force, &Cancel::new(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, FetchError::Apt(_)), "{err}");
+        assert!(KvmModules::in_entry(&got.kernel.dir).is_some());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub mod extract;
 pub mod fetch;
 pub mod image;
 pub mod integrity;
+pub mod kvm_modules;
 pub mod resolve;
 pub mod tar;
 pub mod version;

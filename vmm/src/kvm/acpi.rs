@@ -7,7 +7,7 @@
 //! (MADT), which node each CPU and each stretch of RAM is in (SRAT) and
 //! how far the nodes are from each other (SLIT), and how to power off (FADT sleep registers at
 //! [`layout::ACPI_SLEEP_CONTROL_PORT`], the DSDT's `\_S5_` naming
-//! [`power::SLP_TYP_S5`]). HW_REDUCED_ACPI because there are no PM1 event,
+//! [`power::SLP_TYP_S5`]; the UARTs, see [`aml`]). HW_REDUCED_ACPI because there are no PM1 event,
 //! control or timer blocks, no GPEs and no SCI to emulate.
 //!
 //! One node gets no SRAT: Linux assumes one node without it.
@@ -22,7 +22,7 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use super::boot::checksum;
 use super::topology::{split_ram, CpuLayout, NodeRange};
-use super::{layout, power};
+use super::{aml, layout};
 
 /// Why the ACPI tables could not be built or written.
 #[derive(Debug, thiserror::Error)]
@@ -130,32 +130,6 @@ pub const REMOTE_DISTANCE: u8 = 20;
 // --- DSDT ---
 
 const DSDT_REVISION: u8 = 2; // 64-bit AML integers
-const AML_NAME_OP: u8 = 0x08;
-const AML_ROOT_CHAR: u8 = b'\\';
-const AML_PACKAGE_OP: u8 = 0x12;
-const AML_BYTE_PREFIX: u8 = 0x0a;
-const AML_ZERO_OP: u8 = 0x00;
-
-/// The DSDT's AML: `Name (\_S5_, Package () { SLP_TYP_S5, 0, 0, 0 })`, the
-/// sleep type Linux needs to power off (type a, type b, two reserved).
-/// Nothing else: no devices need describing.
-pub fn dsdt_aml() -> Vec<u8> {
-    let elements = [
-        AML_BYTE_PREFIX,
-        power::SLP_TYP_S5,
-        AML_ZERO_OP,
-        AML_ZERO_OP,
-        AML_ZERO_OP,
-    ];
-    // PkgLength counts itself (one byte: the package is under 64 bytes),
-    // NumElements and the elements.
-    let pkg_len = 1 + 1 + elements.len();
-    let mut aml = vec![AML_NAME_OP, AML_ROOT_CHAR];
-    aml.extend(b"_S5_");
-    aml.extend([AML_PACKAGE_OP, pkg_len as u8, 4]);
-    aml.extend(elements);
-    aml
-}
 
 // --- tables ---
 
@@ -259,7 +233,7 @@ fn fadt(dsdt_addr: u64) -> Vec<u8> {
 }
 
 fn dsdt() -> Vec<u8> {
-    sdt(b"DSDT", DSDT_REVISION, b"SCXRDSDT", &dsdt_aml())
+    sdt(b"DSDT", DSDT_REVISION, b"SCXRDSDT", &aml::dsdt_aml())
 }
 
 /// The MADT: a local APIC per vCPU (the APIC IDs the MP table and CPUID
@@ -434,6 +408,7 @@ pub fn write_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kvm::power;
     use scxray::run::topology::Topology;
 
     /// Base memory and 1 MiB..512 MiB, as a 512 MiB guest's E820 says.
@@ -638,19 +613,10 @@ mod tests {
         let d = &t.get("DSDT").unwrap().bytes;
         assert_eq!(d[8], 2, "revision 2: 64-bit integers");
         let aml = &d[HEADER_LEN..];
-        assert_eq!(
-            aml,
-            [0x08, b'\\', b'_', b'S', b'5', b'_', 0x12, 0x07, 0x04, 0x0a, 5, 0, 0, 0]
-        );
-        // Decode it the way an AML interpreter would.
-        assert_eq!(aml[0], AML_NAME_OP);
-        assert_eq!(&aml[1..6], b"\\_S5_");
-        assert_eq!(aml[6], AML_PACKAGE_OP);
-        let pkg_len = aml[7] as usize;
-        assert!(pkg_len < 64, "one-byte PkgLength");
-        assert_eq!(7 + pkg_len, aml.len(), "PkgLength covers the rest");
-        assert_eq!(aml[8], 4, "four elements");
-        assert_eq!(&aml[9..11], [AML_BYTE_PREFIX, power::SLP_TYP_S5]);
+        assert_eq!(aml, aml::dsdt_aml(), "the AML, whole ({})", aml.len());
+        // `Name (\_S5_, Package (4) { BytePrefix SLP_TYP_S5, ...`.
+        assert_eq!(&aml[..9], b"\x08\\_S5_\x12\x07\x04");
+        assert_eq!(&aml[9..11], [0x0a, power::SLP_TYP_S5]);
         // The value the device decodes as power-off is what Linux writes
         // for the type the DSDT names.
         assert_eq!(

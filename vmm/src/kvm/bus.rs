@@ -1,6 +1,7 @@
 //! Port I/O dispatch: which device answers a guest `in`/`out`. COM1 and
 //! COM2 get their 8 ports each; a write of the reset command to the i8042
-//! command port is reported (Linux's `reboot=k`), and so is an ACPI S5
+//! command port is reported (Linux's `reboot=k`; its status port reads
+//! idle, so the reboot need not wait for it), and so is an ACPI S5
 //! write to the sleep control register ([`super::power`], Linux's
 //! `poweroff`); every other port is ignored (reads see 0xff, a floating
 //! bus) and counted, because Linux probes many legacy ports that a micro VM
@@ -9,7 +10,9 @@
 use std::collections::BTreeMap;
 use std::sync::mpsc::Sender;
 
-use super::layout::{COM1_PORT, COM2_PORT, I8042_COMMAND_PORT, I8042_RESET, UART_PORTS};
+use super::layout::{
+    COM1_PORT, COM2_PORT, I8042_COMMAND_PORT, I8042_RESET, I8042_STATUS_IDLE, UART_PORTS,
+};
 use super::power::{self, SleepControl, SleepRegister};
 use super::serial::{IrqLine, Uart};
 
@@ -118,6 +121,10 @@ impl Devices {
                 match power::register_at(p) {
                     Some(SleepRegister::Control) => power::CONTROL_READ,
                     Some(SleepRegister::Status) => power::STATUS_READ,
+                    // The i8042 status: both buffers empty. A floating 0xff
+                    // (input buffer full) would make Linux's reboot poll it
+                    // 65536 times, one exit each, before sending the reset.
+                    None if p == I8042_COMMAND_PORT => I8042_STATUS_IDLE,
                     None => {
                         *self.unclaimed.entry(p).or_default() += 1;
                         0xff
@@ -184,6 +191,14 @@ pub(crate) mod tests {
         let (mut d, _, _) = devices();
         assert_eq!(d.io_out(0x64, &[0xfe]), PortWrite::ResetRequested);
         assert_eq!(d.io_out(0x64, &[0xad]), PortWrite::Unclaimed);
+        // Reboot polls the status for "input buffer empty" before the reset.
+        let other_commands = d.unclaimed.get(&0x64).copied();
+        assert_eq!(d.io_in(0x64, 1), [I8042_STATUS_IDLE]);
+        assert_eq!(
+            d.unclaimed.get(&0x64).copied(),
+            other_commands,
+            "a read is answered"
+        );
     }
 
     #[test]

@@ -275,6 +275,9 @@ pub const UART_PORTS: u16 = 8;
 /// (command [`I8042_RESET`]), which the VMM treats as the guest ending.
 pub const I8042_COMMAND_PORT: u16 = 0x64;
 pub const I8042_RESET: u8 = 0xfe;
+/// What a read of the i8042 status port answers: output and input buffers
+/// empty, so a command may be written.
+pub const I8042_STATUS_IDLE: u8 = 0;
 /// The hardware-reduced ACPI sleep control register (FADT
 /// `SLEEP_CONTROL_REG`, one byte): Linux powers off by writing S5's
 /// SLP_TYP with SLP_EN here ([`super::power`]). 0x3c0 as in

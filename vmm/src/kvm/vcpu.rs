@@ -92,6 +92,9 @@ pub enum Action {
     },
 }
 
+/// Why a vCPU stopped on `KVM_EXIT_SHUTDOWN`; the vCPU loop adds where.
+const SHUTDOWN_WHY: &str = "guest shut down (triple fault or reset): KVM_EXIT_SHUTDOWN";
+
 /// The exit handler: routes port I/O to `devices` and turns the rest into
 /// what the vCPU loop and the VM do next. MMIO has no devices yet: reads
 /// see all ones, writes are dropped.
@@ -118,7 +121,7 @@ pub fn handle_exit(exit: Exit, devices: &mut Devices) -> Action {
         // No other debug feature is on: go on.
         Exit::Debug { .. } => Action::Continue,
         Exit::Shutdown => Action::Stop {
-            why: "guest shut down (triple fault or reset): KVM_EXIT_SHUTDOWN".into(),
+            why: SHUTDOWN_WHY.into(),
         },
         Exit::SystemEvent { kind } => match kind {
             KVM_SYSTEM_EVENT_SHUTDOWN => Action::Stop {
@@ -361,6 +364,12 @@ pub fn run_vcpu(
                 (VcpuState::Failed { error }, Ok(regs)) => VcpuState::Failed {
                     error: format!("{error} at rip {:#x}", regs.rip),
                 },
+                // A triple fault: the instruction that faulted is the clue.
+                (VcpuState::Stopped { why }, Ok(regs)) if why == SHUTDOWN_WHY => {
+                    VcpuState::Stopped {
+                        why: format!("{why} at rip {:#x}", regs.rip),
+                    }
+                }
                 (state, _) => state,
             };
         }
