@@ -354,7 +354,7 @@ fn run_phase(
         if !crash_seen && scheduler_gone(sched) {
             crash_seen = true;
             channel.send(Record::ScxState {
-                state: scheduler::state(),
+                state: settled_state(),
                 uptime_ms: uptime_ms(),
             });
             // The rest of the phase would only idle the run: the workers
@@ -413,6 +413,24 @@ fn send_guest_rq(channel: &Channel) {
 fn scheduler_gone(sched: &mut Child) -> bool {
     matches!(sched.try_wait(), Ok(Some(_))) || scheduler::state() != "enabled"
 }
+
+/// sched_ext's state once the scheduler is gone. Its process can be seen
+/// ended while the kernel still reads "enabled" (a slow guest has been
+/// seen doing so); the host stops the guest for the failure dump only on a
+/// state other than "enabled", so wait a little for it to move.
+fn settled_state() -> String {
+    let deadline = Deadline::after_ms(SETTLE_MS);
+    loop {
+        let state = scheduler::state();
+        if state != "enabled" || deadline.passed() {
+            return state;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How long [`settled_state`] waits for sched_ext to leave "enabled".
+const SETTLE_MS: u64 = 2_000;
 
 fn work_name(w: Work) -> &'static str {
     match w {

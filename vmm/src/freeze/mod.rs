@@ -472,7 +472,13 @@ impl Freezer {
             self.state = State::Done;
             return None;
         }
-        let view = monitor.view()?;
+        let Some(view) = monitor.view() else {
+            self.notes.push_back(format!(
+                "failure dump: none taken ({why}): guest memory could not be read then (the host monitor was not running)"
+            ));
+            self.state = State::Done;
+            return None;
+        };
         let seen = Instant::now();
         let pause = self.pause.clone().filter(|_| self.socket.is_none());
         let paused_regs = match &pause {
@@ -769,5 +775,37 @@ mod tests {
         assert!(matches!(f.state, State::Done));
         assert!(!pause.gate().is_raised(), "resumed");
         assert_eq!(pause.take_hit(), None);
+    }
+
+    /// The scheduler seen gone while guest memory cannot be read (the
+    /// monitor never started): no dump, and the Diagnostics say why.
+    #[test]
+    fn an_exit_seen_without_guest_memory_says_why_there_is_no_dump() {
+        let monitor = Monitor::new(None, None, 2);
+        let pause = PauseHandle::new(2);
+        let mut f = Freezer {
+            state: State::Off,
+            layout: Ok(walk::tests::layout()),
+            btf: None,
+            watch: true,
+            socket: None,
+            client: None,
+            pause: None,
+            exited: None,
+            clean_exit: None,
+            notes: VecDeque::new(),
+        };
+        f.started(None, Some(pause));
+        assert_eq!(
+            f.exit_seen(&monitor, 500, "the guest reported sched_ext disabled"),
+            None
+        );
+        let note = f.take_note().unwrap();
+        assert!(
+            note.starts_with("failure dump: none taken (the guest reported sched_ext disabled): ")
+                && note.contains("guest memory"),
+            "{note}"
+        );
+        assert!(matches!(f.state, State::Done));
     }
 }
