@@ -106,7 +106,8 @@ mod kvm_host {
         super::mount("sysfs", "/sys", "sysfs");
         // /dev/kvm appears there once kvm loads (the record port stays open).
         super::mount("devtmpfs", "/dev", "devtmpfs");
-        super::mount("tmpfs", "/tmp", "tmpfs");
+        // Not /tmp: the initramfs may hold files there (a checkout under
+        // /tmp), and its root is writable already.
         super::mount("tmpfs", "/dev/shm", "tmpfs");
         let port = match port.try_clone() {
             Ok(p) => Arc::new(Mutex::new(p)),

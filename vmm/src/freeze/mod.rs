@@ -699,6 +699,22 @@ mod tests {
         assert!(note.contains(&*missing.to_string_lossy()), "{note}");
     }
 
+    /// An idle freezer with the synthetic guest's layout, watchpoint on.
+    fn with_layout() -> Freezer {
+        Freezer {
+            state: State::Off,
+            layout: Ok(walk::tests::layout()),
+            btf: None,
+            watch: true,
+            socket: None,
+            client: None,
+            pause: None,
+            exited: None,
+            clean_exit: None,
+            notes: VecDeque::new(),
+        }
+    }
+
     /// The own VMM's path, without KVM: a handle whose vCPUs count as
     /// parked (none run), a monitored synthetic guest with a scheduler.
     /// Armed through the debug registers; a hit that reads SCX_EXIT_NONE
@@ -716,18 +732,7 @@ mod tests {
         pause.gate().ended();
         pause.gate().ended();
         let fresh = |pause: &PauseHandle| {
-            let mut f = Freezer {
-                state: State::Off,
-                layout: Ok(walk::tests::layout()),
-                btf: None,
-                watch: true,
-                socket: None,
-                client: None,
-                pause: None,
-                exited: None,
-                clean_exit: None,
-                notes: VecDeque::new(),
-            };
+            let mut f = with_layout();
             f.started(None, Some(pause.clone()));
             assert!(matches!(f.state, State::Idle));
             assert_eq!(f.poll(&monitor, 100), None);
@@ -783,18 +788,7 @@ mod tests {
     fn an_exit_seen_without_guest_memory_says_why_there_is_no_dump() {
         let monitor = Monitor::new(None, None, 2);
         let pause = PauseHandle::new(2);
-        let mut f = Freezer {
-            state: State::Off,
-            layout: Ok(walk::tests::layout()),
-            btf: None,
-            watch: true,
-            socket: None,
-            client: None,
-            pause: None,
-            exited: None,
-            clean_exit: None,
-            notes: VecDeque::new(),
-        };
+        let mut f = with_layout();
         f.started(None, Some(pause));
         assert_eq!(
             f.exit_seen(&monitor, 500, "the guest reported sched_ext disabled"),

@@ -94,6 +94,8 @@ pub enum Action {
 
 /// Why a vCPU stopped on `KVM_EXIT_SHUTDOWN`; the vCPU loop adds where.
 const SHUTDOWN_WHY: &str = "guest shut down (triple fault or reset): KVM_EXIT_SHUTDOWN";
+/// RIP of a vCPU after reset (CS base 0xffff0000 + 0xfff0).
+const RESET_RIP: u64 = 0xfff0;
 
 /// The exit handler: routes port I/O to `devices` and turns the rest into
 /// what the vCPU loop and the VM do next. MMIO has no devices yet: reads
@@ -364,10 +366,15 @@ pub fn run_vcpu(
                 (VcpuState::Failed { error }, Ok(regs)) => VcpuState::Failed {
                     error: format!("{error} at rip {:#x}", regs.rip),
                 },
-                // A triple fault: the instruction that faulted is the clue.
+                // A triple fault: the instruction that faulted is the clue,
+                // unless KVM reset the vCPU (AMD does: RIP is then the reset
+                // vector's).
                 (VcpuState::Stopped { why }, Ok(regs)) if why == SHUTDOWN_WHY => {
                     VcpuState::Stopped {
-                        why: format!("{why} at rip {:#x}", regs.rip),
+                        why: match regs.rip {
+                            RESET_RIP => format!("{why} (the vCPU was reset: no faulting rip)"),
+                            rip => format!("{why} at rip {rip:#x}"),
+                        },
                     }
                 }
                 (state, _) => state,
