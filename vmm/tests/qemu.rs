@@ -1,6 +1,6 @@
 //! The QEMU backend against real VMs: a real kernel, a real QEMU (TCG here,
 //! KVM where a probe boot shows it works) and a small Rust `/init`
-//! (`src/bin/scxray-test-guest.rs`) speaking the record protocol.
+//! (`src/bin/scxray-test-guest/`) speaking the record protocol.
 //!
 //! Needs `qemu-system-x86_64` (Debian: qemu-system-x86) and a kernel:
 //! `$SCXRAY_KERNEL`, scxray's kernel cache (`scxray kernel fetch`), the
@@ -270,7 +270,9 @@ fn watchdog_names_the_stage_of_a_hung_guest() {
         "{}",
         summary(&exit)
     );
-    assert!(took < deadline + Duration::from_secs(5), "took {took:?}");
+    // Ended by the watchdog, not hanging: QEMU's teardown on a busy 2-core
+    // machine has taken 5.4 s (CI, 2026-12-06), so the margin is wider.
+    assert!(took < deadline + Duration::from_secs(10), "took {took:?}");
     assert!(exit
         .how
         .to_string()

@@ -230,8 +230,8 @@ pub enum FetchError {
     },
     #[error(
         "no package {package}{} (the kernel's KVM modules) in {suite} at {uri}; Debian drops \
-         old kernels: `scxray kernel fetch --force --kvm-modules` gets the newest kernel with \
-         its modules",
+         old kernels: `scxray kernel fetch --force` replaces the kernel with the archive's \
+         build, then `scxray kernel fetch --kvm-modules` gets its modules",
         .version.as_deref().map(|v| format!(" {v}")).unwrap_or_default()
     )]
     NoModulesPackage {
