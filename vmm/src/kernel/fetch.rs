@@ -327,7 +327,8 @@ pub fn fetch(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Fetched, FetchError> {
     // An exact release already cached needs no kernel download, and no
-    // network at all unless its debug info is wanted and missing.
+    // network at all unless its debug info or KVM modules are wanted and
+    // missing.
     // With --debug-info or --kvm-modules, --force is for those only.
     let force_kernel = opts.force && !opts.debug_info && !opts.kvm_modules;
     let cached = match (&opts.version, force_kernel) {
