@@ -123,6 +123,8 @@ fn exported_tests_compile_and_round_trip() {
             contains: contains.map(Into::into),
             matches: matches.map(Into::into),
             matches_const: None,
+            // Every other case carries a topology: its keys must compile too.
+            topology: (i % 2 == 0).then(|| "2n4l3c2t".parse().unwrap()),
         })
         .unwrap_or_else(|e| panic!("case {i}: {e}"));
         main.push_str(&code);
@@ -164,6 +166,13 @@ fn exported_tests_compile_and_round_trip() {
         );
         assert_eq!(get("expect_err"), Some("true"), "case {i}");
         assert_eq!(get("scheduler"), Some("MITOSIS"), "case {i}");
+        let topology = [get("numa_nodes"), get("llcs"), get("cores"), get("threads")];
+        let want = if i % 2 == 0 {
+            [Some("2"), Some("4"), Some("3"), Some("2")]
+        } else {
+            [None; 4]
+        };
+        assert_eq!(topology, want, "case {i} topology");
     }
 
     // The stub rejects what ktstr rejects, so it would catch a bad export.

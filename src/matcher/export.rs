@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 
 use super::gate::{Pin, PinError};
 use super::validate::CompiledPin;
+use crate::report::Report;
+use crate::run::topology::Topology;
 
 /// What to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,10 @@ pub struct ExportSpec {
     pub matches: Option<String>,
     /// Name of the regex const; `None` derives it from the test name.
     pub matches_const: Option<String>,
+    /// The crashed run's topology (`[topo=…]`), written as ktstr's
+    /// `numa_nodes`/`llcs`/`cores`/`threads` so the test boots the guest
+    /// the error came from rather than the scheduler's default one.
+    pub topology: Option<Topology>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +71,14 @@ fn is_path(s: &str) -> bool {
         && !s.ends_with("::")
 }
 
+/// The topology of the report's error line (`[topo=1n2l4c1t]`), when it
+/// is one a guest can have; a test pinned without it boots the scheduler's
+/// default topology, which may not crash the same way.
+pub fn report_topology(report: &Report) -> Option<Topology> {
+    let t: Topology = report.header.topology.as_deref()?.parse().ok()?;
+    t.check(u32::MAX).is_ok().then_some(t)
+}
+
 /// Renders the const (when a regex is set), the attribute and a test skeleton.
 pub fn render_test(spec: &ExportSpec) -> Result<String, ExportError> {
     if !is_identifier(&spec.test_name) {
@@ -93,6 +107,14 @@ pub fn render_test(spec: &ExportSpec) -> Result<String, ExportError> {
     }
     out.push_str("#[ktstr_test(\n");
     let _ = writeln!(out, "    scheduler = {},", spec.scheduler);
+    if let Some(t) = &spec.topology {
+        // ktstr's `llcs` counts every LLC, not those of one node, as ours.
+        let _ = writeln!(
+            out,
+            "    numa_nodes = {},\n    llcs = {},\n    cores = {},\n    threads = {},",
+            t.numa_nodes, t.llcs, t.cores_per_llc, t.threads_per_core
+        );
+    }
     out.push_str("    expect_err = true,\n");
     if let Some(lit) = &spec.contains {
         let _ = writeln!(
@@ -215,6 +237,7 @@ mod tests {
             contains: contains.map(Into::into),
             matches: matches.map(Into::into),
             matches_const: None,
+            topology: None,
         }
     }
 
@@ -268,6 +291,34 @@ mod tests {
 
         let re = render_test(&spec(None, Some("abc"))).expect("export");
         assert!(!re.contains("expect_scx_bpf_error_contains"));
+        assert!(!re.contains("llcs"), "no topology asked, none written");
+    }
+
+    #[test]
+    fn the_crashed_runs_topology_is_pinned_in_ktstr_terms() {
+        let mut s = spec(Some("abc"), None);
+        s.topology = Some("2n4l3c2t".parse().unwrap());
+        let text = render_test(&s).expect("export");
+        assert!(
+            text.contains(
+                "    scheduler = MITOSIS,\n    numa_nodes = 2,\n    llcs = 4,\n    cores = 3,\n    threads = 2,\n    expect_err = true,\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_report_topology_is_taken_only_when_a_guest_can_have_it() {
+        let topo = |t: Option<&str>| {
+            let mut r = crate::parse::parse_str("");
+            r.header.topology = t.map(Into::into);
+            report_topology(&r).map(|t| t.to_string())
+        };
+        assert_eq!(topo(Some("1n2l4c1t")).as_deref(), Some("1n2l4c1t"));
+        assert_eq!(topo(None), None);
+        assert_eq!(topo(Some("2n3l1c1t")), None, "LLCs must spread evenly");
+        assert_eq!(topo(Some("1n0l1c1t")), None);
+        assert_eq!(topo(Some("garbage")), None);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod workbench;
 
 pub use control::{negative_control, CleanHit, CleanResult, ControlReport, NamedCorpus};
 pub use corpus::{Corpus, Location, Region, DUMP_HEADER};
-pub use export::{render_test, ExportError, ExportSpec};
+pub use export::{render_test, report_topology, ExportError, ExportSpec};
 pub use gate::{gate_contains, gate_matches, ktstr_accepts, Field, InvalidRegex, Pin, PinError};
 pub use pin::{check_pin, suggest_pin, FieldResult, PinCheck, SuggestReport, Verdict};
 pub use search::{

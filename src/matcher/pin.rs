@@ -14,7 +14,7 @@ use std::fmt;
 
 use super::control::{negative_control, ControlReport, NamedCorpus};
 use super::corpus::{floor_char_boundary, Corpus, Location};
-use super::export::{render_test, suggest_test_name, ExportSpec};
+use super::export::{render_test, report_topology, suggest_test_name, ExportSpec};
 use super::gate::{Field, Pin};
 use super::search::{Cancelled, PrefixHint};
 use super::suggest::{pinned_crash, suggest_for_report, PinSuggestion, SuggestError};
@@ -286,6 +286,7 @@ pub fn suggest_pin(report: &Report, clean: &[NamedCorpus]) -> Result<SuggestRepo
             contains: suggestion.contains.clone(),
             matches: suggestion.matches.clone(),
             matches_const: None,
+            topology: report_topology(report),
         })
         .ok()
     });

@@ -463,6 +463,7 @@ impl Workbench {
             contains: pin.contains,
             matches: pin.matches,
             matches_const: None,
+            topology: scxray::matcher::report_topology(report),
         }
     }
 

@@ -3,11 +3,14 @@
 //! KVM, cached per host, QEMU and kernel; see [`crate::qemu::kvm`]) shows
 //! /dev/kvm runs a standard kernel, else QEMU (with TCG), and says which
 //! and why. A guest the own VMM cannot boot under `auto` is booted again
-//! under QEMU, with a warning: the run is not lost to the newer VMM. Nested or paravirtual KVM that cannot run Linux (this
-//! project's build machines) thus lands on QEMU.
+//! under QEMU, with a warning: the run is not lost to the newer VMM, and
+//! the run's later guests (the auto-repro VMs) go to QEMU directly rather
+//! than wait for the own VMM to fail again. Nested or paravirtual KVM that
+//! cannot run Linux (this project's build machines) thus lands on QEMU.
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use crate::backend::{Accel, Backend, ExitHow, GuestEvent, GuestExit, GuestSpec, VmError};
 use crate::cancel::Cancel;
@@ -60,8 +63,33 @@ pub enum AnyBackend {
     /// under QEMU, with a warning naming why.
     Kvm {
         kvm: KvmBackend,
-        fallback: Option<QemuBackend>,
+        fallback: Option<Fallback>,
     },
+}
+
+/// QEMU behind the own VMM under `auto`. Once the own VMM could not boot
+/// one guest, the backend's later guests (and its clones': one run shares
+/// them) go to QEMU at once: a repro VM would only fail the same way, and
+/// only after its hello timeout.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    qemu: QemuBackend,
+    /// Why the own VMM failed, from the first failure on.
+    failed: Arc<OnceLock<String>>,
+}
+
+impl Fallback {
+    pub fn new(qemu: QemuBackend) -> Fallback {
+        Fallback {
+            qemu,
+            failed: Arc::default(),
+        }
+    }
+
+    /// Why the own VMM is no longer tried, once it is not.
+    pub fn own_vmm_failed(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
+    }
 }
 
 impl Backend for AnyBackend {
@@ -81,8 +109,18 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Qemu(b) => b.boot(spec, sink, cancel),
             AnyBackend::Kvm { kvm, fallback } => {
+                if let Some(f) = fallback {
+                    if let Some(why) = f.own_vmm_failed() {
+                        let mut exit = f.qemu.boot(spec, sink, cancel)?;
+                        exit.warnings.insert(
+                            0,
+                            format!("QEMU ran this guest: the own KVM VMM could not boot an earlier one of this run ({why})"),
+                        );
+                        return Ok(exit);
+                    }
+                }
                 let first = kvm.boot(spec, sink, cancel);
-                let Some(qemu) = fallback.as_ref().filter(|_| !cancel.is_cancelled()) else {
+                let Some(f) = fallback.as_ref().filter(|_| !cancel.is_cancelled()) else {
                     return first;
                 };
                 let why = match &first {
@@ -92,7 +130,8 @@ impl Backend for AnyBackend {
                     }
                     Ok(_) => return first,
                 };
-                let mut exit = qemu.boot(spec, sink, cancel)?;
+                let _ = f.failed.set(why.clone());
+                let mut exit = f.qemu.boot(spec, sink, cancel)?;
                 exit.warnings.insert(
                     0,
                     format!(
@@ -182,7 +221,7 @@ pub fn choose(
                     Chosen {
                         backend: AnyBackend::Kvm {
                             kvm: KvmBackend::new().chosen_because(&why),
-                            fallback: Some(qemu),
+                            fallback: Some(Fallback::new(qemu)),
                         },
                         why,
                     }

@@ -176,12 +176,9 @@ pub fn run(
             source,
         })?;
     let initrd = scratch.path().join("initramfs.cpio");
-    let mut monitor = Monitor::new(
-        plan.btf.as_deref(),
-        plan.vmlinux.as_deref(),
-        plan.topology.cpus(),
-    );
-    let mut freezer = Freezer::new(plan.btf.as_deref(), plan.vmlinux.as_deref(), plan.freeze);
+    let btf = crate::monitor::load_btf(plan.btf.as_deref(), plan.vmlinux.as_deref());
+    let (mut monitor, btf) = Monitor::with_btf(btf, plan.vmlinux.as_deref(), plan.topology.cpus());
+    let mut freezer = Freezer::with_btf(btf, plan.freeze);
     let guest_scheduler = guest_scheduler_path(&plan.scheduler);
     let mut resolver = LibraryResolver::from_host().map_err(InitramfsError::from)?;
     for d in &plan.lib_dirs {

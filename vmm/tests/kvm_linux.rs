@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use scxray::run::record::Record;
 use scxray_vmm::backend::{Accel, Backend, ExitHow, GuestEvent, GuestExit, GuestSpec};
 use scxray_vmm::cancel::Cancel;
-use scxray_vmm::choose::AnyBackend;
+use scxray_vmm::choose::{AnyBackend, Fallback};
 use scxray_vmm::initramfs::InitramfsBuilder;
 use scxray_vmm::kvm::KvmBackend;
 use scxray_vmm::qemu::QemuBackend;
@@ -233,7 +233,7 @@ fn auto_falls_back_to_qemu_when_the_own_vmm_cannot_boot() {
         .run_dir_parent(&env.runs);
     let b = AnyBackend::Kvm {
         kvm: KvmBackend::new().run_dir_parent(&env.runs),
-        fallback: Some(qemu),
+        fallback: Some(Fallback::new(qemu)),
     };
     let mut events = Vec::new();
     let exit = b
@@ -261,6 +261,29 @@ fn auto_falls_back_to_qemu_when_the_own_vmm_cannot_boot() {
             w.starts_with(
                 "the own KVM VMM could not boot this guest (the VMM stopped the guest at booting: "
             ) && w.ends_with("; QEMU ran it instead"),
+            "{w}"
+        );
+        // The run's next guest (a clone: the repro VMs') goes to QEMU at
+        // once instead of failing on the own VMM again.
+        let mut events = Vec::new();
+        let again = b
+            .clone()
+            .boot(
+                &env.spec("hello", Duration::from_secs(90)),
+                &mut |e| events.push(e),
+                &Cancel::new(),
+            )
+            .unwrap();
+        assert_eq!(again.how, ExitHow::PoweredOff, "{}", summary(&again));
+        let started = events
+            .iter()
+            .filter(|e| matches!(e, GuestEvent::Started { .. }))
+            .count();
+        assert_eq!(started, 1, "QEMU only");
+        assert_eq!(again.accel, exit.accel);
+        let w = &again.warnings[0];
+        assert!(
+            w.starts_with("QEMU ran this guest: the own KVM VMM could not boot an earlier one of this run (the VMM stopped the guest at booting: "),
             "{w}"
         );
     }

@@ -14,7 +14,14 @@ const STRING_KEYS: &[&str] = &[
     "expect_scx_bpf_error_contains",
     "expect_scx_bpf_error_matches",
 ];
-const OTHER_KEYS: &[&str] = &["scheduler", "expect_err"];
+const OTHER_KEYS: &[&str] = &[
+    "scheduler",
+    "numa_nodes",
+    "llcs",
+    "cores",
+    "threads",
+    "expect_err",
+];
 
 #[proc_macro_attribute]
 pub fn ktstr_test(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -93,13 +93,25 @@ impl Freezer {
     /// `vmlinux`); `enabled` false (`--no-freeze`) turns it off.
     pub fn new(btf: Option<&Path>, vmlinux: Option<&Path>, enabled: bool) -> Freezer {
         let loaded = match enabled {
-            true => crate::monitor::load_btf(btf, vmlinux).map_err(|e| e.to_string()),
+            true => crate::monitor::load_btf(btf, vmlinux)
+                .map(|(b, _)| b)
+                .map_err(|e| e.to_string()),
+            false => Err(String::new()),
+        };
+        Freezer::with_btf(loaded, enabled)
+    }
+
+    /// [`Freezer::new`] on BTF already loaded (the monitor's: see
+    /// [`crate::monitor::Monitor::with_btf`]), or why there is none.
+    pub fn with_btf(loaded: Result<Btf, String>, enabled: bool) -> Freezer {
+        let loaded = match enabled {
+            true => loaded,
             false => Err("off (--no-freeze)".into()),
         };
-        let layout = loaded.as_ref().map_err(Clone::clone).and_then(|(b, _)| {
+        let layout = loaded.as_ref().map_err(Clone::clone).and_then(|b| {
             WalkLayout::from_btf(b).map_err(|why| format!("this kernel's BTF lacks {why}"))
         });
-        let btf = loaded.ok().and_then(|(b, _)| {
+        let btf = loaded.ok().and_then(|b| {
             let id = b.struct_id("sched_ext_entity").ok()?;
             Some((b, id))
         });

@@ -216,14 +216,26 @@ impl Monitor {
     /// A monitor for a guest with `cpus` CPUs whose kernel's BTF is `btf`
     /// (raw BTF) or inside `vmlinux`.
     pub fn new(btf: Option<&Path>, vmlinux: Option<&Path>, cpus: u32) -> Monitor {
-        let (layout, event_layout, schedstat_layout, bpf_layout, runnable_layout) =
-            match load_btf(btf, vmlinux) {
+        Monitor::with_btf(load_btf(btf, vmlinux), vmlinux, cpus).0
+    }
+
+    /// [`Monitor::new`] on BTF already loaded ([`load_btf`]), handing the
+    /// BTF back (or why there is none) for the failure dump: one guest's
+    /// BTF, 5 MB for a distribution kernel, is parsed once, before boot.
+    pub fn with_btf(
+        loaded: Result<(Btf, PathBuf), MonitorError>,
+        vmlinux: Option<&Path>,
+        cpus: u32,
+    ) -> (Monitor, Result<Btf, String>) {
+        let (layout, event_layout, schedstat_layout, bpf_layout, runnable_layout, btf) =
+            match loaded {
                 Ok((btf, path)) => (
                     RqLayout::from_btf(&btf, &path),
                     EventLayout::from_btf(&btf),
                     SchedstatLayout::from_btf(&btf).map_err(|why| Shared(Arc::from(why))),
                     BpfLayout::from_btf(&btf),
                     runnable::RunnableLayout::from_btf(&btf),
+                    Ok(btf),
                 ),
                 Err(e) => {
                     let why = e.to_string();
@@ -232,11 +244,12 @@ impl Monitor {
                         Err(why.clone()),
                         Err(Shared(Arc::from(why.clone()))),
                         Err(why.clone()),
+                        Err(why.clone()),
                         Err(why),
                     )
                 }
             };
-        Monitor {
+        let monitor = Monitor {
             layout,
             event_layout,
             events: None,
@@ -271,7 +284,8 @@ impl Monitor {
             runnable_error: None,
             runnable_failures: 0,
             stall_noted: false,
-        }
+        };
+        (monitor, btf)
     }
 
     /// QEMU runs as `pid`: its vCPU threads are looked up at the first
@@ -952,7 +966,7 @@ fn load_layout(btf: Option<&Path>, vmlinux: Option<&Path>) -> Result<RqLayout, M
 }
 
 /// The kernel's BTF, from raw BTF or a vmlinux, and the file it came from.
-pub(crate) fn load_btf(
+pub fn load_btf(
     btf: Option<&Path>,
     vmlinux: Option<&Path>,
 ) -> Result<(Btf, PathBuf), MonitorError> {
