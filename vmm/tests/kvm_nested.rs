@@ -13,16 +13,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use scxray::run::record::{Record, Stream};
+use scxray::run::record::Record;
 use scxray_vmm::backend::{Backend, ExitHow, GuestEvent, GuestSpec};
 use scxray_vmm::cancel::Cancel;
 use scxray_vmm::initramfs::InitramfsBuilder;
 use scxray_vmm::kernel::kvm_modules::KvmModules;
 use scxray_vmm::kvm::KvmBackend;
-use scxray_vmm::qemu::{AccelChoice, QemuBackend};
 
 #[path = "common/kernel.rs"]
 mod kernel;
+#[path = "../../tests/support/kvm_host.rs"]
+mod kvm_host;
 #[path = "../../tests/support/require.rs"]
 mod require;
 
@@ -39,29 +40,22 @@ const TEST_GUEST: &str = env!("CARGO_BIN_EXE_scxray-test-guest");
 /// from it, with the libraries the resolver finds through ld.so.cache).
 fn outer_initramfs(kernel: &Path, modules: &KvmModules, out: &Path) {
     let me = std::env::current_exe().unwrap();
-    let mut b = InitramfsBuilder::new()
+    let b = InitramfsBuilder::new()
         .init(TEST_GUEST)
         .binary(&me, "/kvm-host/test")
         .binary(TEST_GUEST, TEST_GUEST)
         .file(kernel, "/kvm-host/vmlinuz")
         .file("/etc/ld.so.cache", "/etc/ld.so.cache");
-    let mut list = String::new();
-    for (i, m) in modules.common.iter().chain([&modules.amd]).enumerate() {
-        let guest = format!("/kvm-host/module-{i}.ko.xz");
-        b = b.file(m, guest.as_str());
-        list.push_str(&guest);
-        list.push('\n');
-    }
-    let argv = "/kvm-host/test\n--exact\ninner_linux_boot_on_the_own_vmm\n--ignored\n--nocapture\n";
-    b.bytes("/kvm-host/modules", list, 0o644)
-        .bytes("/kvm-host/argv", argv, 0o644)
-        .bytes(
-            "/kvm-host/env",
-            format!("{KERNEL_ENV}=/kvm-host/vmlinuz\nRUST_BACKTRACE=1\n"),
-            0o644,
-        )
-        .build_file(out)
-        .unwrap();
+    let b = kvm_host::modules(b, modules);
+    let argv = [
+        "/kvm-host/test",
+        "--exact",
+        "inner_linux_boot_on_the_own_vmm",
+        "--ignored",
+        "--nocapture",
+    ];
+    let env = [(KERNEL_ENV, "/kvm-host/vmlinuz"), ("RUST_BACKTRACE", "1")];
+    kvm_host::command(b, &argv, &env).build_file(out).unwrap();
 }
 
 #[test]
@@ -84,56 +78,33 @@ fn the_own_vmm_boots_linux_on_kvm_nested_in_qemu_tcg() {
         );
         return;
     };
-    let qemu = match QemuBackend::from_env() {
-        Ok(q) => q.accel(AccelChoice::Tcg, "the nested-KVM test"),
-        Err(e) => {
-            require::require_vm(TEST, Some(format!("no QEMU: {e}")));
+    let qemu = match kvm_host::qemu("the nested-KVM test") {
+        Ok(q) => q,
+        Err(why) => {
+            require::require_vm(TEST, Some(why));
             return;
         }
     };
     let dir = tempfile::tempdir().unwrap();
     let initrd = dir.path().join("outer.cpio");
     outer_initramfs(&kernel, &modules, &initrd);
-    let mut spec = GuestSpec::new(&kernel, &initrd);
-    spec.cmdline = "scxray_test=kvm-host".into();
-    // One vCPU: QEMU 7.2's multi-threaded TCG with nested SVM has crashed
-    // the outer kernel; one vCPU has not.
-    spec.cpus = 1;
-    spec.memory_mib = 2048;
-    spec.deadline = Duration::from_secs(600);
-    let mut said = Vec::new();
-    let mut passed = None;
-    let exit = qemu
-        .boot(
-            &spec,
-            &mut |e| match e {
-                GuestEvent::Record(Record::SchedLine { stream, line }) => {
-                    let tag = if stream == Stream::Stdout {
-                        "out"
-                    } else {
-                        "err"
-                    };
-                    eprintln!("inner {tag}: {line}");
-                    said.push(line);
-                }
-                GuestEvent::Record(Record::Done { passed: p, .. }) => passed = Some(p),
-                _ => {}
-            },
-            &Cancel::new(),
-        )
-        .unwrap();
-    let summary = format!(
-        "{}\nwarnings: {:?}\nouter console tail:\n{}",
-        exit.how,
-        exit.warnings,
-        exit.console_tail.join("\n")
+    let outer = kvm_host::boot(
+        &qemu,
+        &kernel,
+        &initrd,
+        kvm_host::OUTER_CPUS,
+        Duration::from_secs(600),
+        Duration::from_secs(300),
     );
-    assert_eq!(exit.how, ExitHow::PoweredOff, "{summary}");
-    assert_eq!(passed, Some(true), "the inner test failed\n{summary}");
+    let summary = outer.summary();
+    assert_eq!(outer.exit.how, ExitHow::PoweredOff, "{summary}");
+    assert_eq!(outer.passed, Some(true), "the inner test failed\n{summary}");
     assert!(
-        said.iter().any(|l| l.contains(BOOTED)),
-        "no boot line from the inner test\n{summary}"
+        outer.stdout.contains(BOOTED),
+        "no boot line from the inner test\n{}\n{summary}",
+        outer.stdout
     );
+    eprintln!("{}", outer.stdout);
 }
 
 /// Runs only inside the outer guest (where [`KERNEL_ENV`] names the
