@@ -112,22 +112,20 @@ pub fn boot(
         });
         let exit = qemu.boot(
             &spec,
-            &mut |e| {
-                *last.lock().unwrap() = Instant::now();
-                match e {
-                    GuestEvent::Record(Record::SchedLine { stream, line }) => {
-                        let to = if stream == Stream::Stdout {
-                            &mut stdout
-                        } else {
-                            eprintln!("inner: {line}");
-                            &mut stderr
-                        };
-                        to.push_str(&line);
-                        to.push('\n');
-                    }
-                    GuestEvent::Record(Record::Done { passed: p, .. }) => passed = Some(p),
-                    _ => {}
+            &mut |e| match e {
+                GuestEvent::Record(Record::SchedLine { stream, line }) => {
+                    *last.lock().unwrap() = Instant::now();
+                    let to = if stream == Stream::Stdout {
+                        &mut stdout
+                    } else {
+                        eprintln!("inner: {line}");
+                        &mut stderr
+                    };
+                    to.push_str(&line);
+                    to.push('\n');
                 }
+                GuestEvent::Record(Record::Done { passed: p, .. }) => passed = Some(p),
+                _ => {}
             },
             &cancel,
         );

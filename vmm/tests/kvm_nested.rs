@@ -97,6 +97,10 @@ fn the_own_vmm_boots_linux_on_kvm_nested_in_qemu_tcg() {
         Duration::from_secs(300),
     );
     let summary = outer.summary();
+    assert!(
+        !outer.stalled,
+        "the outer guest hung: nothing from the inner test for 5 minutes\n{summary}"
+    );
     assert_eq!(outer.exit.how, ExitHow::PoweredOff, "{summary}");
     assert_eq!(outer.passed, Some(true), "the inner test failed\n{summary}");
     assert!(

@@ -35,6 +35,10 @@ use kernel::{find_kernel, test_cache_root};
 
 static VM: Mutex<()> = Mutex::new(());
 
+/// Where a child test process (see [`child_boots_until_killed`]) keeps its
+/// scratch files.
+const CHILD_SCRATCH: &str = "SCXRAY_TEST_CHILD_SCRATCH";
+
 struct Env {
     _lock: MutexGuard<'static, ()>,
     qemu: PathBuf,
@@ -66,7 +70,13 @@ fn env(test: &str) -> Option<Env> {
             "no sched_ext kernel: run `scxray kernel fetch` (or tests/fetch.rs) first",
         );
     };
-    let dir = tempfile::tempdir().unwrap();
+    // A child that the test SIGKILLs drops nothing: its scratch goes under
+    // a directory its parent test owns and removes.
+    let dir = match std::env::var_os(CHILD_SCRATCH) {
+        Some(parent) => tempfile::tempdir_in(parent),
+        None => tempfile::tempdir(),
+    }
+    .unwrap();
     let initrd = dir.path().join("initrd.cpio");
     InitramfsBuilder::new()
         .init(env!("CARGO_BIN_EXE_scxray-test-guest"))
@@ -679,6 +689,7 @@ fn sigkilled_scxray_leaves_no_qemu_and_the_next_run_sweeps_its_files() {
     };
     drop(env); // the child takes the VM; keep only the check
     let _lock = VM.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -687,6 +698,7 @@ fn sigkilled_scxray_leaves_no_qemu_and_the_next_run_sweeps_its_files() {
             "--test-threads=1",
         ])
         .env("SCXRAY_TEST_CHILD_BOOT", "1")
+        .env(CHILD_SCRATCH, scratch.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
