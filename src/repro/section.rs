@@ -327,12 +327,13 @@ fn pipeline(inputs: &Inputs<'_>, log: &ProbeLog, after_stitch: usize) -> String 
         }
     }
     lines.push(label("events", &events));
-    if log.lost > 0 || log.dropped > 0 {
+    if log.lost > 0 || log.dropped > 0 || log.missed > 0 {
         lines.push(label(
             "lost",
             &format!(
-                "{} hits (ring buffer full), {} dropped by the host",
-                log.lost, log.dropped
+                "{} hits (ring buffer full), {} dropped by the host, {} skipped by the kernel \
+                 (a probe inside another on the same CPU)",
+                log.lost, log.dropped, log.missed
             ),
         ));
     }

@@ -648,6 +648,7 @@ impl LiveRun {
             Record::ProbeStats(st) => {
                 self.probes.counts = st.counts;
                 self.probes.lost = st.lost;
+                self.probes.missed = st.missed;
             }
             Record::ProbeLayout(l) => {
                 if self.probes.layouts.len() < MAX_PROBE_ATTACHES {
@@ -1513,6 +1514,7 @@ mod tests {
                 kept: 1,
             }],
             lost: 0,
+            missed: 0,
         };
         for rec in [
             Record::ProbeAttach(attach.clone()),

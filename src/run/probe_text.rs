@@ -13,7 +13,7 @@
 //! line fn=validate_cell off=0x8 line=82 col=6 file=/src/demo.bpf.c
 //! t=5123.456789 cpu=0 pid=132 fn=validate_cell kind=fexit ip=0xffffffffc0001234 task=0xffff888003124000 args=0x1,0x2 fields=0x84 ret=0xffffffea comm=sh
 //! hits fn=validate_cell hits=1 kept=1
-//! lost=0 dropped=0
+//! lost=0 dropped=0 missed=0
 //! ```
 //!
 //! A target's `layout` line comes first, then its `param`, `field` and
@@ -46,6 +46,9 @@ pub struct ProbeLog {
     pub lost: u64,
     /// Events the host dropped (oldest first) to bound its memory.
     pub dropped: u64,
+    /// Hits the guest's kernel skipped, a probe nested in another
+    /// ([`super::record::ProbeStats::missed`]).
+    pub missed: u64,
 }
 
 impl ProbeLog {
@@ -83,7 +86,11 @@ pub fn write_probe_log(log: &ProbeLog) -> String {
             c.target, c.hits, c.kept
         );
     }
-    let _ = write!(out, "\nlost={} dropped={}", log.lost, log.dropped);
+    let _ = write!(
+        out,
+        "\nlost={} dropped={} missed={}",
+        log.lost, log.dropped, log.missed
+    );
     out
 }
 
@@ -218,6 +225,11 @@ pub fn parse_probe_log(text: &str) -> ProbeLog {
             ) {
                 log.lost = lost;
                 log.dropped = dropped;
+                // Reports written before it was counted have no `missed=`.
+                log.missed = t
+                    .next()
+                    .and_then(|v| v.strip_prefix("missed=")?.parse().ok())
+                    .unwrap_or(0);
             }
         }
     }
@@ -518,6 +530,7 @@ mod tests {
             }],
             lost: 2,
             dropped: 9,
+            missed: 4,
         }
     }
 
@@ -543,7 +556,7 @@ mod tests {
             "t=0.000008 cpu=1 pid=132 fn=validate_cell kind=fexit ip=0xffffffff81234560 task=0xffff888003124000 args=0x1,0xffff888003124000,0xffffffffffffffff,0x0,0x5,0x6 fields=0x84,0x1 ret=0xffffffea comm=sh",
             "t=5123.500000 cpu=1 pid=132 fn=sched_ext_exit kind=exit exit_kind=1025 ip=0x0 task=0xffff888003124000 args= comm=kworker/u8:1 x",
             "hits fn=scx_bpf_error_bstr hits=3 kept=1",
-            "lost=2 dropped=9",
+            "lost=2 dropped=9 missed=4",
         ];
         assert_eq!(lines, want);
         assert_eq!(parse_probe_log(&text), log);
@@ -591,6 +604,7 @@ mod tests {
         let old = "attach fn=f probe=kprobe ok\nt=1.000001 cpu=0 pid=1 fn=f kind=kprobe ip=0x0 task=0x0 args=0x1 comm=c\nlost=0 dropped=0";
         let log = parse_probe_log(old);
         assert_eq!(log.events.len(), 1);
+        assert_eq!((log.lost, log.dropped, log.missed), (0, 0, 0));
         assert_eq!((log.events[0].fields.len(), log.events[0].ret), (0, None));
         assert!(log.layouts.is_empty());
     }

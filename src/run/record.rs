@@ -237,6 +237,11 @@ pub struct ProbeStats {
     pub counts: Vec<ProbeCount>,
     /// Hits lost because the ring buffer was full.
     pub lost: u64,
+    /// Hits the kernel skipped: a probe fired while another of ours ran on
+    /// that CPU (an interrupt's wakeup inside a kprobe), the programs'
+    /// `recursion_misses`. Absent from older agents' records.
+    #[serde(default)]
+    pub missed: u64,
 }
 
 /// One message from the guest agent.
@@ -516,6 +521,7 @@ mod tests {
                     kept: 1,
                 }],
                 lost: 0,
+                missed: 3,
             }),
             Record::Done {
                 passed: false,

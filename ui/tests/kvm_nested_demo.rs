@@ -8,8 +8,17 @@
 //! pausing the vCPUs, and the repro VM's decoded arguments.
 //!
 //! Slow: KVM inside TCG is about ten times slower than TCG alone (about 5
-//! minutes here). Skips (failing under `SCXRAY_REQUIRE_VM`/`CI`) without
-//! QEMU, the guest binaries, a cached kernel or its KVM modules.
+//! minutes where it passes). Skips (failing under `SCXRAY_REQUIRE_VM`/`CI`)
+//! without QEMU, the guest binaries, a cached kernel or its KVM modules.
+//!
+//! Not run by default (`cargo test -p scxray-ui --test kvm_nested_demo --
+//! --ignored`): on some hosts QEMU 7.2's TCG stops taking the outer guest's
+//! interrupts once KVM has run in it. The outer LAPIC then holds a pending
+//! timer interrupt (IRR 236, IF=1, PPR 0x10) that the outer CPU never
+//! takes, in the inner guest or even halted in the outer idle loop, so
+//! an inner vCPU spinning in `csd_lock_wait` for the other one never yields
+//! the outer CPU. It hung 3 runs out of 3 on a 2-core EPYC (Zen 1) host,
+//! with or without `kvm_amd vgif=0`, and once in 8 on an earlier one.
 
 #[path = "common/guest.rs"]
 mod guest;
@@ -151,6 +160,8 @@ fn outer_initramfs(p: &Parts, scratch: &Path, out: &Path) {
 }
 
 #[test]
+#[ignore = "QEMU 7.2's TCG can stop taking the outer guest's interrupts once KVM runs in it: \
+            hangs on some hosts (see the module's doc)"]
 fn demo_on_the_own_vmm_on_kvm_nested_in_qemu_tcg() {
     let p = match parts() {
         Ok(p) => p,

@@ -1210,9 +1210,47 @@ impl ProbeSet {
             Err(_) => (Vec::new(), Vec::new()),
         };
         let mut out: Vec<Record> = hits.into_iter().map(Record::ProbeEvent).collect();
-        out.push(Record::ProbeStats(ProbeStats { counts, lost }));
+        let missed = std::iter::once(self.first)
+            .chain(self.others.iter().copied())
+            .map(recursion_misses)
+            .sum();
+        out.push(Record::ProbeStats(ProbeStats {
+            counts,
+            lost,
+            missed,
+        }));
         out
     }
+}
+
+/// The hits the kernel skipped over every loaded program of `skel`: a
+/// probe that fired while another BPF program of ours ran on that CPU (an
+/// interrupt's wakeup inside a kprobe) is not run, only counted
+/// (`recursion_misses`).
+fn recursion_misses(skel: &Skel) -> u64 {
+    use libbpf_rs::libbpf_sys;
+    use libbpf_rs::skel::Skel as _;
+    use libbpf_rs::AsRawLibbpf as _;
+    skel.object()
+        .progs()
+        .map(|p| {
+            // SAFETY: a program of the live (leaked) skeleton; negative
+            // when it was not loaded.
+            let fd = unsafe { libbpf_sys::bpf_program__fd(p.as_libbpf_object().as_ptr()) };
+            if fd < 0 {
+                return 0;
+            }
+            let mut info = libbpf_sys::bpf_prog_info::default();
+            let mut len = std::mem::size_of_val(&info) as u32;
+            // SAFETY: a program descriptor and an info struct of `len` bytes.
+            let rc = unsafe { libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len) };
+            if rc == 0 {
+                info.recursion_misses
+            } else {
+                0
+            }
+        })
+        .sum()
 }
 
 fn trace_label(f: &BpfFunc, end: End) -> &'static str {
@@ -1271,8 +1309,12 @@ fn spawn_reader(
     std::thread::Builder::new()
         .name("probe-ring".into())
         .spawn(move || {
+            // Hits do not wake this thread (probe.bpf.c submits them with
+            // BPF_RB_NO_WAKEUP): a poll that times out has not read them,
+            // so every round consumes what is there.
             while !stop.load(Ordering::Relaxed) {
                 let _ = ring.poll(Duration::from_millis(50));
+                let _ = ring.consume();
             }
             let _ = ring.consume();
         })

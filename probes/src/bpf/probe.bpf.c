@@ -135,6 +135,14 @@ const volatile u32 fentry_ctx_deref[NR_FENTRY];
 /* Events that did not fit in the ring buffer. */
 u64 lost;
 
+/*
+ * Hits are submitted without waking the agent, which polls every 50 ms
+ * anyway: a wakeup per batch made the agent's reader a task the scheduler
+ * under test enqueued again and again, and its enqueue from the wakeup's
+ * irq_work could interrupt a probe on the same CPU, where the kernel skips
+ * the nested one. Only the exit trigger wakes it.
+ */
+
 static __always_inline struct probe_event *reserve(u32 target, u32 kind)
 {
 	struct probe_event *e;
@@ -255,7 +263,7 @@ static __always_inline int on_kprobe(struct pt_regs *ctx)
 		bpf_map_update_elem(&saved, &k, &a, BPF_ANY);
 		read_fields(e);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -296,7 +304,7 @@ static __always_inline int on_kretprobe(struct pt_regs *ctx)
 		/* The entry was missed: no arguments, no fields. */
 		e->ip = bpf_get_func_ip(ctx);
 	}
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -343,7 +351,7 @@ static __always_inline int on_fentry(u64 *ctx, int slot)
 	if (!e)
 		return 0;
 	bpf_args(ctx, e, deref);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
@@ -361,7 +369,7 @@ static __always_inline int on_fexit(u64 *ctx, int slot)
 	bpf_args(ctx, e, deref);
 	bpf_get_func_ret(ctx, &ret);
 	e->ret = ret;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 	return 0;
 }
 
