@@ -17,8 +17,9 @@
 //! timer interrupt (IRR 236, IF=1, PPR 0x10) that the outer CPU never
 //! takes, in the inner guest or even halted in the outer idle loop, so
 //! an inner vCPU spinning in `csd_lock_wait` for the other one never yields
-//! the outer CPU. It hung 3 runs out of 3 on a 2-core EPYC (Zen 1) host,
-//! with or without `kvm_amd vgif=0`, and once in 8 on an earlier one.
+//! the outer CPU. It hung in 5 runs out of 5 on a 2-core EPYC (Zen 1) host,
+//! with 1 or 2 inner vCPUs and with or without `kvm_amd vgif=0`, and once
+//! in 8 on an earlier host.
 
 #[path = "common/guest.rs"]
 mod guest;
